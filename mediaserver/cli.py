@@ -1,0 +1,68 @@
+"""The `mediaserver` command: `serve` runs the server; flags and MS_* variables override config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from mediaserver.settings import ConfigError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mediaserver", description="Self-hosted AI voice media server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="listen for SIP and HTTP and run SWML call flows")
+    serve.add_argument("--config", help="a TOML file overriding config/default.toml (env MS_CONFIG)")
+    serve.add_argument("--sip-port", type=int, help="SIP port, UDP and TCP (env MS_SIP_PORT; default 5060)")
+    serve.add_argument("--http-port", type=int, help="HTTP API port (env MS_HTTP_PORT; default 8080)")
+    serve.add_argument("--host", help="address to bind SIP, RTP and HTTP (env MS_SIP_HOST)")
+    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (env MS_LOG_LEVEL)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    args = _parser().parse_args(argv)
+    from mediaserver.logs import setup_logging
+
+    try:
+        settings = load_settings(
+            args.config or os.environ.get("MS_CONFIG"),
+            overrides={
+                "sip.port": args.sip_port,
+                "http.port": args.http_port,
+                "sip.host": args.host,
+                "http.host": args.host,
+                "logging.level": args.log_level,
+            },
+        )
+    except ConfigError as exc:
+        setup_logging("INFO")
+        print(f"mediaserver: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.logging.level)
+    from mediaserver.app import StartupError, serve
+
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    try:
+        runner(serve(settings))
+    except StartupError as exc:
+        logging.getLogger("mediaserver").error("startup failed", extra={"error": str(exc)})
+        print(f"mediaserver: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""A call: its state machine, its media stream, its event log, and the tasks it owns.
+
+Theory of operation: a Call is created by a front end (SIP today, WebRTC later) with a
+`CallSignal` that knows how to ring, answer and hang up on that front end. Everything that
+changes the call runs on the event loop, one event at a time: the front end reports
+`remote_hung_up` / `signaling_ended`, the ticker calls `on_tick` every 20 ms, and the call's
+script (the SWML executor) awaits `answer`, `play` and `hangup`. `run(script)` owns the
+script task; when the call ends for any reason the script is cancelled, and returning from
+`run` is the teardown point for the front end (free the port, close the socket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from mediaserver.audio.frame import Pcm
+from mediaserver.errors import HangupCause
+from mediaserver.kernel.media import MediaStream
+from mediaserver.kernel.state import CallEvent, CallState, next_state
+from mediaserver.logs import CallEventLog, current_call_id
+
+log = logging.getLogger(__name__)
+
+
+class CallSignal(Protocol):
+    """What the kernel asks of a front end; each call returns at once (the I/O is queued)."""
+
+    def ring(self) -> None: ...
+    def answer(self) -> None: ...
+    def hangup(self) -> None: ...
+
+
+class CallEnded(Exception):
+    """Raised into the script when it awaits something on a call that has ended."""
+
+
+class Call:
+    def __init__(
+        self,
+        call_id: str,
+        *,
+        from_uri: str,
+        to_uri: str,
+        media: MediaStream,
+        signal: CallSignal,
+        send_media: Callable[[bytes], None],
+        event_log: CallEventLog,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.from_uri = from_uri
+        self.to_uri = to_uri
+        self.media = media
+        self.info = info or {}
+        self.events = event_log
+        self.state = CallState.NEW
+        self.cause: HangupCause | None = None
+        self.ended = asyncio.Event()
+        self._signal = signal
+        self._send_media = send_media
+        self._waiters: list[tuple[int, asyncio.Future[bool]]] = []
+        self._speaking = False
+
+    def __repr__(self) -> str:
+        return f"Call({self.call_id!r}, {self.state.name})"
+
+    # -- state -----------------------------------------------------------------------------
+    def _apply(self, event: CallEvent) -> CallState:
+        old = self.state
+        self.state = next_state(old, event)
+        if self.state is not old:
+            self.events.record("state_changed", old=old.value, new=self.state.value, trigger=event.value)
+        if self.state is CallState.ENDED and not self.ended.is_set():
+            self._finish()
+        return self.state
+
+    def _finish(self) -> None:
+        self.media.stop_playout()
+        for _, waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(False)
+        self._waiters.clear()
+        self.ended.set()
+
+    @property
+    def answered(self) -> bool:
+        return self.state is CallState.ACTIVE
+
+    @property
+    def is_over(self) -> bool:
+        return self.state in (CallState.HANGING_UP, CallState.ENDED)
+
+    # -- commands from the script ------------------------------------------------------------
+    def ring(self) -> None:
+        if self.state is CallState.NEW:
+            self._signal.ring()
+            self._apply(CallEvent.RINGING_SENT)
+
+    def answer(self) -> None:
+        if self.is_over:
+            raise CallEnded(self.call_id)
+        if self.state is not CallState.ACTIVE:
+            self._signal.answer()
+            self._apply(CallEvent.ANSWERED)
+
+    def hangup(self, cause: HangupCause = HangupCause.NORMAL_CLEARING, reason: str = "") -> None:
+        if self.is_over:
+            return
+        self.cause = cause
+        self.events.record("hangup_requested", cause=cause.name, reason=reason)
+        self._apply(CallEvent.HANGUP_REQUESTED)
+        self.media.stop_playout()
+        try:
+            self._send_media(self.media.goodbye())
+        except OSError:
+            pass
+        self._signal.hangup()
+
+    def enqueue_audio(self, pcm: Pcm, sample_rate: int, *, final: bool = True) -> int:
+        if self.is_over:
+            raise CallEnded(self.call_id)
+        return self.media.enqueue(pcm, sample_rate, final=final)
+
+    async def wait_played(self, mark: int) -> bool:
+        """Wait until the played cursor reaches mark; False if the call ended first."""
+        if self.media.playout.reached(mark):
+            return True
+        if self.ended.is_set():
+            return False
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters.append((mark, waiter))
+        return await waiter
+
+    # -- events from the front end ----------------------------------------------------------
+    def remote_hung_up(self, reason: str) -> None:
+        if self.cause is None:
+            self.cause = HangupCause.REMOTE_HANGUP
+        self.events.record("remote_hangup", reason=reason)
+        self._apply(CallEvent.REMOTE_HUNG_UP)
+
+    def signaling_ended(self, reason: str) -> None:
+        self.events.record("signaling_ended", reason=reason)
+        self._apply(CallEvent.SIGNALING_ENDED)
+
+    def receive_media(self, data: bytes, arrival_ns: int) -> None:
+        if self.state is not CallState.ENDED:
+            self.media.receive_datagram(data, arrival_ns)
+
+    # -- the 20 ms tick ----------------------------------------------------------------------
+    def on_tick(self, now_ns: int, unix_time: float) -> None:
+        if self.state is not CallState.ACTIVE:
+            return  # no media before the answer (no early media yet) nor after the hangup
+        playout = self.media.playout
+        if not self._speaking and playout.queued_samples > 0:
+            self._speaking = True
+            self.events.record("audio_started", played_samples=playout.played_samples)
+        for datagram in self.media.tick(now_ns, unix_time):
+            self._send_media(datagram)
+        if self._speaking and playout.queued_samples == 0:
+            self._speaking = False
+            self.events.record("audio_stopped", played_samples=playout.played_samples)
+        if self._waiters:
+            still: list[tuple[int, asyncio.Future[bool]]] = []
+            for mark, waiter in self._waiters:
+                if playout.reached(mark):
+                    if not waiter.done():
+                        waiter.set_result(True)
+                else:
+                    still.append((mark, waiter))
+            self._waiters = still
+
+    # -- ownership ---------------------------------------------------------------------------
+    async def run(self, script: Callable[[Call], Awaitable[None]]) -> None:
+        """Run the call's script until it returns or the call ends; then the call is over."""
+        current_call_id.set(self.call_id)
+        script_task = asyncio.create_task(self._run_script(script), name=f"script:{self.call_id}")
+        ended_task = asyncio.create_task(self.ended.wait(), name=f"ended:{self.call_id}")
+        try:
+            await asyncio.wait({script_task, ended_task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (script_task, ended_task):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(script_task, ended_task, return_exceptions=True)
+
+    async def _run_script(self, script: Callable[[Call], Awaitable[None]]) -> None:
+        try:
+            await script(self)
+        except CallEnded:
+            pass
+        except Exception as exc:
+            self.events.record("script_failed", level=logging.ERROR, error=repr(exc))
+            log.exception("call script failed")
+            self.hangup(HangupCause.INTERNAL_ERROR, reason=str(exc))
+        else:
+            if not self.is_over:
+                self.hangup(HangupCause.NORMAL_CLEARING, reason="script finished")
+        # After our hangup the signaling needs a moment for the BYE; the call ends when it does.
+        await self.ended.wait()

@@ -1,0 +1,164 @@
+"""One call's media path: RTP in -> jitter buffer -> decode, and playout -> encode -> RTP out.
+
+Theory of operation: `MediaStream` is driven by two inputs only: `receive_datagram(data,
+arrival_ns)` for every packet from the peer, and `tick(now_ns, unix_time)` once per 20 ms
+frame from the kernel's ticker. Each tick emits exactly one outbound RTP packet (queued audio,
+or silence so that the peer's jitter buffer and NAT bindings stay fed) and pulls exactly one
+inbound frame from the jitter buffer, decoding it or concealing a gap. Audio to play is
+enqueued at any rate; it is resampled once, per stream, to the codec's rate. The playout
+keeps the played-sample cursor: what has really left on the wire.
+
+No sockets and no clock reads here: the caller passes time in and sends the bytes returned.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mediaserver.audio.frame import AudioFrame, Pcm
+from mediaserver.audio.playout import Playout
+from mediaserver.rtp.jitter import Gap, JitterBuffer
+from mediaserver.rtp.packet import RtpPacket, RtpParseError, is_rtcp
+from mediaserver.rtp.session import RtpSession
+from mscodecs import Resampler, make_codec
+from mscodecs.dtmf import DtmfParseError, DtmfReceiver, TelephoneEvent
+
+FRAME_MS = 20
+
+
+@dataclass(frozen=True)
+class MediaParams:
+    codec: str
+    payload_type: int
+    clock_rate: int
+    dtmf_payload_type: int | None
+    jitter_depth_frames: int = 3
+
+
+@dataclass
+class MediaCounters:
+    packets_in: int = 0
+    packets_out: int = 0
+    bad_packets: int = 0
+    rtcp_in: int = 0
+    rtcp_out: int = 0
+    dtmf_digits: int = 0
+    last_packet_ns: int | None = None
+
+
+class MediaStream:
+    def __init__(self, params: MediaParams, cname: str, rng: random.Random | None = None) -> None:
+        self.params = params
+        self.codec = make_codec(params.codec, params.clock_rate)
+        self.sample_rate = self.codec.sample_rate
+        self.frame_pcm = self.sample_rate * FRAME_MS // 1000
+        self.frame_rtp = params.clock_rate * FRAME_MS // 1000
+        rng = rng or random.Random()
+        self.session = RtpSession(rng.getrandbits(32), params.payload_type, params.clock_rate, cname, rng=rng)
+        self.jitter = JitterBuffer(params.clock_rate, self.frame_rtp, depth_frames=params.jitter_depth_frames)
+        self.playout = Playout(self.sample_rate, self.frame_pcm)
+        self.counters = MediaCounters()
+        self._dtmf = DtmfReceiver()
+        self._resamplers: dict[int, Resampler] = {}
+        self._inbound_samples = 0
+        self.on_inbound: Callable[[AudioFrame], None] | None = None
+        self.on_dtmf: Callable[[str], None] | None = None
+
+    # -- inbound -------------------------------------------------------------------------
+    def receive_datagram(self, data: bytes, arrival_ns: int) -> None:
+        try:
+            if is_rtcp(data):
+                self.session.receive_rtcp(data, arrival_ns)
+                self.counters.rtcp_in += 1
+                return
+            pkt = RtpPacket.parse(data)
+        except ValueError:
+            # A peer's garbage must never stop the call; it is counted and shown in stats.
+            self.counters.bad_packets += 1
+            return
+        self.counters.packets_in += 1
+        self.counters.last_packet_ns = arrival_ns
+        if self.params.dtmf_payload_type is not None and pkt.payload_type == self.params.dtmf_payload_type:
+            self._receive_dtmf(pkt)
+            return
+        if pkt.payload_type != self.params.payload_type:
+            self.counters.bad_packets += 1  # comfort noise or a codec we did not negotiate
+            return
+        self.session.receive(pkt, arrival_ns)
+        self.jitter.push(pkt, arrival_ns)
+
+    def _receive_dtmf(self, pkt: RtpPacket) -> None:
+        try:
+            event = TelephoneEvent.parse(pkt.payload)
+        except DtmfParseError:
+            self.counters.bad_packets += 1
+            return
+        digit = self._dtmf.receive(event, pkt.timestamp)
+        if digit is not None:
+            self.counters.dtmf_digits += 1
+            if self.on_dtmf:
+                self.on_dtmf(digit)
+
+    def _pull_inbound(self) -> None:
+        slot = self.jitter.pop()
+        if slot is None:
+            return  # still priming: nothing has arrived yet
+        if isinstance(slot, Gap):
+            pcm = self.codec.conceal(self.frame_pcm)
+        else:
+            try:
+                pcm = self.codec.decode(slot.payload)
+            except ValueError:
+                self.counters.bad_packets += 1
+                pcm = self.codec.conceal(self.frame_pcm)
+        frame = AudioFrame(np.ascontiguousarray(pcm, dtype=np.int16), self.sample_rate, self._inbound_samples)
+        self._inbound_samples += frame.samples
+        if self.on_inbound:
+            self.on_inbound(frame)
+
+    # -- outbound ------------------------------------------------------------------------
+    def enqueue(self, pcm: Pcm, sample_rate: int, *, final: bool = True) -> int:
+        """Queue audio for playout; returns the played-sample mark at its end.
+
+        Chunks of one utterance share a resampler (final=False) so that no click appears at
+        the seams; the last chunk (final=True) flushes the filter's tail.
+        """
+        if sample_rate != self.sample_rate:
+            resampler = self._resamplers.get(sample_rate)
+            if resampler is None:
+                resampler = self._resamplers[sample_rate] = Resampler(sample_rate, self.sample_rate)
+            out = resampler.process(pcm)
+            if final:
+                tail = resampler.flush()
+                out = np.concatenate([out, tail]) if len(tail) else out
+                del self._resamplers[sample_rate]
+            pcm = out
+        return self.playout.enqueue(pcm)
+
+    def stop_playout(self) -> int:
+        """Drop queued audio (barge-in, hangup); returns how many samples were dropped."""
+        self._resamplers.clear()
+        return self.playout.clear()
+
+    def tick(self, now_ns: int, unix_time: float) -> list[bytes]:
+        """One 20 ms frame: emit one RTP packet (and RTCP when due), consume one inbound frame."""
+        frame = self.playout.next_frame()
+        payload = self.codec.encode(frame.pcm)
+        packet = self.session.packetize(payload, self.frame_rtp, frame.talkspurt_start)
+        out = [packet.serialize()]
+        self.counters.packets_out += 1
+        self._pull_inbound()
+        if self.session.rtcp_due(now_ns):
+            out.append(self.session.build_report(now_ns, unix_time))
+            self.counters.rtcp_out += 1
+        return out
+
+    def goodbye(self) -> bytes:
+        return self.session.build_bye("call ended")
+
+
+__all__ = ["MediaCounters", "MediaParams", "MediaStream", "RtpParseError"]

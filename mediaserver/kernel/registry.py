@@ -1,0 +1,119 @@
+"""The kernel facade: builds calls, runs their SWML, ticks their media, keeps the registry.
+
+Theory of operation: a front end (SIP, later WebRTC) negotiates media, opens the socket and
+then asks `Kernel.start_call` for a call. The kernel loads the SWML document the route names
+(errors are raised to the front end before anything is answered, so it can refuse the call
+cleanly), registers the call with the ticker and runs its executor in a task it owns. When
+the call is over the task removes it and invokes the front end's teardown callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from pathlib import Path
+
+import aiohttp
+
+from mediaserver.errors import HangupCause
+from mediaserver.kernel.call import Call, CallSignal
+from mediaserver.kernel.executor import SwmlExecutor
+from mediaserver.kernel.media import MediaParams, MediaStream
+from mediaserver.kernel.speech import SpeechSynthesizer
+from mediaserver.kernel.tick import MediaTicker
+from mediaserver.logs import CallEventLog
+from mediaserver.swml.document import Document, load_document
+from mediaserver.swml.interpreter import Interpreter
+
+log = logging.getLogger(__name__)
+
+
+class Kernel:
+    def __init__(
+        self,
+        ticker: MediaTicker,
+        synthesizer: SpeechSynthesizer,
+        blocking: Executor,
+        route: Callable[[str], Path],
+        call_log_dir: str = "",
+        cname: str = "mediaserver",
+    ) -> None:
+        self.ticker = ticker
+        self.synthesizer = synthesizer
+        self.blocking = blocking
+        self.route = route
+        self.call_log_dir = call_log_dir
+        self.cname = cname
+        self.calls: dict[str, Call] = {}
+        self.http: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.calls_started = 0
+        self.calls_ended = 0
+
+    def load_route(self, user: str) -> Document:
+        """The SWML document for a called user; raises SwmlError / OSError for the front end."""
+        path = self.route(user)
+        return load_document(path.read_text(), source=str(path))
+
+    def start_call(
+        self,
+        call_id: str,
+        *,
+        from_uri: str,
+        to_uri: str,
+        document: Document,
+        media: MediaParams,
+        signal: CallSignal,
+        send_media: Callable[[bytes], None],
+        on_ended: Callable[[Call], None],
+        info: dict[str, object] | None = None,
+    ) -> Call:
+        events = CallEventLog(call_id, self.call_log_dir)
+        call = Call(
+            call_id,
+            from_uri=from_uri,
+            to_uri=to_uri,
+            media=MediaStream(media, self.cname),
+            signal=signal,
+            send_media=send_media,
+            event_log=events,
+            info=dict(info or {}),
+        )
+        events.record("call_started", from_uri=from_uri, to_uri=to_uri, codec=media.codec,
+                      payload_type=media.payload_type, document=document.source)
+        self.calls[call_id] = call
+        self.calls_started += 1
+        self.ticker.add(call)
+        executor = SwmlExecutor(Interpreter(document), self.synthesizer, self.blocking, self.http)
+        task = asyncio.create_task(self._own(call, executor, on_ended), name=f"call:{call_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return call
+
+    async def _own(self, call: Call, executor: SwmlExecutor, on_ended: Callable[[Call], None]) -> None:
+        try:
+            await call.run(executor.run)
+        finally:
+            self.ticker.remove(call)
+            self.calls.pop(call.call_id, None)
+            self.calls_ended += 1
+            counters = call.media.counters
+            call.events.record(
+                "call_ended",
+                cause=call.cause.name if call.cause else None,
+                packets_in=counters.packets_in,
+                packets_out=counters.packets_out,
+                played_samples=call.media.playout.played_samples,
+            )
+            try:
+                on_ended(call)
+            except Exception:
+                log.exception("call teardown failed", extra={"call_id": call.call_id})
+
+    async def shutdown(self) -> None:
+        for call in list(self.calls.values()):
+            call.hangup(HangupCause.SERVER_SHUTDOWN, reason="server shutting down")
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=3)

@@ -1,0 +1,56 @@
+"""HTTP API: health and a read-only view of the live calls (more control comes later)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from mediaserver import __version__
+from mediaserver.kernel.call import Call
+from mediaserver.kernel.registry import Kernel
+
+
+def _call_view(call: Call, events: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "call_id": call.call_id,
+        "state": call.state.value,
+        "from": call.from_uri,
+        "to": call.to_uri,
+        "codec": call.media.params.codec,
+        "played_samples": call.media.playout.played_samples,
+        "sample_rate": call.media.sample_rate,
+        **{k: v for k, v in call.info.items() if isinstance(v, str | int | float)},
+    }
+    if events:
+        view["events"] = call.events.events
+    return view
+
+
+def build_http_app(kernel: Kernel, extra_health: dict[str, Any] | None = None) -> web.Application:
+    app = web.Application()
+
+    async def health(_: web.Request) -> web.Response:
+        pacer = kernel.ticker.pacer.stats
+        return web.json_response({
+            "status": "ok",
+            "version": __version__,
+            "calls": len(kernel.calls),
+            "calls_started": kernel.calls_started,
+            "tick": {"late_frames": pacer.late_frames, "ticks": pacer.ticks},
+            **(extra_health or {}),
+        })
+
+    async def list_calls(_: web.Request) -> web.Response:
+        return web.json_response({"calls": [_call_view(c, events=False) for c in kernel.calls.values()]})
+
+    async def show_call(request: web.Request) -> web.Response:
+        call = kernel.calls.get(request.match_info["call_id"])
+        if call is None:
+            return web.json_response({"error": "no such call"}, status=404)
+        return web.json_response(_call_view(call, events=True))
+
+    app.router.add_get("/health", health)
+    app.router.add_get("/calls", list_calls)
+    app.router.add_get("/calls/{call_id}", show_call)
+    return app

@@ -1,0 +1,137 @@
+"""asyncio datagram and stream adapters: the only code that touches sockets.
+
+Each adapter turns socket callbacks into plain calls on a handler and offers `send`. They keep
+no protocol state; the sans-I/O cores and the kernel do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mssip.parser import StreamFramer
+
+log = logging.getLogger(__name__)
+
+Addr = tuple[str, int]
+DatagramHandler = Callable[[bytes, Addr], None]
+# Datagram payloads are small; asyncio's default 256 KiB receive buffer per read cost page
+# faults on every packet (COSTS.md §5).
+MAX_DATAGRAM = 4096
+
+
+class DatagramEndpoint(asyncio.DatagramProtocol):
+    def __init__(self, on_datagram: DatagramHandler) -> None:
+        self._on_datagram = on_datagram
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+        if hasattr(transport, "max_size"):
+            transport.max_size = MAX_DATAGRAM  # type: ignore[attr-defined]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            self._on_datagram(data, (addr[0], addr[1]))
+        except Exception:
+            log.exception("datagram handler failed")
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable after the peer left: expected at the end of calls.
+        log.debug("datagram error", extra={"error": str(exc)})
+
+    def send(self, data: bytes, addr: Addr) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, addr)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def open_datagram(host: str, port: int, on_datagram: DatagramHandler) -> DatagramEndpoint:
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_datagram_endpoint(
+        lambda: DatagramEndpoint(on_datagram), local_addr=(host, port), reuse_port=False
+    )
+    return protocol
+
+
+class RtpEndpoint:
+    """One call's RTP socket. Media goes to the address the SDP named until the peer's first
+    packet arrives; then to the packet's source (symmetric RTP, so NATed callers hear us)."""
+
+    def __init__(self, endpoint: DatagramEndpoint, port: int, remote: Addr) -> None:
+        self.endpoint = endpoint
+        self.port = port
+        self.remote = remote
+        self.latched = False
+        self.on_media: Callable[[bytes, int], None] | None = None
+
+    @classmethod
+    async def open(cls, host: str, port: int, remote: Addr) -> RtpEndpoint:
+        holder: list[RtpEndpoint] = []
+
+        def received(data: bytes, addr: Addr) -> None:
+            holder[0].received(data, addr)
+
+        endpoint = await open_datagram(host, port, received)
+        rtp = cls(endpoint, port, remote)
+        holder.append(rtp)
+        return rtp
+
+    def received(self, data: bytes, addr: Addr) -> None:
+        if not self.latched:
+            self.remote = addr
+            self.latched = True
+        if self.on_media is not None:
+            self.on_media(data, time.monotonic_ns())
+
+    def send(self, data: bytes) -> None:
+        self.endpoint.send(data, self.remote)
+
+    def close(self) -> None:
+        self.endpoint.close()
+
+
+class StreamConnection(asyncio.Protocol):
+    """A SIP-over-TCP connection: frames messages by Content-Length and hands each one on."""
+
+    def __init__(self, on_message: Callable[[bytes, Addr, StreamConnection], None],
+                 on_closed: Callable[[StreamConnection], None]) -> None:
+        self._on_message = on_message
+        self._on_closed = on_closed
+        self._framer = StreamFramer()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Addr = ("", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1])
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self._framer.feed(data)
+        except ValueError as exc:
+            log.warning("closing SIP TCP connection with bad framing", extra={"peer": self.peer, "error": str(exc)})
+            if self.transport:
+                self.transport.close()
+            return
+        for message in messages:
+            try:
+                self._on_message(message, self.peer, self)
+            except Exception:
+                log.exception("SIP TCP handler failed")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_closed(self)
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
