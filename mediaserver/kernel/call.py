@@ -172,6 +172,10 @@ class Call:
                     still.append((mark, waiter))
             self._waiters = still
 
+    def on_frames_skipped(self, frames: int) -> None:
+        if self.state is CallState.ACTIVE:
+            self.media.session.advance(frames * self.media.frame_rtp)
+
     # -- ownership ---------------------------------------------------------------------------
     async def run(self, script: Callable[[Call], Awaitable[None]]) -> None:
         """Run the call's script until it returns or the call ends; then the call is over."""

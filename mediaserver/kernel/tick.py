@@ -25,6 +25,8 @@ FRAME_NS = 20 * NS_PER_MS
 class TickTarget(Protocol):
     def on_tick(self, now_ns: int, unix_time: float) -> None: ...
 
+    def on_frames_skipped(self, frames: int) -> None: ...
+
 
 class MediaTicker:
     def __init__(self, clock: Clock, frame_ns: int = FRAME_NS) -> None:
@@ -50,6 +52,10 @@ class MediaTicker:
         if not due:
             return 0
         unix_time = wall_time()
+        if self.pacer.last_skipped:
+            # The loop stalled past the catch-up limit: the peer sees a timestamp gap, not a burst.
+            for target in list(self._targets.values()):
+                target.on_frames_skipped(self.pacer.last_skipped)
         for _ in range(due):
             for target in list(self._targets.values()):
                 try:

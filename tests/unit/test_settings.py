@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from mediaserver.settings import ConfigError, load_settings
+
+
+def test_defaults_load_with_the_bundled_greeting() -> None:
+    settings = load_settings(environ={})
+    assert settings.sip.port == 5060
+    assert settings.http.port == 8080
+    assert settings.routes.document_for("anyone").name == "greeting.yaml"
+    assert settings.routes.document_for("anyone").is_file()
+    assert settings.sip.contact_host == "127.0.0.1"
+
+
+def test_environment_and_overrides_win_over_files(tmp_path: Path) -> None:
+    cfg = tmp_path / "my.toml"
+    cfg.write_text("[sip]\nport = 5070\n[http]\nport = 9000\n")
+    settings = load_settings(cfg, overrides={"http.port": 9100}, environ={"MS_SIP_PORT": "5080"})
+    assert settings.sip.port == 5080
+    assert settings.http.port == 9100
+
+
+def test_user_routes_resolve_relative_to_the_user_file(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "sales.yaml").write_text("sections: {main: [hangup]}\n")
+    cfg = tmp_path / "my.toml"
+    cfg.write_text('[routes.users]\nsales = "flows/sales.yaml"\n')
+    settings = load_settings(cfg, environ={})
+    assert settings.routes.document_for("sales") == tmp_path / "flows" / "sales.yaml"
+    assert settings.routes.document_for("other").name == "greeting.yaml"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[sip]\nport = 'abc'\n", "sip.port: expected an integer"),
+        ("[sip]\nport = 70000\n", "sip.port: 70000 is outside"),
+        ("[sip]\nprot = 5060\n", "sip.prot: unknown setting"),
+        ("[rtp]\ncodecs = ['PCMU', 'G729']\n", "rtp.codecs: unknown codec 'G729'"),
+        ("[routes]\ndefault = 'nowhere.yaml'\n", "routes.default: SWML document 'nowhere.yaml' not found"),
+        ("[logging]\nlevel = 'LOUD'\n", "logging.level"),
+        ("[sip\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, text: str, key: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ={})
+    assert key in str(info.value)
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "absent.toml", environ={})
