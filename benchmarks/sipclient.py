@@ -85,7 +85,8 @@ class SipCaller:
         loop = asyncio.get_running_loop()
         self._sip_in: asyncio.Queue[tuple[bytes, Addr]] = asyncio.Queue()
         self._rtp_in: asyncio.Queue[tuple[bytes, Addr]] = asyncio.Queue()
-        t, self._sip = await loop.create_datagram_endpoint(lambda: _Proto(self._sip_in), local_addr=(self.local_host, 0))
+        t, self._sip = await loop.create_datagram_endpoint(
+            lambda: _Proto(self._sip_in), local_addr=(self.local_host, 0))
         self.sip_port = t.get_extra_info("sockname")[1]
         t2, self._rtp = await loop.create_datagram_endpoint(
             lambda: _RtpRecorder(self), local_addr=(self.local_host, 0))

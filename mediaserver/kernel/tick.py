@@ -14,7 +14,7 @@ import asyncio
 import logging
 from typing import Protocol
 
-from mediaserver.clock import Clock, NS_PER_MS, wall_time
+from mediaserver.clock import NS_PER_MS, Clock, wall_time
 from mediaserver.rtp.pacer import Pacer
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         assert isinstance(transport, asyncio.DatagramTransport)
         self.transport = transport
         if hasattr(transport, "max_size"):
-            transport.max_size = MAX_DATAGRAM  # type: ignore[attr-defined]
+            transport.max_size = MAX_DATAGRAM
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
