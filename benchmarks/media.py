@@ -173,15 +173,14 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax1.set_title("Per-frame cost")
     runs = result["pacing"]
     xs = [str(r["calls"]) for r in runs]
-    width = 0.35
     idx = np.arange(len(xs))
     width = 0.27
     ax2.bar(idx - width, [r["deviation_ms_p50"] for r in runs], width, label="wakeup p50")
     ax2.bar(idx, [r["deviation_ms_p99"] for r in runs], width, label="wakeup p99")
     ax2.bar(idx + width, [r["last_send_deviation_ms_p99"] for r in runs], width, label="last send of tick p99")
     for i, r in enumerate(runs):
-        ax2.annotate(f"late {r['late_frames']}\ncpu {r['cpu_percent_of_one_core']}%", (i, r["last_send_deviation_ms_p99"]),
-                     ha="center", va="bottom", fontsize=8)
+        label = f"late {r['late_frames']}\ncpu {r['cpu_percent_of_one_core']}%"
+        ax2.annotate(label, (i, r["last_send_deviation_ms_p99"]), ha="center", va="bottom", fontsize=8)
     ax2.set_xticks(idx, xs)
     ax2.set_xlabel("concurrent idle-audio calls (PCMU, one process, uvloop)")
     ax2.set_ylabel("tick deviation from the 20 ms grid (ms)")

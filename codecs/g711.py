@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
+
 from mscodecs.base import CodecEncodeError, Concealer, Pcm, check_pcm
 
 _QUANT_MASK = 0x0F

@@ -11,6 +11,7 @@ has no state besides the concealment memory. A payload of odd length is a peer's
 from __future__ import annotations
 
 import numpy as np
+
 from mscodecs.base import CodecDecodeError, Concealer, Pcm, check_pcm
 
 _BIG_ENDIAN_INT16 = np.dtype(">i2")

@@ -34,6 +34,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+
 from mscodecs.base import CodecDecodeError, CodecEncodeError, CodecError, Concealer, Pcm, check_pcm
 
 _OPUS_FRAME_MS = (2.5, 5.0, 10.0, 20.0, 40.0, 60.0)

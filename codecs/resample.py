@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import soxr
+
 from mscodecs.base import Pcm
 from mscodecs.polyphase import PolyphaseStream
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
+
 from mscodecs.base import FADE_FRAMES, CodecEncodeError
 from mscodecs.g711 import PcmaCodec, PcmuCodec, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
+
 from mscodecs.base import Codec, CodecDecodeError, CodecEncodeError
 from mscodecs.pyav_codecs import G722Codec, OpusCodec
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import mscodecs
 import numpy as np
 import pytest
+
+import mscodecs
 from mscodecs.base import Codec
 from mscodecs.registry import (
     SUPPORTED,
