@@ -96,6 +96,7 @@ class SipCaller:
         self.remote_tag = ""
         self.remote_rtp: Addr | None = None
         self.bye_received = asyncio.Event()
+        self._responses: asyncio.Queue[SipResponse] = asyncio.Queue()
         self._dispatcher = asyncio.create_task(self._dispatch())
 
     def close(self) -> None:
@@ -141,7 +142,6 @@ class SipCaller:
         self._sip.transport.sendto(data, self.server)
 
     async def _dispatch(self) -> None:
-        self._responses: asyncio.Queue[SipResponse] = asyncio.Queue()
         while True:
             data, _ = await self._sip_in.get()
             if data.startswith(b"SIP/2.0"):

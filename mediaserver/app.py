@@ -67,7 +67,9 @@ class MediaServer:
         except OSError as exc:
             raise StartupError(f"cannot listen for SIP on {settings.sip.host}:{settings.sip.port}: "
                                f"{exc.strerror or exc}") from exc
-        self._http_runner = web.AppRunner(build_http_app(self.kernel), access_log=None)
+        sip = self.sip
+        health = build_http_app(self.kernel, lambda: {"rtp_ports_in_use": sip.ports.in_use, "sip_port": sip.port})
+        self._http_runner = web.AppRunner(health, access_log=None)
         await self._http_runner.setup()
         site = web.TCPSite(self._http_runner, settings.http.host, settings.http.port)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +28,7 @@ def _call_view(call: Call, events: bool) -> dict[str, Any]:
     return view
 
 
-def build_http_app(kernel: Kernel, extra_health: dict[str, Any] | None = None) -> web.Application:
+def build_http_app(kernel: Kernel, extra_health: Callable[[], dict[str, Any]] | None = None) -> web.Application:
     app = web.Application()
 
     async def health(_: web.Request) -> web.Response:
@@ -38,7 +39,7 @@ def build_http_app(kernel: Kernel, extra_health: dict[str, Any] | None = None) -
             "calls": len(kernel.calls),
             "calls_started": kernel.calls_started,
             "tick": {"late_frames": pacer.late_frames, "ticks": pacer.ticks},
-            **(extra_health or {}),
+            **(extra_health() if extra_health else {}),
         })
 
     async def list_calls(_: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from mssip.parser import StreamFramer
 
@@ -29,10 +29,10 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio's classes; they implement the same methods.
+        self.transport = cast(asyncio.DatagramTransport, transport)
         if hasattr(transport, "max_size"):
-            transport.max_size = MAX_DATAGRAM
+            transport.max_size = MAX_DATAGRAM  # type: ignore[attr-defined]
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
@@ -110,8 +110,7 @@ class StreamConnection(asyncio.Protocol):
         self.peer: Addr = ("", 0)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1])
 
