@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mediaserver.errors import PortPoolExhausted
@@ -25,6 +27,7 @@ from mediaserver.transport.ports import PortPool
 from mediaserver.transport.udp import Addr, DatagramEndpoint, RtpEndpoint, StreamConnection, open_datagram
 from mssip import events as sip_events
 from mssip.endpoint import SipEndpoint
+from mssip.errors import LocalProtocolError
 from mssip.sdp import CodecSpec, NegotiationError, SessionDescription, negotiate
 
 log = logging.getLogger(__name__)
@@ -121,10 +124,15 @@ class SipFrontEnd:
         if self._tcp.get(conn.peer) is conn:
             del self._tcp[conn.peer]
 
-    def command(self, action: object) -> None:
-        """Run an endpoint command with the current time, then flush its output."""
-        assert callable(action)
-        action(self._now())
+    def command(self, action: Callable[[float], None]) -> None:
+        """Run an endpoint command with the current time, then flush its output.
+
+        A command can lose a race with the peer (answering a call the caller just cancelled):
+        the endpoint refuses it as a local protocol error, which is logged, not raised."""
+        try:
+            action(self._now())
+        except LocalProtocolError as exc:
+            log.info("SIP command not applicable", extra={"error": str(exc)})
         self._pump()
 
     def _on_timer(self) -> None:
@@ -220,7 +228,7 @@ class SipFrontEnd:
             return
         try:
             answer = negotiate(offer, self.supported, self.settings.sip.contact_host, rtp.port,
-                               session_id=abs(hash(call_id)) % 10**9)
+                               session_id=zlib.crc32(call_id.encode()))
         except NegotiationError as exc:
             log.warning("no acceptable media", extra={"call_id": call_id, "error": str(exc)})
             self._release_rtp(rtp)

@@ -32,7 +32,7 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         # uvloop's transports do not subclass asyncio's classes; they implement the same methods.
         self.transport = cast(asyncio.DatagramTransport, transport)
         if hasattr(transport, "max_size"):
-            transport.max_size = MAX_DATAGRAM  # type: ignore[attr-defined]
+            transport.max_size = MAX_DATAGRAM
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
@@ -117,7 +117,7 @@ class StreamConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             messages = self._framer.feed(data)
-        except ValueError as exc:
+        except ValueError as exc:  # SipParseError: the stream lost its framing
             log.warning("closing SIP TCP connection with bad framing", extra={"peer": self.peer, "error": str(exc)})
             if self.transport:
                 self.transport.close()

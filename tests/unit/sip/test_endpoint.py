@@ -244,9 +244,7 @@ def test_options_out_of_dialog() -> None:
     assert drain(ep) == []
 
 
-@pytest.mark.parametrize(
-    ("method", "status"), [("FOO", 501), ("SUBSCRIBE", 405), ("REGISTER", 405), ("INFO", 405)]
-)
+@pytest.mark.parametrize(("method", "status"), [("FOO", 501), ("SUBSCRIBE", 405), ("REGISTER", 405), ("INFO", 405)])
 def test_unknown_and_unsupported_methods(method: str, status: int) -> None:
     ep, phone = make_endpoint(), Phone()
     branch = phone.new_branch()
@@ -386,3 +384,64 @@ def test_memory_is_released_after_many_calls() -> None:
         sent(ep)
     run_timers(ep, 200.0)
     assert ep.get_timer() is None
+
+
+def test_bye_on_early_dialog_ends_the_invite_with_487() -> None:
+    ep, phone, event, _ = invited()
+    ep.send_ringing(event.call_id, 0.1)
+    tag = responses(ep)[-1].to_addr.tag
+    ep.receive_datagram(phone.request("BYE", cseq=2, to_tag=tag), PEER, 0.5)
+    bye_ok, terminated = responses(ep)
+    assert (bye_ok.status, bye_ok.cseq.method) == (200, "BYE")
+    assert (terminated.status, terminated.cseq.method) == (487, "INVITE")
+    assert drain(ep) == [ByeReceived(event.call_id), CallEnded(event.call_id, "remote bye")]
+
+
+def test_delayed_offer_gets_the_answer_from_the_ack() -> None:
+    ep, phone = make_endpoint(), Phone()
+    ep.receive_datagram(phone.invite(body=b""), PEER, 0.0)
+    [event] = drain(ep)
+    assert isinstance(event, InviteReceived) and event.offer is None
+    ep.answer(event.call_id, ANSWER_SDP, 0.1)  # our 200 carries the offer
+    tag = responses(ep)[-1].to_addr.tag
+    answer = load_sdp("asterisk.sdp")
+    ep.receive_datagram(phone.request("ACK", cseq=1, to_tag=tag, body=answer), PEER, 0.2)
+    assert drain(ep) == [CallAcked(event.call_id, answer)]
+
+
+def test_reinvite_without_sdp_refreshes_with_our_sdp() -> None:
+    ep, phone, tag = answered()
+    ep.receive_datagram(phone.request("INVITE", cseq=2, to_tag=tag), PEER, 5.0)
+    [ok] = responses(ep)
+    assert ok.status == 200 and ok.body == ANSWER_SDP and ok.cseq.number == 2
+    assert [t for t, _ in run_timers(ep, 5.6)] == [5.5]  # resent until its own ACK
+    ep.receive_datagram(phone.request("ACK", cseq=2, to_tag=tag), PEER, 5.7)
+    assert run_timers(ep, 10.0) == [] and drain(ep) == []
+
+
+def test_in_dialog_options_for_unknown_dialog_is_481_and_known_is_200() -> None:
+    ep, phone, tag = answered()
+    ep.receive_datagram(phone.request("OPTIONS", cseq=2, to_tag=tag), PEER, 1.0)
+    assert statuses(ep) == [200]
+    ep.receive_datagram(phone.request("OPTIONS", cseq=3, to_tag="other"), PEER, 1.1)
+    assert statuses(ep) == [481]
+
+
+def test_in_dialog_request_with_old_cseq_is_500() -> None:
+    ep, phone, tag = answered()
+    ep.receive_datagram(phone.request("BYE", cseq=0, to_tag=tag), PEER, 1.0)
+    [response] = responses(ep)
+    assert (response.status, response.reason) == (500, "CSeq Out of Order")
+    assert [type(e) for e in drain(ep)] == [MessageRejected]
+
+
+def test_ipv6_peer_gets_bracketed_contact_and_received() -> None:
+    ep, phone = SipEndpoint("2001:db8::1", 5060, rng=random.Random(3)), Phone(host="[2001:db8::9]")
+    peer6 = ("2001:db8::9", 5062)
+    ep.receive_datagram(phone.invite(), peer6, 0.0)
+    [event] = drain(ep)
+    assert isinstance(event, InviteReceived) and event.remote_addr == peer6
+    ep.answer(event.call_id, ANSWER_SDP, 0.0)
+    trying, ok = responses(ep)
+    assert ok.headers.get("Contact") == "<sip:mediaserver@[2001:db8::1]:5060>"
+    assert (ok.top_via.received, ok.top_via.rport) == ("2001:db8::9", 5062)

@@ -157,3 +157,4 @@ def test_malformed_sdp(data: bytes) -> None:
     with pytest.raises(SdpParseError):
         parse_sdp(data)
     assert issubclass(SdpParseError, NegotiationError)  # one except clause answers 488
+    assert issubclass(SdpParseError, ValueError)

@@ -1,0 +1,125 @@
+"""The inbound call: one INVITE we answer as a UAS, as an Enum, a table and one raise.
+
+Theory of operation: the endpoint feeds ``CallInput``s to ``InboundCall.apply`` as commands
+arrive from the application (RING, ANSWER, REJECT, HANGUP) and messages from the peer (ACK,
+CANCEL, BYE) or timers fire. The table says which inputs each state accepts; anything else raises
+``InvalidTransition`` with the state and input in the message, which is how ``answer()`` after a
+CANCEL is reported to the application. The call also keeps the 2xx retransmission schedule of RFC
+3261 §13.3.1.4 (the core, not the transaction, resends 200 OK at T1, 2T1... up to T2 until the
+ACK; with no ACK by 64*T1 the call is torn down) and ``forget_at``, when the endpoint drops it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, auto
+
+from mssip.dialog import Dialog
+from mssip.errors import InvalidTransition
+from mssip.message import Request
+from mssip.transaction import T1, T2, TIMEOUT, ServerTransaction
+
+Addr = tuple[str, int]
+
+
+class CallState(Enum):
+    PROCEEDING = auto()  # 100 Trying sent, the application decides
+    RINGING = auto()  # 180 sent (early dialog)
+    ANSWERED = auto()  # 200 OK sent, waiting for the ACK
+    CONFIRMED = auto()  # ACK received: the call is up
+    TERMINATING = auto()  # our BYE is out, waiting for its response
+    ENDED = auto()
+
+
+class CallInput(Enum):
+    RING = auto()
+    ANSWER = auto()
+    REJECT = auto()
+    CANCEL = auto()
+    ACK = auto()
+    ACK_TIMEOUT = auto()
+    HANGUP = auto()
+    BYE_RECEIVED = auto()
+    BYE_ANSWERED = auto()
+    BYE_TIMEOUT = auto()
+
+
+C, In = CallState, CallInput
+TRANSITIONS: dict[CallState, dict[CallInput, CallState]] = {
+    C.PROCEEDING: {
+        In.RING: C.RINGING, In.ANSWER: C.ANSWERED,
+        In.REJECT: C.ENDED, In.CANCEL: C.ENDED, In.BYE_RECEIVED: C.ENDED,
+    },
+    C.RINGING: {
+        In.RING: C.RINGING, In.ANSWER: C.ANSWERED,
+        In.REJECT: C.ENDED, In.CANCEL: C.ENDED, In.BYE_RECEIVED: C.ENDED,
+    },
+    C.ANSWERED: {In.ACK: C.CONFIRMED, In.ACK_TIMEOUT: C.ENDED, In.BYE_RECEIVED: C.ENDED},
+    C.CONFIRMED: {In.HANGUP: C.TERMINATING, In.ACK_TIMEOUT: C.ENDED, In.BYE_RECEIVED: C.ENDED},
+    C.TERMINATING: {In.BYE_ANSWERED: C.ENDED, In.BYE_TIMEOUT: C.ENDED, In.BYE_RECEIVED: C.ENDED},
+    C.ENDED: {},
+}  # fmt: skip
+
+
+@dataclass(slots=True)
+class Pending2xx:
+    """A 2xx to an INVITE (initial or re-INVITE) that we resend until its ACK arrives."""
+
+    wire: bytes
+    cseq: int
+    addr: Addr
+    transport: str
+    next_at: float
+    give_up_at: float
+    interval: float = T1
+
+    @classmethod
+    def start(cls, wire: bytes, cseq: int, tx: ServerTransaction, now: float) -> Pending2xx:
+        return cls(wire, cseq, tx.addr, tx.transport, now + T1, now + TIMEOUT)
+
+    def backoff(self, now: float) -> None:
+        self.interval = min(2 * self.interval, T2)
+        self.next_at = now + self.interval
+
+
+class InboundCall:
+    def __init__(self, invite: Request, invite_tx: ServerTransaction, dialog: Dialog) -> None:
+        self.call_id = invite.call_id
+        self.invite = invite
+        self.invite_tx = invite_tx
+        self.dialog = dialog
+        self.state = CallState.PROCEEDING
+        self.answer_sdp: bytes | None = None  # the SDP of our 200 OK
+        self.remote_sdp: bytes | None = invite.body or None  # the peer's offer (or answer, from the ACK)
+        self.pending_2xx: Pending2xx | None = None
+        self.bye_pending = False  # hangup() came before the ACK: send BYE once it arrives
+        self.forget_at: float | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.state is CallState.ENDED
+
+    @property
+    def answered(self) -> bool:
+        return self.answer_sdp is not None
+
+    def can(self, event: CallInput) -> bool:
+        return event in TRANSITIONS[self.state]
+
+    def apply(self, event: CallInput) -> None:
+        try:
+            self.state = TRANSITIONS[self.state][event]
+        except KeyError:
+            raise InvalidTransition(f"{event.name} in {self.state.name} (call {self.call_id})") from None
+
+    def end(self, event: CallInput, now: float, linger: float = TIMEOUT) -> None:
+        """Apply an input that ends the call and schedule forgetting it (Timer J-like)."""
+        self.apply(event)
+        self.pending_2xx = None
+        self.forget_at = now + linger
+
+    def next_deadline(self) -> float | None:
+        times = [self.forget_at] if self.forget_at is not None else []
+        if self.pending_2xx is not None:
+            times += [self.pending_2xx.next_at, self.pending_2xx.give_up_at]
+        return min(times, default=None)

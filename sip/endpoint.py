@@ -1,0 +1,425 @@
+"""``SipEndpoint``: a sans-I/O SIP user agent server, shaped like aioquic/h11.
+
+Theory of operation: the glue feeds what arrives, ``receive_datagram(data, addr, now, transport)``
+(for TCP, one message at a time, cut by ``StreamFramer``), calls ``handle_timer(now)`` at
+``get_timer()``, and after every call drains ``datagrams_to_send()`` (``(bytes, addr, transport)``)
+and ``next_event()``. Time is the caller's monotonic ``now`` in seconds; nothing here reads a clock,
+opens a socket or sleeps. The application answers ``InviteReceived`` with commands keyed by Call-ID
+(``send_ringing``, ``answer``, ``reject``, ``hangup``).
+
+Inside: a table of server transactions (``transaction.py``) absorbs retransmissions, a table of
+client transactions carries the BYEs we send, and one ``InboundCall`` per Call-ID (``call.py``)
+holds the dialog and the 2xx retransmission. Rules worth knowing:
+- Responses go to the source address and transport of the request; the top Via gets ``received``
+  and ``rport`` as if the peer had asked for RFC 3581 (NAT-safe). Our in-dialog requests go to
+  the address the dialog's requests last came from, not to the Contact host.
+- Requests are screened before dispatch (RFC 3261 §8.2): unknown method 501, known but not allowed
+  405, unsupported URI scheme 416, Max-Forwards 0 483, Require with any option tag 420 (we
+  support none), INVITE body other than identity-encoded application/sdp 415. Every such refusal, and every 400 for
+  a malformed request, is reported as ``MessageRejected``.
+- A re-INVITE in a confirmed dialog is answered 200 with our previous SDP when its offer is
+  unchanged (same ``o=`` line) or absent (session refresh), 488 otherwise (no mid-call changes yet).
+- ``hangup`` before the answer is ``reject(480)``; between answer and ACK the BYE waits for the
+  ACK (RFC 3261 §15), or for the ACK timeout, which sends it anyway; after a BYE it is a no-op.
+- Ended calls and finished transactions are forgotten after 64*T1, so long runs do not grow.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+from mssip import events as ev
+from mssip.call import CallInput, CallState, InboundCall, Pending2xx
+from mssip.dialog import Dialog
+from mssip.errors import InvalidTransition, SipParseError, UnknownCall
+from mssip.events import Addr, SipEvent
+from mssip.message import Request, Response, make_response
+from mssip.parser import MANDATORY_HEADERS, parse_message
+from mssip.screening import (
+    HANDLED_METHODS,
+    REQUIRED_METHODS,
+    SDP,
+    SUPPORTED_EXTENSIONS,
+    reason_phrase,
+    same_session,
+    screen_request,
+    stamp_via,
+    user_of,
+)
+from mssip.transaction import (
+    MAGIC_COOKIE,
+    T1,
+    ClientTransaction,
+    ServerTransaction,
+    TxState,
+    client_key,
+    server_key,
+)
+from mssip.uri import format_host, parse_name_addr
+
+__all__ = ["T1", "Addr", "SipEndpoint"]
+
+
+class SipEndpoint:
+    def __init__(
+        self,
+        local_host: str,
+        local_port: int,
+        *,
+        user_agent: str = "voice-mediaserver",
+        rng: random.Random | None = None,
+        allow: tuple[str, ...] = HANDLED_METHODS,
+    ) -> None:
+        if unknown := [m for m in allow if m not in HANDLED_METHODS]:
+            raise ValueError(f"allow lists methods this endpoint does not handle: {unknown}")
+        if missing := [m for m in REQUIRED_METHODS if m not in allow]:
+            raise ValueError(f"allow must include {missing}")
+        self.local_host = local_host
+        self.local_port = local_port
+        self.user_agent = user_agent
+        self._rng = rng or random.Random()
+        self._allow = tuple(allow)
+        self._server_tx: dict[str, ServerTransaction] = {}
+        self._client_tx: dict[str, ClientTransaction] = {}
+        self._calls: dict[str, InboundCall] = {}
+        self._events: deque[SipEvent] = deque()
+        self._outbox: list[tuple[bytes, Addr, str]] = []
+
+    # ----------------------------------------------------------------- the four I/O methods
+    def receive_datagram(self, data: bytes, addr: Addr, now: float, transport: str = "udp") -> None:
+        transport = transport.lower()
+        if not data.strip(b"\r\n\t "):
+            return  # CRLF keep-alive (RFC 5626): nothing to parse, nothing to answer
+        try:
+            message = parse_message(data)
+        except SipParseError as err:
+            self._on_parse_error(err, addr, transport)
+            return
+        if isinstance(message, Response):
+            self._on_response(message, now)
+            return
+        stamp_via(message, addr)
+        if message.method == "ACK":
+            self._on_ack(message, addr, now)
+            return
+        key = server_key(message)
+        tx = self._server_tx.get(key)
+        if tx is not None:
+            data_again = tx.request_again(now) if tx.accepts_retransmission else None
+            if data_again is not None:
+                self._send(data_again, tx.addr, tx.transport)
+            return
+        tx = ServerTransaction(key, message, addr, transport)
+        self._server_tx[key] = tx
+        refusal = screen_request(message, self._allow)
+        if refusal is not None:
+            self._refuse(tx, refusal.status, refusal.reason, refusal.headers, now=now)
+        elif message.method == "INVITE":
+            self._on_invite(message, tx, now)
+        elif message.method == "BYE":
+            self._on_bye(message, tx, now)
+        elif message.method == "CANCEL":
+            self._on_cancel(message, tx, now)
+        else:
+            self._on_options(message, tx, now)
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Addr, str]]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def next_event(self) -> SipEvent | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        # A linear scan: live objects number in the hundreds at most, and this keeps no index to mend.
+        deadlines = [tx.next_deadline() for tx in self._server_tx.values()]
+        deadlines += [tx.next_deadline() for tx in self._client_tx.values()]
+        deadlines += [call.next_deadline() for call in self._calls.values()]
+        return min((d for d in deadlines if d is not None), default=None)
+
+    def handle_timer(self, now: float) -> None:
+        for key, tx in list(self._server_tx.items()):
+            for data in tx.handle_timer(now):
+                self._send(data, tx.addr, tx.transport)
+            if tx.terminated:
+                del self._server_tx[key]
+        for key, ctx in list(self._client_tx.items()):
+            for data in ctx.handle_timer(now):
+                self._send(data, ctx.addr, ctx.transport)
+            if ctx.terminated:
+                del self._client_tx[key]
+                call = self._calls.get(ctx.owner)
+                if ctx.timed_out and call is not None and call.state is CallState.TERMINATING:
+                    self._end(call, CallInput.BYE_TIMEOUT, ev.REASON_BYE_TIMEOUT, now)
+        for call_id, call in list(self._calls.items()):
+            pending = call.pending_2xx
+            if pending is not None and pending.give_up_at <= now:
+                self._ack_timeout(call, now)
+            elif pending is not None and pending.next_at <= now:
+                self._send(pending.wire, pending.addr, pending.transport)
+                pending.backoff(now)
+            if call.forget_at is not None and call.forget_at <= now:
+                del self._calls[call_id]
+
+    # ----------------------------------------------------------------- commands
+    def send_ringing(self, call_id: str, now: float) -> None:
+        """Send 180 Ringing (with our To tag and Contact: an early dialog)."""
+        call = self._call(call_id)
+        call.apply(CallInput.RING)
+        self._respond(call.invite_tx, self._invite_response(call, 180, "Ringing"), now)
+
+    def answer(self, call_id: str, sdp: bytes, now: float) -> None:
+        """Send 200 OK with ``sdp``; it is resent until the ACK, or the call ends after 64*T1."""
+        call = self._call(call_id)
+        call.apply(CallInput.ANSWER)
+        response = self._invite_response(call, 200, "OK")
+        self._describe(response, sdp)
+        call.answer_sdp = sdp
+        data = self._respond(call.invite_tx, response, now)
+        call.pending_2xx = Pending2xx.start(data, call.invite.cseq.number, call.invite_tx, now)
+
+    def reject(self, call_id: str, status: int, reason: str, now: float) -> None:
+        """Send a final non-2xx response; the server transaction absorbs the ACK."""
+        if not 300 <= status <= 699 or "\r" in reason or "\n" in reason:
+            raise ValueError(f"reject needs a 3xx-6xx status and a one-line reason, got {status} {reason!r}")
+        call = self._call(call_id)
+        if not call.can(CallInput.REJECT):
+            raise InvalidTransition(f"REJECT in {call.state.name} (call {call_id})")
+        self._respond(call.invite_tx, self._invite_response(call, status, reason), now)
+        self._end(call, CallInput.REJECT, ev.REASON_REJECTED, now)
+
+    def hangup(self, call_id: str, now: float) -> None:
+        """End the call from our side; idempotent (a no-op on an ended or unknown call)."""
+        call = self._calls.get(call_id)
+        if call is None or call.state in (CallState.ENDED, CallState.TERMINATING):
+            return
+        if call.state in (CallState.PROCEEDING, CallState.RINGING):
+            self.reject(call_id, 480, "Temporarily Unavailable", now)
+        elif call.state is CallState.ANSWERED:
+            call.bye_pending = True  # RFC 3261 §15: no BYE before the ACK (or its timeout)
+        else:
+            call.apply(CallInput.HANGUP)
+            call.pending_2xx = None
+            self._send_bye(call, now)
+
+    # ----------------------------------------------------------------- requests
+    def _on_invite(self, request: Request, tx: ServerTransaction, now: float) -> None:
+        if request.to_addr.tag is not None:
+            self._on_reinvite(request, tx, now)
+            return
+        existing = self._calls.get(request.call_id)
+        if existing is not None and not existing.ended:
+            # Same Call-ID, new branch, no To tag: a forked copy looping back to us (§8.2.2.2).
+            self._refuse(tx, 482, "Loop Detected", now=now)
+            return
+        try:
+            dialog = Dialog.from_invite(request, self._new_tag(), tx.addr, tx.transport)
+        except SipParseError as err:
+            self._refuse(tx, 400, err.reason, now=now)
+            return
+        call = InboundCall(request, tx, dialog)
+        self._calls[call.call_id] = call
+        self._respond(tx, make_response(request, 100, "Trying"), now)
+        to = request.to_addr
+        self._events.append(
+            ev.InviteReceived(
+                call_id=call.call_id,
+                request=request,
+                offer=request.body or None,
+                from_uri=request.from_addr.uri,
+                to_uri=to.uri,
+                to_user=user_of(to.uri),
+                remote_addr=tx.addr,
+                transport=tx.transport,
+            )
+        )
+
+    def _on_reinvite(self, request: Request, tx: ServerTransaction, now: float) -> None:
+        call = self._dialog_call(request)
+        if call is None or call.ended:
+            self._refuse(tx, 481, "Call/Transaction Does Not Exist", now=now)
+        elif not call.dialog.accept_remote_cseq(request.cseq.number):
+            self._refuse(tx, 500, "CSeq Out of Order", now=now)
+        elif call.state is not CallState.CONFIRMED or call.pending_2xx is not None:
+            self._refuse(tx, 491, "Request Pending", now=now)
+        elif request.body and not same_session(request.body, call.remote_sdp):
+            self._refuse(tx, 488, "Not Acceptable Here", now=now)
+        else:
+            call.dialog.remote_addr = tx.addr
+            try:  # a re-INVITE is a target refresh (RFC 3261 §12.2.2)
+                call.dialog.remote_target = parse_name_addr(request.headers.get("Contact") or "").uri
+            except SipParseError:
+                pass
+            response = self._dialog_response(call, request, 200, "OK")
+            self._describe(response, call.answer_sdp or b"")
+            data = self._respond(tx, response, now)
+            call.pending_2xx = Pending2xx.start(data, request.cseq.number, tx, now)
+
+    def _on_ack(self, request: Request, addr: Addr, now: float) -> None:
+        tx = self._server_tx.get(server_key(request))
+        if tx is not None and tx.state in (TxState.COMPLETED, TxState.CONFIRMED):
+            tx.receive_ack(now)  # the ACK of a non-2xx final response ends at its transaction
+            return
+        call = self._dialog_call(request)
+        pending = call.pending_2xx if call is not None else None
+        if call is None or pending is None or pending.cseq != request.cseq.number:
+            return  # a retransmitted or stray ACK: never answered
+        call.pending_2xx = None
+        call.dialog.remote_addr = addr
+        if call.state is CallState.ANSWERED:
+            call.apply(CallInput.ACK)
+            call.remote_sdp = call.remote_sdp or request.body or None
+            self._events.append(ev.CallAcked(call.call_id, request.body or None))
+            if call.bye_pending:
+                self.hangup(call.call_id, now)
+
+    def _on_bye(self, request: Request, tx: ServerTransaction, now: float) -> None:
+        call = self._dialog_call(request)
+        if call is None or (call.ended and not call.answered):
+            self._refuse(tx, 481, "Call/Transaction Does Not Exist", now=now)
+            return
+        if not call.dialog.accept_remote_cseq(request.cseq.number):
+            self._refuse(tx, 500, "CSeq Out of Order", now=now)
+            return
+        call.dialog.remote_addr = tx.addr
+        self._respond(tx, make_response(request, 200, "OK"), now)
+        if call.ended:
+            return  # both sides hung up at once; ours already ended the call
+        if call.state in (CallState.PROCEEDING, CallState.RINGING):
+            # A BYE on the early dialog: the INVITE still needs its final response.
+            self._respond(call.invite_tx, self._invite_response(call, 487, "Request Terminated"), now)
+        self._events.append(ev.ByeReceived(call.call_id))
+        self._end(call, CallInput.BYE_RECEIVED, ev.REASON_REMOTE_BYE, now)
+
+    def _on_cancel(self, request: Request, tx: ServerTransaction, now: float) -> None:
+        invite_tx = self._server_tx.get(server_key(request, "INVITE"))
+        if invite_tx is None:
+            self._refuse(tx, 481, "Call/Transaction Does Not Exist", now=now)
+            return
+        call = self._calls.get(request.call_id)
+        if call is not None and call.invite_tx is not invite_tx:
+            call = None
+        to_tag = call.dialog.local_tag if call is not None else self._new_tag()
+        self._respond(tx, make_response(request, 200, "OK", to_tag=to_tag), now)
+        if call is not None and invite_tx.final_status is None and call.can(CallInput.CANCEL):
+            self._respond(invite_tx, self._invite_response(call, 487, "Request Terminated"), now)
+            self._events.append(ev.CallCancelled(call.call_id))
+            self._end(call, CallInput.CANCEL, ev.REASON_CANCELLED, now)
+
+    def _on_options(self, request: Request, tx: ServerTransaction, now: float) -> None:
+        if request.to_addr.tag is not None and self._dialog_call(request) is None:
+            self._refuse(tx, 481, "Call/Transaction Does Not Exist", now=now)
+            return
+        response = make_response(request, 200, "OK", to_tag=self._new_tag())
+        response.headers.add("Allow", ", ".join(self._allow))
+        response.headers.add("Accept", SDP)
+        response.headers.add("Supported", ", ".join(SUPPORTED_EXTENSIONS))
+        self._respond(tx, response, now)
+
+    def _on_parse_error(self, err: SipParseError, addr: Addr, transport: str) -> None:
+        partial, reason = err.partial, reason_phrase(err.reason)
+        method = partial.method if isinstance(partial, Request) else None
+        if (
+            isinstance(partial, Request)
+            and partial.method != "ACK"  # an ACK is never answered
+            and all(partial.headers.get(name) for name in MANDATORY_HEADERS)
+        ):
+            stamp_via(partial, addr)
+            response = make_response(partial, err.status, reason, to_tag=self._new_tag())
+            response.headers.add("Server", self.user_agent)
+            # No transaction: a retransmission is parsed and refused again, statelessly.
+            self._send(response.serialize(), addr, transport)
+            self._events.append(ev.MessageRejected(err.status, reason, addr, method, partial.call_id or None))
+        else:
+            self._events.append(ev.MessageRejected(err.status, reason, addr, method, None, responded=False))
+
+    # ----------------------------------------------------------------- responses, BYE, timers
+    def _on_response(self, response: Response, now: float) -> None:
+        try:
+            key = client_key(response.top_via.branch or "", response.cseq.method)
+        except SipParseError:
+            return
+        ctx = self._client_tx.get(key)
+        if ctx is None or not ctx.receive_response(response, now):
+            return  # stray, provisional or retransmitted: nothing for the call to do
+        call = self._calls.get(ctx.owner)
+        if call is not None and call.state is CallState.TERMINATING:
+            # Any final response ends the dialog, even 481 or 408 (RFC 3261 §15.1.1).
+            self._end(call, CallInput.BYE_ANSWERED, ev.REASON_LOCAL_BYE, now)
+
+    def _ack_timeout(self, call: InboundCall, now: float) -> None:
+        self._end(call, CallInput.ACK_TIMEOUT, ev.REASON_ACK_TIMEOUT, now)
+        self._send_bye(call, now)  # §13.3.1.4: no ACK means the session is over; tell the peer
+
+    def _send_bye(self, call: InboundCall, now: float) -> None:
+        dialog = call.dialog
+        via = (
+            f"SIP/2.0/{dialog.transport.upper()} {format_host(self.local_host)}:{self.local_port}"
+            f";branch={MAGIC_COOKIE}{self._rng.getrandbits(64):016x};rport"
+        )
+        request = dialog.build_request("BYE", via)
+        request.headers.add("User-Agent", self.user_agent)
+        ctx = ClientTransaction(request, dialog.remote_addr, dialog.transport, now, owner=call.call_id)
+        self._client_tx[ctx.key] = ctx
+        self._send(ctx.wire, ctx.addr, ctx.transport)
+
+    def _end(self, call: InboundCall, event: CallInput, reason: str, now: float) -> None:
+        call.end(event, now)
+        self._events.append(ev.CallEnded(call.call_id, reason))
+
+    def _refuse(
+        self, tx: ServerTransaction, status: int, reason: str, extra: list[tuple[str, str]] | None = None,
+        *, now: float,
+    ) -> None:  # fmt: skip
+        response = make_response(tx.request, status, reason, to_tag=self._new_tag())
+        for name, value in extra or []:
+            response.headers.add(name, value)
+        self._respond(tx, response, now)
+        request = tx.request
+        self._events.append(ev.MessageRejected(status, reason, tx.addr, request.method, request.call_id))
+
+    def _respond(self, tx: ServerTransaction, response: Response, now: float) -> bytes:
+        response.headers.add("Server", self.user_agent)
+        data = tx.respond(response, now)
+        self._send(data, tx.addr, tx.transport)
+        return data
+
+    def _invite_response(self, call: InboundCall, status: int, reason: str) -> Response:
+        return self._dialog_response(call, call.invite, status, reason)
+
+    def _dialog_response(self, call: InboundCall, request: Request, status: int, reason: str) -> Response:
+        response = make_response(request, status, reason, to_tag=call.dialog.local_tag)
+        if 100 < status < 300:
+            # Responses that make or confirm a dialog carry Record-Route and Contact (§12.1.1).
+            for route in request.headers.get_all("Record-Route"):
+                response.headers.add("Record-Route", route)
+            response.headers.add("Contact", self.contact(call.dialog.transport))
+        return response
+
+    def _describe(self, response: Response, sdp: bytes) -> None:
+        response.headers.add("Allow", ", ".join(self._allow))
+        response.headers.add("Supported", ", ".join(SUPPORTED_EXTENSIONS))
+        if sdp:
+            response.headers.add("Content-Type", SDP)
+        response.body = sdp
+
+    def contact(self, transport: str = "udp") -> str:
+        suffix = ";transport=tcp" if transport == "tcp" else ""
+        return f"<sip:mediaserver@{format_host(self.local_host)}:{self.local_port}{suffix}>"
+
+    def _call(self, call_id: str) -> InboundCall:
+        call = self._calls.get(call_id)
+        if call is None:
+            raise UnknownCall(call_id)
+        return call
+
+    def _dialog_call(self, request: Request) -> InboundCall | None:
+        call = self._calls.get(request.call_id)
+        return call if call is not None and call.dialog.matches(request) else None
+
+    def _send(self, data: bytes, addr: Addr, transport: str) -> None:
+        self._outbox.append((data, addr, transport))
+
+    def _new_tag(self) -> str:
+        return f"{self._rng.getrandbits(64):016x}"
