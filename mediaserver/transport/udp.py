@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from mssip.errors import SipParseError
 from mssip.parser import StreamFramer
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class StreamConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             messages = self._framer.feed(data)
-        except ValueError as exc:  # SipParseError: the stream lost its framing
+        except SipParseError as exc:  # the stream lost its framing: nothing after it can be trusted
             log.warning("closing SIP TCP connection with bad framing", extra={"peer": self.peer, "error": str(exc)})
             if self.transport:
                 self.transport.close()
