@@ -113,3 +113,14 @@ async def test_missing_file_is_logged_and_the_call_goes_on(server: ServerProcess
     failed = [r for r in records if r.get("event") == "play_failed"]
     assert failed and "missing.wav" in failed[0]["error"]
     assert any(r.get("event") == "tts_first_audio" for r in records)
+
+
+def test_options_over_tcp(server: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.sip_port), timeout=3) as sock:
+        port = sock.getsockname()[1]
+        message = request("OPTIONS", call_id="lb-tcp").replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP")
+        sock.sendall(message.replace(b"{port}", str(port).encode()))
+        data = sock.recv(65535)
+    response = parse_response(data)
+    assert response is not None and response.status == 200
+    assert response.headers["via"].startswith("SIP/2.0/TCP") and "rport=" in response.headers["via"]
