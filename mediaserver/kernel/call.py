@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from mediaserver.audio.frame import Pcm
 from mediaserver.errors import HangupCause
-from mediaserver.kernel.media import MediaStream
+from mediaserver.kernel.media import CallMedia
 from mediaserver.kernel.state import CallEvent, CallState, next_state
 from mediaserver.logs import CallEventLog, current_call_id
 
@@ -44,7 +44,7 @@ class Call:
         *,
         from_uri: str,
         to_uri: str,
-        media: MediaStream,
+        media: CallMedia,
         signal: CallSignal,
         send_media: Callable[[bytes], None],
         event_log: CallEventLog,
@@ -113,10 +113,12 @@ class Call:
         self.events.record("hangup_requested", cause=cause.name, reason=reason)
         self._apply(CallEvent.HANGUP_REQUESTED)
         self.media.stop_playout()
-        try:
-            self._send_media(self.media.goodbye())
-        except OSError:
-            pass
+        bye = self.media.goodbye()
+        if bye is not None:
+            try:
+                self._send_media(bye)
+            except OSError:
+                pass
         self._signal.hangup()
 
     def enqueue_audio(self, pcm: Pcm, sample_rate: int, *, final: bool = True) -> int:
@@ -174,7 +176,7 @@ class Call:
 
     def on_frames_skipped(self, frames: int) -> None:
         if self.state is CallState.ACTIVE:
-            self.media.session.advance(frames * self.media.frame_rtp)
+            self.media.skip_frames(frames)
 
     # -- ownership ---------------------------------------------------------------------------
     async def run(self, script: Callable[[Call], Awaitable[None]]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -50,7 +51,33 @@ class MediaCounters:
     last_packet_ns: int | None = None
 
 
+class CallMedia(Protocol):
+    """What a call needs of its media path, whatever the front end (RTP here, WebRTC later).
+
+    `tick` runs once per 20 ms frame and returns datagrams for the front end to send (a front
+    end that sends by itself, like aiortc, returns none); `receive_datagram` takes raw packets
+    from the peer. Decoded inbound audio and DTMF come out through the two callbacks.
+    """
+
+    sample_rate: int
+    playout: Playout
+    counters: MediaCounters
+    on_inbound: Callable[[AudioFrame], None] | None
+    on_dtmf: Callable[[str], None] | None
+
+    @property
+    def codec_name(self) -> str: ...
+    def receive_datagram(self, data: bytes, arrival_ns: int) -> None: ...
+    def enqueue(self, pcm: Pcm, sample_rate: int, *, final: bool = True) -> int: ...
+    def stop_playout(self) -> int: ...
+    def tick(self, now_ns: int, unix_time: float) -> list[bytes]: ...
+    def skip_frames(self, frames: int) -> None: ...
+    def goodbye(self) -> bytes | None: ...
+
+
 class MediaStream:
+    """The RTP implementation of `CallMedia` (SIP calls)."""
+
     def __init__(self, params: MediaParams, cname: str, rng: random.Random | None = None) -> None:
         self.params = params
         self.codec = make_codec(params.codec, params.clock_rate)
@@ -157,8 +184,16 @@ class MediaStream:
             self.counters.rtcp_out += 1
         return out
 
-    def goodbye(self) -> bytes:
+    @property
+    def codec_name(self) -> str:
+        return self.params.codec
+
+    def skip_frames(self, frames: int) -> None:
+        """The ticker fell too far behind: leave a timestamp gap instead of a burst."""
+        self.session.advance(frames * self.frame_rtp)
+
+    def goodbye(self) -> bytes | None:
         return self.session.build_bye("call ended")
 
 
-__all__ = ["MediaCounters", "MediaParams", "MediaStream", "RtpParseError"]
+__all__ = ["CallMedia", "MediaCounters", "MediaParams", "MediaStream", "RtpParseError"]

@@ -20,7 +20,7 @@ import aiohttp
 from mediaserver.errors import HangupCause
 from mediaserver.kernel.call import Call, CallSignal
 from mediaserver.kernel.executor import SwmlExecutor
-from mediaserver.kernel.media import MediaParams, MediaStream
+from mediaserver.kernel.media import CallMedia
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.kernel.tick import MediaTicker
 from mediaserver.logs import CallEventLog
@@ -64,7 +64,7 @@ class Kernel:
         from_uri: str,
         to_uri: str,
         document: Document,
-        media: MediaParams,
+        media: CallMedia,
         signal: CallSignal,
         send_media: Callable[[bytes], None],
         on_ended: Callable[[Call], None],
@@ -75,14 +75,14 @@ class Kernel:
             call_id,
             from_uri=from_uri,
             to_uri=to_uri,
-            media=MediaStream(media, self.cname),
+            media=media,
             signal=signal,
             send_media=send_media,
             event_log=events,
             info=dict(info or {}),
         )
-        events.record("call_started", from_uri=from_uri, to_uri=to_uri, codec=media.codec,
-                      payload_type=media.payload_type, document=document.source)
+        events.record("call_started", from_uri=from_uri, to_uri=to_uri, codec=media.codec_name,
+                      document=document.source, front_end=dict(info or {}))
         self.calls[call_id] = call
         self.calls_started += 1
         self.ticker.add(call)

@@ -18,7 +18,7 @@ def _call_view(call: Call, events: bool) -> dict[str, Any]:
         "state": call.state.value,
         "from": call.from_uri,
         "to": call.to_uri,
-        "codec": call.media.params.codec,
+        "codec": call.media.codec_name,
         "played_samples": call.media.playout.played_samples,
         "sample_rate": call.media.sample_rate,
         **{k: v for k, v in call.info.items() if isinstance(v, str | int | float)},

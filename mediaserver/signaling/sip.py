@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from mediaserver.errors import PortPoolExhausted
 from mediaserver.kernel.call import Call
-from mediaserver.kernel.media import MediaParams
+from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.registry import Kernel
 from mediaserver.settings import Settings
 from mediaserver.swml.errors import SwmlError
@@ -248,7 +248,7 @@ class SipFrontEnd:
             from_uri=invite.from_uri,
             to_uri=invite.to_uri,
             document=document,
-            media=params,
+            media=MediaStream(params, self.kernel.cname),
             signal=SipCallSignal(self, call_id, answer_sdp),
             send_media=rtp.send,
             on_ended=self._call_ended,
