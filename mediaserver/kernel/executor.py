@@ -22,9 +22,12 @@ from mediaserver.audio.dsp import apply_gain_db
 from mediaserver.audio.tones import ring_cadence_ms, ringback
 from mediaserver.errors import HangupCause
 from mediaserver.kernel.call import Call
+from mediaserver.kernel.services import AiRunner
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.pipeline.media_files import MediaFileError, decode_audio_file
 from mediaserver.swml.effects import (
+    Ai,
+    AiFinished,
     Answer,
     Effect,
     EffectResult,
@@ -56,7 +59,9 @@ class SwmlExecutor:
         synthesizer: SpeechSynthesizer,
         blocking: Executor,
         http: aiohttp.ClientSession | None = None,
+        ai_runner: AiRunner | None = None,
     ) -> None:
+        self._ai_runner = ai_runner
         self._interp = interpreter
         self._tts = synthesizer
         self._blocking = blocking
@@ -96,6 +101,14 @@ class SwmlExecutor:
         if isinstance(effect, Finished):
             call.hangup(HangupCause.NORMAL_CLEARING, reason="end of document")
             return None
+        if isinstance(effect, Ai):
+            if self._ai_runner is None:
+                call.events.record("verb_unsupported", level=logging.WARNING, verb=effect.verb, path=effect.path,
+                                   reason="no AI engine configured")
+                return AiFinished(result="failed")
+            if not call.answered:
+                call.answer()
+            return await self._ai_runner(call, effect, self._interp.variables)
         if isinstance(effect, Unsupported):
             call.events.record("verb_unsupported", level=logging.WARNING, verb=effect.verb, path=effect.path)
             return None

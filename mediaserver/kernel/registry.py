@@ -21,6 +21,7 @@ from mediaserver.errors import HangupCause
 from mediaserver.kernel.call import Call, CallSignal
 from mediaserver.kernel.executor import SwmlExecutor
 from mediaserver.kernel.media import CallMedia
+from mediaserver.kernel.services import AiRunner, Dialer
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.kernel.tick import MediaTicker
 from mediaserver.logs import CallEventLog
@@ -48,6 +49,8 @@ class Kernel:
         self.cname = cname
         self.calls: dict[str, Call] = {}
         self.http: aiohttp.ClientSession | None = None
+        self.ai_runner: AiRunner | None = None  # set by the app when an AI engine is configured
+        self.dialer: Dialer | None = None  # set by the SIP front end (outbound legs, REFER)
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls_started = 0
         self.calls_ended = 0
@@ -86,7 +89,7 @@ class Kernel:
         self.calls[call_id] = call
         self.calls_started += 1
         self.ticker.add(call)
-        executor = SwmlExecutor(Interpreter(document), self.synthesizer, self.blocking, self.http)
+        executor = SwmlExecutor(Interpreter(document), self.synthesizer, self.blocking, self.http, self.ai_runner)
         task = asyncio.create_task(self._own(call, executor, on_ended), name=f"call:{call_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -21,7 +21,7 @@ the names: milliseconds for durations, seconds only where SWML itself says secon
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mediaserver.swml.play_urls import PlayFile, PlayItem, PlayRing, PlaySay, PlaySilence
@@ -82,14 +82,31 @@ class Unsupported:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Ai:
+    """Run a voice agent (`ai`, or `amazon_bedrock` as a reduced `ai`) until it ends."""
+
+    path: str
+    verb: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Finished:
     path: str  # the section that ran out, or the `return` that ended the script
 
 
-Effect = Answer | Play | Sleep | Hangup | Unsupported | Finished
+Effect = Answer | Play | Sleep | Hangup | Ai | Unsupported | Finished
 
 # Effects after which the script is over: resume() raises.
 FINAL_EFFECTS: tuple[type[Hangup], type[Finished]] = (Hangup, Finished)
+
+
+@dataclass(frozen=True, slots=True)
+class AiFinished:
+    """What an `ai` verb left behind: `ai_result` ("success" | "failed") and any variables to set."""
+
+    result: str
+    variables: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,4 +116,4 @@ class Played:
     completed: bool
 
 
-EffectResult = Played
+EffectResult = Played | AiFinished

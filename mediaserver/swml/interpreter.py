@@ -36,6 +36,8 @@ from typing import Any
 from mediaserver.swml.document import Document, Verb, is_expression
 from mediaserver.swml.effects import (
     FINAL_EFFECTS,
+    Ai,
+    AiFinished,
     Answer,
     Effect,
     EffectResult,
@@ -92,6 +94,8 @@ class Interpreter:
             "play": self._play,
             "sleep": self._sleep,
             "hangup": self._hangup,
+            "ai": self._ai,
+            "amazon_bedrock": self._ai,
         }
 
     # ---- public API ----------------------------------------------------------------------
@@ -113,6 +117,11 @@ class Interpreter:
     def resume(self, result: EffectResult | None = None) -> Effect:
         self._check("resume")
         self.last_result = result
+        if isinstance(result, AiFinished):
+            # SWML reads the outcome of `ai` as ai_result (and return_value), plus what it set.
+            self.variables.update(result.variables)
+            self.variables["ai_result"] = result.result
+            self.variables["return_value"] = result.result
         return self._run()
 
     # ---- the loop ------------------------------------------------------------------------
@@ -199,6 +208,10 @@ class Interpreter:
 
     def _hangup(self, verb: Verb) -> Effect:
         return Hangup(path=verb.path, reason=verb.params.get("reason", "hangup"))
+
+    def _ai(self, verb: Verb) -> Effect:
+        params = verb.params if isinstance(verb.params, dict) else {}
+        return Ai(path=verb.path, verb=verb.name, params=params)
 
     def _concrete(self, value: Any, path: str) -> Any:
         # The seam where the expression engine (issue: expressions) will expand ${...}; until

@@ -8,6 +8,7 @@ import pytest
 
 from mediaserver.swml.document import load_document
 from mediaserver.swml.effects import (
+    Ai,
     Answer,
     Effect,
     Finished,
@@ -89,9 +90,9 @@ def test_hangup_default_reason_and_sleep_forever() -> None:
 
 def test_unsupported_verbs_come_out_as_effects_and_the_script_goes_on() -> None:
     effects = run(interpret((FIXTURES / "good" / "sdk_agent.json").read_text()))
-    assert [type(e) for e in effects] == [Answer, Unsupported, Unsupported, Finished]
+    assert [type(e) for e in effects] == [Answer, Unsupported, Ai, Finished]
     record, ai = effects[1], effects[2]
-    assert isinstance(record, Unsupported) and isinstance(ai, Unsupported)
+    assert isinstance(record, Unsupported) and isinstance(ai, Ai)
     assert (record.verb, record.path) == ("record_call", "sections.main[1]")
     assert (ai.verb, ai.path) == ("ai", "sections.main[2]") and "prompt" in ai.params
 
