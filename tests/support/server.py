@@ -33,11 +33,13 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
 
 
 class ServerProcess:
-    def __init__(self, config: Path = TEST_CONFIG, rtp_base: int | None = None) -> None:
+    def __init__(self, config: Path = TEST_CONFIG, rtp_base: int | None = None, rtp_ports: int = 19,
+                 log_level: str = "DEBUG") -> None:
         self.sip_port = free_port()
         self.http_port = free_port()
         base = rtp_base or 30000 + (os.getpid() % 500) * 40
-        self.rtp_range = (base, base + 38)
+        self.rtp_range = (base, base + 2 * rtp_ports)
+        self.log_level = log_level
         self.config = config
         self.lines: list[str] = []
         self._ready = threading.Event()
@@ -45,14 +47,22 @@ class ServerProcess:
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         env = dict(os.environ, MS_RTP_PORT_MIN=str(self.rtp_range[0]), MS_RTP_PORT_MAX=str(self.rtp_range[1]),
-                   MS_LOG_LEVEL="DEBUG", HF_HUB_OFFLINE="1")
+                   MS_LOG_LEVEL=self.log_level, HF_HUB_OFFLINE="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mediaserver", "serve", "--host", "127.0.0.1", "--sip-port", str(self.sip_port),
              "--http-port", str(self.http_port), "--config", str(self.config)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO,
         )
         threading.Thread(target=self._read, daemon=True).start()
-        if not self._ready.wait(timeout) or self.proc.poll() is not None:
+        deadline = time.monotonic() + timeout
+        # The `listening` line is logged at INFO; below that level, /health answering is the sign.
+        while not self._ready.wait(0.2) and self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                self.get("/health")
+                self._ready.set()
+            except OSError:
+                pass
+        if not self._ready.is_set() or self.proc.poll() is not None:
             self.stop()
             raise RuntimeError("server did not start:\n" + "\n".join(self.lines[-40:]))
         return self
