@@ -1,0 +1,114 @@
+"""Rewrite the README's results table from the last benchmark runs.
+
+    python -m benchmarks.report [--results benchmarks/results] [--readme README.md]
+
+Reads every known result file in the results folder and replaces the text between
+`<!-- bench:start -->` and `<!-- bench:end -->` in the README with one table per benchmark and
+a line describing the machine. Missing result files are listed as "not run yet".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("–" if v is None else str(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _media(r: dict[str, Any]) -> list[str]:
+    costs = r["per_frame_cost"]
+    out = ["**Media primitives** (`python -m benchmarks.media`): µs per 20 ms frame, median", ""]
+    codecs = sorted({k.split(".")[0] for k in costs if "." in k and not k.startswith("jitter")})
+    out += _table(["codec", "encode µs", "decode µs"],
+                  [[c, costs[f"{c}.encode"]["median_us"], costs[f"{c}.decode"]["median_us"]] for c in codecs])
+    out += ["", f"Jitter buffer push+pop: {costs['jitter.push+pop']['median_us']} µs.", ""]
+    out += _table(
+        ["idle calls", "wakeup dev p50 ms", "wakeup dev p99 ms", "last send dev p99 ms", "late frames", "CPU % core"],
+        [[p["calls"], p["deviation_ms_p50"], p["deviation_ms_p99"], p.get("last_send_deviation_ms_p99"),
+          p["late_frames"], p["cpu_percent_of_one_core"]] for p in r["pacing"]],
+    )
+    return out
+
+
+def _capacity(r: dict[str, Any]) -> list[str]:
+    out = [f"**Capacity** (`python -m benchmarks.capacity`, {r['mode']}): calls per core ≈ "
+           f"**{r['calls_per_core']}** (p99 deviation at the wire ≤ 2 ms, no late frame)", ""]
+    out += _table(
+        ["calls", "dev p50 ms", "dev p99 ms", "late", "server CPU %", "CPU ms/call·s", "RSS MB/call",
+         "setup p50 ms", "setups/s", "generator lag p99 ms"],
+        [[x["calls"], x["deviation_ms_p50"], x["deviation_ms_p99"], x["late_frames_at_wire"],
+          x["server_cpu_percent_of_core"], x["server_cpu_ms_per_call_second"], x["rss_mb_per_call"],
+          x["setup_ms_p50"], x["setup_calls_per_s"], x["generator_loop_lag_ms_p99"]] for x in r["levels"]],
+    )
+    return out
+
+
+def _generic(r: dict[str, Any]) -> list[str]:
+    """Any other runner: its scalar summary fields as a two-column table."""
+    name = r.get("benchmark", "?")
+    summary = r.get("summary", {k: v for k, v in r.items() if isinstance(v, int | float | str)})
+    return [f"**{name}** (`python -m benchmarks.{name}`)", ""] + _table(["metric", "value"],
+                                                                       [[k, v] for k, v in summary.items()])
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {"media": _media, "capacity": _capacity}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def render(results: Path) -> str:
+    files = sorted(results.glob("*.json"))
+    lines: list[str] = []
+    machine = None
+    for path in files:
+        data = json.loads(path.read_text())
+        if not machine or "platform" not in machine:
+            machine = data.get("machine") or machine
+        lines += RENDERERS.get(data.get("benchmark", ""), _generic)(data) + [""]
+    if not files:
+        lines = ["No benchmark has been run yet.", ""]
+    if machine:
+        lines.insert(0, f"Machine: {_cpu_model()}, {machine.get('cpus')} vCPUs, Python {machine.get('python')}, "
+                        f"{machine.get('platform')}. Regenerate with `python -m benchmarks.report`.\n")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def update_readme(readme: Path, results: Path) -> None:
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{readme}: markers {START} … {END} not found")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(head + START + "\n" + render(results) + END + tail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--readme", default=str(ROOT / "README.md"))
+    args = parser.parse_args(argv)
+    update_readme(Path(args.readme), Path(args.results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
