@@ -1,0 +1,324 @@
+"""SWAIG actions: apply a function reply's `action` list to the live conversation, in order.
+
+Theory of operation: `apply_actions(actions, control, params, local)` walks the list (a single
+object is accepted as a list of one) and, for each key of each item, calls `AiControl` (the AI
+session) and the runner's own state (`LocalState`: the function set that `toggle_functions`
+changes, the meta_data scopes, the contexts/steps engine). Contract §5 and seed 001 define the
+actions; the table in `ACTIONS` says which are applied and how. Permission flags from
+`ai.params` gate three groups: `swaig_allow_swml` (SWML, transfer), `swaig_allow_settings`
+(settings and runtime ASR timing), `swaig_set_global_data` (set/unset_global_data); a denied
+action is logged and skipped. Unknown action names (data_map_demo emits `start_playback`…) are
+logged and ignored, never fatal; a malformed value (hold: "soon") is named in the log and
+skipped. Nothing here raises for agent input.
+
+The result says what happened (`applied`, `denied`, `ignored`) and carries
+`replace_in_history` for the runner, which decides what the LLM history keeps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mediaserver.swaig.seam import AiControl
+
+__all__ = ["ACTIONS", "ActionReport", "LocalState", "apply_actions", "parse_hold"]
+
+log = logging.getLogger(__name__)
+
+HOLD_DEFAULT_S = 300
+HOLD_MAX_S = 900
+TEMPERATURE_MAX = 1.5
+
+
+class LocalState(Protocol):
+    """The runner-side state some actions change (besides the AI session)."""
+
+    def toggle(self, name: str, active: bool) -> bool: ...  # False: no such function
+    def meta_set(self, data: dict[str, Any]) -> None: ...
+    def meta_unset(self, keys: list[str] | None) -> None: ...  # None: clear the scope
+    def step_changed(self, name: str) -> str | None: ...  # the step entered, or None if refused
+    def context_changed(self, name: str) -> str | None: ...
+
+
+@dataclass
+class ActionReport:
+    applied: list[str] = field(default_factory=list)
+    denied: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    replace_in_history: bool | str | None = None
+    ended: bool = False  # hangup, stop or a transfer: the AI session is over
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    return bool(value)
+
+
+def _flag(params: dict[str, Any], name: str) -> bool:
+    return _truthy(params.get(name, True))
+
+
+def parse_hold(value: Any) -> int:
+    """Seconds of hold: int, "5m", "90s", "1:30", {timeout}; out of 1..900 → 300 (platform rule)."""
+    if isinstance(value, dict):
+        value = value.get("timeout", HOLD_DEFAULT_S)
+    seconds: float
+    if isinstance(value, bool):
+        seconds = HOLD_DEFAULT_S
+    elif isinstance(value, int | float):
+        seconds = value
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if m := re.fullmatch(r"(\d+):(\d{1,2})", text):
+            seconds = int(m[1]) * 60 + int(m[2])
+        elif m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*(h|m|s|ms)?", text):
+            unit = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, None: 1}[m[2]]
+            seconds = float(m[1]) * unit
+        else:
+            raise ValueError(f"hold: {value!r} is not a duration")
+    else:
+        raise ValueError(f"hold: {value!r} is not a duration")
+    return int(seconds) if 0 < seconds <= HOLD_MAX_S else HOLD_DEFAULT_S
+
+
+def _swml_document(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, dict):
+        raise ValueError("SWML: expected a document object or its JSON text")
+    if "sections" not in value:  # a bare section list or verb list: wrap it
+        raise ValueError("SWML: the document has no sections")
+    return value
+
+
+def _transfer_document(dest: str) -> dict[str, Any]:
+    return {"version": "1.0.0", "sections": {"main": [{"transfer": {"dest": dest}}]}}
+
+
+def _keys(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    raise ValueError(f"expected a key or a list of keys, got {type(value).__name__}")
+
+
+def _settings(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("settings: expected an object")
+    settings = dict(value)
+    if isinstance(settings.get("temperature"), int | float) and settings["temperature"] > TEMPERATURE_MAX:
+        settings["temperature"] = TEMPERATURE_MAX
+    return settings
+
+
+Handler = Callable[[Any, dict[str, Any], AiControl, LocalState | None, ActionReport], None]
+
+
+def _a_swml(value: Any, item: dict[str, Any], c: AiControl, _: LocalState | None, r: ActionReport) -> None:
+    transfer = _truthy(item.get("transfer", False))
+    c.swml(_swml_document(value), transfer)
+    r.ended = r.ended or transfer
+
+
+def _a_transfer(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, r: ActionReport) -> None:
+    dest = value.get("dest") if isinstance(value, dict) else value
+    if not isinstance(dest, str) or not dest:
+        raise ValueError("transfer: needs a destination")
+    if isinstance(value, dict) and _truthy(value.get("summarize")):
+        c.update_settings({"transfer_summary": True})
+    c.swml(_transfer_document(dest), True)
+    r.ended = True
+
+
+def _a_hangup(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, r: ActionReport) -> None:
+    if _truthy(value):
+        c.hangup("swaig")
+        r.ended = True
+
+
+def _a_stop(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, r: ActionReport) -> None:
+    if _truthy(value):
+        c.stop()
+        r.ended = True
+
+
+def _a_hold(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    c.hold(parse_hold(value))
+
+
+def _a_say(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    if not isinstance(value, str):
+        raise ValueError("say: expected text")
+    c.say(value)
+
+
+def _a_set_global(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    if not isinstance(value, dict):
+        raise ValueError("set_global_data: expected an object")
+    c.set_global_data(value)
+
+
+def _a_unset_global(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    if isinstance(value, dict):  # an object replaces the whole of global_data
+        c.unset_global_data(list(c.global_data()))
+        if value:
+            c.set_global_data(value)
+        return
+    c.unset_global_data(_keys(value))
+
+
+def _a_set_meta(value: Any, _i: dict[str, Any], _c: AiControl, s: LocalState | None, __: ActionReport) -> None:
+    if not isinstance(value, dict):
+        raise ValueError("set_meta_data: expected an object")
+    if s is not None:
+        s.meta_set(value)
+
+
+def _a_unset_meta(value: Any, _i: dict[str, Any], _c: AiControl, s: LocalState | None, __: ActionReport) -> None:
+    if s is not None:
+        s.meta_unset(None if isinstance(value, dict) else _keys(value))
+
+
+def _a_toggle(value: Any, _i: dict[str, Any], c: AiControl, s: LocalState | None, __: ActionReport) -> None:
+    items = value if isinstance(value, list) else [value]
+    changes = []
+    for entry in items:
+        if not isinstance(entry, dict) or "function" not in entry:
+            raise ValueError("toggle_functions: each entry needs function and active")
+        names = entry["function"] if isinstance(entry["function"], list) else [entry["function"]]
+        active = _truthy(entry.get("active", True))
+        for name in names:
+            if s is not None and not s.toggle(str(name), active):
+                log.info("toggle_functions: no function named %r", name)
+            changes.append({"function": str(name), "active": active})
+    c.toggle_functions(changes)
+
+
+def _a_change_step(value: Any, _i: dict[str, Any], c: AiControl, s: LocalState | None, __: ActionReport) -> None:
+    if not isinstance(value, str):
+        raise ValueError("change_step: expected a step name")
+    entered = s.step_changed(value) if s is not None else value
+    if entered is not None:
+        c.change_step(entered)
+
+
+def _a_change_context(value: Any, _i: dict[str, Any], c: AiControl, s: LocalState | None, __: ActionReport) -> None:
+    if not isinstance(value, str):
+        raise ValueError("change_context: expected a context name")
+    entered = s.context_changed(value) if s is not None else value
+    if entered is not None:
+        c.change_context(entered)
+
+
+def _a_context_switch(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    spec = {"system_prompt": value} if isinstance(value, str) else value
+    if not isinstance(spec, dict):
+        raise ValueError("context_switch: expected text or an object")
+    c.update_settings({"context_switch": spec})
+    if spec.get("system_prompt") or spec.get("system_pom"):
+        c.add_system_message(str(spec.get("system_prompt") or spec.get("system_pom")))
+    if spec.get("user_prompt") or spec.get("user_pom"):
+        c.add_user_input(str(spec.get("user_prompt") or spec.get("user_pom")))
+
+
+def _a_user_input(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    if not isinstance(value, str):
+        raise ValueError("user_input: expected text")
+    c.add_user_input(value)
+
+
+def _setting(name: str) -> Handler:
+    def handler(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+        c.update_settings({name: value})
+
+    return handler
+
+
+def _a_settings(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    c.update_settings(_settings(value))
+
+
+def _a_replace(value: Any, _i: dict[str, Any], _c: AiControl, _s: LocalState | None, r: ActionReport) -> None:
+    r.replace_in_history = value if isinstance(value, str) else _truthy(value)
+
+
+# name -> (handler, permission flag or None). Values the session applies itself (voice, hints,
+# background audio, wait mode, per-turn flags) reach it through update_settings under their own
+# action name, so an AiControl that does not know one can ignore it.
+ACTIONS: dict[str, tuple[Handler, str | None]] = {
+    "SWML": (_a_swml, "swaig_allow_swml"),
+    "transfer": (_a_transfer, "swaig_allow_swml"),
+    "hangup": (_a_hangup, None),
+    "stop": (_a_stop, None),
+    "hold": (_a_hold, None),
+    "say": (_a_say, None),
+    "set_global_data": (_a_set_global, "swaig_set_global_data"),
+    "unset_global_data": (_a_unset_global, "swaig_set_global_data"),
+    "set_meta_data": (_a_set_meta, None),
+    "unset_meta_data": (_a_unset_meta, None),
+    "toggle_functions": (_a_toggle, None),
+    "change_step": (_a_change_step, None),
+    "change_context": (_a_change_context, None),
+    "context_switch": (_a_context_switch, None),
+    "user_input": (_a_user_input, None),
+    "settings": (_a_settings, "swaig_allow_settings"),
+    "end_of_speech_timeout": (_setting("end_of_speech_timeout"), "swaig_allow_settings"),
+    "speech_event_timeout": (_setting("speech_event_timeout"), "swaig_allow_settings"),
+    "wait_for_user": (_setting("wait_for_user"), None),
+    "playback_bg": (_setting("playback_bg"), None),
+    "stop_playback_bg": (_setting("stop_playback_bg"), None),
+    "functions_on_speaker_timeout": (_setting("functions_on_speaker_timeout"), None),
+    "extensive_data": (_setting("extensive_data"), None),
+    "back_to_back_functions": (_setting("back_to_back_functions"), None),
+    "add_dynamic_hints": (_setting("add_dynamic_hints"), None),
+    "clear_dynamic_hints": (_setting("clear_dynamic_hints"), None),
+    "change_voice": (_setting("change_voice"), None),
+    "user_event": (_setting("user_event"), None),
+    "replace_in_history": (_a_replace, None),
+}
+# keys that qualify another key of the same item rather than being actions of their own
+_MODIFIERS = {"SWML": ("transfer",)}
+
+
+def apply_actions(
+    actions: Any, control: AiControl, params: dict[str, Any], local: LocalState | None = None
+) -> ActionReport:
+    """Apply `actions` in order (see module docstring); never raises for agent input."""
+    report = ActionReport()
+    if actions is None:
+        return report
+    items = actions if isinstance(actions, list) else [actions]
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            log.warning("action[%d]: expected an object, got %s; ignored", index, type(item).__name__)
+            report.ignored.append(f"[{index}]")
+            continue
+        skip = {m for key, mods in _MODIFIERS.items() if key in item for m in mods}
+        for name, value in item.items():
+            if name in skip:
+                continue
+            entry = ACTIONS.get(name)
+            if entry is None:
+                log.info("action[%d].%s: unknown action, ignored", index, name)
+                report.ignored.append(name)
+                continue
+            handler, flag = entry
+            if flag is not None and not _flag(params, flag):
+                log.warning("action[%d].%s: denied by params.%s=false", index, name, flag)
+                report.denied.append(name)
+                continue
+            try:
+                handler(value, item, control, local, report)
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("action[%d].%s: %s; skipped", index, name, exc)
+                report.ignored.append(name)
+                continue
+            report.applied.append(name)
+    return report

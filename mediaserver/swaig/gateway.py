@@ -1,0 +1,416 @@
+"""`SwaigToolRunner`: the AI session's tools, from an `ai` verb's SWAIG block, run for real.
+
+Theory of operation: one runner per `ai` verb. `tool_definitions()` lists what the LLM may
+call now: the active user functions (narrowed by the current step's whitelist), the listed
+native functions and the injected navigation tools of contexts/steps. `invoke()` takes one tool
+call and always returns a `ToolOutcome`, never raises for a bad agent:
+
+1. guards (repeats, phantoms, too many calls in a turn) may answer without dispatching;
+2. arguments are parsed (bad JSON → a sentence asking the model to retry);
+3. dispatch: `next_step`/`change_context`/`gather_submit` → the `ContextEngine`; natives →
+   `run_native`; `data_map` → the DataMap engine; else POST the §4.2 body to the function's
+   URL (its own over the defaults', `__token` kept, userinfo → basic auth);
+4. the reply's `action` list is applied in order through `AiControl` (`apply_actions`), then
+   `response` (text, or `{tool_result, tool_prompt}`) is `${}`-expanded against the current
+   global_data and handed back with the actions (`replace_in_history` among them tells the
+   session to drop or replace the pair after this turn);
+5. a webhook timeout, HTTP error or non-JSON reply gives a response that tells the model the
+   function failed and to apologise and offer another way: a spoken recovery, not dead air.
+
+A step or context move (tool or action) speaks the context's `enter_fillers` or the
+`internal_fillers` of next_step/change_context, passes isolated/reset as a `context_switch`
+setting, and adds the new step block as a system message.
+
+Each call is appended to `swaig_log` (for the post-prompt body). Besides the `ToolRunner`
+Protocol the runner offers `begin_turn()` (reset the loop guards when the caller speaks),
+`system_prompt(base)` (base + current step block, to rebuild the system message after a step
+change), `start(control)` (includes, then startup_hook) and `finish(global_data, summary,
+history)` (hangup_hook, then the post-prompt summary POST; hooks.py, post_prompt.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from mediaserver.clock import wall_time
+from mediaserver.swaig.actions import apply_actions
+from mediaserver.swaig.client import post_json
+from mediaserver.swaig.contexts import ContextEngine, NavigationError
+from mediaserver.swaig.datamap import run_datamap
+from mediaserver.swaig.functions import FunctionSet, SwaigFunction
+from mediaserver.swaig.guards import ToolGuards, Verdict
+from mediaserver.swaig.natives import NativeEnv, run_native
+from mediaserver.swaig.prompt import expand_prompt, prompt_vars
+from mediaserver.swaig.request import swaig_request
+from mediaserver.swaig.seam import AiControl, CallInfo, ToolInvocation, ToolOutcome
+from mediaserver.swaig.templates import as_dict
+
+__all__ = ["SwaigToolRunner", "call_info_from", "make_tool_runner"]
+
+log = logging.getLogger(__name__)
+
+NAVIGATION = ("next_step", "change_context", "gather_submit")
+EMPTY_REPLY = "Action completed."
+# Per attempt (one retry on timeout/5xx). The platform waits up to 120 s, but a caller on a live
+# line should not sit through minutes of fillers: 30 s bounds the silence at about a minute.
+WEBHOOK_TIMEOUT_S = 30.0
+
+
+def _failure_text(name: str, why: str) -> str:
+    return (f"The function {name} failed ({why}). Tell the caller briefly that you could not complete that "
+            "just now, and offer to try again or help another way.")
+
+
+class SwaigToolRunner:
+    def __init__(
+        self,
+        ai: dict[str, Any],
+        call: CallInfo,
+        *,
+        http: aiohttp.ClientSession | None = None,
+        signing_key: str = "",
+        webhook_timeout_s: float = WEBHOOK_TIMEOUT_S,
+        now_s: Callable[[], float] = wall_time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        call_log: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
+        self.ai = ai
+        self.call = call
+        self.params = as_dict(ai.get("params"))
+        self.functions = FunctionSet.from_swaig(ai.get("SWAIG"))
+        contexts = as_dict(ai.get("prompt")).get("contexts")
+        self.pom_format = str(self.params.get("pom_format") or "markdown")
+        self.contexts = ContextEngine(contexts, self.pom_format) if isinstance(contexts, dict) and contexts else None
+        self.guards = ToolGuards()
+        self.signing_key = signing_key
+        self.webhook_timeout_s = webhook_timeout_s
+        self.now_s = now_s
+        self.sleep = sleep
+        self.call_log = call_log or (lambda: [])
+        self.swaig_log: list[dict[str, Any]] = []
+        self.meta: dict[str, dict[str, Any]] = {}  # meta_data scope -> values set by set_meta_data
+        self.bailed = ""  # the guard reason when the last call bailed out of the tool loop
+        self._http = http
+        self._own_http: aiohttp.ClientSession | None = None
+        self._scope = ""
+        self._control: AiControl | None = None
+        self._user_turns = -1
+        self._filler_turn = 0
+        for warning in self.functions.warnings:
+            log.warning("%s", warning)
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._own_http = self._http = aiohttp.ClientSession(trust_env=False)
+        return self._http
+
+    async def close(self) -> None:
+        if self._own_http is not None:
+            await self._own_http.close()
+            self._own_http = self._http = None
+
+    async def load_includes(self) -> int:
+        """POST `get_signature` to each `SWAIG.includes` URL and add the functions returned.
+
+        Returns how many were added; an unreachable include is logged and skipped (the SDK's
+        simple_agent lists one that never answers).
+        """
+        swaig = as_dict(self.ai.get("SWAIG"))
+        raw_includes = swaig.get("includes")
+        includes: list[Any] = raw_includes if isinstance(raw_includes, list) else []
+        added = 0
+        for index, include in enumerate(includes):
+            if not isinstance(include, dict) or not isinstance(include.get("url"), str):
+                log.warning("SWAIG.includes[%d]: needs a url; skipped", index)
+                continue
+            wanted = [str(n) for n in include.get("functions") or []]
+            body: dict[str, Any] = {"action": "get_signature", "functions": wanted}
+            if isinstance(include.get("meta_data"), dict):
+                body["meta_data"] = include["meta_data"]
+            reply = await post_json(self.http(), include["url"], body, timeout_s=10.0, retries=0)
+            if not reply.ok or not isinstance(reply.data, list):
+                log.warning("SWAIG.includes[%d]: %s", index, reply.error or "reply is not a list of functions")
+                continue
+            for n, raw in enumerate(reply.data):
+                if isinstance(raw, dict) and (not wanted or raw.get("function") in wanted):
+                    raw = dict(raw)
+                    raw.setdefault("web_hook_url", include["url"])
+                    self.functions.add(raw, f"SWAIG.includes[{index}].reply[{n}]")
+                    added += 1
+        return added
+
+    # -- lifecycle (the session calls these when present, like close()) -----------------------
+    async def start(self, control: AiControl) -> None:
+        """Before the first turn: functions from `includes`, then startup_hook (§4.3)."""
+        from mediaserver.swaig.hooks import run_startup_hook
+
+        self._control = control
+        await self.load_includes()
+        await run_startup_hook(self, control)
+
+    async def finish(self, global_data: dict[str, Any], summary: str | None = None,
+                     history: list[dict[str, Any]] | None = None) -> None:
+        """When the AI ends: hangup_hook, then the post-prompt summary when there is one (§4.4)."""
+        from mediaserver.swaig.hooks import run_hangup_hook
+        from mediaserver.swaig.post_prompt import deliver_summary
+
+        await run_hangup_hook(self, global_data)
+        url = self.ai.get("post_prompt_url")
+        if summary is not None and isinstance(url, str) and url:
+            call_log = history if history is not None else self.call_log()
+            await deliver_summary(self.http(), url, summary, call=self.call, params=self.params,
+                                  global_data=global_data, call_log=call_log, swaig_log=self.swaig_log,
+                                  signing_key=self.signing_key)
+
+    # -- ToolRunner --------------------------------------------------------------------------
+    def tool_definitions(self) -> list[dict[str, Any]]:
+        allowed = self.contexts.allowed_functions() if self.contexts else None
+        tools = self.functions.definitions(allowed)
+        if self.contexts is not None:
+            tools += self.contexts.definitions()
+        return tools
+
+    def valid_names(self) -> list[str]:
+        return [t["function"]["name"] for t in self.tool_definitions()]
+
+    def begin_turn(self) -> None:
+        self.guards.begin_turn()
+        self.bailed = ""
+
+    def system_prompt(self, base: str) -> str:
+        """`base` (the verb's prompt, no step block) plus the current step block."""
+        if self.contexts is None:
+            return base
+        block = self.contexts.current_block()
+        return f"{base}\n\n{block}" if base and block else base or block
+
+    def _new_turn_seen(self, control: AiControl) -> bool:
+        """Whether the caller spoke since the last tool call (for sessions that never call begin_turn).
+
+        Duck-typed on the session's `history` list: a new user message means a new turn. A control
+        without one (tests, other sessions) relies on explicit `begin_turn()` calls.
+        """
+        history = getattr(control, "history", None)
+        if not isinstance(history, list):
+            return False
+        users = sum(1 for m in history if isinstance(m, dict) and m.get("role") == "user")
+        changed = users != self._user_turns
+        self._user_turns = users
+        return changed
+
+    async def invoke(self, invocation: ToolInvocation, control: AiControl) -> ToolOutcome:
+        self._control = control
+        if self._new_turn_seen(control):
+            self.begin_turn()
+        verdict = self.guards.check(invocation.name, invocation.arguments, self.valid_names())
+        if verdict.verdict is not Verdict.RUN:
+            if verdict.verdict is Verdict.BAIL:
+                self.bailed = verdict.reason
+            log.info("tool guard: %s %s", verdict.verdict.value, invocation.name)
+            return ToolOutcome(response=verdict.response)
+        try:
+            parsed = json.loads(invocation.arguments or "{}")
+        except json.JSONDecodeError as exc:
+            return ToolOutcome(response=f"The arguments for {invocation.name} were not valid JSON ({exc.msg}). "
+                               "Call it again with a JSON object.")
+        args = parsed if isinstance(parsed, dict) else {}
+        name = invocation.name
+        if name in NAVIGATION:
+            return self._navigate(name, args, control)
+        if name in self.functions.natives:
+            text = await run_native(name, args, control, NativeEnv(
+                self.now_s(), str(self.params.get("local_tz") or "US/Central"), self.sleep))
+            return ToolOutcome(response=text)
+        fn = self.functions.functions[name]
+        return await self._run_function(fn, invocation.arguments, args, control)
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def _navigate(self, name: str, args: dict[str, Any], control: AiControl) -> ToolOutcome:
+        engine = self.contexts
+        if engine is None:
+            return ToolOutcome(response=f"{name} is not available.")
+        try:
+            if name == "next_step":
+                entered = engine.go_step(str(args.get("step", "")))
+                control.change_step(entered)
+                self._entered("next_step", control)
+                return ToolOutcome(response=f"Now in step '{entered}'. Follow its instructions.")
+            if name == "change_context":
+                entered = engine.go_context(str(args.get("context", "")))
+                control.change_context(entered)
+                self._entered("change_context", control)
+                return ToolOutcome(response=f"Now in context '{entered}'. Follow its instructions.")
+            before = engine.step_name
+            reply, update = engine.submit(args)
+            control.set_global_data(update)
+            if engine.step_name != before:
+                control.change_step(engine.step_name)
+            control.add_system_message(engine.current_block())
+            return ToolOutcome(response=reply)
+        except NavigationError as exc:
+            return ToolOutcome(response=str(exc))
+
+    def _meta_for(self, fn: SwaigFunction) -> dict[str, Any]:
+        return {**as_dict(fn.raw.get("meta_data")), **self.meta.get(fn.meta_scope, {})}
+
+    async def _run_function(self, fn: SwaigFunction, raw: str, args: dict[str, Any],
+                            control: AiControl) -> ToolOutcome:
+        self._scope = fn.meta_scope
+        started = self.now_s()
+        entry: dict[str, Any] = {"command_name": fn.name, "command_arg": raw, "epoch_time": int(started)}
+        if fn.kind == "datamap":
+            data = {"call_id": self.call.call_id, "ai_session_id": self.call.ai_session_id or self.call.call_id,
+                    "caller_id_name": self.call.caller_id_name, "caller_id_num": self.call.caller_id_num,
+                    "project_id": self.call.project_id, "space_id": self.call.space_id,
+                    "app_name": str(self.params.get("app_name") or "swml app"),
+                    "global_data": dict(control.global_data()), "meta_data": self._meta_for(fn),
+                    "prompt_vars": prompt_vars(dict(control.global_data()), direction=self.call.direction,
+                                               caller_id_name=self.call.caller_id_name,
+                                               caller_id_num=self.call.caller_id_num)}
+            fn_obj = {**fn.raw, "meta_data": self._meta_for(fn)}
+            reply = await run_datamap(fn_obj, args, data, self.http())
+            entry.update(url="data_map", post_response=reply)
+            self.swaig_log.append(entry)
+            if isinstance(reply, dict) and "error" in reply and "response" not in reply:
+                return ToolOutcome(response=_failure_text(fn.name, "its output was not valid"))
+            return self._take_reply(fn, reply, control)
+        if fn.kind != "webhook":
+            log.warning("SWAIG function %s has no web_hook_url and no defaults.web_hook_url", fn.name)
+            return ToolOutcome(response=_failure_text(fn.name, "no URL is configured for it"))
+        body = swaig_request(fn.raw, raw, args, call=self.call, params=self.params,
+                             global_data=dict(control.global_data()), meta_data=self._meta_for(fn),
+                             call_log=self.call_log())
+        result = await post_json(self.http(), fn.url, body, timeout_s=self.webhook_timeout_s,
+                                 signing_key=self.signing_key)
+        entry.update(url=fn.url.split("?")[0], post_data=body, post_response=result.data if result.ok else result.error)
+        self.swaig_log.append(entry)
+        if not result.ok:
+            log.warning("SWAIG %s: %s", fn.name, result.error)
+            return ToolOutcome(response=_failure_text(fn.name, result.error))
+        return self._take_reply(fn, result.data, control)
+
+    def _take_reply(self, fn: SwaigFunction, reply: Any, control: AiControl) -> ToolOutcome:
+        if not isinstance(reply, dict):
+            why = f"its reply was a {type(reply).__name__}, not an object"
+            return ToolOutcome(response=_failure_text(fn.name, why))
+        actions = reply.get("action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        report = apply_actions(actions, control, self.params, self)
+        log.debug("SWAIG %s actions: applied %s, denied %s, ignored %s", fn.name, report.applied, report.denied,
+                  report.ignored)
+        response = reply.get("response")
+        if isinstance(response, dict):  # {tool_result, tool_prompt}
+            parts = [str(response.get("tool_result", "")), str(response.get("tool_prompt", ""))]
+            response = "\n".join(p for p in parts if p)
+        if response is None:
+            response = f"Error: {reply['error']}" if "error" in reply else EMPTY_REPLY
+        text = expand_prompt(str(response), prompt_vars(dict(control.global_data())))
+        # replace_in_history stays in `actions`: the model needs this result for the current
+        # turn (InfoGatherer's next question rides on it); the session drops or replaces the
+        # tool call/result pair from the history afterwards.
+        return ToolOutcome(response=text, actions=actions)
+
+    # -- LocalState (what actions change on this side) ---------------------------------------
+    def toggle(self, name: str, active: bool) -> bool:
+        return self.functions.toggle(name, active)
+
+    def meta_set(self, data: dict[str, Any]) -> None:
+        self.meta.setdefault(self._scope, {}).update(data)
+
+    def meta_unset(self, keys: list[str] | None) -> None:
+        scope = self.meta.setdefault(self._scope, {})
+        if keys is None:
+            scope.clear()
+        for key in keys or []:
+            scope.pop(key, None)
+
+    def step_changed(self, name: str) -> str | None:
+        if self.contexts is None:
+            return name
+        try:
+            entered = self.contexts.go_step(name, forced=True)
+        except NavigationError as exc:
+            log.warning("change_step action: %s", exc)
+            return None
+        if self._control is not None:
+            self._entered("next_step", self._control)
+        return entered
+
+    def context_changed(self, name: str) -> str | None:
+        if self.contexts is None:
+            return name
+        try:
+            entered = self.contexts.go_context(name, forced=True)
+        except NavigationError as exc:
+            log.warning("change_context action: %s", exc)
+            return None
+        if self._control is not None:
+            self._entered("change_context", self._control)
+        return entered
+
+    def _filler(self, fillers: Any) -> str | None:
+        """One phrase of a `{lang: [phrases]}` table for the verb's first language, in rotation."""
+        table = as_dict(fillers)
+        languages = self.ai.get("languages")
+        first = languages[0] if isinstance(languages, list) and languages and isinstance(languages[0], dict) else {}
+        code = str(first.get("code") or "en-US")
+        for key in (code, code.split("-")[0], "default", *table):
+            phrases = table.get(key)
+            if isinstance(phrases, list) and phrases:
+                self._filler_turn += 1
+                return str(phrases[(self._filler_turn - 1) % len(phrases)])
+        return None
+
+    def _entered(self, kind: str, control: AiControl) -> None:
+        """After a step/context move: filler, context reset semantics, the new instructions."""
+        assert self.contexts is not None
+        context = self.contexts.context
+        swaig = as_dict(self.ai.get("SWAIG"))
+        filler = self._filler(context.get("enter_fillers")) if kind == "change_context" else None
+        filler = filler or self._filler(as_dict(swaig.get("internal_fillers")).get(kind))
+        if filler:
+            control.say(filler)
+        reset: dict[str, Any]
+        if kind == "change_context":
+            reset = {k: context[k] for k in ("system_prompt", "user_prompt", "consolidate", "full_reset")
+                     if k in context}
+            if context.get("isolated") is True:
+                reset["full_reset"] = True
+            if reset:  # the session resets or consolidates history as a context_switch action would
+                control.update_settings({"context_switch": reset})
+        else:
+            reset = as_dict(self.contexts.step.get("reset"))
+            if reset:
+                control.update_settings({"context_switch": reset})
+        control.add_system_message(self.contexts.current_block())
+
+
+def call_info_from(call: Any, ai: dict[str, Any] | None = None) -> CallInfo:
+    """A `CallInfo` from the kernel's Call (duck-typed: call_id, from_uri, to_uri, info)."""
+    info = getattr(call, "info", None) or {}
+    from_uri = str(getattr(call, "from_uri", "") or "")
+    number = from_uri.split(":", 1)[-1].split("@")[0] if from_uri else ""
+    return CallInfo(
+        call_id=str(getattr(call, "call_id", "")),
+        ai_session_id=str(info.get("ai_session_id") or getattr(call, "call_id", "")),
+        caller_id_name=str(info.get("caller_id_name") or ""),
+        caller_id_num=str(info.get("caller_id_num") or number),
+        direction=str(info.get("direction") or "inbound"),
+        project_id=str(info.get("project_id") or ""),
+        space_id=str(info.get("space_id") or ""),
+        call=dict(info.get("swml_call") or {}),
+        vars=dict(info.get("swml_vars") or {}),
+    )
+
+
+def make_tool_runner(call: Any, config: Any, ai: dict[str, Any]) -> SwaigToolRunner:
+    """`ToolRunnerFactory`: (Call, AiSessionConfig, raw ai params) → a runner for this verb."""
+    del config  # the runner reads the raw verb; the session's parsed config is not needed
+    return SwaigToolRunner(ai, call_info_from(call, ai))

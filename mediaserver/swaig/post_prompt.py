@@ -1,0 +1,63 @@
+"""Post-prompt summaries (contract §4.4): one LLM pass over the conversation, POSTed to the agent.
+
+Theory of operation: when an `ai` verb with `post_prompt` ends, the session runs one LLM call
+with `summary_messages(post_prompt_text, history)` (the post-prompt as the system message, the
+conversation as a transcript) and hands the text to `deliver_summary`, which POSTs the §4.4 body
+(`post_prompt_data {raw, parsed, substituted}`, call_log, global_data, swaig_log…) to
+`post_prompt_url`, keeping its `?__token=` (SDK agents require it, bound to the call_id) and
+turning its userinfo into basic auth. A failed delivery is logged, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+
+from mediaserver.swaig.client import WebhookReply, post_json
+from mediaserver.swaig.request import post_prompt_body
+from mediaserver.swaig.seam import CallInfo
+
+__all__ = ["deliver_summary", "summary_messages", "transcript"]
+
+log = logging.getLogger(__name__)
+
+
+def transcript(history: list[dict[str, Any]]) -> str:
+    """The spoken conversation as `role: text` lines (system and tool messages left out)."""
+    lines = []
+    for message in history:
+        role, content = message.get("role"), message.get("content")
+        if role in ("user", "assistant") and isinstance(content, str) and content.strip():
+            lines.append(f"{role}: {content.strip()}")
+    return "\n".join(lines)
+
+
+def summary_messages(post_prompt: str, history: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": post_prompt},
+        {"role": "user", "content": f"Here is the conversation:\n{transcript(history)}"},
+    ]
+
+
+async def deliver_summary(
+    http: aiohttp.ClientSession,
+    url: str,
+    summary: str,
+    *,
+    call: CallInfo,
+    params: dict[str, Any],
+    global_data: dict[str, Any],
+    call_log: list[dict[str, Any]],
+    swaig_log: list[dict[str, Any]] | None = None,
+    times_us: dict[str, int] | None = None,
+    signing_key: str = "",
+    timeout_s: float = 30.0,
+) -> WebhookReply:
+    body = post_prompt_body(summary, call=call, params=params, global_data=global_data, call_log=call_log,
+                            swaig_log=swaig_log, times_us=times_us)
+    reply = await post_json(http, url, body, timeout_s=timeout_s, signing_key=signing_key)
+    if not reply.ok:
+        log.warning("post_prompt delivery to %s failed: %s", url.split("?")[0].split("@")[-1], reply.error)
+    return reply
