@@ -1,0 +1,271 @@
+"""WebRTC media for the kernel: a `CallMedia` whose wire is an aiortc peer connection.
+
+Theory of operation
+-------------------
+aiortc owns the RTP, SRTP, Opus and ICE; this module only trades 20 ms frames with it, so that
+a browser call looks to the kernel exactly like a SIP call (DESIGN §4).
+
+Outbound. aiortc's RTP sender loops on `await track.recv()`; our `PlayoutTrack` hands it one
+frame per kernel tick and never paces by itself. On every `WebRtcMedia.tick` the track gets
+one frame credit. If the sender is already waiting in `recv()` (the normal case) the playout
+frame is pulled right then and handed over; otherwise the credit is kept (at most
+`MAX_CREDIT_FRAMES`) and the next `recv()` pulls its frame at once. Either way the playout's
+played-sample cursor moves when aiortc takes the frame, never earlier: before the peer
+connection is up nobody takes frames, so queued audio waits instead of being "played" into
+the void, and barge-in / heard-text see what really left (DESIGN §4). The cap on credits
+bounds the burst after a stall to a few frames, as the RTP pacer does.
+
+Inbound. A task in the signalling glue reads decoded frames from the remote track and calls
+`push_inbound`; they are mixed to mono, resampled once (only when the decoder's rate differs
+from ours: Opus decodes at 48 kHz, our rate) and buffered. Each tick pulls exactly one 20 ms
+`AudioFrame` for `on_inbound`, once two frames are buffered (priming, like the RTP jitter
+buffer); after that a starved tick gets silence so that the inbound clock never stops, and
+a backlog beyond `MAX_INBOUND_FRAMES` is trimmed from the oldest end to bound latency.
+
+DTMF from the page arrives as data-channel messages; the glue calls `receive_dtmf`.
+
+ICE: `rtc_configuration` builds aiortc's configuration from `[webrtc]` settings and always
+passes an explicit server list, because aiortc falls back to a public Google STUN server
+when given none. `restrict_host_addresses` limits host candidates to configured addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+from collections import deque
+from collections.abc import Callable, Sequence
+
+import aioice.ice
+import av
+import numpy as np
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
+
+from mediaserver.audio.frame import AudioFrame, Pcm, samples_per_frame
+from mediaserver.audio.playout import Playout
+from mediaserver.kernel.media import MediaCounters
+from mediaserver.settings import WebRtcSettings
+from mscodecs import Resampler
+
+SAMPLE_RATE = 48000  # Opus's native rate: inbound needs no resampling, only a mono mix
+FRAME_SAMPLES = samples_per_frame(SAMPLE_RATE)
+MAX_CREDIT_FRAMES = 3  # frames aiortc may take back to back after a stall
+PRIME_FRAMES = 2
+MAX_INBOUND_FRAMES = 10  # 200 ms of backlog at most
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+class PlayoutTrack(MediaStreamTrack):
+    """The outbound audio track: one playout frame per kernel tick, taken when aiortc asks."""
+
+    kind = "audio"
+
+    def __init__(self, media: WebRtcMedia) -> None:
+        super().__init__()
+        self._media = media
+        self._credits = 0
+        self._waiter: asyncio.Future[av.AudioFrame] | None = None
+        self._pts = 0
+
+    def grant(self) -> None:
+        """One tick's frame: hand it to a waiting sender now, or keep the credit."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._waiter = None
+            waiter.set_result(self._take())
+        else:
+            self._credits = min(self._credits + 1, MAX_CREDIT_FRAMES)
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError  # aiortc's sender ends its loop on this
+        if self._credits > 0:
+            self._credits -= 1
+            return self._take()
+        self._waiter = asyncio.get_running_loop().create_future()
+        return await self._waiter
+
+    def _take(self) -> av.AudioFrame:
+        frame = self._media.playout.next_frame()
+        self._media.counters.packets_out += 1
+        out = av.AudioFrame.from_ndarray(frame.pcm.reshape(1, -1), format="s16", layout="mono")
+        out.sample_rate = SAMPLE_RATE
+        out.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        out.pts = self._pts
+        self._pts += FRAME_SAMPLES
+        return out
+
+    def stop(self) -> None:
+        super().stop()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(MediaStreamError())
+
+
+class WebRtcMedia:
+    """The aiortc implementation of `CallMedia` (browser and WHIP calls)."""
+
+    codec_name = "opus"
+
+    def __init__(self) -> None:
+        self.sample_rate = SAMPLE_RATE
+        self.playout = Playout(SAMPLE_RATE, FRAME_SAMPLES)
+        self.counters = MediaCounters()
+        self.outbound = PlayoutTrack(self)
+        self.on_inbound: Callable[[AudioFrame], None] | None = None
+        self.on_dtmf: Callable[[str], None] | None = None
+        self.inbound_concealed_frames = 0
+        self.inbound_dropped_samples = 0
+        self._out_resamplers: dict[int, Resampler] = {}
+        self._in_resamplers: dict[int, Resampler] = {}
+        self._inbound: deque[Pcm] = deque()
+        self._inbound_queued = 0
+        self._inbound_samples = 0
+        self._primed = False
+
+    # -- outbound ------------------------------------------------------------------------
+    def enqueue(self, pcm: Pcm, sample_rate: int, *, final: bool = True) -> int:
+        """Queue audio for playout (resampled once to 48 kHz); returns its end mark."""
+        if sample_rate != SAMPLE_RATE:
+            resampler = self._out_resamplers.get(sample_rate)
+            if resampler is None:
+                resampler = self._out_resamplers[sample_rate] = Resampler(sample_rate, SAMPLE_RATE)
+            out = resampler.process(pcm)
+            if final:
+                tail = resampler.flush()
+                out = np.concatenate([out, tail]) if len(tail) else out
+                del self._out_resamplers[sample_rate]
+            pcm = out
+        return self.playout.enqueue(pcm)
+
+    def stop_playout(self) -> int:
+        self._out_resamplers.clear()
+        return self.playout.clear()
+
+    def tick(self, now_ns: int, unix_time: float) -> list[bytes]:
+        """One 20 ms frame: one frame credit to the outbound track, one inbound frame out."""
+        self.outbound.grant()
+        self._pull_inbound(now_ns)
+        return []  # aiortc sends by itself
+
+    def skip_frames(self, frames: int) -> None:
+        """The ticker stalled: aiortc stamps frames by count, so nothing to skip here."""
+
+    def goodbye(self) -> bytes | None:
+        return None  # the peer connection's close sends the RTCP BYE
+
+    def receive_datagram(self, data: bytes, arrival_ns: int) -> None:
+        """Not used: aiortc receives the packets; kept for the `CallMedia` protocol."""
+
+    # -- inbound -------------------------------------------------------------------------
+    def push_inbound(self, frame: av.AudioFrame) -> None:
+        """A decoded frame from aiortc's remote track (any rate, mono or stereo)."""
+        pcm = to_mono_int16(frame)
+        rate = int(frame.sample_rate)
+        if rate != SAMPLE_RATE:
+            resampler = self._in_resamplers.get(rate)
+            if resampler is None:
+                resampler = self._in_resamplers[rate] = Resampler(rate, SAMPLE_RATE, low_latency=True)
+            pcm = resampler.process(pcm)
+        if not len(pcm):
+            return
+        self.counters.packets_in += 1
+        self._inbound.append(pcm)
+        self._inbound_queued += len(pcm)
+        excess = self._inbound_queued - MAX_INBOUND_FRAMES * FRAME_SAMPLES
+        while excess > 0 and self._inbound:
+            head = self._inbound[0]
+            cut = min(excess, len(head))
+            if cut == len(head):
+                self._inbound.popleft()
+            else:
+                self._inbound[0] = head[cut:]
+            self._inbound_queued -= cut
+            self.inbound_dropped_samples += cut
+            excess -= cut
+
+    def _pull_inbound(self, now_ns: int) -> None:
+        if not self._primed:
+            if self._inbound_queued < PRIME_FRAMES * FRAME_SAMPLES:
+                return
+            self._primed = True
+        if self._inbound_queued >= FRAME_SAMPLES:
+            pcm = np.empty(FRAME_SAMPLES, dtype=np.int16)
+            filled = 0
+            while filled < FRAME_SAMPLES:
+                head = self._inbound[0]
+                k = min(FRAME_SAMPLES - filled, len(head))
+                pcm[filled : filled + k] = head[:k]
+                filled += k
+                if k == len(head):
+                    self._inbound.popleft()
+                else:
+                    self._inbound[0] = head[k:]
+            self._inbound_queued -= FRAME_SAMPLES
+            self.counters.last_packet_ns = now_ns
+        else:
+            pcm = np.zeros(FRAME_SAMPLES, dtype=np.int16)  # starved: keep the inbound clock going
+            self.inbound_concealed_frames += 1
+        frame = AudioFrame(pcm, SAMPLE_RATE, self._inbound_samples)
+        self._inbound_samples += FRAME_SAMPLES
+        if self.on_inbound:
+            self.on_inbound(frame)
+
+    def receive_dtmf(self, digit: str) -> bool:
+        """A keypad press from the page; False (and ignored) if it is not a DTMF digit."""
+        if len(digit) != 1 or digit.upper() not in DTMF_DIGITS:
+            return False
+        self.counters.dtmf_digits += 1
+        if self.on_dtmf:
+            self.on_dtmf(digit.upper())
+        return True
+
+    def close(self) -> None:
+        self.outbound.stop()
+
+
+def to_mono_int16(frame: av.AudioFrame) -> Pcm:
+    """An aiortc/PyAV audio frame as mono int16 (packed or planar, any channel count)."""
+    if frame.format.name not in ("s16", "s16p"):
+        raise ValueError(f"unexpected inbound audio format {frame.format.name!r} (want s16)")
+    channels = len(frame.layout.channels)
+    data = frame.to_ndarray()
+    if frame.format.is_planar:
+        samples = data.astype(np.int32)  # (channels, n)
+    else:
+        samples = data.reshape(-1, channels).T.astype(np.int32)
+    mono = samples.sum(axis=0) // channels if channels > 1 else samples[0]
+    return np.ascontiguousarray(mono, dtype=np.int16)
+
+
+# -- ICE configuration -------------------------------------------------------------------
+def rtc_configuration(settings: WebRtcSettings) -> RTCConfiguration:
+    """aiortc's configuration; an explicit (maybe empty) list so no default STUN is contacted."""
+    servers = [
+        RTCIceServer(urls=list(s.urls), username=s.username or None, credential=s.credential or None)
+        for s in settings.ice_servers
+    ]
+    policy = RTCIceTransportPolicy.RELAY if settings.ice_transport_policy == "relay" else RTCIceTransportPolicy.ALL
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
+
+
+_original_host_addresses = aioice.ice.get_host_addresses
+
+
+def restrict_host_addresses(addresses: Sequence[str]) -> None:
+    """Offer host candidates only on these addresses (empty: every non-loopback interface).
+
+    aioice has no per-connection option for this, so the module's address lookup is wrapped;
+    the setting is process-wide, like the config it comes from. Configured addresses are used
+    as given (127.0.0.1 included), so one machine can keep its media on loopback.
+    """
+    wanted = list(addresses)
+    if not wanted:
+        aioice.ice.get_host_addresses = _original_host_addresses
+        return
+
+    def configured(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [a for a in wanted if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+    aioice.ice.get_host_addresses = configured
