@@ -1,4 +1,4 @@
-"""Text-to-speech: the engine Protocol, its chunk type, and the text clean-up every engine needs.
+"""Text-to-speech: the engine Protocol, its chunk type with word timings, and a phrase cache.
 
 Theory of operation: an engine turns text into a stream of `TtsChunk`s, one per sentence, each
 mono int16 PCM at the engine's own `sample_rate` (resampling to the call's rate happens once,
@@ -6,24 +6,38 @@ downstream, at the codec boundary). `synthesize` is blocking and is run by the k
 bounded thread executor; it yields each sentence as soon as it is produced, so the first
 sentence plays while later ones are still being synthesized (Piper: ~15-25 ms per word).
 
-Text from an LLM or a SWML `say:` is not speakable as-is: `normalize_text` strips markup
-(SSML/HTML tags, markdown emphasis, links, bullets), expands abbreviations that would otherwise
-end a sentence ("Dr." -> "Doctor", since espeak splits at the dot), and spells out money and
-dashed digit groups that espeak reads badly (COSTS.md §1: "$45.99", "555-0123").
-`split_sentences` cuts normalized text where the engine would, so each chunk carries its text.
-Pure: regular expressions only.
+Each chunk may carry `words`: one `WordTiming` per whitespace-separated word of `text`, with the
+sample offsets (within this chunk's pcm) where the word starts and ends. On barge-in the kernel
+maps the played cursor back to the words the caller actually heard. Offsets are monotonic,
+non-overlapping and inside the pcm; an engine that cannot time words leaves `words` empty.
+
+`PhraseCache` keeps the chunks of fixed phrases (greetings, fillers, recovery phrases) so that
+saying them again costs nothing: an LRU keyed by (text, voice), safe to use from executor
+threads. Text clean-up lives in `pipeline.text` (`normalize_text` is re-exported here for the
+callers that import it from this module); `split_sentences` cuts normalized text where an
+engine would, so each chunk carries its text.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from mediaserver.audio.frame import Pcm
+from mediaserver.pipeline.text import normalize_text
 
-__all__ = ["TtsChunk", "TtsEngine", "normalize_text", "split_sentences"]
+__all__ = ["PhraseCache", "TtsChunk", "TtsEngine", "WordTiming", "normalize_text", "split_sentences"]
+
+
+@dataclass(frozen=True, slots=True)
+class WordTiming:
+    text: str  # the word as written in the chunk's text (punctuation attached)
+    start: int  # sample offset of its first sample within the chunk's pcm
+    end: int  # sample offset one past its last voiced sample (trailing pause excluded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +45,15 @@ class TtsChunk:
     pcm: Pcm  # mono int16
     sample_rate: int
     text: str  # the sentence this audio speaks (after normalization)
+    words: tuple[WordTiming, ...] = ()
 
     @property
     def duration_ms(self) -> float:
         return 1000.0 * len(self.pcm) / self.sample_rate
+
+    def text_before(self, sample: int) -> str:
+        """The words fully spoken before `sample` (a word counts once its end has played)."""
+        return " ".join(w.text for w in self.words if w.end <= sample)
 
 
 class TtsEngine(Protocol):
@@ -45,50 +64,9 @@ class TtsEngine(Protocol):
         ...
 
 
-# ---- normalization ---------------------------------------------------------------------------
-
-# Title abbreviations: expanded so the dot does not end the sentence. Kept small on purpose:
-# ambiguous ones ("St." = Saint or Street) are left to the engine.
-_ABBREVIATIONS = {
-    "Dr": "Doctor",
-    "Mr": "Mister",
-    "Mrs": "Missus",
-    "Ms": "Miz",
-    "Prof": "Professor",
-    "Jr": "Junior",
-    "Sr": "Senior",
-    "vs": "versus",
-}
-_ABBREVIATION = re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.(?=\s|$)")
-_LATIN = [(re.compile(r"\be\.g\.(?=[\s,]|$)", re.IGNORECASE), "for example"),
-          (re.compile(r"\bi\.e\.(?=[\s,]|$)", re.IGNORECASE), "that is")]  # fmt: skip
-
-_TAG = re.compile(r"<[^<>]{1,200}>")  # SSML/HTML tags; the bound avoids eating "a < b > c" prose
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")  # markdown [text](url) -> text
-_EMPHASIS = re.compile(r"(\*{1,3}|_{2,3}|`+|~~)")
-_LINE_MARK = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|>\s*)", re.MULTILINE)  # headings, bullets, quotes
-_MONEY = re.compile(r"\$(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{2}))?\b")
-_DASHED_DIGITS = re.compile(r"\b\d{3,}(?:-\d{2,})+\b")  # phone-like 555-0123, 800-555-0199
-_SPACES = re.compile(r"[ \t]+")
 # Boundaries: after . ! ? (and a closing quote or bracket) plus whitespace, but not after an
 # ellipsis ("well... maybe" is one sentence); and at every line break (list items, headings).
 _SENTENCE_END = re.compile(r"(?<!\.\.)(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+|\s*\n\s*")
-
-
-def normalize_text(text: str) -> str:
-    """Make LLM/SWML text speakable: no markup, no sentence-ending abbreviations."""
-    text = _LINK.sub(r"\1", text)
-    text = _TAG.sub(" ", text)
-    text = _LINE_MARK.sub("", text)
-    text = _EMPHASIS.sub("", text)
-    text = text.replace("&", " and ")
-    text = _ABBREVIATION.sub(lambda m: _ABBREVIATIONS[m.group(1)], text)
-    for pattern, words in _LATIN:
-        text = pattern.sub(words, text)
-    text = _MONEY.sub(_say_money, text)
-    text = _DASHED_DIGITS.sub(_say_digits, text)
-    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -96,15 +74,53 @@ def split_sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE_END.split(text) if part and part.strip()]
 
 
-def _say_money(match: re.Match[str]) -> str:
-    dollars = int(match.group(1).replace(",", ""))
-    words = f"{dollars} dollar{'' if dollars == 1 else 's'}"
-    cents = int(match.group(2) or 0)
-    if cents:
-        words += f" and {cents} cent{'' if cents == 1 else 's'}"
-    return words
+class PhraseCache:
+    """LRU of synthesized phrases: (text, voice) -> the engine's chunks, computed once.
 
+    The voice is `engine.voice_id` when the engine has one, else the engine object's identity,
+    so two voices never share an entry. Synthesis runs outside the lock (it takes ~100 ms+);
+    two threads missing on the same phrase at once both synthesize it, and the last one wins.
+    """
 
-def _say_digits(match: re.Match[str]) -> str:
-    # "555-0123" -> "5 5 5, 0 1 2 3": digit by digit, a short pause between groups.
-    return ", ".join(" ".join(group) for group in match.group(0).split("-"))
+    def __init__(self, max_entries: int = 64) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be >= 1, got {max_entries}")
+        self._max = max_entries
+        self._entries: OrderedDict[tuple[str, str], list[TtsChunk]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def _voice(engine: TtsEngine) -> str:
+        voice = getattr(engine, "voice_id", None)
+        return str(voice) if voice else f"{type(engine).__name__}@{id(engine):x}"
+
+    def get(self, engine: TtsEngine, text: str) -> list[TtsChunk] | None:
+        key = (text, self._voice(engine))
+        with self._lock:
+            chunks = self._entries.get(key)
+            if chunks is not None:
+                self._entries.move_to_end(key)
+            return chunks
+
+    def get_or_synthesize(self, engine: TtsEngine, text: str) -> list[TtsChunk]:
+        """Blocking on a miss (run it in the executor); the cached list must not be mutated."""
+        key = (text, self._voice(engine))
+        with self._lock:
+            chunks = self._entries.get(key)
+            if chunks is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return chunks
+            self.misses += 1
+        chunks = list(engine.synthesize(text))
+        with self._lock:
+            self._entries[key] = chunks
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return chunks

@@ -1,0 +1,581 @@
+"""The turn manager: endpointing and reversible barge-in as pure state machines (DESIGN §4).
+
+Theory of operation
+-------------------
+Time is the caller's inbound sample clock at 16 kHz (`at`, a sample index); the kernel feeds one
+`FrameAnalyzed(at, voiced)` per 20 ms tick (`voiced` is the VAD's verdict after the echo gate),
+and nothing here reads a clock. `TurnManager.handle(event)` returns the commands to carry out,
+in order; the kernel applies `PausePlayout` / `ResumePlayout` / `FlushReply` in the same tick
+(so no agent frame leaves after the decision) and runs the rest (ASR, LLM) off the tick.
+
+Two machines, each an Enum plus a transition table plus one exception:
+
+* **Listening** (`Listen`): IDLE -> (`onset_frames` voiced frames) -> SPEAKING -> (`hangover_frames`
+  unvoiced frames) -> TRAILING -> (`end_of_speech_ms` of silence since the first unvoiced frame)
+  -> endpoint, back to IDLE. Voice in TRAILING goes back to SPEAKING and cancels any preemptive
+  reply. Entering TRAILING asks for the final transcript at once (`PrepareFinal`), so the
+  recognizer works during the silence the endpoint waits for anyway; a final transcript that
+  arrives in TRAILING starts a preemptive reply (`StartPreemptive`), committed by `CommitTurn`
+  at the endpoint. Other endpoints: `speech_timeout_ms` caps an utterance, `speech_event_timeout_ms`
+  ends one whose transcript stopped changing while the recognizer kept reporting (a noise that
+  VAD keeps calling speech), and an
+  utterance with no word by `first_word_timeout_ms` after its onset is dropped as noise once the
+  caller is silent (`DiscardUtterance`).
+* **Agent** (`Agent`): QUIET -> (`ReplyQueued`) -> TALKING -> (caller onset) -> PAUSED in the same
+  frame -> words confirmed (`barge_min_words` non-backchannel words, or `barge_match` matches)
+  -> `FlushReply(heard_text)` -> QUIET; or a final transcript without enough words, or (when no
+  transcript settles it) `barge_confirm_ms` of caller silence -> `ResumePlayout` from the exact
+  sample where it paused -> TALKING. `interrupt_on_noise` flushes after `noise_barge_ms`
+  of wordless voice. A reply marked `bargeable=False` (static_greeting_no_barge) never pauses,
+  nor does any reply with `enable_barge` off.
+
+Heard text: `ReplyQueued` carries each word with the playout mark (played-sample position, at
+the call's codec rate) of its end; `PlayoutAdvanced(cursor)` reports the played cursor. At a
+flush, the words whose end lies at or before `cursor - far_end_delay_samples` are what the
+caller heard (their phone still buffers the last few tens of milliseconds we sent).
+
+Attention and inactivity: with the agent QUIET and the caller IDLE, `attention_timeout_ms` of
+silence gives `NudgeCaller` (once per quiet spell) and `inactivity_timeout_ms` without caller
+speech gives `EndConversation`. DTMF: digits collect until a terminator or `digit_timeout_ms`
+without a new one, then `DigitsEntered`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+SAMPLE_RATE = 16_000
+FRAME_SAMPLES = 320  # 20 ms at 16 kHz
+
+# Words that acknowledge rather than interrupt ("uh-huh" while the agent talks): they never
+# count towards barge_min_words, so a backchannel resumes the reply (PEERS.md §2, pain 2).
+BACKCHANNELS = frozenset({"uh-huh", "uhhuh", "mhm", "mm-hmm", "mmhmm", "hmm", "mm", "uh", "um", "ah", "oh",
+                          "yeah", "yep", "ok", "okay", "right", "sure", "aha"})
+
+
+class TurnError(Exception):
+    """An event the turn manager cannot take in its current state (a kernel bug)."""
+
+
+# ---- parameters -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnParams:
+    end_of_speech_ms: int = 700
+    speech_event_timeout_ms: int = 1400
+    first_word_timeout_ms: int = 1000
+    speech_timeout_ms: int = 60_000
+    attention_timeout_ms: int = 0  # 0 = off
+    inactivity_timeout_ms: int = 600_000
+    enable_barge: bool = True
+    barge_min_words: int = 1
+    barge_match: str = ""  # a regex; a match confirms the barge-in whatever the word count
+    interrupt_on_noise: bool = False
+    noise_barge_ms: int = 1000
+    barge_confirm_ms: int = 1500  # caller quiet this long over a paused reply, no words: resume
+    onset_frames: int = 2  # voiced frames in a row that make an onset (40 ms)
+    hangover_frames: int = 3  # unvoiced frames in a row that end the voiced part (60 ms)
+    partial_interval_ms: int = 400  # ASR partial cadence while the caller speaks
+    digit_timeout_ms: int = 3000
+    digit_terminators: str = ""
+    far_end_delay_samples: int = 0  # at the playout rate
+
+    def samples(self, ms: int) -> int:
+        return ms * SAMPLE_RATE // 1000
+
+
+# ---- events (inputs) ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrameAnalyzed:
+    at: int  # first sample of the 20 ms frame
+    voiced: bool
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    final: bool
+    upto: int  # the utterance audio it covers ends here (caller samples)
+
+
+@dataclass(frozen=True)
+class WordMark:
+    text: str
+    end_mark: int  # playout position (codec-rate played samples) of the word's last sample
+
+
+@dataclass(frozen=True)
+class ReplyQueued:
+    """More audio of the current reply is queued (one call per TTS chunk)."""
+
+    text: str
+    words: tuple[WordMark, ...]
+    end_mark: int
+    bargeable: bool = True
+
+
+@dataclass(frozen=True)
+class PlayoutAdvanced:
+    cursor: int  # played samples at the playout rate
+
+
+@dataclass(frozen=True)
+class ReplyDone:
+    """The reply is complete (its text is final) and all of its audio has been played."""
+
+
+@dataclass(frozen=True)
+class DigitPressed:
+    digit: str
+    at: int
+
+
+TurnEvent = FrameAnalyzed | Transcript | ReplyQueued | PlayoutAdvanced | ReplyDone | DigitPressed
+
+# ---- commands (outputs) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    at: int  # first voiced sample of the onset
+    decided_at: int  # end of the frame where the onset was decided
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    at: int  # first unvoiced sample after the voice
+
+
+@dataclass(frozen=True)
+class TranscribePartial:
+    start: int
+    upto: int
+
+
+@dataclass(frozen=True)
+class PrepareFinal:
+    start: int
+    upto: int
+
+
+@dataclass(frozen=True)
+class StartPreemptive:
+    text: str
+
+
+@dataclass(frozen=True)
+class CancelPreemptive:
+    pass
+
+
+@dataclass(frozen=True)
+class CommitTurn:
+    start: int  # utterance onset
+    speech_end: int  # caller's last voiced sample + 1
+    decided_at: int  # the endpoint decision
+    text: str | None  # the final transcript when it is already known
+    reason: str  # "end_of_speech" | "speech_timeout" | "speech_event_timeout"
+
+
+@dataclass(frozen=True)
+class DiscardUtterance:
+    start: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class PausePlayout:
+    at: int
+    cursor: int
+
+
+@dataclass(frozen=True)
+class ResumePlayout:
+    at: int
+    cursor: int
+
+
+@dataclass(frozen=True)
+class FlushReply:
+    at: int
+    cursor: int
+    heard_text: str
+    heard_words: int
+    total_words: int
+
+
+@dataclass(frozen=True)
+class NudgeCaller:
+    at: int
+
+
+@dataclass(frozen=True)
+class EndConversation:
+    at: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class DigitsEntered:
+    digits: str
+    terminator: str
+
+
+TurnCommand = (SpeechStarted | SpeechEnded | TranscribePartial | PrepareFinal | StartPreemptive | CancelPreemptive
+               | CommitTurn | DiscardUtterance | PausePlayout | ResumePlayout | FlushReply | NudgeCaller
+               | EndConversation | DigitsEntered)
+
+
+# ---- states and tables --------------------------------------------------------------------------
+
+
+class Listen(Enum):
+    IDLE = "idle"
+    SPEAKING = "speaking"
+    TRAILING = "trailing"
+
+
+class Agent(Enum):
+    QUIET = "quiet"
+    TALKING = "talking"
+    PAUSED = "paused"
+
+
+class _Onset: ...
+class _Hangover: ...
+class _Endpoint: ...
+class _Resumed: ...
+class _Discarded: ...
+class _Queued: ...
+class _Barged: ...
+class _Confirmed: ...
+class _NotConfirmed: ...
+class _Finished: ...
+
+
+LISTEN_TRANSITIONS: dict[Listen, dict[type, Listen]] = {
+    Listen.IDLE: {_Onset: Listen.SPEAKING},
+    Listen.SPEAKING: {_Hangover: Listen.TRAILING, _Endpoint: Listen.IDLE, _Discarded: Listen.IDLE},
+    Listen.TRAILING: {_Resumed: Listen.SPEAKING, _Endpoint: Listen.IDLE, _Discarded: Listen.IDLE},
+}
+AGENT_TRANSITIONS: dict[Agent, dict[type, Agent]] = {
+    Agent.QUIET: {_Queued: Agent.TALKING},
+    Agent.TALKING: {_Queued: Agent.TALKING, _Barged: Agent.PAUSED, _Finished: Agent.QUIET},
+    Agent.PAUSED: {_Queued: Agent.PAUSED, _Confirmed: Agent.QUIET, _NotConfirmed: Agent.TALKING,
+                   _Finished: Agent.QUIET},
+}
+
+
+def _next_listen(state: Listen, trigger: type) -> Listen:
+    try:
+        return LISTEN_TRANSITIONS[state][trigger]
+    except KeyError:
+        raise TurnError(f"{trigger.__name__.lstrip('_')} in listen state {state.name}") from None
+
+
+def _next_agent(state: Agent, trigger: type) -> Agent:
+    try:
+        return AGENT_TRANSITIONS[state][trigger]
+    except KeyError:
+        raise TurnError(f"{trigger.__name__.lstrip('_')} in agent state {state.name}") from None
+
+
+def p_samples(params: TurnParams, ms: int) -> int:
+    return params.samples(ms)
+
+
+def count_words(text: str) -> list[str]:
+    return [w for w in re.findall(r"[\w'-]+", text.lower()) if w.strip("-'")]
+
+
+def heard_words(words: tuple[WordMark, ...] | list[WordMark], cursor: int) -> list[WordMark]:
+    """The words whose last sample had been played at `cursor` (a word boundary cut)."""
+    return [w for w in words if w.end_mark <= cursor]
+
+
+# ---- the manager --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Utterance:
+    start: int
+    voiced_end: int
+    last_partial_at: int
+    text: str = ""
+    text_changed_at: int = 0
+    final_text: str | None = None
+    final_upto: int = -1
+    preemptive: bool = False
+    unchanged_results: int = 0
+
+
+@dataclass
+class _Reply:
+    words: list[WordMark] = field(default_factory=list)
+    end_mark: int = 0
+    bargeable: bool = True
+    paused_at: int = -1  # caller sample of the barge onset
+    paused_cursor: int = 0
+
+
+class TurnManager:
+    def __init__(self, params: TurnParams | None = None) -> None:
+        self.params = params or TurnParams()
+        self.listen = Listen.IDLE
+        self.agent = Agent.QUIET
+        self.cursor = 0
+        self._barge_re = re.compile(self.params.barge_match, re.IGNORECASE) if self.params.barge_match else None
+        self._run_voiced = 0
+        self._run_unvoiced = 0
+        self._run_start = 0
+        self._utt: _Utterance | None = None
+        self._reply: _Reply | None = None
+        self._now = 0
+        self._last_activity = 0  # last caller voice or agent audio, for attention/inactivity
+        self._last_caller_voice = 0
+        self._nudged = False
+        self._digits = ""
+        self._last_digit_at = -1
+        self._silence_start = 0
+
+    # -- public ----------------------------------------------------------------------------------
+    def handle(self, event: TurnEvent) -> list[TurnCommand]:
+        out: list[TurnCommand] = []
+        if isinstance(event, FrameAnalyzed):
+            self._frame(event, out)
+        elif isinstance(event, Transcript):
+            self._transcript(event, out)
+        elif isinstance(event, ReplyQueued):
+            self._queued(event)
+        elif isinstance(event, PlayoutAdvanced):
+            self.cursor = event.cursor
+        elif isinstance(event, ReplyDone):
+            if self.agent is not Agent.QUIET:
+                self.agent = _next_agent(self.agent, _Finished)
+            self._reply = None
+            self._last_activity = self._now
+            self._nudged = False
+        elif isinstance(event, DigitPressed):
+            self._digit(event, out)
+        return out
+
+    @property
+    def utterance_start(self) -> int | None:
+        return self._utt.start if self._utt else None
+
+    def set_params(self, **changes: object) -> None:
+        """Live parameter changes (SWAIG `settings` / `update_settings` actions)."""
+        self.params = replace(self.params, **changes)  # type: ignore[arg-type]
+        self._barge_re = re.compile(self.params.barge_match, re.IGNORECASE) if self.params.barge_match else None
+
+    # -- frames ----------------------------------------------------------------------------------
+    def _frame(self, ev: FrameAnalyzed, out: list[TurnCommand]) -> None:
+        p = self.params
+        self._now = end = ev.at + FRAME_SAMPLES
+        if ev.voiced:
+            if self._run_voiced == 0:
+                self._run_start = ev.at
+            self._run_voiced += 1
+            self._run_unvoiced = 0
+            self._last_caller_voice = end
+        else:
+            if self._run_unvoiced == 0:
+                self._silence_start = ev.at
+            self._run_unvoiced += 1
+            self._run_voiced = 0
+
+        if self.listen is Listen.IDLE and self._run_voiced >= p.onset_frames:
+            self._transition_listen(_Onset)
+            self._utt = _Utterance(start=self._run_start, voiced_end=end, last_partial_at=end, text_changed_at=end)
+            out.append(SpeechStarted(at=self._run_start, decided_at=end))
+            self._barge(out)
+        elif self.listen is Listen.TRAILING and self._run_voiced >= p.onset_frames:
+            self._transition_listen(_Resumed)
+            assert self._utt is not None
+            self._utt.final_text = None
+            if self._utt.preemptive:
+                self._utt.preemptive = False
+                out.append(CancelPreemptive())
+            self._barge(out)
+        elif self.listen is Listen.SPEAKING and self._run_unvoiced >= p.hangover_frames:
+            self._transition_listen(_Hangover)
+            assert self._utt is not None
+            self._utt.voiced_end = self._silence_start
+            out.append(SpeechEnded(at=self._silence_start))
+            out.append(PrepareFinal(start=self._utt.start, upto=self._silence_start))
+
+        if self._utt is not None:
+            self._utterance_timers(end, out)
+        if self.agent is Agent.PAUSED:
+            self._barge_timers(end, out)
+        self._idle_timers(end, out)
+        if self._digits and self._last_digit_at >= 0 and end - self._last_digit_at >= p.samples(p.digit_timeout_ms):
+            out.append(DigitsEntered(self._digits, terminator=""))
+            self._digits = ""
+
+    def _utterance_timers(self, now: int, out: list[TurnCommand]) -> None:
+        p, utt = self.params, self._utt
+        assert utt is not None
+        if self.listen is Listen.SPEAKING:
+            utt.voiced_end = now
+            if now - utt.last_partial_at >= p.samples(p.partial_interval_ms):
+                utt.last_partial_at = now
+                out.append(TranscribePartial(start=utt.start, upto=now))
+            if now - utt.start >= p.samples(p.speech_timeout_ms):
+                self._endpoint(now, "speech_timeout", out)
+                return
+            # Only once the recognizer has reported the same text again: a slow recognizer is not
+            # a caller who stopped making sense.
+            if (p.speech_event_timeout_ms and utt.unchanged_results >= 2
+                    and now - utt.text_changed_at >= p.samples(p.speech_event_timeout_ms)):
+                self._endpoint(now, "speech_event_timeout", out)
+                return
+        # Over a paused reply the turn waits for its transcript (flush or resume) or the window.
+        if (self.listen is Listen.TRAILING and self.agent is not Agent.PAUSED
+                and now - utt.voiced_end >= p.samples(p.end_of_speech_ms)):
+            self._endpoint(now, "end_of_speech", out)
+
+    def _endpoint(self, now: int, reason: str, out: list[TurnCommand]) -> None:
+        utt = self._utt
+        assert utt is not None
+        if self.agent is Agent.PAUSED:
+            # Speech capped by a timeout over a reply still paused: the caller means it.
+            self._flush(now, out)
+        text = utt.final_text if utt.final_upto >= utt.voiced_end else None
+        if text is not None and not count_words(text) and utt.voiced_end - utt.start < p_samples(
+                self.params, self.params.first_word_timeout_ms):
+            self._discard("no_words", out)  # a short wordless burst (cough, click): not a turn
+            return
+        self._transition_listen(_Endpoint)
+        self._run_voiced = 0  # a caller who goes on starts a fresh utterance from here
+        out.append(CommitTurn(start=utt.start, speech_end=utt.voiced_end, decided_at=now, text=text, reason=reason))
+        self._utt = None
+        self._last_activity = now
+        self._nudged = False
+
+    def _discard(self, reason: str, out: list[TurnCommand]) -> None:
+        utt = self._utt
+        assert utt is not None
+        self._transition_listen(_Discarded)
+        if utt.preemptive:
+            out.append(CancelPreemptive())
+        out.append(DiscardUtterance(start=utt.start, reason=reason))
+        self._utt = None
+        if self.agent is Agent.PAUSED:
+            self._resume(self._now, out)
+
+    def _idle_timers(self, now: int, out: list[TurnCommand]) -> None:
+        p = self.params
+        if self.listen is not Listen.IDLE or self.agent is not Agent.QUIET:
+            self._last_activity = now
+            return
+        quiet = now - self._last_activity
+        if p.attention_timeout_ms and not self._nudged and quiet >= p.samples(p.attention_timeout_ms):
+            self._nudged = True
+            out.append(NudgeCaller(at=now))
+        if p.inactivity_timeout_ms and now - self._last_caller_voice >= p.samples(p.inactivity_timeout_ms):
+            self._last_caller_voice = now  # once
+            out.append(EndConversation(at=now, reason="inactivity_timeout"))
+
+    # -- barge-in --------------------------------------------------------------------------------
+    def _barge(self, out: list[TurnCommand]) -> None:
+        reply = self._reply
+        if self.agent is not Agent.TALKING or reply is None:
+            return
+        if not (self.params.enable_barge and reply.bargeable):
+            return
+        self.agent = _next_agent(self.agent, _Barged)
+        reply.paused_at = self._run_start
+        reply.paused_cursor = self.cursor
+        out.append(PausePlayout(at=self._now, cursor=self.cursor))
+        if self._utt is not None and self._confirmed(self._utt.text):
+            self._flush(self._now, out)
+
+    def _barge_timers(self, now: int, out: list[TurnCommand]) -> None:
+        p, reply = self.params, self._reply
+        assert reply is not None
+        if self._utt is not None and self._confirmed(self._utt.final_text or self._utt.text):
+            self._flush(now, out)
+            return
+        if self.listen is Listen.TRAILING and self._utt is not None and self._utt.final_text is not None:
+            self._discard("barge_not_confirmed", out)  # the final transcript has too few words: resume
+            return
+        since = now - reply.paused_at
+        if p.interrupt_on_noise and self.listen is Listen.SPEAKING and since >= p.samples(p.noise_barge_ms):
+            self._flush(now, out)
+            return
+        # Fallback when no transcript settles it: the caller has been quiet for the whole window.
+        quiet = now - self._last_caller_voice
+        if self.listen is not Listen.SPEAKING and quiet >= p.samples(p.barge_confirm_ms):
+            if self._utt is not None:
+                self._discard("barge_not_confirmed", out)  # resumes the reply
+            else:
+                self._resume(now, out)
+
+    def _confirmed(self, text: str) -> bool:
+        if self._barge_re is not None and self._barge_re.search(text):
+            return True
+        words = [w for w in count_words(text) if w not in BACKCHANNELS]
+        return len(words) >= max(1, self.params.barge_min_words)
+
+    def _flush(self, now: int, out: list[TurnCommand]) -> None:
+        reply = self._reply
+        assert reply is not None
+        self.agent = _next_agent(self.agent, _Confirmed)
+        heard = heard_words(reply.words, reply.paused_cursor - self.params.far_end_delay_samples)
+        out.append(FlushReply(at=now, cursor=reply.paused_cursor, heard_text=" ".join(w.text for w in heard),
+                              heard_words=len(heard), total_words=len(reply.words)))
+        self._reply = None
+
+    def _resume(self, now: int, out: list[TurnCommand]) -> None:
+        reply = self._reply
+        assert reply is not None
+        self.agent = _next_agent(self.agent, _NotConfirmed)
+        out.append(ResumePlayout(at=now, cursor=reply.paused_cursor))
+
+    def _queued(self, ev: ReplyQueued) -> None:
+        if self._reply is None:
+            self._reply = _Reply(bargeable=ev.bargeable)
+        self._reply.words.extend(ev.words)
+        self._reply.end_mark = ev.end_mark
+        self._reply.bargeable = ev.bargeable
+        self.agent = _next_agent(self.agent, _Queued)
+
+    # -- transcripts and digits ------------------------------------------------------------------
+    def _transcript(self, ev: Transcript, out: list[TurnCommand]) -> None:
+        utt = self._utt
+        if utt is None or ev.upto < utt.start:
+            return  # a late result for an utterance that is over
+        text = ev.text.strip()
+        if text != utt.text:
+            utt.text = text
+            utt.text_changed_at = self._now
+            utt.unchanged_results = 0
+        else:
+            utt.unchanged_results += 1
+        if ev.final and ev.upto >= utt.voiced_end and self.listen is Listen.TRAILING:
+            utt.final_text, utt.final_upto = text, ev.upto
+            if count_words(text) and self.agent is not Agent.PAUSED and not utt.preemptive:
+                utt.preemptive = True
+                out.append(StartPreemptive(text))
+        if self.agent is Agent.PAUSED:
+            self._barge_timers(self._now, out)
+
+    def _digit(self, ev: DigitPressed, out: list[TurnCommand]) -> None:
+        self._last_activity = ev.at
+        self._nudged = False
+        if ev.digit in self.params.digit_terminators:
+            out.append(DigitsEntered(self._digits, terminator=ev.digit))
+            self._digits = ""
+            self._last_digit_at = -1
+            return
+        self._digits += ev.digit
+        self._last_digit_at = ev.at
+
+    def _transition_listen(self, trigger: type) -> None:
+        self.listen = _next_listen(self.listen, trigger)
