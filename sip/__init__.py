@@ -19,20 +19,31 @@ from mssip.errors import (
 from mssip.events import (
     ByeReceived,
     CallAcked,
+    CallAnswered,
     CallCancelled,
     CallEnded,
+    CallFailed,
+    CallProgress,
+    DtmfReceived,
     InviteReceived,
     MessageRejected,
+    OfferReceived,
+    ReferProgress,
+    Registered,
+    RegistrationFailed,
     SipEvent,
 )
 from mssip.headers import CSeq, Headers, Via, parse_cseq, parse_via
 from mssip.message import Request, Response, make_response
 from mssip.parser import StreamFramer, parse_message
 from mssip.sdp import CodecSpec, MediaDescription, NegotiatedMedia, SessionDescription, negotiate, parse_sdp
+from mssip.security import AccessPolicy, RateLimiter, Trunk
 from mssip.uri import NameAddress, SipUri, parse_name_addr, parse_uri
 
 __all__ = [
-    "T1", "Addr", "ByeReceived", "CSeq", "CallAcked", "CallCancelled", "CallEnded", "CodecSpec",
+    "T1", "AccessPolicy", "Addr", "ByeReceived", "CSeq", "CallAcked", "CallAnswered", "CallCancelled",
+    "CallEnded", "CallFailed", "CallProgress", "CodecSpec", "DtmfReceived", "OfferReceived", "RateLimiter",
+    "ReferProgress", "Registered", "RegistrationFailed", "Trunk",
     "Headers", "InvalidTransition", "InviteReceived", "LocalProtocolError", "MediaDescription",
     "MessageRejected", "NameAddress", "NegotiatedMedia", "NegotiationError", "RemoteProtocolError",
     "Request", "Response", "SdpParseError", "SessionDescription", "SipEndpoint", "SipError", "SipEvent",

@@ -4,9 +4,11 @@ Theory of operation: the endpoint feeds ``CallInput``s to ``InboundCall.apply`` 
 arrive from the application (RING, ANSWER, REJECT, HANGUP) and messages from the peer (ACK,
 CANCEL, BYE) or timers fire. The table says which inputs each state accepts; anything else raises
 ``InvalidTransition`` with the state and input in the message, which is how ``answer()`` after a
-CANCEL is reported to the application. The call also keeps the 2xx retransmission schedule of RFC
-3261 §13.3.1.4 (the core, not the transaction, resends 200 OK at T1, 2T1... up to T2 until the
-ACK; with no ACK by 64*T1 the call is torn down) and ``forget_at``, when the endpoint drops it.
+CANCEL is reported to the application. An outbound call (``outbound``: we sent the INVITE) joins
+at CONFIRMED once its 2xx is ACKed, so that BYE, re-INVITE, INFO and hangup work the same for
+both directions. The call also keeps the 2xx retransmission schedule of RFC 3261 §13.3.1.4 (the
+core, not the transaction, resends 200 OK at T1, 2T1... up to T2 until the ACK; with no ACK by
+64*T1 the call is torn down) and ``forget_at``, when the endpoint drops it.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class Pending2xx:
 
 
 class InboundCall:
-    def __init__(self, invite: Request, invite_tx: ServerTransaction, dialog: Dialog) -> None:
+    def __init__(self, invite: Request, invite_tx: ServerTransaction | None, dialog: Dialog) -> None:
         self.call_id = invite.call_id
         self.invite = invite
         self.invite_tx = invite_tx
@@ -92,6 +94,10 @@ class InboundCall:
         self.answer_sdp: bytes | None = None  # the SDP of our 200 OK
         self.remote_sdp: bytes | None = invite.body or None  # the peer's offer (or answer, from the ACK)
         self.pending_2xx: Pending2xx | None = None
+        self.offer_tx: ServerTransaction | None = None  # a mid-call offer the application is answering
+        self.pending_refer: str | None = None  # refer() before the ACK: the target, sent on ACK
+        self.outbound = False  # True for a call we placed (invite_tx is None then)
+        self.last_ack: bytes | None = None  # outbound: the ACK of the 2xx, resent if the 2xx is
         self.bye_pending = False  # hangup() came before the ACK: send BYE once it arrives
         self.forget_at: float | None = None
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from mssip.errors import SipParseError
 from mssip.headers import Headers
-from mssip.message import Request
+from mssip.message import Request, Response
 from mssip.uri import parse_name_addr
 
 Addr = tuple[str, int]
@@ -38,7 +38,8 @@ class Dialog:
     @classmethod
     def from_invite(cls, invite: Request, local_tag: str, addr: Addr, transport: str) -> Dialog:
         """Build the dialog of ``invite``; raises SipParseError when its Contact is unusable."""
-        contact = invite.headers.get("Contact")
+        # RFC 2543 INVITEs may lack Contact (RFC 4475 §3.4.1): the From URI is the target then.
+        contact = invite.headers.get("Contact") or invite.headers.get("From")
         if contact is None:
             raise SipParseError("missing Contact header")
         try:
@@ -57,6 +58,30 @@ class Dialog:
             remote_cseq=invite.cseq.number,
             # RFC 3261 §12.1.1: the UAS keeps the Record-Route values in their order.
             route_set=invite.headers.get_all("Record-Route"),
+        )
+
+    @classmethod
+    def from_2xx(cls, invite: Request, response: Response, addr: Addr, transport: str) -> Dialog:
+        """The UAC's dialog from our INVITE and its 2xx (§12.1.2): route set reversed, target from
+        the 2xx Contact (the Request-URI when a sloppy peer sent none). Requests go to ``addr``,
+        where the INVITE went (the proxy, when there is one)."""
+        try:
+            target = parse_name_addr(response.headers.get("Contact") or "").uri
+        except SipParseError:
+            target = invite.uri
+        return cls(
+            call_id=invite.call_id,
+            local_tag=invite.from_addr.tag or "",
+            remote_tag=response.to_addr.tag or "",
+            local_party=invite.headers.get("From") or "",
+            remote_party=response.headers.get("To") or "",
+            remote_target=target,
+            remote_addr=addr,
+            transport=transport,
+            remote_cseq=0,
+            route_set=list(reversed(response.headers.get_all("Record-Route"))),
+            # The 2xx's ACK carries the INVITE's CSeq number: build_request adds one.
+            local_cseq=invite.cseq.number - 1,
         )
 
     def matches(self, request: Request) -> bool:

@@ -1,32 +1,41 @@
-"""``SipEndpoint``: a sans-I/O SIP user agent server, shaped like aioquic/h11.
+"""``SipEndpoint``: a sans-I/O SIP user agent (UAS, and UAC through ``uac.UacMixin``), like aioquic/h11.
 
 Theory of operation: the glue feeds what arrives, ``receive_datagram(data, addr, now, transport)``
-(for TCP, one message at a time, cut by ``StreamFramer``), calls ``handle_timer(now)`` at
+(for TCP/TLS, one message at a time, cut by ``StreamFramer``), calls ``handle_timer(now)`` at
 ``get_timer()``, and after every call drains ``datagrams_to_send()`` (``(bytes, addr, transport)``)
 and ``next_event()``. Time is the caller's monotonic ``now`` in seconds; nothing here reads a clock,
 opens a socket or sleeps. The application answers ``InviteReceived`` with commands keyed by Call-ID
-(``send_ringing``, ``answer``, ``reject``, ``hangup``).
+(``send_ringing``, ``answer``, ``reject``, ``hangup``), mid-call offers (``OfferReceived``) with
+``accept_offer``/``reject_offer``; UAC commands (``invite``, ``cancel``, ``register``, ``refer``)
+live in ``uac.py``.
 
-Inside: a table of server transactions (``transaction.py``) absorbs retransmissions, a table of
-client transactions carries the BYEs we send, and one ``InboundCall`` per Call-ID (``call.py``)
-holds the dialog and the 2xx retransmission. Rules worth knowing:
+Inside: a table of server transactions (``transaction.py``) absorbs retransmissions, tables of
+client transactions carry what we send, and one ``InboundCall`` per Call-ID (``call.py``) holds the
+dialog and the 2xx retransmission (an answered outbound call joins the same table). Rules:
 - Responses go to the source address and transport of the request; the top Via gets ``received``
   and ``rport`` as if the peer had asked for RFC 3581 (NAT-safe). Our in-dialog requests go to
   the address the dialog's requests last came from, not to the Contact host.
-- Requests are screened before dispatch (RFC 3261 §8.2): unknown method 501, known but not allowed
-  405, unsupported URI scheme 416, Max-Forwards 0 483, Require with any option tag 420 (we
-  support none), INVITE body other than identity-encoded application/sdp 415. Every such refusal, and every 400 for
-  a malformed request, is reported as ``MessageRejected``.
-- A re-INVITE in a confirmed dialog is answered 200 with our previous SDP when its offer is
-  unchanged (same ``o=`` line) or absent (session refresh), 488 otherwise (no mid-call changes yet).
-- ``hangup`` before the answer is ``reject(480)``; between answer and ACK the BYE waits for the
-  ACK (RFC 3261 §15), or for the ACK timeout, which sends it anyway; after a BYE it is a no-op.
+- With a ``RateLimiter``, new out-of-dialog requests beyond a source's rate get a stateless 503 +
+  Retry-After before they are even parsed (``_over_rate``); in-dialog requests always pass.
+- Requests are screened before dispatch (RFC 3261 §8.2, ``screening.py``): unknown method 501,
+  known but not allowed 405, unsupported URI scheme 416, Require with an option tag we lack 420,
+  an INVITE/UPDATE whose Accept excludes SDP 406, a body other than identity-encoded SDP 415;
+  parse faults get 400 (505 for the version, 413 for an oversized body). Then a new INVITE must
+  pass the ``AccessPolicy`` (trunk allow-list, digest 401/407, 403). Every refusal is reported as
+  ``MessageRejected``.
+- A re-INVITE or UPDATE in a confirmed dialog with an unchanged offer (same ``o=`` line) or none
+  is a session refresh answered with our SDP; a new offer becomes ``OfferReceived``; a second
+  offer while one is pending gets 491. INFO with DTMF becomes ``DtmfReceived``.
+- ``hangup`` before the answer is ``reject(480)``; between answer and ACK the BYE (and a REFER)
+  waits for the ACK (RFC 3261 §15), or for the ACK timeout, which sends it anyway; after a BYE
+  it is a no-op.
 - Ended calls and finished transactions are forgotten after 64*T1, so long runs do not grow.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections import deque
 
 from mssip import events as ev
@@ -35,33 +44,44 @@ from mssip.dialog import Dialog
 from mssip.errors import InvalidTransition, SipParseError, UnknownCall
 from mssip.events import Addr, SipEvent
 from mssip.message import Request, Response, make_response
-from mssip.parser import MANDATORY_HEADERS, parse_message
+from mssip.midcall import MidCallMixin
+from mssip.parser import MANDATORY_HEADERS, MAX_BODY_BYTES, parse_message
 from mssip.screening import (
     HANDLED_METHODS,
     REQUIRED_METHODS,
     SDP,
     SUPPORTED_EXTENSIONS,
     reason_phrase,
-    same_session,
     screen_request,
+    session_timer,
     stamp_via,
     user_of,
 )
+from mssip.security import AccessPolicy, RateLimiter
 from mssip.transaction import (
-    MAGIC_COOKIE,
     T1,
     ClientTransaction,
+    InviteClientTransaction,
     ServerTransaction,
     TxState,
     client_key,
     server_key,
 )
-from mssip.uri import format_host, parse_name_addr
+from mssip.uac import Binding, OutboundInvite, UacMixin
+from mssip.uri import format_host
 
 __all__ = ["T1", "Addr", "SipEndpoint"]
 
+# Raw-bytes views used by the pre-parse rate limit (``_over_rate``).
+_FIRST_TOKEN = re.compile(rb"\A[\r\n]*([A-Za-z0-9.!%*_+`'~-]+)[ /]")
+_TO_TAG = re.compile(rb"^(?:to|t)[ \t]*:[^\r\n]*;[ \t]*tag[ \t]*=", re.IGNORECASE | re.MULTILINE)
+_RAW_HEADER = re.compile(rb"^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:([^\r\n]*)\r?$", re.IGNORECASE | re.MULTILINE)
+_RAW_NAMES_ORDER = (b"Via", b"From", b"To", b"Call-ID", b"CSeq")
+_RAW_NAMES = {b"via": b"Via", b"v": b"Via", b"from": b"From", b"f": b"From", b"to": b"To", b"t": b"To",
+              b"call-id": b"Call-ID", b"i": b"Call-ID", b"cseq": b"CSeq"}  # fmt: skip
 
-class SipEndpoint:
+
+class SipEndpoint(MidCallMixin, UacMixin):
     def __init__(
         self,
         local_host: str,
@@ -70,6 +90,9 @@ class SipEndpoint:
         user_agent: str = "voice-mediaserver",
         rng: random.Random | None = None,
         allow: tuple[str, ...] = HANDLED_METHODS,
+        policy: AccessPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         if unknown := [m for m in allow if m not in HANDLED_METHODS]:
             raise ValueError(f"allow lists methods this endpoint does not handle: {unknown}")
@@ -80,9 +103,16 @@ class SipEndpoint:
         self.user_agent = user_agent
         self._rng = rng or random.Random()
         self._allow = tuple(allow)
+        self.policy = policy or AccessPolicy()
+        self.rate_limiter = rate_limiter
+        self.max_body_bytes = max_body_bytes
+        self.tls_port = 0  # where our TLS listener is (for Contact over TLS); 0: none
         self._server_tx: dict[str, ServerTransaction] = {}
         self._client_tx: dict[str, ClientTransaction] = {}
         self._calls: dict[str, InboundCall] = {}
+        self._invite_ctx: dict[str, InviteClientTransaction] = {}
+        self._outbound: dict[str, OutboundInvite] = {}
+        self._bindings: dict[str, Binding] = {}
         self._events: deque[SipEvent] = deque()
         self._outbox: list[tuple[bytes, Addr, str]] = []
 
@@ -91,8 +121,10 @@ class SipEndpoint:
         transport = transport.lower()
         if not data.strip(b"\r\n\t "):
             return  # CRLF keep-alive (RFC 5626): nothing to parse, nothing to answer
+        if self.rate_limiter is not None and self._over_rate(data, addr, now, transport):
+            return
         try:
-            message = parse_message(data)
+            message = parse_message(data, max_body_bytes=self.max_body_bytes)
         except SipParseError as err:
             self._on_parse_error(err, addr, transport)
             return
@@ -121,6 +153,12 @@ class SipEndpoint:
             self._on_bye(message, tx, now)
         elif message.method == "CANCEL":
             self._on_cancel(message, tx, now)
+        elif message.method == "UPDATE":
+            self._on_update(message, tx, now)
+        elif message.method == "INFO":
+            self._on_info(message, tx, now)
+        elif message.method == "NOTIFY":
+            self._on_notify(message, tx, now)
         else:
             self._on_options(message, tx, now)
 
@@ -136,6 +174,7 @@ class SipEndpoint:
         deadlines = [tx.next_deadline() for tx in self._server_tx.values()]
         deadlines += [tx.next_deadline() for tx in self._client_tx.values()]
         deadlines += [call.next_deadline() for call in self._calls.values()]
+        deadlines += self._uac_deadlines()
         return min((d for d in deadlines if d is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
@@ -149,9 +188,9 @@ class SipEndpoint:
                 self._send(data, ctx.addr, ctx.transport)
             if ctx.terminated:
                 del self._client_tx[key]
-                call = self._calls.get(ctx.owner)
-                if ctx.timed_out and call is not None and call.state is CallState.TERMINATING:
-                    self._end(call, CallInput.BYE_TIMEOUT, ev.REASON_BYE_TIMEOUT, now)
+                if ctx.timed_out:
+                    self._client_final(ctx, None, now)
+        self._uac_timer(now)
         for call_id, call in list(self._calls.items()):
             pending = call.pending_2xx
             if pending is not None and pending.give_up_at <= now:
@@ -167,13 +206,31 @@ class SipEndpoint:
         """Send 180 Ringing (with our To tag and Contact: an early dialog)."""
         call = self._call(call_id)
         call.apply(CallInput.RING)
+        assert call.invite_tx is not None  # only inbound calls ring, and the table let it through
         self._respond(call.invite_tx, self._invite_response(call, 180, "Ringing"), now)
+
+    def send_progress(self, call_id: str, sdp: bytes, now: float) -> None:
+        """Send 183 Session Progress with our SDP answer: early media before the 200 OK.
+
+        The same SDP must then go in ``answer`` (RFC 3264: one answer per offer); without 100rel
+        the 183 is unreliable, so a lost one only costs the early audio."""
+        call = self._call(call_id)
+        call.apply(CallInput.RING)
+        assert call.invite_tx is not None
+        response = self._invite_response(call, 183, "Session Progress")
+        self._describe(response, sdp)
+        self._respond(call.invite_tx, response, now)
 
     def answer(self, call_id: str, sdp: bytes, now: float) -> None:
         """Send 200 OK with ``sdp``; it is resent until the ACK, or the call ends after 64*T1."""
         call = self._call(call_id)
         call.apply(CallInput.ANSWER)
+        assert call.invite_tx is not None
         response = self._invite_response(call, 200, "OK")
+        timer = session_timer(call.invite)
+        if timer is not None:
+            response.headers.add("Session-Expires", timer)
+            response.headers.add("Require", "timer")
         self._describe(response, sdp)
         call.answer_sdp = sdp
         data = self._respond(call.invite_tx, response, now)
@@ -186,6 +243,7 @@ class SipEndpoint:
         call = self._call(call_id)
         if not call.can(CallInput.REJECT):
             raise InvalidTransition(f"REJECT in {call.state.name} (call {call_id})")
+        assert call.invite_tx is not None
         self._respond(call.invite_tx, self._invite_response(call, status, reason), now)
         self._end(call, CallInput.REJECT, ev.REASON_REJECTED, now)
 
@@ -207,6 +265,10 @@ class SipEndpoint:
     def _on_invite(self, request: Request, tx: ServerTransaction, now: float) -> None:
         if request.to_addr.tag is not None:
             self._on_reinvite(request, tx, now)
+            return
+        admission = self.policy.admit(request, tx.addr[0], now)
+        if not admission.admitted:
+            self._refuse(tx, admission.status, admission.reason, admission.headers, now=now)
             return
         existing = self._calls.get(request.call_id)
         if existing is not None and not existing.ended:
@@ -232,29 +294,9 @@ class SipEndpoint:
                 to_user=user_of(to.uri),
                 remote_addr=tx.addr,
                 transport=tx.transport,
+                identity=admission.identity,
             )
         )
-
-    def _on_reinvite(self, request: Request, tx: ServerTransaction, now: float) -> None:
-        call = self._dialog_call(request)
-        if call is None or call.ended:
-            self._refuse(tx, 481, "Call/Transaction Does Not Exist", now=now)
-        elif not call.dialog.accept_remote_cseq(request.cseq.number):
-            self._refuse(tx, 500, "CSeq Out of Order", now=now)
-        elif call.state is not CallState.CONFIRMED or call.pending_2xx is not None:
-            self._refuse(tx, 491, "Request Pending", now=now)
-        elif request.body and not same_session(request.body, call.remote_sdp):
-            self._refuse(tx, 488, "Not Acceptable Here", now=now)
-        else:
-            call.dialog.remote_addr = tx.addr
-            try:  # a re-INVITE is a target refresh (RFC 3261 §12.2.2)
-                call.dialog.remote_target = parse_name_addr(request.headers.get("Contact") or "").uri
-            except SipParseError:
-                pass
-            response = self._dialog_response(call, request, 200, "OK")
-            self._describe(response, call.answer_sdp or b"")
-            data = self._respond(tx, response, now)
-            call.pending_2xx = Pending2xx.start(data, request.cseq.number, tx, now)
 
     def _on_ack(self, request: Request, addr: Addr, now: float) -> None:
         tx = self._server_tx.get(server_key(request))
@@ -273,6 +315,9 @@ class SipEndpoint:
             self._events.append(ev.CallAcked(call.call_id, request.body or None))
             if call.bye_pending:
                 self.hangup(call.call_id, now)
+            elif call.pending_refer is not None:
+                target, call.pending_refer = call.pending_refer, None
+                self.refer(call.call_id, target, now)
 
     def _on_bye(self, request: Request, tx: ServerTransaction, now: float) -> None:
         call = self._dialog_call(request)
@@ -286,7 +331,7 @@ class SipEndpoint:
         self._respond(tx, make_response(request, 200, "OK"), now)
         if call.ended:
             return  # both sides hung up at once; ours already ended the call
-        if call.state in (CallState.PROCEEDING, CallState.RINGING):
+        if call.state in (CallState.PROCEEDING, CallState.RINGING) and call.invite_tx is not None:
             # A BYE on the early dialog: the INVITE still needs its final response.
             self._respond(call.invite_tx, self._invite_response(call, 487, "Request Terminated"), now)
         self._events.append(ev.ByeReceived(call.call_id))
@@ -317,6 +362,40 @@ class SipEndpoint:
         response.headers.add("Supported", ", ".join(SUPPORTED_EXTENSIONS))
         self._respond(tx, response, now)
 
+    def _over_rate(self, data: bytes, addr: Addr, now: float, transport: str) -> bool:
+        """Rate-limit new out-of-dialog requests before parsing them (True: refused with 503).
+
+        A flood must cost less than a parse per datagram, or it starves the live calls' media:
+        the request is classified and answered from its raw header lines (RFC 3261 §8.2.6 only
+        asks to copy Via, From, To, Call-ID and CSeq), and no transaction is created, so a
+        resent request is simply refused again. In-dialog requests (a To tag), ACK and CANCEL
+        always pass: a flood must not stop a live call from hanging up."""
+        assert self.rate_limiter is not None
+        first = _FIRST_TOKEN.match(data)
+        if first is None or first.group(1) in (b"ACK", b"CANCEL", b"SIP") or _TO_TAG.search(data):
+            return False
+        if self.policy.trusts(addr[0]) or self.rate_limiter.allow(addr[0], now):
+            return False
+        copied: dict[bytes, list[bytes]] = {}
+        for name, value in _RAW_HEADER.findall(data.split(b"\r\n\r\n", 1)[0]):
+            copied.setdefault(_RAW_NAMES[name.lower()], []).append(value.strip())
+        method = first.group(1).decode("ascii", "replace")
+        if len(copied) < len(_RAW_NAMES_ORDER) or method == "ACK":
+            self._events.append(ev.MessageRejected(503, "rate limited", addr, method, None, responded=False))
+            return True
+        retry = self.rate_limiter.retry_after_s(addr[0], now)
+        lines = [b"SIP/2.0 503 Service Unavailable"]
+        for name in _RAW_NAMES_ORDER:
+            for value in copied[name]:
+                if name == b"To":
+                    value += b";tag=" + self._new_tag().encode()
+                lines.append(name + b": " + value)
+        lines += [f"Retry-After: {retry}".encode(), f"Server: {self.user_agent}".encode(), b"Content-Length: 0"]
+        self._send(b"\r\n".join(lines) + b"\r\n\r\n", addr, transport)
+        call_id = copied[b"Call-ID"][0].decode("utf-8", "replace")
+        self._events.append(ev.MessageRejected(503, "Service Unavailable", addr, method, call_id))
+        return True
+
     def _on_parse_error(self, err: SipParseError, addr: Addr, transport: str) -> None:
         partial, reason = err.partial, reason_phrase(err.reason)
         method = partial.method if isinstance(partial, Request) else None
@@ -340,13 +419,29 @@ class SipEndpoint:
             key = client_key(response.top_via.branch or "", response.cseq.method)
         except SipParseError:
             return
+        if response.cseq.method == "INVITE":
+            self._on_invite_response(response, now)
+            return
         ctx = self._client_tx.get(key)
         if ctx is None or not ctx.receive_response(response, now):
             return  # stray, provisional or retransmitted: nothing for the call to do
-        call = self._calls.get(ctx.owner)
-        if call is not None and call.state is CallState.TERMINATING:
-            # Any final response ends the dialog, even 481 or 408 (RFC 3261 §15.1.1).
-            self._end(call, CallInput.BYE_ANSWERED, ev.REASON_LOCAL_BYE, now)
+        self._client_final(ctx, response, now)
+
+    def _client_final(self, ctx: ClientTransaction, response: Response | None, now: float) -> None:
+        """The outcome of a non-INVITE request we sent: its final response, or None (Timer F)."""
+        method = ctx.request.method
+        if method == "REGISTER":
+            self._on_register_final(ctx, response, now)
+        elif method == "REFER":
+            self._on_refer_final(ctx, response)
+        elif method == "BYE":
+            call = self._calls.get(ctx.owner)
+            if call is not None and call.state is CallState.TERMINATING:
+                # Any final response ends the dialog, even 481 or 408 (RFC 3261 §15.1.1).
+                if response is None:
+                    self._end(call, CallInput.BYE_TIMEOUT, ev.REASON_BYE_TIMEOUT, now)
+                else:
+                    self._end(call, CallInput.BYE_ANSWERED, ev.REASON_LOCAL_BYE, now)
 
     def _ack_timeout(self, call: InboundCall, now: float) -> None:
         self._end(call, CallInput.ACK_TIMEOUT, ev.REASON_ACK_TIMEOUT, now)
@@ -354,17 +449,16 @@ class SipEndpoint:
 
     def _send_bye(self, call: InboundCall, now: float) -> None:
         dialog = call.dialog
-        via = (
-            f"SIP/2.0/{dialog.transport.upper()} {format_host(self.local_host)}:{self.local_port}"
-            f";branch={MAGIC_COOKIE}{self._rng.getrandbits(64):016x};rport"
-        )
-        request = dialog.build_request("BYE", via)
+        request = dialog.build_request("BYE", self._via(dialog.transport))
         request.headers.add("User-Agent", self.user_agent)
         ctx = ClientTransaction(request, dialog.remote_addr, dialog.transport, now, owner=call.call_id)
         self._client_tx[ctx.key] = ctx
         self._send(ctx.wire, ctx.addr, ctx.transport)
 
     def _end(self, call: InboundCall, event: CallInput, reason: str, now: float) -> None:
+        if call.offer_tx is not None:  # an offer the application had not answered yet
+            self._respond(call.offer_tx, make_response(call.offer_tx.request, 487, "Request Terminated"), now)
+            call.offer_tx = None
         call.end(event, now)
         self._events.append(ev.CallEnded(call.call_id, reason))
 
@@ -405,6 +499,8 @@ class SipEndpoint:
         response.body = sdp
 
     def contact(self, transport: str = "udp") -> str:
+        if transport == "tls" and self.tls_port:
+            return f"<sips:mediaserver@{format_host(self.local_host)}:{self.tls_port}>"
         suffix = ";transport=tcp" if transport == "tcp" else ""
         return f"<sip:mediaserver@{format_host(self.local_host)}:{self.local_port}{suffix}>"
 

@@ -56,12 +56,19 @@ LIST_HEADERS = frozenset(
 )  # fmt: skip
 
 
+_CANONICAL_CACHE: dict[str, str] = {}
+
+
 def canonical_name(name: str) -> str:
-    name = name.strip()
-    lower = name.lower()
-    if lower in COMPACT_FORMS:
-        return COMPACT_FORMS[lower]
-    return CANONICAL.get(lower, name)
+    cached = _CANONICAL_CACHE.get(name)
+    if cached is not None:
+        return cached
+    stripped = name.strip()
+    lower = stripped.lower()
+    result = COMPACT_FORMS[lower] if lower in COMPACT_FORMS else CANONICAL.get(lower, stripped)
+    if len(_CANONICAL_CACHE) < 4096:  # bounded: peers may invent any number of header names
+        _CANONICAL_CACHE[name] = result
+    return result
 
 
 def split_list_value(name: str, value: str) -> list[str]:

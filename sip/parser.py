@@ -19,13 +19,16 @@ from mssip.errors import SipParseError
 from mssip.grammar import is_token
 from mssip.headers import Headers, parse_cseq, parse_via, split_list_value
 from mssip.message import Request, Response
+from mssip.transaction import MAGIC_COOKIE
 from mssip.uri import parse_name_addr
 
 MANDATORY_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 SINGLETON_HEADERS = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length")
 
-_REQUEST_LINE = re.compile(r"^([A-Za-z0-9.!%*_+`'~-]+) +(\S+) +(SIP/\d+\.\d+) *$", re.IGNORECASE)
-_STATUS_LINE = re.compile(r"^(SIP/\d+\.\d+) +(\d{3})(?: +(.*))?$", re.IGNORECASE)
+# RFC 3261 §25.1: exactly one SP between the three elements and none after (RFC 4475 §3.1.2.9-10).
+_REQUEST_LINE = re.compile(r"^([A-Za-z0-9.!%*_+`'~-]+) (\S+) (SIP/\d+\.\d+)$", re.IGNORECASE)
+_STATUS_LINE = re.compile(r"^(SIP/\d+\.\d+) (\d{3})(?: (.*))?$", re.IGNORECASE)
+_QUOTED_PAIR = re.compile(r"\\[\x00-\x7f]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _URI_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 _CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\S*)[ \t]*$", re.IGNORECASE | re.MULTILINE)
@@ -41,7 +44,14 @@ def _split_head(data: bytes) -> tuple[bytes, bytes] | None:
     return data[:end], data[end + sep :]
 
 
-def parse_message(data: bytes) -> Request | Response:
+# Bodies we act on are SDP (a few KiB) or DTMF INFO; anything larger is refused with 413.
+MAX_BODY_BYTES = 32 * 1024
+# Headers whose value is a delta-seconds (RFC 3261 §25.1: at most 2**32 - 1).
+_DELTA_SECONDS = ("Expires", "Min-Expires", "Session-Expires", "Min-SE")
+
+
+def parse_message(data: bytes, *, max_body_bytes: int = MAX_BODY_BYTES) -> Request | Response:
+    """Parse one whole message; ``max_body_bytes`` bounds Content-Length (413 beyond it)."""
     data = data.lstrip(b"\r\n")
     if not data:
         raise SipParseError("empty message")
@@ -54,9 +64,19 @@ def parse_message(data: bytes) -> Request | Response:
         raise SipParseError("header section is not valid UTF-8") from None
     lines = [line.rstrip("\r") for line in head.split("\n")]
 
-    message = _parse_start_line(lines[0])
     headers, line_fault = _parse_header_lines(lines[1:])
-    if _CONTROL.search(head):
+    try:
+        message = _parse_start_line(lines[0])
+    except SipParseError as err:
+        # A request whose start line is malformed still gets its 400 when its headers can
+        # address one (RFC 4475 §3.1.2.7-10); a bad status line has nobody to answer.
+        method = lines[0].split(" ", 1)[0]
+        if lines[0][:4].upper() == "SIP/" or not is_token(method) or not all(n in headers for n in MANDATORY_HEADERS):
+            raise
+        raise SipParseError(err.reason, partial=Request(method, "", headers)) from None
+    # Control characters may only appear escaped as a quoted-pair (RFC 3261 §25.1, RFC 4475
+    # §3.1.2.2 intmeth); elsewhere they are a fault (and would reach our logs).
+    if _CONTROL.search(_QUOTED_PAIR.sub("", head)):
         # RFC 3261 grammar has no control characters in headers; they would also reach our logs.
         line_fault = line_fault or "control character in header"
     message.headers = headers
@@ -67,9 +87,11 @@ def parse_message(data: bytes) -> Request | Response:
         raise SipParseError(line_fault, partial=message)
     try:
         _validate_headers(message)
-        message.body = _cut_body(headers, body)
+        message.body = _cut_body(headers, body, max_body_bytes)
     except _Fault as fault:
         raise SipParseError(fault.reason, partial=message) from None
+    except _TooLarge as fault:
+        raise SipParseError(str(fault), status=413, partial=message) from None
     return message
 
 
@@ -138,6 +160,11 @@ def _validate_headers(message: Request | Response) -> None:
             raise _Fault(f"CSeq method {cseq.method} does not match request method {message.method}")
         if not _URI_START.match(message.uri):
             raise _Fault("bad Request-URI")
+        scheme, _, rest = message.uri.partition(":")
+        # '?' may appear in the user part (RFC 4475 §3.1.2.2); after the '@' it starts headers.
+        if scheme.lower() in ("sip", "sips") and "?" in rest[rest.find("@") + 1 :]:
+            # RFC 3261 §19.1.5: headers in a Request-URI are not allowed (RFC 4475 §3.1.2.11).
+            raise _Fault("Request-URI has a headers component")
     if not (headers.get("Call-ID") or "").strip():
         raise _Fault("empty Call-ID header")
     try:
@@ -145,23 +172,52 @@ def _validate_headers(message: Request | Response) -> None:
             parse_via(value)
     except SipParseError:
         raise _Fault("bad Via header") from None
+    if isinstance(message, Request) and message.top_via.branch == MAGIC_COOKIE:
+        # The RFC 3261 cookie with no identifier after it (RFC 4475 §3.2.1): no transaction key.
+        raise _Fault("Via branch is the magic cookie alone")
     for name in ("From", "To"):
         try:
             parse_name_addr(headers.get(name) or "")
         except SipParseError:
             raise _Fault(f"bad {name} header") from None
+    for value in headers.get_all("Contact"):
+        if value.strip() == "*" and isinstance(message, Request) and message.method == "REGISTER":
+            continue
+        try:
+            contact = parse_name_addr(value)
+        except SipParseError:
+            raise _Fault("bad Contact header") from None
+        expires = contact.params.get("expires")
+        if expires is not None and not _is_delta_seconds(expires):
+            raise _Fault("bad Contact expires parameter")
+    for name in _DELTA_SECONDS:
+        for value in headers.get_all(name):
+            if not _is_delta_seconds(value.split(";")[0].strip()):
+                raise _Fault(f"bad {name} header")
     max_forwards = headers.get("Max-Forwards")
     if max_forwards is not None and not (max_forwards.isdigit() and int(max_forwards) <= 255):
         raise _Fault("bad Max-Forwards")
 
 
-def _cut_body(headers: Headers, body: bytes) -> bytes:
+class _TooLarge(Exception):
+    """The declared body is over the limit: 413, not 400 (RFC 3261 §21.4.11)."""
+
+
+def _is_delta_seconds(text: str) -> bool:
+    return text.isdigit() and len(text) <= 10 and int(text) < 2**32
+
+
+def _cut_body(headers: Headers, body: bytes, max_body_bytes: int) -> bytes:
     declared = headers.get("Content-Length")
     if declared is None:
+        if len(body) > max_body_bytes:
+            raise _TooLarge(f"body of {len(body)} bytes exceeds limit {max_body_bytes}")
         return body
     if not declared.isdigit():
         raise _Fault("bad Content-Length")
     length = int(declared)
+    if length > max_body_bytes:
+        raise _TooLarge(f"Content-Length {length} exceeds limit {max_body_bytes}")
     if length > len(body):
         raise _Fault(f"Content-Length {length} exceeds body {len(body)} bytes")
     return body[:length]

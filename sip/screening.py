@@ -22,10 +22,12 @@ KNOWN_METHODS = frozenset(
     ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE",
      "INFO", "UPDATE", "PRACK", "PUBLISH"]
 )  # fmt: skip
-HANDLED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS")
+HANDLED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "INFO", "NOTIFY")
 REQUIRED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL")  # a UAS that takes calls must handle these
-SUPPORTED_EXTENSIONS: tuple[str, ...] = ()  # option tags we implement (none yet: no 100rel, timer)
+SUPPORTED_EXTENSIONS: tuple[str, ...] = ("timer",)  # RFC 4028, minimally (see session_timer)
+MIN_SE_S = 90  # RFC 4028 §4: the smallest session interval we accept
 URI_SCHEMES = ("sip", "sips", "tel")
+OFFER_METHODS = ("INVITE", "UPDATE")  # requests whose body is an SDP offer
 SDP = "application/sdp"
 
 
@@ -46,19 +48,48 @@ def screen_request(request: Request, allow: tuple[str, ...]) -> Refusal | None:
         return Refusal(405, "Method Not Allowed", allow_header)
     if request.uri.split(":", 1)[0].lower() not in URI_SCHEMES:
         return Refusal(416, "Unsupported URI Scheme")
-    max_forwards = request.headers.get("Max-Forwards")
-    if max_forwards is not None and int(max_forwards) == 0:  # the parser checked it is digits
-        return Refusal(483, "Too Many Hops")
+    # Max-Forwards 0 is a proxy's business (483); a UAS processes the request (RFC 4475 §3.3.11).
     required = [tag for tag in request.headers.get_all("Require") if tag not in SUPPORTED_EXTENSIONS]
     if required and method != "CANCEL":  # §9.2: a CANCEL's Require is not checked
         return Refusal(420, "Bad Extension", [("Unsupported", ", ".join(required))])
-    if method == "INVITE" and request.body:
+    expires = request.headers.get("Session-Expires")
+    if method in OFFER_METHODS and expires is not None:
+        seconds = expires.split(";")[0].strip()
+        if seconds.isdigit() and int(seconds) < MIN_SE_S:
+            return Refusal(422, "Session Interval Too Small", [("Min-SE", str(MIN_SE_S))])
+    if method in OFFER_METHODS and not _accepts_sdp(request.headers.get_all("Accept")):
+        return Refusal(406, "Not Acceptable", [("Accept", SDP)])  # RFC 4475 §3.3.15
+    if method in OFFER_METHODS and request.body:
         if request.content_type != SDP:
             return Refusal(415, "Unsupported Media Type", [("Accept", SDP)])
         encoding = (request.headers.get("Content-Encoding") or "identity").lower()
         if encoding != "identity":
             return Refusal(415, "Unsupported Media Type", [("Accept-Encoding", "identity")])
     return None
+
+
+def _accepts_sdp(accept: list[str]) -> bool:
+    """True without Accept (SDP is the default, §20.1) or when one of its ranges covers SDP."""
+    if not accept:
+        return True
+    ranges = {value.split(";")[0].strip().lower() for value in accept}
+    return bool(ranges & {SDP, "application/*", "*/*"}) or ranges == {""}
+
+
+def session_timer(request: Request) -> str | None:
+    """The Session-Expires for our 2xx to ``request`` (RFC 4028, minimally), or None.
+
+    We echo the caller's interval and let the caller refresh (``refresher=uac``) unless it
+    asked us to; we never send refreshes ourselves and never tear a call down on expiry, which
+    RFC 4028 allows of the side that is not the refresher."""
+    value = request.headers.get("Session-Expires")
+    if value is None:
+        return None
+    seconds, _, params = value.partition(";")
+    if not seconds.strip().isdigit():
+        return None
+    refresher = "uas" if "refresher=uas" in params.replace(" ", "").lower() else "uac"
+    return f"{seconds.strip()};refresher={refresher}"
 
 
 def stamp_via(request: Request, addr: Addr) -> None:

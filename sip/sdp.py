@@ -21,7 +21,7 @@ from mssip.errors import NegotiationError, SdpParseError
 __all__ = [
     "DIRECTIONS", "STATIC_PAYLOAD_TYPES", "SUPPORTED_PROTOS", "CodecSpec", "Connection", "MediaDescription",
     "NegotiatedMedia", "NegotiationError", "Origin", "RtpMap", "SdpParseError", "SessionDescription",
-    "negotiate", "parse_sdp",
+    "make_offer", "negotiate", "parse_sdp", "read_answer",
 ]  # fmt: skip
 
 Attribute = tuple[str, str | None]
@@ -159,7 +159,8 @@ class MediaDescription(_Attributes):
             lines.append(("c", str(self.connection)))
         lines += self.extra
         lines += [("a", name if value is None else f"{name}:{value}") for name, value in self.attributes]
-        return sorted(lines, key=lambda line: _MEDIA_ORDER.index(line[0]))
+        # Unknown line types (kept from the offer) go just before the attributes, as RFC 4566 orders them.
+        return sorted(lines, key=lambda line: _MEDIA_ORDER.find(line[0]) if line[0] in _MEDIA_ORDER else 4.5)
 
 
 @dataclass(slots=True)
@@ -301,7 +302,10 @@ def negotiate(
     assert rtpmap is not None  # _choose_codec only returns formats it could resolve
     dtmf_pt = _choose_telephone_event(offered, rtpmap.clock_rate)
     ptime = offered.ptime or offer.ptime or DEFAULT_PTIME_MS
-    direction = _MIRROR[offer.direction_of(offered)]
+    offered_direction = offer.direction_of(offered)
+    if connection.host in ("0.0.0.0", "::") and offered_direction == "sendrecv":
+        offered_direction = "sendonly"  # RFC 2543 hold (RFC 3264 §8.4): "do not send to me"
+    direction = _MIRROR[offered_direction]
 
     attributes: list[Attribute] = [("rtpmap", f"{chosen_pt} {rtpmap}")]
     if codec.fmtp:
@@ -370,3 +374,45 @@ def _choose_telephone_event(media: MediaDescription, clock_rate: int) -> str | N
     # RFC 4733 §2.3.1: events use the clock of the audio codec they accompany, when offered.
     same_clock = [pt for pt, rtpmap in events if rtpmap.clock_rate == clock_rate]
     return same_clock[0] if same_clock else events[0][0]
+
+
+_STATIC_PT = {("PCMU", 8000): "0", ("PCMA", 8000): "8", ("G722", 8000): "9"}
+
+
+def make_offer(codecs: list[CodecSpec], local_ip: str, local_port: int, session_id: int) -> SessionDescription:
+    """An offer of one audio stream with ``codecs`` in preference order, plus telephone-event.
+
+    Static payload types where RFC 3551 has them, dynamic ones from 96 otherwise; telephone-event
+    is offered at 8000 Hz (and at 48000 Hz too when opus is offered, as browsers expect)."""
+    formats: list[str] = []
+    attributes: list[Attribute] = []
+    dynamic = 96
+    for codec in codecs:
+        pt = _STATIC_PT.get((codec.name, codec.clock_rate))
+        if pt is None:
+            pt, dynamic = str(dynamic), dynamic + 1
+        formats.append(pt)
+        channels = f"/{codec.channels}" if codec.channels != 1 else ""
+        attributes.append(("rtpmap", f"{pt} {codec.name}/{codec.clock_rate}{channels}"))
+        if codec.fmtp:
+            attributes.append(("fmtp", f"{pt} {codec.fmtp}"))
+    rates = sorted({8000} | {48000 for c in codecs if c.clock_rate == 48000})
+    for rate in rates:
+        pt, dynamic = str(dynamic), dynamic + 1
+        formats.append(pt)
+        attributes += [("rtpmap", f"{pt} telephone-event/{rate}"), ("fmtp", f"{pt} {DTMF_EVENTS}")]
+    attributes += [("ptime", str(DEFAULT_PTIME_MS)), ("sendrecv", None)]
+    local = Connection.for_address(local_ip)
+    return SessionDescription(
+        origin=Origin("mediaserver", str(session_id), str(session_id), "IN", local.addrtype, local_ip),
+        connection=local,
+        media=[MediaDescription("audio", local_port, "RTP/AVP", formats, attributes)],
+    )
+
+
+def read_answer(answer: SessionDescription, offered: list[CodecSpec]) -> NegotiatedMedia:
+    """What an answer to our offer settled: its first audio format we offered, its address.
+
+    Reading an answer is the same choice as answering an offer restricted to what we offered, so
+    this reuses ``negotiate`` (whose own SDP is discarded; ``direction`` is then ours mirrored)."""
+    return negotiate(answer, offered, "0.0.0.0", 9, session_id=0)

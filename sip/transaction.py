@@ -10,8 +10,10 @@ the wait timers (I, J, K) are zero, as RFC 3261 §17 says.
 
 Implemented: the INVITE server transaction (with the RFC 6026 Accepted state: after a 2xx the
 core, not the transaction, retransmits; the transaction lingers for Timer L to soak up INVITE
-retransmissions), the non-INVITE server transaction, and the non-INVITE client transaction (the
-BYE we send). The INVITE client transaction comes with the UAC.
+retransmissions), the non-INVITE server transaction, the non-INVITE client transaction (BYE,
+CANCEL, REGISTER, REFER we send: Timers E, F, K) and the INVITE client transaction (Timers A, B,
+D and RFC 6026's M; it builds the ACK of a non-2xx final response itself, §17.1.1.3, while the
+ACK of a 2xx belongs to the dialog).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from enum import Enum, auto
 
 from mssip.errors import InvalidTransition
+from mssip.headers import Headers
 from mssip.message import Request, Response
 
 Addr = tuple[str, int]
@@ -31,6 +34,7 @@ MAGIC_COOKIE = "z9hG4bK"
 
 
 class TxState(Enum):
+    CALLING = auto()
     TRYING = auto()
     PROCEEDING = auto()
     COMPLETED = auto()
@@ -47,6 +51,11 @@ class TxInput(Enum):
     ACK = auto()  # ACK for a non-2xx final response (server, INVITE)
     RECV_PROVISIONAL = auto()  # (client)
     RECV_FINAL = auto()
+    RECV_2XX = auto()  # (client, INVITE)
+    TIMER_A = auto()
+    TIMER_B = auto()
+    TIMER_D = auto()
+    TIMER_M = auto()
     TIMER_E = auto()
     TIMER_F = auto()
     TIMER_G = auto()
@@ -97,6 +106,19 @@ NON_INVITE_CLIENT: Table = {
         I.RECV_PROVISIONAL: S.PROCEEDING, I.RECV_FINAL: S.COMPLETED,
     },
     S.COMPLETED: {I.RECV_PROVISIONAL: S.COMPLETED, I.RECV_FINAL: S.COMPLETED, I.TIMER_K: S.TERMINATED},
+    S.TERMINATED: {},
+}  # fmt: skip
+
+
+INVITE_CLIENT: Table = {
+    S.CALLING: {
+        I.TIMER_A: S.CALLING, I.TIMER_B: S.TERMINATED, I.RECV_PROVISIONAL: S.PROCEEDING,
+        I.RECV_2XX: S.ACCEPTED, I.RECV_FINAL: S.COMPLETED,
+    },
+    S.PROCEEDING: {I.RECV_PROVISIONAL: S.PROCEEDING, I.RECV_2XX: S.ACCEPTED, I.RECV_FINAL: S.COMPLETED},
+    S.COMPLETED: {I.RECV_PROVISIONAL: S.COMPLETED, I.RECV_FINAL: S.COMPLETED, I.TIMER_D: S.TERMINATED},
+    # RFC 6026: 2xx retransmissions (and forks) go to the TU until Timer M.
+    S.ACCEPTED: {I.RECV_PROVISIONAL: S.ACCEPTED, I.RECV_2XX: S.ACCEPTED, I.TIMER_M: S.TERMINATED},
     S.TERMINATED: {},
 }  # fmt: skip
 
@@ -266,4 +288,79 @@ class ClientTransaction(_Transaction):
                 # §17.1.2.2: double up to T2 while Trying; once a provisional came, every T2.
                 self._interval = T2 if self.state is S.PROCEEDING else min(2 * self._interval, T2)
                 self.deadlines[I.TIMER_E] = now + self._interval
+        return resend
+
+
+class InviteClientTransaction(_Transaction):
+    """An INVITE we send: resent at Timer A until a response, given up at Timer B (64*T1)."""
+
+    def __init__(self, request: Request, addr: Addr, transport: str, now: float, owner: str) -> None:
+        super().__init__(INVITE_CLIENT, S.CALLING, transport)
+        self.key = client_key(request.top_via.branch or "", "INVITE")
+        self.request = request
+        self.wire = request.serialize()
+        self.addr = addr
+        self.transport = transport
+        self.owner = owner
+        self.timed_out = False
+        self.ack: bytes | None = None  # the ACK of our non-2xx final, resent on its retransmissions
+        if not self.reliable:
+            self.deadlines[I.TIMER_A] = now + T1
+        self.deadlines[I.TIMER_B] = now + TIMEOUT
+
+    def receive_response(self, response: Response, now: float) -> tuple[str, bytes | None]:
+        """Feed a response: ("provisional" | "2xx" | "final" | "again" | "ignored", bytes to send).
+
+        "final" is the first non-2xx final response (its ACK is returned to send); "again" is a
+        retransmission of it (the same ACK again); "2xx" comes for every 2xx, retransmissions
+        included, since the TU must ACK each one (RFC 6026)."""
+        if response.is_provisional:
+            event = I.RECV_PROVISIONAL
+        else:
+            event = I.RECV_2XX if response.is_success else I.RECV_FINAL
+        if not self.accepts(event):
+            return "ignored", None
+        before = self.state
+        self._fire(event, now)
+        if event is I.RECV_PROVISIONAL:
+            self.deadlines.pop(I.TIMER_A, None)
+            self.deadlines.pop(I.TIMER_B, None)
+            return ("provisional", None) if before is not S.COMPLETED else ("ignored", None)
+        if event is I.RECV_2XX:
+            if before is not S.ACCEPTED:
+                self.deadlines.clear()
+                self.deadlines[I.TIMER_M] = now + TIMEOUT
+            return "2xx", None
+        if before is S.COMPLETED:
+            return "again", self.ack
+        self.deadlines.clear()
+        self.deadlines[I.TIMER_D] = now + (0.0 if self.reliable else 32.0)
+        self.ack = self._ack_for(response).serialize()
+        return "final", self.ack
+
+    def _ack_for(self, response: Response) -> Request:
+        """§17.1.1.3: same Request-URI, Call-ID, From, top Via and Route; To from the response."""
+        original = self.request.headers
+        headers = Headers([("Via", original.get("Via") or ""), ("Max-Forwards", "70")])
+        for name in ("From", "Call-ID"):
+            headers.add(name, original.get(name) or "")
+        headers.add("To", response.headers.get("To") or original.get("To") or "")
+        headers.add("CSeq", f"{self.request.cseq.number} ACK")
+        for route in original.get_all("Route"):
+            headers.add("Route", route)
+        return Request("ACK", self.request.uri, headers)
+
+    def handle_timer(self, now: float) -> list[bytes]:
+        resend: list[bytes] = []
+        for timer in self._due(now):
+            if timer not in self.deadlines:
+                continue
+            del self.deadlines[timer]
+            self._fire(timer, now)
+            if timer is I.TIMER_B:
+                self.timed_out = True
+            elif timer is I.TIMER_A:
+                resend.append(self.wire)
+                self._interval *= 2  # §17.1.1.2: doubles without a cap, until Timer B
+                self.deadlines[I.TIMER_A] = now + self._interval
         return resend

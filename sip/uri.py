@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from mssip.errors import SipParseError
-from mssip.grammar import Params, format_params, parse_params, quote, unquote
+from mssip.grammar import Params, format_params, is_token, parse_params, quote, unquote
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_\-.]*)$")
@@ -148,6 +148,9 @@ def parse_name_addr(text: str) -> NameAddress:
         uri, _, params = text.partition(";")
         if not _SCHEME.match(uri.strip()):
             raise ValueError("no URI scheme")
+        if any(ch in uri.strip() for ch in ' \t,?"'):
+            # §20: an addr-spec with ',', '?' or ';' must be in <...> (RFC 4475 §3.1.2.13).
+            raise ValueError("URI with reserved characters must be enclosed in <>")
         return NameAddress(uri.strip(), None, parse_params(params))
     except ValueError as exc:
         raise SipParseError(f"bad name-addr: {exc}") from None
@@ -179,7 +182,12 @@ def _parse_bracketed(text: str) -> NameAddress:
         raise ValueError("unbalanced angle brackets")
     if display is None:
         display = text[:lt].strip() or None
-    uri = text[lt + 1 : gt].strip()
+        # An unquoted display name is tokens and LWS only (RFC 4475 §3.1.2.15: "Bell, Alexander").
+        if display is not None and not all(is_token(word) for word in display.split()):
+            raise ValueError("display name with non-token characters must be quoted")
+    uri = text[lt + 1 : gt]
+    if uri != uri.strip():
+        raise ValueError("whitespace inside <> around the URI")  # RFC 4475 §3.1.2.14
     if not _SCHEME.match(uri):
         raise ValueError("no URI scheme")
     if any(ch in uri for ch in ' \t<"'):

@@ -13,22 +13,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mediaserver.errors import PortPoolExhausted
 from mediaserver.kernel.call import Call
-from mediaserver.kernel.media import MediaParams, MediaStream
+from mediaserver.kernel.dtmf_inband import DtmfStream
+from mediaserver.kernel.media import MediaParams
 from mediaserver.kernel.registry import Kernel
 from mediaserver.settings import Settings
+from mediaserver.signaling.sip_dialer import SipDialer
+from mediaserver.swml.document import Document
 from mediaserver.swml.errors import SwmlError
 from mediaserver.transport.ports import PortPool
+from mediaserver.transport.tls import server_context
 from mediaserver.transport.udp import Addr, DatagramEndpoint, RtpEndpoint, StreamConnection, open_datagram
 from mssip import events as sip_events
 from mssip.endpoint import SipEndpoint
-from mssip.errors import LocalProtocolError
+from mssip.errors import LocalProtocolError, SipError
 from mssip.sdp import CodecSpec, NegotiationError, SessionDescription, negotiate
+from mssip.security import AccessPolicy, RateLimiter, Trunk
+from mssip.uri import parse_name_addr, parse_uri
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,8 @@ class _SipCall:
     call: Call
     rtp: RtpEndpoint
     answer_sdp: bytes
+    codec: CodecSpec
+    sdp_version: int = 0  # our o= session version; +1 for every new answer (RFC 3264 §8)
 
 
 class SipCallSignal:
@@ -71,15 +80,39 @@ class SipFrontEnd:
         self.settings = settings
         self.kernel = kernel
         self.ports = ports
-        self.endpoint = SipEndpoint(settings.sip.contact_host, settings.sip.port, user_agent=settings.sip.user_agent)
+        self._nonce_secret = secrets.token_bytes(32)
+        self.endpoint = self._make_endpoint(settings.sip.port)
+        # Seam for URL routes (the SWML fetch contract): return a Document for the call, or None
+        # to fall back on the file routes of [routes].
+        self.route_resolver: Callable[[str, sip_events.InviteReceived], Awaitable[Document | None]] | None = None
+        self.dialer = SipDialer(self)
+        kernel.dialer = self.dialer  # SWML connect / transfer / sip_refer go through us
+        self.registered: dict[str, int] = {}  # reg_id -> granted seconds (0: not registered)
         self.supported = [CODEC_SPECS[name] for name in settings.rtp.codecs]
         self._udp: DatagramEndpoint | None = None
         self._tcp_server: asyncio.Server | None = None
         self._tcp: dict[Addr, StreamConnection] = {}
+        self._tls: dict[Addr, StreamConnection] = {}
+        self._tls_server: asyncio.Server | None = None
         self._calls: dict[str, _SipCall] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _make_endpoint(self, port: int) -> SipEndpoint:
+        sip = self.settings.sip
+        sec = sip.security
+        policy = AccessPolicy(
+            trunks=[Trunk.from_strings(name, addresses) for name, addresses in sec.trunks.items()],
+            users=dict(sec.users),
+            realm=sec.realm,
+            secret=self._nonce_secret,
+            nonce_lifetime_s=sec.nonce_lifetime_s,
+            proxy_auth=sec.challenge == 407,
+        )
+        limiter = RateLimiter(sec.rate_limit_per_s, sec.rate_limit_burst) if sec.rate_limit_per_s else None
+        return SipEndpoint(sip.contact_host, port, user_agent=sip.user_agent, policy=policy, rate_limiter=limiter,
+                           max_body_bytes=sip.max_body_bytes)  # fmt: skip
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -87,18 +120,46 @@ class SipFrontEnd:
         self._udp = await open_datagram(host, port, self._on_udp)
         if port == 0:  # an ephemeral port (tests): TCP takes the same number, Contact shows it
             port = self._udp.transport.get_extra_info("sockname")[1]  # type: ignore[union-attr]
-            self.endpoint = SipEndpoint(self.settings.sip.contact_host, port, user_agent=self.settings.sip.user_agent)
+            self.endpoint = self._make_endpoint(port)
         self.port = port
         self._tcp_server = await self._loop.create_server(
             lambda: StreamConnection(self._on_tcp, self._on_tcp_closed), host, port
         )
+        tls = self.settings.sip.tls
+        if tls.port:
+            context = server_context(tls.cert, tls.key)
+            self._tls_server = await self._loop.create_server(
+                lambda: StreamConnection(self._on_tls, self._on_tls_closed), host, tls.port, ssl=context
+            )
+            self.endpoint.tls_port = self._tls_server.sockets[0].getsockname()[1]
+        await self._start_registration()
+
+    async def _start_registration(self) -> None:
+        """Register at [sip.register].registrar, when set; refresh and retry are the endpoint's."""
+        register = self.settings.sip.register
+        if not register.registrar:
+            return
+        try:
+            uri = parse_uri(register.registrar)
+            addr = await SipDialer._resolve(uri.host, uri.port or 5060)
+        except (SipError, OSError) as exc:
+            log.error("cannot register", extra={"registrar": register.registrar, "error": str(exc)})
+            return
+        aor = f"sip:{register.user}@{uri.host}"
+
+        def send(now: float) -> None:
+            self.endpoint.register(register.registrar, aor=aor, addr=addr, now=now, user=register.user,
+                                   password=register.password, expires=register.expires, retry_s=10.0)
+
+        self.command(send)
 
     async def stop(self) -> None:
         if self._timer:
             self._timer.cancel()
-        if self._tcp_server:
-            self._tcp_server.close()
-        for conn in list(self._tcp.values()):
+        for server in (self._tcp_server, self._tls_server):
+            if server:
+                server.close()
+        for conn in [*self._tcp.values(), *self._tls.values()]:
             if conn.transport:
                 conn.transport.close()
         if self._udp:
@@ -123,6 +184,16 @@ class SipFrontEnd:
     def _on_tcp_closed(self, conn: StreamConnection) -> None:
         if self._tcp.get(conn.peer) is conn:
             del self._tcp[conn.peer]
+
+    def _on_tls(self, data: bytes, addr: Addr, conn: StreamConnection) -> None:
+        self._tls[addr] = conn
+        self._trace("sip_in", data, addr)
+        self.endpoint.receive_datagram(data, addr, self._now(), "tls")
+        self._pump()
+
+    def _on_tls_closed(self, conn: StreamConnection) -> None:
+        if self._tls.get(conn.peer) is conn:
+            del self._tls[conn.peer]
 
     def command(self, action: Callable[[float], None]) -> None:
         """Run an endpoint command with the current time, then flush its output.
@@ -159,10 +230,11 @@ class SipFrontEnd:
 
     def _send(self, data: bytes, addr: Addr, transport: str) -> None:
         self._trace("sip_out", data, addr)
-        if transport == "tcp":
-            conn = self._tcp.get(addr)
-            if conn is None:
-                log.warning("no TCP connection for SIP message", extra={"peer": f"{addr[0]}:{addr[1]}"})
+        if transport in ("tcp", "tls"):
+            conn = (self._tcp if transport == "tcp" else self._tls).get(addr)
+            if conn is None:  # we do not open connections back: a stream peer keeps its own open
+                log.warning("no stream connection for SIP message",
+                            extra={"peer": f"{addr[0]}:{addr[1]}", "transport": transport})
             else:
                 conn.send(data)
         elif self._udp is not None:
@@ -187,8 +259,17 @@ class SipFrontEnd:
             entry.call.events.record(direction, line=first_line, peer=f"{addr[0]}:{addr[1]}")
 
     # -- events ----------------------------------------------------------------------------
-    def _handle(self, event: object) -> None:
-        if isinstance(event, sip_events.InviteReceived):
+    def _handle(self, event: sip_events.SipEvent) -> None:
+        if self.dialer.on_event(event):
+            return
+        if isinstance(event, sip_events.Registered):
+            self.registered[event.reg_id] = event.expires_s
+            log.info("registered", extra={"aor": event.reg_id, "expires_s": event.expires_s})
+        elif isinstance(event, sip_events.RegistrationFailed):
+            self.registered[event.reg_id] = 0
+            log.warning("registration failed", extra={"aor": event.reg_id, "status": event.status,
+                                                      "reason": event.reason})
+        elif isinstance(event, sip_events.InviteReceived):
             asyncio.get_running_loop().create_task(self._start_call(event))
         elif isinstance(event, sip_events.ByeReceived | sip_events.CallCancelled):
             entry = self._calls.get(event.call_id)
@@ -202,18 +283,78 @@ class SipFrontEnd:
             entry = self._calls.get(event.call_id)
             if entry:
                 entry.call.events.record("ack_received")
+        elif isinstance(event, sip_events.OfferReceived):
+            self._on_offer(event)
+        elif isinstance(event, sip_events.DtmfReceived):
+            entry = self._calls.get(event.call_id)
+            if entry is not None and isinstance(entry.call.media, DtmfStream):
+                entry.call.media.deliver_dtmf(event.digit, "sip_info")  # where RFC 4733 digits go too
         elif isinstance(event, sip_events.MessageRejected):
-            log.warning("SIP request refused", extra={"status": event.status, "reason": event.reason,
-                                                      "peer": f"{event.addr[0]}:{event.addr[1]}"})
+            # Floods are answered by the thousand: 503s and challenges are not worth a warning each.
+            level = logging.DEBUG if event.status in (401, 407, 503) else logging.WARNING
+            log.log(level, "SIP request refused", extra={"status": event.status, "reason": event.reason,
+                                                         "peer": f"{event.addr[0]}:{event.addr[1]}"})
+
+    def _on_offer(self, event: sip_events.OfferReceived) -> None:
+        """A re-INVITE/UPDATE offer: hold, resume or a new address; the codec stays (488 otherwise)."""
+        call_id = event.call_id
+        entry = self._calls.get(call_id)
+        try:
+            if entry is None:
+                raise NegotiationError("call is not set up yet")
+            answer = negotiate(SessionDescription.parse(event.offer), [entry.codec], self.settings.sip.contact_host,
+                               entry.rtp.port, session_id=zlib.crc32(call_id.encode()))  # fmt: skip
+        except (NegotiationError, ValueError) as exc:
+            log.info("mid-call offer refused", extra={"call_id": call_id, "error": str(exc)})
+            self.command(lambda now: self.endpoint.reject_offer(call_id, 488, "Not Acceptable Here", now))
+            return
+        entry.sdp_version += 1
+        answer.answer.origin.session_version = str(zlib.crc32(call_id.encode()) + entry.sdp_version)
+        entry.answer_sdp = answer.answer.serialize()
+        if answer.remote_ip not in ("0.0.0.0", "::") and (answer.remote_ip, answer.remote_port) != entry.rtp.remote:
+            entry.rtp.retarget((answer.remote_ip, answer.remote_port))
+        sending = answer.direction in ("sendrecv", "sendonly") and answer.remote_ip not in ("0.0.0.0", "::")
+        if sending != entry.rtp.sending:
+            entry.call.events.record("resumed" if sending else "held", direction=answer.direction)
+        entry.rtp.sending = sending
+        sdp = entry.answer_sdp
+        self.command(lambda now: self.endpoint.accept_offer(call_id, sdp, now))
+
+    def _route_user(self, invite: sip_events.InviteReceived) -> str:
+        """The route key: the user of ``sip.route_header`` when set and present, else the called user."""
+        header = self.settings.sip.route_header
+        value = invite.request.headers.get(header) if header else None
+        if value:
+            try:
+                return parse_uri(parse_name_addr(value).uri).user or ""
+            except SipError:
+                return value.strip()
+        return invite.to_user
+
+    async def _resolve(self, invite: sip_events.InviteReceived) -> Document | None:
+        """The call's SWML document; None when the user has no route and unknown users are refused."""
+        user = self._route_user(invite)
+        if self.route_resolver is not None:
+            document = await self.route_resolver(user, invite)
+            if document is not None:
+                return document
+        if self.settings.sip.unknown_user == "reject" and user not in self.settings.routes.users:
+            return None
+        return self.kernel.load_route(user)
 
     async def _start_call(self, invite: sip_events.InviteReceived) -> None:
         call_id = invite.call_id
         try:
-            document = self.kernel.load_route(invite.to_user)
+            found = await self._resolve(invite)
         except (SwmlError, OSError) as exc:
             log.error("cannot load SWML for call", extra={"call_id": call_id, "error": str(exc)})
             self.command(lambda now: self.endpoint.reject(call_id, 500, "Call Flow Error", now))
             return
+        if found is None:
+            log.info("no route for called user", extra={"call_id": call_id, "user": invite.to_user})
+            self.command(lambda now: self.endpoint.reject(call_id, 404, "Not Found", now))
+            return
+        document = found
         try:
             offer = SessionDescription.parse(invite.offer or b"")
         except ValueError as exc:
@@ -221,7 +362,7 @@ class SipFrontEnd:
             self.command(lambda now: self.endpoint.reject(call_id, 488, "Not Acceptable Here", now))
             return
         try:
-            rtp = await self._open_rtp()
+            rtp = await self.open_rtp()
         except PortPoolExhausted as exc:
             log.error("RTP ports exhausted", extra={"call_id": call_id, "error": str(exc)})
             self.command(lambda now: self.endpoint.reject(call_id, 503, "Service Unavailable", now))
@@ -231,7 +372,7 @@ class SipFrontEnd:
                                session_id=zlib.crc32(call_id.encode()))
         except NegotiationError as exc:
             log.warning("no acceptable media", extra={"call_id": call_id, "error": str(exc)})
-            self._release_rtp(rtp)
+            self.release_rtp(rtp)
             self.command(lambda now: self.endpoint.reject(call_id, 488, "Not Acceptable Here", now))
             return
         rtp.remote = (answer.remote_ip, answer.remote_port)
@@ -243,23 +384,38 @@ class SipFrontEnd:
             dtmf_payload_type=answer.dtmf_payload_type,
             jitter_depth_frames=self.settings.rtp.jitter_depth_frames,
         )
+        # No telephone-event negotiated: listen for DTMF tones in the audio instead.
+        media = DtmfStream(params, self.kernel.cname, inband=answer.dtmf_payload_type is None)
         call = self.kernel.start_call(
             call_id,
             from_uri=invite.from_uri,
             to_uri=invite.to_uri,
             document=document,
-            media=MediaStream(params, self.kernel.cname),
+            media=media,
             signal=SipCallSignal(self, call_id, answer_sdp),
             send_media=rtp.send,
             on_ended=self._call_ended,
             info={"transport": invite.transport, "remote": f"{invite.remote_addr[0]}:{invite.remote_addr[1]}",
-                  "rtp_port": rtp.port, "type": "sip"},
+                  "rtp_port": rtp.port, "type": "sip", "identity": invite.identity},
         )
         rtp.on_media = call.receive_media
-        self._calls[call_id] = _SipCall(call, rtp, answer_sdp)
+        media.on_digit = lambda digit, source: call.events.record("dtmf", digit=digit, source=source)
+        self._calls[call_id] = _SipCall(call, rtp, answer_sdp, answer.codec)
         call.ring()
 
-    async def _open_rtp(self) -> RtpEndpoint:
+    def call_entry(self, call_id: str) -> _SipCall | None:
+        return self._calls.get(call_id)
+
+    def adopt_leg(self, leg: Call, rtp: RtpEndpoint, local_sdp: bytes, codec: CodecSpec) -> None:
+        """An answered outbound leg: SIP events for its Call-ID now reach it like an inbound call's."""
+        self._calls[leg.call_id] = _SipCall(leg, rtp, local_sdp, codec)
+
+    def forget_leg(self, call_id: str) -> None:
+        entry = self._calls.get(call_id)
+        if entry is not None:
+            self._call_ended(entry.call)
+
+    async def open_rtp(self) -> RtpEndpoint:
         for _ in range(self.ports.size):
             port = self.ports.acquire()
             try:
@@ -272,8 +428,8 @@ class SipFrontEnd:
     def _call_ended(self, call: Call) -> None:
         entry = self._calls.pop(call.call_id, None)
         if entry is not None:
-            self._release_rtp(entry.rtp)
+            self.release_rtp(entry.rtp)
 
-    def _release_rtp(self, rtp: RtpEndpoint) -> None:
+    def release_rtp(self, rtp: RtpEndpoint) -> None:
         rtp.close()
         self.ports.release(rtp.port)

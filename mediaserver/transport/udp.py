@@ -71,6 +71,7 @@ class RtpEndpoint:
         self.port = port
         self.remote = remote
         self.latched = False
+        self.sending = True  # False while our SDP direction is recvonly/inactive (the peer holds us)
         self.on_media: Callable[[bytes, int], None] | None = None
 
     @classmethod
@@ -93,7 +94,13 @@ class RtpEndpoint:
             self.on_media(data, time.monotonic_ns())
 
     def send(self, data: bytes) -> None:
-        self.endpoint.send(data, self.remote)
+        if self.sending:
+            self.endpoint.send(data, self.remote)
+
+    def retarget(self, remote: Addr) -> None:
+        """A new address from a re-INVITE/UPDATE: send there, and latch again on what arrives."""
+        self.remote = remote
+        self.latched = False
 
     def close(self) -> None:
         self.endpoint.close()

@@ -15,8 +15,10 @@ from mssip.events import (
     CallEnded,
     InviteReceived,
     MessageRejected,
+    OfferReceived,
 )
 from mssip.message import Request, Response
+from mssip.screening import HANDLED_METHODS
 from tests.unit.sip.sipkit import PEER, Phone, drain, load_sdp, responses, sent, statuses
 
 ANSWER_SDP = b"v=0\r\no=mediaserver 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
@@ -237,21 +239,21 @@ def test_options_out_of_dialog() -> None:
     ep.receive_datagram(phone.request("OPTIONS", cseq=5), PEER, 0.0)
     [ok] = responses(ep)
     assert ok.status == 200 and ok.to_addr.tag
-    assert ok.headers.get_all("Allow") == ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"]
+    assert ok.headers.get_all("Allow") == list(HANDLED_METHODS)
     assert ok.headers.get("Accept") == "application/sdp"
-    assert ok.headers.get("Supported") == ""  # header present, no option tags
+    assert ok.headers.get("Supported") == "timer"
     assert ok.headers.get("Server") == "voice-mediaserver"
     assert drain(ep) == []
 
 
-@pytest.mark.parametrize(("method", "status"), [("FOO", 501), ("SUBSCRIBE", 405), ("REGISTER", 405), ("INFO", 405)])
+@pytest.mark.parametrize(("method", "status"), [("FOO", 501), ("SUBSCRIBE", 405), ("REGISTER", 405), ("PUBLISH", 405)])
 def test_unknown_and_unsupported_methods(method: str, status: int) -> None:
     ep, phone = make_endpoint(), Phone()
     branch = phone.new_branch()
     ep.receive_datagram(phone.request(method, cseq=1, branch=branch), PEER, 0.0)
     [response] = responses(ep)
     assert response.status == status
-    assert response.headers.get_all("Allow") == ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"]
+    assert response.headers.get_all("Allow") == list(HANDLED_METHODS)
     [rejected] = drain(ep)
     assert rejected == MessageRejected(status, response.reason, PEER, method, phone.call_id)
     ep.receive_datagram(phone.request(method, cseq=1, branch=branch), PEER, 0.5)  # retransmission
@@ -319,7 +321,7 @@ def test_tcp_transport_is_echoed() -> None:
 @pytest.mark.parametrize(
     ("extra", "body_type", "status", "header"),
     [
-        ((("Max-Forwards", "0"),), None, 483, None),
+        ((("Accept", "text/plain"),), None, 406, ("Accept", "application/sdp")),
         ((("Require", "100rel"),), None, 420, ("Unsupported", "100rel")),
         ((), "text/plain", 415, ("Accept", "application/sdp")),
     ],
@@ -342,18 +344,25 @@ def test_screening(extra: tuple[tuple[str, str], ...], body_type: str | None, st
     assert isinstance(rejected, MessageRejected) and rejected.status == status
 
 
-def test_reinvite_unchanged_sdp_is_answered_with_same_sdp_changed_is_488() -> None:
+def test_max_forwards_zero_is_processed_by_a_uas() -> None:
+    # RFC 4475 §3.3.11: 483 is a proxy's answer; the UAS that the request is for processes it.
+    ep, phone = make_endpoint(), Phone()
+    ep.receive_datagram(phone.invite().replace(b"Max-Forwards: 70", b"Max-Forwards: 0"), PEER, 0.0)
+    assert statuses(ep) == [100]
+
+
+def test_reinvite_unchanged_sdp_is_answered_with_same_sdp_changed_is_an_offer() -> None:
     ep, phone, tag = answered()
     ep.receive_datagram(phone.request("INVITE", cseq=2, to_tag=tag, body=load_sdp("baresip.sdp")), PEER, 5.0)
-    [ok] = responses(ep)
-    assert ok.status == 200 and ok.body == ANSWER_SDP
+    trying, ok = responses(ep)
+    assert trying.status == 100 and ok.status == 200 and ok.body == ANSWER_SDP
     ep.receive_datagram(phone.request("ACK", cseq=2, to_tag=tag), PEER, 5.1)
     assert drain(ep) == [] and run_timers(ep, 6.0) == []  # the 200 is not resent after its ACK
     changed = load_sdp("baresip.sdp").replace(b"2103640582", b"2103640583").replace(b"sendrecv", b"sendonly")
     ep.receive_datagram(phone.request("INVITE", cseq=3, to_tag=tag, body=changed), PEER, 7.0)
-    assert statuses(ep) == [488]
-    [rejected] = drain(ep)
-    assert isinstance(rejected, MessageRejected) and rejected.status == 488
+    assert statuses(ep) == [100]
+    [offer] = drain(ep)
+    assert offer == OfferReceived(phone.call_id, changed, "INVITE")
 
 
 def test_commands_on_unknown_calls() -> None:
@@ -412,7 +421,8 @@ def test_delayed_offer_gets_the_answer_from_the_ack() -> None:
 def test_reinvite_without_sdp_refreshes_with_our_sdp() -> None:
     ep, phone, tag = answered()
     ep.receive_datagram(phone.request("INVITE", cseq=2, to_tag=tag), PEER, 5.0)
-    [ok] = responses(ep)
+    trying, ok = responses(ep)
+    assert trying.status == 100
     assert ok.status == 200 and ok.body == ANSWER_SDP and ok.cseq.number == 2
     assert [t for t, _ in run_timers(ep, 5.6)] == [5.5]  # resent until its own ACK
     ep.receive_datagram(phone.request("ACK", cseq=2, to_tag=tag), PEER, 5.7)

@@ -1,0 +1,240 @@
+"""The kernel's `Dialer` over SIP: outbound legs (SWML connect), the B2BUA bridge, REFER.
+
+Theory of operation: `dial` offers SDP from a fresh RTP port, sends the INVITE through the
+front end's sans-I/O endpoint and waits for the outcome the endpoint reports (`CallAnswered`,
+or `CallFailed`). On timeout it CANCELs and waits for the 487 (or the 2xx that raced it, which
+the endpoint ACKs and ends with BYE). An answered INVITE becomes a kernel `Call` of its own, with
+a `MediaStream` for the codec the answer chose, ticked by the kernel's ticker and owned by a
+task here that releases its port when it ends; SIP events reach it through the front end's call
+table like an inbound call's. `bridge` relays audio both ways (`kernel.bridge`) and hangs up the
+outbound leg when it is over. `refer` sends REFER and returns the final status the NOTIFYs
+report (or the REFER's own error).
+
+Credentials: a target on the host we register at (`[sip.register]`) is dialled with those
+credentials, so a PBX that challenges INVITEs gets an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import zlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from mediaserver.kernel.bridge import run_bridge
+from mediaserver.kernel.call import Call
+from mediaserver.kernel.dtmf_inband import DtmfStream
+from mediaserver.kernel.media import MediaParams
+from mediaserver.kernel.services import DialResult
+from mediaserver.logs import CallEventLog
+from mssip import events as sip_events
+from mssip.errors import SipError
+from mssip.sdp import CodecSpec, NegotiationError, SessionDescription, make_offer, read_answer
+from mssip.uri import parse_uri
+
+if TYPE_CHECKING:
+    from mediaserver.signaling.sip import SipFrontEnd
+
+log = logging.getLogger(__name__)
+Outcome = sip_events.CallAnswered | sip_events.CallFailed
+
+
+class _LegSignal:
+    """The kernel's `CallSignal` for an outbound leg: already answered; hangup sends BYE."""
+
+    def __init__(self, front: SipFrontEnd, call_id: str) -> None:
+        self._front = front
+        self._call_id = call_id
+
+    def ring(self) -> None:
+        pass
+
+    def answer(self) -> None:
+        pass
+
+    def hangup(self) -> None:
+        self._front.command(lambda now: self._front.endpoint.hangup(self._call_id, now))
+
+
+async def _wait_ended(call: Call) -> None:
+    """The script of an outbound leg: nothing to do but be bridged, until it ends."""
+    await call.ended.wait()
+
+
+class SipDialer:
+    def __init__(self, front: SipFrontEnd) -> None:
+        self.front = front
+        self._dials: dict[str, asyncio.Future[Outcome]] = {}
+        self._refers: dict[str, asyncio.Future[int]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- events from the front end ---------------------------------------------------------
+    def on_event(self, event: sip_events.SipEvent) -> bool:
+        """Take the UAC events the dialer waits for; False for anything else."""
+        if isinstance(event, sip_events.CallAnswered | sip_events.CallFailed):
+            future = self._dials.pop(event.call_id, None)
+            if future is not None and not future.done():
+                future.set_result(event)
+            elif isinstance(event, sip_events.CallAnswered):
+                # Answered after we gave up waiting: nobody wants it.
+                self.front.command(lambda now: self.front.endpoint.hangup(event.call_id, now))
+            return True
+        if isinstance(event, sip_events.CallProgress):
+            log.info("outbound call progress", extra={"call_id": event.call_id, "status": event.status})
+            return True
+        if isinstance(event, sip_events.ReferProgress):
+            entry = self.front.call_entry(event.call_id)
+            if entry is not None:
+                entry.call.events.record("refer_progress", status=event.status, reason=event.reason,
+                                         final=event.final)  # fmt: skip
+            refer = self._refers.get(event.call_id)
+            if event.final and refer is not None and not refer.done():
+                refer.set_result(event.status)
+            return True
+        return False
+
+    # -- Dialer ----------------------------------------------------------------------------
+    async def dial(
+        self, origin: Call, to: str, *, from_: str | None = None, timeout_s: float = 60.0,
+        headers: Mapping[str, str] | None = None, codecs: list[str] | None = None,
+    ) -> DialResult:  # fmt: skip
+        front = self.front
+        try:
+            target = parse_uri(to if ":" in to else f"sip:{to}")
+            if target.scheme not in ("sip", "sips") or not target.host:
+                raise SipError(f"not a SIP URI: {to!r}")
+            addr = await self._resolve(target.host, target.port or 5060)
+        except (SipError, OSError) as exc:
+            origin.events.record("dial_failed", to=to, error=str(exc))
+            return DialResult(False, 400, f"bad target: {exc}")
+        offered = self._codecs(origin, codecs)
+        rtp = await front.open_rtp()
+        host = front.settings.sip.contact_host
+        session = zlib.crc32(f"{origin.call_id}/{to}".encode())
+        offer = make_offer(offered, host, rtp.port, session).serialize()
+        from_uri = from_ if from_ and ":" in from_ else (f"sip:{from_}@{host}" if from_ else origin.from_uri)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outcome] = loop.create_future()
+        holder: list[str] = []
+
+        def send(now: float) -> None:
+            call_id = front.endpoint.invite(
+                str(target), from_uri=from_uri, sdp=offer, addr=addr, now=now,
+                headers=list((headers or {}).items()), credentials=self._credentials(target.host),
+            )  # fmt: skip
+            holder.append(call_id)
+            self._dials[call_id] = future
+
+        front.command(send)
+        call_id = holder[0]
+        origin.events.record("dial_started", to=to, leg_call_id=call_id, codecs=[c.name for c in offered])
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(future), timeout_s)
+        except TimeoutError:
+            front.command(lambda now: front.endpoint.cancel(call_id, now))
+            try:  # the 487 (or a racing 2xx, which the endpoint ends by BYE itself)
+                outcome = await asyncio.wait_for(future, 40.0)
+            except TimeoutError:
+                outcome = sip_events.CallFailed(call_id, 408, "Request Timeout")
+            if isinstance(outcome, sip_events.CallAnswered):
+                front.release_rtp(rtp)
+                return DialResult(False, 408, "no answer (timeout)")
+        if isinstance(outcome, sip_events.CallFailed):
+            front.release_rtp(rtp)
+            return DialResult(False, outcome.status, outcome.reason)
+        try:
+            answer = read_answer(SessionDescription.parse(outcome.sdp or b""), offered)
+        except (NegotiationError, ValueError) as exc:
+            origin.events.record("dial_failed", to=to, error=f"unusable SDP answer: {exc}")
+            front.command(lambda now: front.endpoint.hangup(call_id, now))
+            front.release_rtp(rtp)
+            return DialResult(False, 488, "unusable SDP answer")
+        rtp.remote = (answer.remote_ip, answer.remote_port)
+        params = MediaParams(codec=answer.codec.name, payload_type=answer.payload_type,
+                             clock_rate=answer.codec.clock_rate, dtmf_payload_type=answer.dtmf_payload_type,
+                             jitter_depth_frames=front.settings.rtp.jitter_depth_frames)  # fmt: skip
+        media = DtmfStream(params, front.kernel.cname, inband=answer.dtmf_payload_type is None)
+        leg = Call(call_id, from_uri=from_uri, to_uri=str(target), media=media,
+                   signal=_LegSignal(front, call_id), send_media=rtp.send,
+                   event_log=CallEventLog(call_id, front.kernel.call_log_dir),
+                   info={"type": "sip", "direction": "outbound", "origin": origin.call_id, "rtp_port": rtp.port})
+        rtp.on_media = leg.receive_media
+        media.on_digit = lambda digit, source: leg.events.record("dtmf", digit=digit, source=source)
+        leg.events.record("call_started", direction="outbound", to=str(target), codec=answer.codec.name,
+                          origin=origin.call_id)  # fmt: skip
+        leg.answer()
+        front.adopt_leg(leg, rtp, offer, answer.codec)
+        task = asyncio.create_task(self._own(leg), name=f"leg:{call_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return DialResult(True, 200, "OK", leg)
+
+    async def _own(self, leg: Call) -> None:
+        self.front.kernel.ticker.add(leg)
+        try:
+            await leg.run(_wait_ended)
+        finally:
+            self.front.kernel.ticker.remove(leg)
+            leg.events.record("call_ended", cause=leg.cause.name if leg.cause else None,
+                              packets_in=leg.media.counters.packets_in, packets_out=leg.media.counters.packets_out)
+            self.front.forget_leg(leg.call_id)
+
+    async def bridge(self, a: Call, b: Call) -> str:
+        first = await run_bridge(a, b)
+        if not b.is_over:
+            b.hangup()  # the outbound leg never outlives the bridge
+        return first.call_id
+
+    async def refer(self, call: Call, to_uri: str) -> int:
+        front = self.front
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._refers[call.call_id] = future
+        failed: list[str] = []
+
+        def send(now: float) -> None:
+            try:
+                front.endpoint.refer(call.call_id, to_uri, now)
+            except SipError as exc:
+                failed.append(str(exc))
+
+        front.command(send)
+        try:
+            if failed:
+                call.events.record("refer_failed", error=failed[0])
+                return 481
+            return await asyncio.wait_for(future, 64.0)
+        except TimeoutError:
+            return 408
+        finally:
+            self._refers.pop(call.call_id, None)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _codecs(self, origin: Call, names: list[str] | None) -> list[CodecSpec]:
+        from mediaserver.signaling.sip import CODEC_SPECS
+
+        wanted = [n for n in (names or list(self.front.settings.rtp.codecs)) if n in CODEC_SPECS]
+        if origin.media.codec_name in wanted:  # the origin's codec first: no transcoding if the far end agrees
+            wanted.remove(origin.media.codec_name)
+            wanted.insert(0, origin.media.codec_name)
+        return [CODEC_SPECS[n] for n in wanted] or [CODEC_SPECS["PCMU"]]
+
+    def _credentials(self, host: str) -> tuple[str, str] | None:
+        register = self.front.settings.sip.register
+        if not register.registrar or not register.password:
+            return None
+        try:
+            registrar_host = parse_uri(register.registrar).host
+        except SipError:
+            return None
+        return (register.user, register.password) if registrar_host == host else None
+
+    @staticmethod
+    async def _resolve(host: str, port: int) -> tuple[str, int]:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, family=socket.AF_INET,
+                                                             type=socket.SOCK_DGRAM)  # fmt: skip
+        if not infos:
+            raise OSError(f"cannot resolve {host}")
+        address = infos[0][4]
+        return str(address[0]), int(address[1])
