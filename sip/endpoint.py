@@ -105,6 +105,9 @@ class SipEndpoint(MidCallMixin, UacMixin):
         self._allow = tuple(allow)
         self.policy = policy or AccessPolicy()
         self.rate_limiter = rate_limiter
+        # Set while the server drains (SIGTERM): every new out-of-dialog request, health probes
+        # included, gets a stateless 503 with this Retry-After; dialogs in progress carry on.
+        self.unavailable_retry_after_s: int | None = None
         self.max_body_bytes = max_body_bytes
         self.tls_port = 0  # where our TLS listener is (for Contact over TLS); 0: none
         self._server_tx: dict[str, ServerTransaction] = {}
@@ -121,7 +124,9 @@ class SipEndpoint(MidCallMixin, UacMixin):
         transport = transport.lower()
         if not data.strip(b"\r\n\t "):
             return  # CRLF keep-alive (RFC 5626): nothing to parse, nothing to answer
-        if self.rate_limiter is not None and self._over_rate(data, addr, now, transport):
+        if (self.rate_limiter is not None or self.unavailable_retry_after_s is not None) and self._over_rate(
+            data, addr, now, transport
+        ):
             return
         try:
             message = parse_message(data, max_body_bytes=self.max_body_bytes)
@@ -363,18 +368,21 @@ class SipEndpoint(MidCallMixin, UacMixin):
         self._respond(tx, response, now)
 
     def _over_rate(self, data: bytes, addr: Addr, now: float, transport: str) -> bool:
-        """Rate-limit new out-of-dialog requests before parsing them (True: refused with 503).
+        """Rate-limit new out-of-dialog requests before parsing them (True: refused with 503);
+        while draining, refuse every one of them the same way.
 
         A flood must cost less than a parse per datagram, or it starves the live calls' media:
         the request is classified and answered from its raw header lines (RFC 3261 §8.2.6 only
         asks to copy Via, From, To, Call-ID and CSeq), and no transaction is created, so a
         resent request is simply refused again. In-dialog requests (a To tag), ACK and CANCEL
         always pass: a flood must not stop a live call from hanging up."""
-        assert self.rate_limiter is not None
         first = _FIRST_TOKEN.match(data)
         if first is None or first.group(1) in (b"ACK", b"CANCEL", b"SIP") or _TO_TAG.search(data):
             return False
-        if self.policy.trusts(addr[0]) or self.rate_limiter.allow(addr[0], now):
+        draining = self.unavailable_retry_after_s is not None
+        if not draining and (
+            self.rate_limiter is None or self.policy.trusts(addr[0]) or self.rate_limiter.allow(addr[0], now)
+        ):
             return False
         copied: dict[bytes, list[bytes]] = {}
         for name, value in _RAW_HEADER.findall(data.split(b"\r\n\r\n", 1)[0]):
@@ -383,7 +391,11 @@ class SipEndpoint(MidCallMixin, UacMixin):
         if len(copied) < len(_RAW_NAMES_ORDER) or method == "ACK":
             self._events.append(ev.MessageRejected(503, "rate limited", addr, method, None, responded=False))
             return True
-        retry = self.rate_limiter.retry_after_s(addr[0], now)
+        if self.unavailable_retry_after_s is not None:
+            retry = self.unavailable_retry_after_s
+        else:
+            assert self.rate_limiter is not None
+            retry = self.rate_limiter.retry_after_s(addr[0], now)
         lines = [b"SIP/2.0 503 Service Unavailable"]
         for name in _RAW_NAMES_ORDER:
             for value in copied[name]:

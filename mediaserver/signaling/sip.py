@@ -39,6 +39,8 @@ from mssip.uri import parse_name_addr, parse_uri
 
 log = logging.getLogger(__name__)
 
+DRAIN_RETRY_AFTER_S = 30  # what a draining instance tells callers and proxies to wait
+
 CODEC_SPECS = {
     "PCMU": CodecSpec("PCMU", 8000),
     "PCMA": CodecSpec("PCMA", 8000),
@@ -170,12 +172,20 @@ class SipFrontEnd:
         assert self._loop is not None
         return self._loop.time()
 
+    def _check_draining(self) -> None:
+        # SIGTERM: the kernel stops taking calls; the endpoint then answers new requests (INVITEs
+        # and the dispatcher's OPTIONS probes) with 503 so that a proxy sends calls elsewhere.
+        if self.kernel.draining and self.endpoint.unavailable_retry_after_s is None:
+            self.endpoint.unavailable_retry_after_s = DRAIN_RETRY_AFTER_S
+
     def _on_udp(self, data: bytes, addr: Addr) -> None:
+        self._check_draining()
         self._trace("sip_in", data, addr)
         self.endpoint.receive_datagram(data, addr, self._now(), "udp")
         self._pump()
 
     def _on_tcp(self, data: bytes, addr: Addr, conn: StreamConnection) -> None:
+        self._check_draining()
         self._tcp[addr] = conn
         self._trace("sip_in", data, addr)
         self.endpoint.receive_datagram(data, addr, self._now(), "tcp")
@@ -344,6 +354,9 @@ class SipFrontEnd:
 
     async def _start_call(self, invite: sip_events.InviteReceived) -> None:
         call_id = invite.call_id
+        if self.kernel.draining:
+            self.command(lambda now: self.endpoint.reject(call_id, 503, "Service Unavailable", now))
+            return
         try:
             found = await self._resolve(invite)
         except (SwmlError, OSError) as exc:

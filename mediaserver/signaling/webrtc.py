@@ -338,6 +338,8 @@ class WebRtcFrontEnd:
 
     # -- offer/answer --------------------------------------------------------------------
     async def _answer(self, route: str, offer_sdp: str, request: web.Request, signalling: str) -> _Session:
+        if self.kernel.draining:
+            raise OfferError(503, "the server is draining: no new calls")
         if route not in self.route_names:
             raise OfferError(404, f"no route {route!r} (routes: {', '.join(self.route_names)})")
         try:
