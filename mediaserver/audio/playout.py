@@ -22,6 +22,13 @@ before a `clear()` for audio it dropped are void and must be discarded by the ca
 very first frame of audio: the caller sets the RTP marker bit there. `speech` is True on every
 frame carrying queued audio.
 
+`pause()` (a barge-in being confirmed) makes `next_frame()` return silence without taking
+anything from the queue: the queue, the offset into its first chunk and `played_samples` stay
+exactly where they were, so `resume()` continues from the very sample that would have gone
+next (reversible barge-in, DESIGN §4); the first frame after a resume starts a new talkspurt.
+`clear()` also ends a pause. Word positions: a word that ends `k` samples into audio enqueued
+when `end_mark` was `m` has left on the wire once `reached(m + k)`.
+
 Cost per frame is O(1) in the queue length: chunks sit in a deque with an offset into the
 first one; a frame that lies inside one chunk is a read-only view, not a copy, and the queue is
 never concatenated as a whole.
@@ -55,6 +62,7 @@ class Playout:
         self._queued = 0
         self._played = 0
         self._previous_silent = True
+        self._paused = False
         silence = np.zeros(frame_samples, dtype=np.int16)
         silence.flags.writeable = False
         self._silence = silence
@@ -88,6 +96,17 @@ class Playout:
             self._queued += int(chunk.shape[0])
         return self.end_mark
 
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Hold the queue where it is; frames are silence until `resume()` or `clear()`."""
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
     def reached(self, mark: int) -> bool:
         return self._played >= mark
 
@@ -96,10 +115,11 @@ class Playout:
         self._chunks.clear()
         self._offset = 0
         self._queued = 0
+        self._paused = False
         return dropped
 
     def next_frame(self) -> PlayoutFrame:
-        if self._queued == 0:
+        if self._queued == 0 or self._paused:
             self._previous_silent = True
             return PlayoutFrame(self._silence, talkspurt_start=False, speech=False)
         n = self.frame_samples

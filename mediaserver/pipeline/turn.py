@@ -21,8 +21,9 @@ Two machines, each an Enum plus a transition table plus one exception:
   VAD keeps calling speech), and an
   utterance with no word by `first_word_timeout_ms` after its onset is dropped as noise once the
   caller is silent (`DiscardUtterance`).
-* **Agent** (`Agent`): QUIET -> (`ReplyQueued`) -> TALKING -> (caller onset) -> PAUSED in the same
-  frame -> words confirmed (`barge_min_words` non-backchannel words, or `barge_match` matches)
+* **Agent** (`Agent`): QUIET -> (`ReplyQueued`) -> TALKING -> (caller onset: `barge_onset_frames`
+  voiced frames, 1 by default, since the pause is undone if nothing confirms it) -> PAUSED in the
+  same frame -> words confirmed (`barge_min_words` non-backchannel words, or `barge_match` matches)
   -> `FlushReply(heard_text)` -> QUIET; or a final transcript without enough words, or (when no
   transcript settles it) `barge_confirm_ms` of caller silence -> `ResumePlayout` from the exact
   sample where it paused -> TALKING. `interrupt_on_noise` flushes after `noise_barge_ms`
@@ -45,6 +46,70 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
+
+from mediaserver.pipeline.turn_events import (
+    CancelPreemptive,
+    CommitTurn,
+    DigitPressed,
+    DigitsEntered,
+    DiscardUtterance,
+    EndConversation,
+    FlushReply,
+    FrameAnalyzed,
+    NudgeCaller,
+    PausePlayout,
+    PlayoutAdvanced,
+    PrepareFinal,
+    ReplyDone,
+    ReplyQueued,
+    ResumePlayout,
+    SpeechEnded,
+    SpeechStarted,
+    StartPreemptive,
+    TranscribePartial,
+    Transcript,
+    TurnCommand,
+    TurnEvent,
+    WordMark,
+)
+
+__all__ = [
+    "AGENT_TRANSITIONS",
+    "Agent",
+    "BACKCHANNELS",
+    "CancelPreemptive",
+    "CommitTurn",
+    "DigitPressed",
+    "DigitsEntered",
+    "DiscardUtterance",
+    "EndConversation",
+    "FRAME_SAMPLES",
+    "FlushReply",
+    "FrameAnalyzed",
+    "LISTEN_TRANSITIONS",
+    "Listen",
+    "NudgeCaller",
+    "PausePlayout",
+    "PlayoutAdvanced",
+    "PrepareFinal",
+    "ReplyDone",
+    "ReplyQueued",
+    "ResumePlayout",
+    "SAMPLE_RATE",
+    "SpeechEnded",
+    "SpeechStarted",
+    "StartPreemptive",
+    "TranscribePartial",
+    "Transcript",
+    "TurnCommand",
+    "TurnError",
+    "TurnEvent",
+    "TurnManager",
+    "TurnParams",
+    "WordMark",
+    "count_words",
+    "heard_words",
+]
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 320  # 20 ms at 16 kHz
@@ -77,6 +142,7 @@ class TurnParams:
     noise_barge_ms: int = 1000
     barge_confirm_ms: int = 1500  # caller quiet this long over a paused reply, no words: resume
     onset_frames: int = 2  # voiced frames in a row that make an onset (40 ms)
+    barge_onset_frames: int = 1  # the same over agent speech: the pause it starts is reversible
     hangover_frames: int = 3  # unvoiced frames in a row that end the voiced part (60 ms)
     partial_interval_ms: int = 400  # ASR partial cadence while the caller speaks
     digit_timeout_ms: int = 3000
@@ -85,150 +151,6 @@ class TurnParams:
 
     def samples(self, ms: int) -> int:
         return ms * SAMPLE_RATE // 1000
-
-
-# ---- events (inputs) ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FrameAnalyzed:
-    at: int  # first sample of the 20 ms frame
-    voiced: bool
-
-
-@dataclass(frozen=True)
-class Transcript:
-    text: str
-    final: bool
-    upto: int  # the utterance audio it covers ends here (caller samples)
-
-
-@dataclass(frozen=True)
-class WordMark:
-    text: str
-    end_mark: int  # playout position (codec-rate played samples) of the word's last sample
-
-
-@dataclass(frozen=True)
-class ReplyQueued:
-    """More audio of the current reply is queued (one call per TTS chunk)."""
-
-    text: str
-    words: tuple[WordMark, ...]
-    end_mark: int
-    bargeable: bool = True
-
-
-@dataclass(frozen=True)
-class PlayoutAdvanced:
-    cursor: int  # played samples at the playout rate
-
-
-@dataclass(frozen=True)
-class ReplyDone:
-    """The reply is complete (its text is final) and all of its audio has been played."""
-
-
-@dataclass(frozen=True)
-class DigitPressed:
-    digit: str
-    at: int
-
-
-TurnEvent = FrameAnalyzed | Transcript | ReplyQueued | PlayoutAdvanced | ReplyDone | DigitPressed
-
-# ---- commands (outputs) -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpeechStarted:
-    at: int  # first voiced sample of the onset
-    decided_at: int  # end of the frame where the onset was decided
-
-
-@dataclass(frozen=True)
-class SpeechEnded:
-    at: int  # first unvoiced sample after the voice
-
-
-@dataclass(frozen=True)
-class TranscribePartial:
-    start: int
-    upto: int
-
-
-@dataclass(frozen=True)
-class PrepareFinal:
-    start: int
-    upto: int
-
-
-@dataclass(frozen=True)
-class StartPreemptive:
-    text: str
-
-
-@dataclass(frozen=True)
-class CancelPreemptive:
-    pass
-
-
-@dataclass(frozen=True)
-class CommitTurn:
-    start: int  # utterance onset
-    speech_end: int  # caller's last voiced sample + 1
-    decided_at: int  # the endpoint decision
-    text: str | None  # the final transcript when it is already known
-    reason: str  # "end_of_speech" | "speech_timeout" | "speech_event_timeout"
-
-
-@dataclass(frozen=True)
-class DiscardUtterance:
-    start: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class PausePlayout:
-    at: int
-    cursor: int
-
-
-@dataclass(frozen=True)
-class ResumePlayout:
-    at: int
-    cursor: int
-
-
-@dataclass(frozen=True)
-class FlushReply:
-    at: int
-    cursor: int
-    heard_text: str
-    heard_words: int
-    total_words: int
-
-
-@dataclass(frozen=True)
-class NudgeCaller:
-    at: int
-
-
-@dataclass(frozen=True)
-class EndConversation:
-    at: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class DigitsEntered:
-    digits: str
-    terminator: str
-
-
-TurnCommand = (SpeechStarted | SpeechEnded | TranscribePartial | PrepareFinal | StartPreemptive | CancelPreemptive
-               | CommitTurn | DiscardUtterance | PausePlayout | ResumePlayout | FlushReply | NudgeCaller
-               | EndConversation | DigitsEntered)
 
 
 # ---- states and tables --------------------------------------------------------------------------
@@ -389,12 +311,15 @@ class TurnManager:
             self._run_unvoiced += 1
             self._run_voiced = 0
 
-        if self.listen is Listen.IDLE and self._run_voiced >= p.onset_frames:
+        # Over the agent one voiced frame pauses it: the pause is reversible and the confirmer and
+        # the transcript decide what it was; everywhere else an onset takes `onset_frames`.
+        onset = p.barge_onset_frames if self._can_barge() else p.onset_frames
+        if self.listen is Listen.IDLE and self._run_voiced >= onset:
             self._transition_listen(_Onset)
             self._utt = _Utterance(start=self._run_start, voiced_end=end, last_partial_at=end, text_changed_at=end)
             out.append(SpeechStarted(at=self._run_start, decided_at=end))
             self._barge(out)
-        elif self.listen is Listen.TRAILING and self._run_voiced >= p.onset_frames:
+        elif self.listen is Listen.TRAILING and self._run_voiced >= onset:
             self._transition_listen(_Resumed)
             assert self._utt is not None
             self._utt.final_text = None
@@ -483,11 +408,14 @@ class TurnManager:
             out.append(EndConversation(at=now, reason="inactivity_timeout"))
 
     # -- barge-in --------------------------------------------------------------------------------
+    def _can_barge(self) -> bool:
+        reply = self._reply
+        return (self.agent is Agent.TALKING and reply is not None and self.params.enable_barge
+                and reply.bargeable)
+
     def _barge(self, out: list[TurnCommand]) -> None:
         reply = self._reply
-        if self.agent is not Agent.TALKING or reply is None:
-            return
-        if not (self.params.enable_barge and reply.bargeable):
+        if not self._can_barge() or reply is None:
             return
         self.agent = _next_agent(self.agent, _Barged)
         reply.paused_at = self._run_start

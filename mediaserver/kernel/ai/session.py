@@ -1,0 +1,484 @@
+"""The AI conversation loop on a live call: listener, turn manager, ASR, replies, barge-in.
+
+Theory of operation: the session hooks the call's inbound audio (`media.on_inbound`, one frame
+per 20 ms tick, inside the tick, after this tick's outbound frame has left). Each frame goes
+through the `Listener` (16 kHz, VAD, echo gate) into the pure `TurnManager`; its playout
+commands are applied right there, in the same tick, so that after a `PausePlayout` decision not
+one more agent frame is sent (`Playout.pause` keeps the queue and the exact sample position for
+`ResumePlayout`). Everything slow is queued to `run()`'s loop: ASR passes run in the bounded
+engine executor (partials are skipped while one is in flight: backpressure; finals wait), a
+final transcript in the caller's trailing silence starts a preemptive `Reply` whose first audio
+waits for the endpoint's `CommitTurn`, which releases it synchronously in the tick.
+
+History: the LLM sees the system prompt, then user/assistant turns. When a barge-in is flushed,
+the interrupted assistant turn is cut to the words the caller heard (`FlushReply.heard_text`).
+Failures (LLM timeout or error, empty transcript, tool failure, TTS failure) each speak a cached
+recovery phrase and log `ai_failure` with the class; none leaves dead air.
+
+Per-turn timing events in the call log (samples on the 16 kHz caller clock where they apply):
+`turn_speech_started`, `turn_speech_ended` (caller's last voiced sample), `turn_asr_final`,
+`turn_endpoint` (the decision), `turn_llm_first_token`, `turn_tts_first_audio`,
+`turn_first_agent_frame` (the played cursor passed the reply's first sample), and
+`barge_paused` / `barge_resumed` / `barge_flushed` with the played cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from mediaserver.audio.frame import AudioFrame, Pcm
+from mediaserver.errors import HangupCause
+from mediaserver.kernel.ai.config import AiSessionConfig
+from mediaserver.kernel.ai.listen import SILENCE_DB, EchoGate, Listener, rms_dbfs
+from mediaserver.kernel.ai.reply import Reply, ReplyFailed, Synthesizer
+from mediaserver.kernel.ai.tools import StaticToolRunner, ToolRunner
+from mediaserver.kernel.call import Call
+from mediaserver.pipeline.asr import SpeechRecognizer, apply_hint_rules, hotwords_text
+from mediaserver.pipeline.llm import LanguageModel, LlmSettings
+from mediaserver.pipeline.tts import TtsChunk
+from mediaserver.pipeline.turn import (
+    Agent,
+    CancelPreemptive,
+    CommitTurn,
+    DigitPressed,
+    DigitsEntered,
+    DiscardUtterance,
+    EndConversation,
+    FlushReply,
+    FrameAnalyzed,
+    NudgeCaller,
+    PausePlayout,
+    PlayoutAdvanced,
+    PrepareFinal,
+    ReplyDone,
+    ReplyQueued,
+    ResumePlayout,
+    SpeechEnded,
+    SpeechStarted,
+    StartPreemptive,
+    TranscribePartial,
+    Transcript,
+    TurnCommand,
+    TurnManager,
+    WordMark,
+    count_words,
+)
+from mediaserver.pipeline.vad import SpeechConfirmer, VoiceActivityDetector, energy_floor_from_level
+from mediaserver.swml.effects import AiFinished
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AiEngines:
+    """What a session needs; the runner builds one per call from shared engines."""
+
+    vad: Callable[[], VoiceActivityDetector]
+    asr: SpeechRecognizer
+    llm: LanguageModel
+    tts: Synthesizer
+    blocking: Executor
+    confirmer: Callable[[], SpeechConfirmer | None] = lambda: None
+    llm_settings: Callable[[AiSessionConfig], LlmSettings] = lambda config: LlmSettings()
+    asr_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    phrase_cache: dict[str, list[TtsChunk]] = field(default_factory=dict)
+    far_end_delay_ms: int = 40
+    first_token_timeout_s: float = 10.0
+
+
+class AiSession:
+    def __init__(self, call: Call, config: AiSessionConfig, engines: AiEngines,
+                 tools: ToolRunner | None = None) -> None:
+        self.call = call
+        self.config = config
+        self.engines = engines
+        self.tools: ToolRunner = tools or StaticToolRunner()
+        rate = call.media.sample_rate
+        self.turn = TurnManager(replace(config.turn, far_end_delay_samples=engines.far_end_delay_ms * rate // 1000))
+        self.listener = Listener(engines.vad(), energy_floor_dbfs=energy_floor_from_level(int(config.energy_level)),
+                                 confirmer=engines.confirmer(), echo=EchoGate())
+        self.history: list[dict[str, Any]] = [dict(m) for m in config.convo]
+        self.global_data_: dict[str, Any] = dict(config.global_data)
+        self.result = "success"
+        self.swml_after: dict[str, Any] | None = None
+        self._commands: asyncio.Queue[TurnCommand | None] = asyncio.Queue()
+        self._reply: Reply | None = None
+        self._reply_task: asyncio.Task[None] | None = None
+        self._reply_bargeable = True
+        self._preemptive_text: str | None = None
+        self._finals: dict[int, asyncio.Task[str]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._cursor = 0
+        self._outbound: deque[tuple[int, int, Pcm]] = deque(maxlen=64)  # (start mark, end mark, pcm@rate)
+        self._first_frame_mark: int | None = None
+        self._fillers = itertools.cycle(config.speech_fillers) if config.speech_fillers else None
+        self._done = False
+
+    # -- the loop --------------------------------------------------------------------------------
+    async def run(self) -> AiFinished:
+        media = self.call.media
+        media.on_inbound = self._on_inbound
+        media.on_dtmf = self._on_dtmf
+        for warning in self.config.warnings:
+            self.call.events.record("ai_config_warning", level=logging.WARNING, warning=warning)
+        self.call.events.record("ai_started", model=self.config.model, tools=len(self.tools.tool_definitions()))
+        try:
+            if self.config.static_greeting:
+                self._start(self._say(self.config.static_greeting, bargeable=not self.config.static_greeting_no_barge))
+            elif not self.config.wait_for_user:
+                self._start_reply()
+            ended = asyncio.ensure_future(self.call.ended.wait())
+            try:
+                while not self._done:
+                    getter = asyncio.ensure_future(self._commands.get())
+                    await asyncio.wait({getter, ended}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        break
+                    command = getter.result()
+                    if command is not None:
+                        await self._handle(command)
+            finally:
+                ended.cancel()
+        finally:
+            media.on_inbound = None
+            media.on_dtmf = None
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self.call.events.record("ai_finished", result=self.result, turns=len(self.history))
+        variables: dict[str, Any] = {"ai_result": self.result}
+        if self.swml_after is not None:
+            variables["swml_after"] = self.swml_after
+        return AiFinished(result=self.result, variables=variables)
+
+    def _start(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _finish(self, result: str = "success") -> None:
+        self.result = result
+        self._done = True
+        self._commands.put_nowait(None)
+
+    # -- in the tick -----------------------------------------------------------------------------
+    def _on_inbound(self, frame: AudioFrame) -> None:
+        playout = self.call.media.playout
+        cursor = playout.played_samples
+        self.listener.echo.played(self._outbound_level(self._cursor, cursor))
+        if cursor != self._cursor:
+            self._cursor = cursor
+            self.turn.handle(PlayoutAdvanced(cursor))
+            if self._first_frame_mark is not None and cursor > self._first_frame_mark:
+                self.call.events.record("turn_first_agent_frame", cursor=cursor, caller_sample=self.listener.samples)
+                self._first_frame_mark = None
+        for at, voiced in self.listener.push(frame, agent_talking=self.turn.agent is not Agent.QUIET):
+            self._apply(self.turn.handle(FrameAnalyzed(at, voiced)))
+
+    def _on_dtmf(self, digit: str) -> None:
+        self._apply(self.turn.handle(DigitPressed(digit, self.listener.samples)))
+
+    def _outbound_level(self, start: int, end: int) -> float:
+        if end <= start:
+            return SILENCE_DB
+        # What just left, from our own copy (at the TTS rate: positions scale by the chunk's ratio).
+        parts = []
+        for a, b, pcm in self._outbound:
+            if b > start and a < end:
+                ratio = len(pcm) / max(1, b - a)
+                parts.append(pcm[int(max(0, start - a) * ratio): int(max(0, min(end, b) - a) * ratio)])
+        return rms_dbfs(np.concatenate(parts)) if parts else SILENCE_DB
+
+    def _apply(self, commands: list[TurnCommand]) -> None:
+        events = self.call.events
+        for cmd in commands:
+            if isinstance(cmd, PausePlayout):
+                self.call.media.playout.pause()
+                events.record("barge_paused", caller_sample=cmd.at, cursor=cmd.cursor)
+            elif isinstance(cmd, ResumePlayout):
+                self.call.media.playout.resume()
+                events.record("barge_resumed", caller_sample=cmd.at, cursor=cmd.cursor)
+            elif isinstance(cmd, FlushReply):
+                self._flush(cmd)
+            elif isinstance(cmd, SpeechStarted):
+                events.record("turn_speech_started", caller_sample=cmd.at, decided_at=cmd.decided_at)
+            elif isinstance(cmd, SpeechEnded):
+                events.record("turn_speech_ended", caller_sample=cmd.at)
+            elif isinstance(cmd, CommitTurn):
+                events.record("turn_endpoint", caller_sample=cmd.decided_at, speech_end=cmd.speech_end,
+                              reason=cmd.reason, preemptive=self._preemptive_text is not None)
+                if (cmd.text is not None and self._reply is not None and self._preemptive_text is not None
+                        and cmd.text == self._preemptive_text):
+                    # Release the preemptive reply now, inside the tick: its first audio is ready.
+                    self.history.append({"role": "user", "content": cmd.text})
+                    self._preemptive_text = None
+                    self._first_frame_mark = self.call.media.playout.end_mark
+                    self._reply.commit()
+                    continue
+                self._commands.put_nowait(cmd)
+            else:
+                self._commands.put_nowait(cmd)
+
+    def _flush(self, cmd: FlushReply) -> None:
+        self.call.media.stop_playout()
+        self.call.events.record("barge_flushed", caller_sample=cmd.at, cursor=cmd.cursor, heard_text=cmd.heard_text,
+                                heard_words=cmd.heard_words, total_words=cmd.total_words)
+        reply, task = self._reply, self._reply_task
+        self._reply = self._reply_task = None
+        if task is not None:
+            task.cancel()
+        if reply is not None:
+            self._keep_heard(reply, cmd.heard_text)
+
+    def _keep_heard(self, reply: Reply, heard: str) -> None:
+        """Cut the interrupted assistant turn in the history to the words the caller heard."""
+        entry = getattr(reply, "history_entry", None)
+        if entry is not None:
+            if heard:
+                entry["content"] = heard
+            else:
+                self.history.remove(entry)
+        elif heard:
+            self.history.extend(reply.new_messages)
+            self.history.append({"role": "assistant", "content": heard})
+
+    # -- off the tick ----------------------------------------------------------------------------
+    async def _handle(self, cmd: TurnCommand) -> None:
+        if isinstance(cmd, TranscribePartial):
+            if not self.engines.asr_slots.locked():
+                self._start(self._partial(cmd.start, cmd.upto))
+        elif isinstance(cmd, PrepareFinal):
+            for stale in self._finals.values():
+                stale.cancel()  # the caller went on: a final not started yet is wasted work
+            self._finals = {cmd.upto: self._start(self._final(cmd.start, cmd.upto))}
+        elif isinstance(cmd, StartPreemptive):
+            self._start_reply([{"role": "user", "content": cmd.text}], preemptive=True)
+            self._preemptive_text = cmd.text  # after _start_reply, which clears it
+        elif isinstance(cmd, CancelPreemptive | DiscardUtterance):
+            if self._preemptive_text is not None:
+                self._cancel_reply()
+            if isinstance(cmd, DiscardUtterance):
+                self.call.events.record("turn_discarded", caller_sample=cmd.start, reason=cmd.reason)
+        elif isinstance(cmd, CommitTurn):
+            await self._commit(cmd)
+        elif isinstance(cmd, NudgeCaller):
+            self.history.append({"role": "system", "content": self.config.attention_timeout_prompt})
+            self._start_reply()
+        elif isinstance(cmd, DigitsEntered):
+            self._user_turn(cmd.digits + cmd.terminator)
+        elif isinstance(cmd, EndConversation):
+            self.call.events.record("ai_inactivity", caller_sample=cmd.at, reason=cmd.reason)
+            self._finish("success")
+
+    async def _commit(self, cmd: CommitTurn) -> None:
+        text = cmd.text
+        if text is None:
+            pending = self._finals.get(cmd.speech_end)
+            text = await pending if pending is not None else await self._final(cmd.start, cmd.speech_end)
+        self._cancel_reply()
+        if not count_words(text):
+            self._recover("empty_transcript", "no words in the caller's turn")
+            return
+        self._user_turn(text)
+
+    def _user_turn(self, text: str) -> None:
+        begin_turn = getattr(self.tools, "begin_turn", None)  # SWAIG's loop guards reset per caller turn
+        if begin_turn is not None:
+            begin_turn()
+        self._cancel_reply()
+        self.history.append({"role": "user", "content": text})
+        self._start_reply()
+
+    async def _transcribe(self, start: int, upto: int) -> str:
+        pcm = self.listener.audio(start, upto)
+        loop = asyncio.get_running_loop()
+        asr, hotwords = self.engines.asr, hotwords_text(self.config.hotwords)
+        async with self.engines.asr_slots:
+            result = await loop.run_in_executor(self.engines.blocking, lambda: asr.transcribe(pcm, hotwords=hotwords))
+        return apply_hint_rules(result.text.strip(), self.config.hint_rules)
+
+    async def _partial(self, start: int, upto: int) -> None:
+        text = await self._transcribe(start, upto)
+        self._apply(self.turn.handle(Transcript(text, final=False, upto=upto)))
+
+    async def _final(self, start: int, upto: int) -> str:
+        try:
+            text = await self._transcribe(start, upto)
+        except Exception as exc:
+            self.call.events.record("ai_failure", level=logging.WARNING, kind="asr_error", error=repr(exc))
+            text = ""
+        self.call.events.record("turn_asr_final", caller_sample=upto, text=text)
+        self._apply(self.turn.handle(Transcript(text, final=True, upto=upto)))
+        return text
+
+    # -- replies ---------------------------------------------------------------------------------
+    def _messages(self, extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        history = self.history
+        if self.config.sliding_window:
+            history = history[-self.config.sliding_window:]
+        prompt = self.config.prompt
+        step_prompt = getattr(self.tools, "system_prompt", None)  # contexts/steps add the current step
+        if step_prompt is not None:
+            prompt = step_prompt(prompt)
+        system = [{"role": "system", "content": prompt}] if prompt else []
+        return system + history + (extra or [])
+
+    def _new_reply(self, messages: list[dict[str, Any]], preemptive: bool = False) -> Reply:
+        return Reply(
+            self.call, llm=self.engines.llm, llm_settings=self.engines.llm_settings(self.config), tts=self.engines.tts,
+            tools=self.tools, control=self, messages=messages, on_queued=self._queued, on_event=self._reply_event,
+            pronounce=self.config.pronounce, fillers=self.config.function_fillers, preemptive=preemptive,
+            first_token_timeout_s=self.engines.first_token_timeout_s,
+        )
+
+    def _start_reply(self, extra: list[dict[str, Any]] | None = None, preemptive: bool = False) -> None:
+        self._cancel_reply()
+        reply = self._new_reply(self._messages(extra), preemptive)
+        self._reply = reply
+        self._reply_bargeable = True
+        if not preemptive:
+            self._first_frame_mark = self.call.media.playout.end_mark
+        self._reply_task = self._start(self._run_reply(reply))
+
+    def _cancel_reply(self) -> None:
+        if self._reply_task is not None and self._reply is not None and not self._reply.committed.is_set():
+            self._reply_task.cancel()  # unheard: a preemptive reply that the endpoint did not commit
+            self._reply = self._reply_task = None
+        self._preemptive_text = None
+
+    async def _run_reply(self, reply: Reply) -> None:
+        failure: ReplyFailed | None = None
+        try:
+            await reply.run()
+            self.history.extend(reply.new_messages)
+            if reply.text:
+                entry = {"role": "assistant", "content": reply.text}
+                self.history.append(entry)
+                reply.history_entry = entry  # type: ignore[attr-defined]
+            if reply.last_mark is not None:
+                await self.call.wait_played(reply.last_mark)
+        except* ReplyFailed as group:
+            first = group.exceptions[0]
+            assert isinstance(first, ReplyFailed)
+            failure = first
+        if failure is not None:
+            self._recover(failure.kind, failure.detail)
+            return
+        if self._reply is reply:
+            self._reply = self._reply_task = None
+            self._apply(self.turn.handle(ReplyDone()))
+
+    def _queued(self, chunk: TtsChunk, words: tuple[WordMark, ...], start: int, end: int) -> None:
+        self._outbound.append((start, end, chunk.pcm))
+        self._apply(self.turn.handle(ReplyQueued(chunk.text, words, end, bargeable=self._reply_bargeable)))
+
+    def _reply_event(self, name: str, fields: dict[str, Any]) -> None:
+        level = fields.pop("level", logging.INFO)
+        self.call.events.record(name, level=level, **fields)
+
+    async def _say(self, text: str, *, bargeable: bool = True, history: bool = True) -> None:
+        """Speak fixed text (greeting, filler, recovery, SWAIG say) through the phrase cache."""
+        reply = self._new_reply([])
+        self._reply, self._reply_bargeable = reply, bargeable
+        self._first_frame_mark = self.call.media.playout.end_mark
+        cache = self.engines.phrase_cache
+        try:
+            if text in cache:
+                for chunk in cache[text]:
+                    reply.enqueue(chunk)
+            else:
+                chunks = [chunk async for chunk in self.engines.tts.stream(text)]
+                cache[text] = chunks
+                for chunk in chunks:
+                    reply.enqueue(chunk)
+        except Exception as exc:
+            self.call.events.record("ai_failure", level=logging.ERROR, kind="tts_failure", error=repr(exc))
+            return
+        if history:
+            entry = {"role": "assistant", "content": text}
+            self.history.append(entry)
+            reply.history_entry = entry  # type: ignore[attr-defined]
+        if reply.last_mark is not None:
+            await self.call.wait_played(reply.last_mark)
+        if self._reply is reply:
+            self._reply = None
+            self._apply(self.turn.handle(ReplyDone()))
+
+    def _recover(self, kind: str, detail: str) -> None:
+        self.call.events.record("ai_failure", level=logging.WARNING, kind=kind, error=detail)
+        phrase = self.config.recovery.get(kind)
+        if phrase and (kind != "tts_failure" or phrase in self.engines.phrase_cache):
+            self._start(self._say(phrase, history=False))
+
+    # -- AiControl: what SWAIG actions may do ----------------------------------------------------
+    def say(self, text: str) -> None:
+        self._start(self._say(text))
+
+    def hangup(self, reason: str = "") -> None:
+        self.call.hangup(HangupCause.NORMAL_CLEARING, reason=reason or "ai hangup")
+        self._finish("success")
+
+    def stop(self) -> None:
+        self._finish("success")
+
+    def add_user_input(self, text: str) -> None:
+        self._user_turn(text)
+
+    def add_system_message(self, text: str) -> None:
+        self.history.append({"role": "system", "content": text})
+
+    def set_global_data(self, data: dict[str, Any]) -> None:
+        self.global_data_.update(data)
+
+    def unset_global_data(self, keys: list[str]) -> None:
+        for key in keys:
+            self.global_data_.pop(key, None)
+
+    def global_data(self) -> dict[str, Any]:
+        return self.global_data_
+
+    def toggle_functions(self, changes: list[dict[str, Any]]) -> None:
+        self.call.events.record("ai_toggle_functions", changes=changes)
+
+    def update_settings(self, settings: dict[str, Any]) -> None:
+        merged = AiSessionConfig.from_params({"params": settings})
+        changes = {k: getattr(merged.turn, k) for k in vars(merged.turn)
+                   if any(p in settings for p in _TURN_KEYS.get(k, ()))}
+        if changes:
+            self.turn.set_params(**changes)
+        self.call.events.record("ai_settings_updated", keys=sorted(settings))
+
+    def swml(self, document: dict[str, Any], transfer: bool) -> None:
+        self.swml_after = document
+        if transfer:
+            self._finish("success")
+
+    def change_context(self, name: str) -> None:
+        self.call.events.record("ai_change_context", name=name)
+
+    def change_step(self, name: str) -> None:
+        self.call.events.record("ai_change_step", name=name)
+
+    def hold(self, timeout_s: int) -> None:
+        self.call.events.record("ai_hold", timeout_s=timeout_s)
+
+
+_TURN_KEYS = {
+    "end_of_speech_ms": ("end_of_speech_timeout",), "speech_event_timeout_ms": ("speech_event_timeout",),
+    "first_word_timeout_ms": ("first_word_timeout",), "speech_timeout_ms": ("speech_timeout",),
+    "attention_timeout_ms": ("attention_timeout",), "inactivity_timeout_ms": ("inactivity_timeout",),
+    "enable_barge": ("enable_barge",), "barge_min_words": ("barge_min_words",),
+    "barge_match": ("barge_match_string",), "interrupt_on_noise": ("interrupt_on_noise",),
+    "digit_timeout_ms": ("digit_timeout",), "digit_terminators": ("digit_terminators",),
+}
