@@ -14,6 +14,7 @@ No sockets and no clock reads here: the caller passes time in and sends the byte
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,7 +27,7 @@ from mediaserver.rtp.jitter import Gap, JitterBuffer
 from mediaserver.rtp.packet import RtpPacket, RtpParseError, is_rtcp
 from mediaserver.rtp.session import RtpSession
 from mscodecs import Resampler, make_codec
-from mscodecs.dtmf import DtmfParseError, DtmfReceiver, TelephoneEvent
+from mscodecs.dtmf import DtmfParseError, DtmfReceiver, TelephoneEvent, dtmf_payloads
 
 FRAME_MS = 20
 
@@ -94,6 +95,10 @@ class MediaStream:
         self._inbound_samples = 0
         self.on_inbound: Callable[[AudioFrame], None] | None = None
         self.on_dtmf: Callable[[str], None] | None = None
+        # RFC 4733 out (SWML send_digits): one entry per tick; None = a tick of normal audio.
+        self._dtmf_out: deque[tuple[TelephoneEvent, bool] | None] = deque()
+        self._dtmf_frames = 0  # ticks spent on the event in flight (its timestamp stays fixed)
+        self._dtmf_done: Callable[[], None] | None = None
 
     # -- inbound -------------------------------------------------------------------------
     def receive_datagram(self, data: bytes, arrival_ns: int) -> None:
@@ -171,14 +176,63 @@ class MediaStream:
         self._resamplers.clear()
         return self.playout.clear()
 
+    def send_dtmf(self, digits: str, duration_ms: int = 100, gap_ms: int = 60,
+                  done: Callable[[], None] | None = None) -> None:
+        """Queue RFC 4733 telephone-events (SWML send_digits); `w`/`W` pause 0.5 s / 1 s.
+
+        While an event is out, its packets replace the audio packets one per tick (queued
+        audio waits); `done` is called at the tick that sends the last packet.
+        """
+        if self.params.dtmf_payload_type is None:
+            raise ValueError("the peer did not negotiate telephone-event")
+        step = self.frame_rtp
+        for digit in digits:
+            if digit in "wW":
+                self._dtmf_out.extend([None] * ((500 if digit == "w" else 1000) // FRAME_MS))
+                continue
+            events = dtmf_payloads(digit.upper(), self.params.clock_rate * duration_ms // 1000, step)
+            self._dtmf_out.extend((event, index == 0) for index, event in enumerate(events))
+            self._dtmf_out.extend([None] * max(1, gap_ms // FRAME_MS))
+        self._dtmf_done = done
+
+    def _tick_dtmf(self) -> bytes | None:
+        item = self._dtmf_out.popleft()
+        if not self._dtmf_out and self._dtmf_done is not None:
+            done, self._dtmf_done = self._dtmf_done, None
+            done()
+        if item is None:
+            return None
+        event, first = item
+        session = self.session
+        payload = event.serialize()
+        assert self.params.dtmf_payload_type is not None
+        packet = RtpPacket(payload_type=self.params.dtmf_payload_type, sequence=session.sequence,
+                           timestamp=session.timestamp, ssrc=session.ssrc, payload=payload, marker=first)
+        session.sequence = (session.sequence + 1) % 65536
+        session.packets_sent += 1
+        session.octets_sent += len(payload)
+        self._dtmf_frames += 1
+        if self._dtmf_out and self._dtmf_out[0] is not None and not self._dtmf_out[0][1]:
+            return packet.serialize()  # the same event goes on: its timestamp stays
+        session.advance(self._dtmf_frames * self.frame_rtp)  # the event's ticks, as audio time
+        self._dtmf_frames = 0
+        return packet.serialize()
+
     def tick(self, now_ns: int, unix_time: float) -> list[bytes]:
-        """One 20 ms frame: emit one RTP packet (and RTCP when due), consume one inbound frame."""
+        """One 20 ms frame: consume one inbound frame, then emit one RTP packet (and RTCP when due).
+
+        Inbound first: a barge-in decided on this tick's caller audio pauses the playout before
+        this tick's agent frame is taken, so no agent frame leaves after the decision."""
+        self._pull_inbound()
+        dtmf = self._tick_dtmf() if self._dtmf_out else None
+        if dtmf is not None:
+            self.counters.packets_out += 1
+            return [dtmf]
         frame = self.playout.next_frame()
         payload = self.codec.encode(frame.pcm)
         packet = self.session.packetize(payload, self.frame_rtp, frame.talkspurt_start)
         out = [packet.serialize()]
         self.counters.packets_out += 1
-        self._pull_inbound()
         if self.session.rtcp_due(now_ns):
             out.append(self.session.build_report(now_ns, unix_time))
             self.counters.rtcp_out += 1

@@ -3,9 +3,8 @@
 Frame arithmetic used below: the caller's packet sent before tick k reaches the session at tick
 k + 3 (the jitter buffer holds 3 frames); over agent speech one voiced frame makes a barge-in
 onset (2 elsewhere), so caller voice that starts with the packet of tick k pauses the agent in
-tick k + 3. The agent's frame of a tick leaves
-before the inbound frame of that tick is analysed, so the decision tick still carries agent audio
-and the next one must not.
+tick k + 3. Each tick analyses its inbound frame before it takes the agent's frame, so the decision
+tick itself carries no agent audio: the last agent frame is the one of the tick before.
 """
 
 from __future__ import annotations
@@ -31,11 +30,11 @@ async def test_barge_in_pauses_in_the_decision_tick_and_history_keeps_the_heard_
     await s.play(tone(500, 1000), ticks=60)  # caller voice in the packets of ticks 31..80
     assert s.ticks_of("barge_paused") == [34]
     agent = s.agent_ticks()
-    assert [t for t in agent if t <= 34] == list(range(1, 35))  # the greeting played up to the decision tick
-    assert not [t for t in agent if 34 < t <= 118]  # not one agent frame after it until the next reply
+    assert [t for t in agent if t <= 34] == list(range(1, 34))  # the greeting played up to the tick before
+    assert not [t for t in agent if 33 < t <= 118]  # not one agent frame from the decision tick on
     flushed = s.events("barge_flushed")[0]
-    # 34 frames x 160 samples = 5440 played; words end every 1600 samples: three words heard.
-    assert flushed["cursor"] == 34 * 160 and flushed["heard_text"] == "one two three"
+    # 33 frames x 160 samples = 5280 played; words end every 1600 samples: three words heard.
+    assert flushed["cursor"] == 33 * 160 and flushed["heard_text"] == "one two three"
     assert s.session.history[0] == {"role": "assistant", "content": "one two three"}
     await s.finish()
     assert s.llm.requests[0][1:] == [{"role": "assistant", "content": "one two three"},
@@ -45,7 +44,7 @@ async def test_barge_in_pauses_in_the_decision_tick_and_history_keeps_the_heard_
 async def test_far_end_delay_is_taken_off_the_played_cursor() -> None:
     s = Scenario(greeting_call(), phrases={500: "stop"}, far_end_delay_ms=100)
     await s.start()
-    await s.play(ticks=36)  # voice from the packet of tick 37: decided in tick 40, cursor 6400 = end of word 4
+    await s.play(ticks=37)  # voice from the packet of tick 38: decided in tick 41, cursor 6400 = end of word 4
     await s.play(tone(500, 600), ticks=40)
     flushed = s.events("barge_flushed")[0]
     assert flushed["cursor"] == 40 * 160 == 4 * WORD_SAMPLES
@@ -72,8 +71,8 @@ async def test_cough_pauses_then_resumes_from_the_exact_sample() -> None:
     # three unvoiced frames end it in tick 38, its final transcript is "" and the reply resumes there.
     assert coughed.ticks_of("barge_resumed") == [38] and not coughed.events("barge_flushed")
     agent = coughed.agent_ticks()
-    assert [t for t in agent if t <= 38] == list(range(1, 35))
-    assert agent[34] == 39  # the first frame after the resume tick
+    assert [t for t in agent if t <= 37] == list(range(1, 34))
+    assert agent[33] == 39  # the first frame after the resume tick (the empty transcript comes between ticks)
     # Nothing lost, nothing repeated: the agent audio is the clean greeting sample for sample.
     played = np.concatenate([coughed.agent[t - 1] for t in agent])
     reference = np.concatenate([clean.agent[t - 1] for t in clean.agent_ticks()])
@@ -93,8 +92,8 @@ async def test_noise_the_confirmer_rejects_pauses_briefly_and_never_flushes() ->
     # as silence: 3 more frames end the utterance (tick 40), its transcript is "" and the reply resumes.
     assert s.ticks_of("barge_paused") == [34] and s.ticks_of("barge_resumed") == [40]
     assert not s.events("barge_flushed")
-    # The whole greeting played, six ticks late (paused in ticks 35..40).
-    assert s.call.media.playout.played_samples == 10 * WORD_SAMPLES and s.agent_ticks()[-1] == 106
+    # The whole greeting played, seven ticks late (no agent frame in ticks 34..40).
+    assert s.call.media.playout.played_samples == 10 * WORD_SAMPLES and s.agent_ticks()[-1] == 107
     await s.finish()
 
 

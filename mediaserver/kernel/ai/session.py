@@ -127,6 +127,7 @@ class AiSession:
     async def run(self) -> AiFinished:
         media = self.call.media
         media.on_inbound = self._on_inbound
+        self.call.after_tick = self._after_tick
         media.on_dtmf = self._on_dtmf
         for warning in self.config.warnings:
             self.call.events.record("ai_config_warning", level=logging.WARNING, warning=warning)
@@ -152,6 +153,7 @@ class AiSession:
         finally:
             media.on_inbound = None
             media.on_dtmf = None
+            self.call.after_tick = None
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -180,11 +182,15 @@ class AiSession:
         if cursor != self._cursor:
             self._cursor = cursor
             self.turn.handle(PlayoutAdvanced(cursor))
-            if self._first_frame_mark is not None and cursor > self._first_frame_mark:
-                self.call.events.record("turn_first_agent_frame", cursor=cursor, caller_sample=self.listener.samples)
-                self._first_frame_mark = None
         for at, voiced in self.listener.push(frame, agent_talking=self.turn.agent is not Agent.QUIET):
             self._apply(self.turn.handle(FrameAnalyzed(at, voiced)))
+
+    def _after_tick(self) -> None:
+        # Runs right after the tick's agent frame left, so the log names the tick it went out in.
+        cursor = self.call.media.playout.played_samples
+        if self._first_frame_mark is not None and cursor > self._first_frame_mark:
+            self.call.events.record("turn_first_agent_frame", cursor=cursor, caller_sample=self.listener.samples)
+            self._first_frame_mark = None
 
     def _on_dtmf(self, digit: str) -> None:
         self._apply(self.turn.handle(DigitPressed(digit, self.listener.samples)))
