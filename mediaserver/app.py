@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from mediaserver.clock import MonotonicClock
+from mediaserver.kernel.ai.config import AiSessionConfig
+from mediaserver.kernel.ai.runner import LoopLagMonitor, SessionRunner
+from mediaserver.kernel.ai.session import AiEngines
+from mediaserver.kernel.executor import SwmlOptions
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.kernel.tick import MediaTicker
@@ -18,9 +25,13 @@ from mediaserver.pipeline.tts import TtsEngine
 from mediaserver.settings import Settings
 from mediaserver.signaling.http import build_http_app
 from mediaserver.signaling.sip import SipFrontEnd
+from mediaserver.signaling.webrtc import WebRtcFrontEnd
 from mediaserver.transport.ports import PortPool
 
 log = logging.getLogger("mediaserver")
+
+# How long SIGTERM waits for live calls to end before stopping anyway (compose gives 5 min).
+DRAIN_TIMEOUT_S = float(os.environ.get("MS_DRAIN_TIMEOUT_S", "290"))
 
 
 class StartupError(RuntimeError):
@@ -33,6 +44,29 @@ def load_tts(settings: Settings) -> TtsEngine:
     return PiperTts(model_path=settings.tts.model or None, threads=settings.tts.threads)
 
 
+def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking: ThreadPoolExecutor) -> AiEngines:
+    """The ai verb's engines (blocking: loads the ASR model); run in the executor."""
+    from mediaserver.pipeline.engines.openai_llm import OpenAiLanguageModel
+    from mediaserver.pipeline.engines.whisper_asr import WhisperRecognizer
+    from mediaserver.pipeline.llm import LlmSettings
+    from mediaserver.pipeline.vad import make_confirmer, make_vad
+
+    ai = settings.ai
+    asr = WhisperRecognizer(ai.asr_model or None, window_s=ai.asr_window_s, threads=ai.asr_threads)
+    llm = OpenAiLanguageModel(ai.base_url, ai.api_key or "none")
+    make_confirmer()  # loads the shared silero model once, here, rather than on the first call
+
+    def llm_settings(config: AiSessionConfig) -> LlmSettings:
+        return LlmSettings(model=config.model or ai.model, temperature=config.temperature, top_p=config.top_p,
+                           max_tokens=config.max_tokens, presence_penalty=config.presence_penalty,
+                           frequency_penalty=config.frequency_penalty, timeout_s=ai.timeout_s,
+                           first_token_timeout_s=ai.first_token_timeout_s)
+
+    return AiEngines(vad=lambda: make_vad(3, -90.0), asr=asr, llm=llm, tts=synthesizer, blocking=blocking,
+                     confirmer=make_confirmer, llm_settings=llm_settings, far_end_delay_ms=ai.far_end_delay_ms,
+                     first_token_timeout_s=ai.first_token_timeout_s)
+
+
 class MediaServer:
     def __init__(self, settings: Settings, tts: TtsEngine | None = None) -> None:
         self.settings = settings
@@ -42,10 +76,15 @@ class MediaServer:
         self.ticker = MediaTicker(MonotonicClock())
         self.kernel: Kernel | None = None
         self.sip: SipFrontEnd | None = None
+        self.webrtc: WebRtcFrontEnd | None = None
         self._tick_task: asyncio.Task[None] | None = None
         self._http_runner: web.AppRunner | None = None
         self._http_session: aiohttp.ClientSession | None = None
         self.http_port = settings.http.port
+        self.loop_lag = LoopLagMonitor(MonotonicClock())
+        self._lag_task: asyncio.Task[None] | None = None
+        self._ai_engines: asyncio.Future[AiEngines] | None = None
+        self.sidecars: Any = None  # the SidecarManager, once started
 
     async def start(self) -> None:
         settings = self.settings
@@ -61,6 +100,11 @@ class MediaServer:
         )
         self._http_session = aiohttp.ClientSession()
         self.kernel.http = self._http_session
+        self.kernel.swml_options = SwmlOptions.from_settings(settings.swml)
+        if settings.ai.enabled:
+            self.kernel.ai_runner = ai_runner = self._ai_runner(self.kernel.synthesizer)
+            # SWML `prompt` speech input shares the ai verb's recognizer (loaded on first use).
+            self.kernel.prompt_recognizer = lambda: _asr_of(ai_runner)
         self.sip = SipFrontEnd(settings, self.kernel, PortPool(settings.rtp.port_min, settings.rtp.port_max))
         try:
             await self.sip.start()
@@ -68,7 +112,14 @@ class MediaServer:
             raise StartupError(f"cannot listen for SIP on {settings.sip.host}:{settings.sip.port}: "
                                f"{exc.strerror or exc}") from exc
         sip = self.sip
-        health = build_http_app(self.kernel, lambda: {"rtp_ports_in_use": sip.ports.in_use, "sip_port": sip.port})
+        webrtc = self.webrtc = WebRtcFrontEnd(settings, self.kernel) if settings.webrtc.enabled else None
+        control = self._sidecars(self.kernel)  # ai_sidecar verb + /api control routes
+        health = build_http_app(
+            self.kernel,
+            lambda: {"rtp_ports_in_use": sip.ports.in_use, "sip_port": sip.port, **(webrtc.health() if webrtc else {}),
+                     "loop_lag_ms": self.loop_lag.summary()},
+            mounts=[webrtc.mount, control] if webrtc else [control],
+        )
         self._http_runner = web.AppRunner(health, access_log=None)
         await self._http_runner.setup()
         site = web.TCPSite(self._http_runner, settings.http.host, settings.http.port)
@@ -81,6 +132,7 @@ class MediaServer:
         if server is not None and server.sockets:
             self.http_port = server.sockets[0].getsockname()[1]
         self._tick_task = asyncio.create_task(self.ticker.run(), name="media-ticker")
+        self._lag_task = asyncio.create_task(self.loop_lag.run(), name="loop-lag")
         log.info(
             "listening",
             extra={
@@ -93,10 +145,16 @@ class MediaServer:
         )
 
     async def stop(self) -> None:
+        if self.sidecars is not None:
+            await self.sidecars.shutdown()
         if self.kernel:
             await self.kernel.shutdown()
         if self.sip:
             await self.sip.stop()
+        if self.webrtc:
+            await self.webrtc.stop()
+        if self._lag_task:
+            self._lag_task.cancel()
         if self._tick_task:
             self._tick_task.cancel()
             await asyncio.gather(self._tick_task, return_exceptions=True)
@@ -106,16 +164,97 @@ class MediaServer:
             await self._http_session.close()
         self.blocking.shutdown(wait=False, cancel_futures=True)
 
+    def _sidecars(self, kernel: Kernel) -> Callable[[web.Application], None]:
+        """The sidecar manager (on the AI engines, loaded on first use), its bridge hook, the API."""
+        from mediaserver.clock import wall_time
+        from mediaserver.kernel.eventbus import EventBus
+        from mediaserver.kernel.sidecar import SidecarManager, SidecarServices
+        from mediaserver.kernel.sidecar.legs import ObservedDialer
+        from mediaserver.pipeline.llm import LanguageModel, LlmSettings
+        from mediaserver.pipeline.vad import make_vad
+        from mediaserver.signaling.control import control_routes
 
-async def serve(settings: Settings) -> None:
+        ai, clock = self.settings.ai, MonotonicClock()
+
+        async def engines() -> AiEngines:
+            if not ai.enabled:
+                raise RuntimeError("[llm] enabled = false: no language model for ai_sidecar")
+            if self._ai_engines is None:
+                self._ai_engines = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(
+                    self.blocking, load_ai_engines, self.settings, kernel.synthesizer, self.blocking))
+                self._ai_engines.add_done_callback(_log_engine_failure)
+            return await asyncio.shield(self._ai_engines)
+
+        async def llm() -> LanguageModel:
+            return (await engines()).llm
+
+        async def asr() -> Any:
+            return (await engines()).asr
+
+        services = SidecarServices(
+            llm=llm, asr=asr, vad=lambda: make_vad(2, -45.0), blocking=self.blocking,
+            llm_settings=lambda model: LlmSettings(model=model, timeout_s=ai.timeout_s,
+                                                   first_token_timeout_s=ai.first_token_timeout_s),
+            http=lambda: self._http_session or aiohttp.ClientSession(),
+            now_us=lambda: int(wall_time() * 1_000_000), monotonic_ms=lambda: clock.now_ns() // 1_000_000,
+            default_model=ai.model)
+        self.events = EventBus()
+        self.sidecars = manager = SidecarManager(services, self.events)
+        kernel.sidecar_runner = manager
+        if kernel.dialer is not None:
+            kernel.dialer = ObservedDialer(kernel.dialer, manager.bridged)
+        return control_routes(kernel, manager, self.events, self.settings.api.bearer)
+
+    def _ai_runner(self, synthesizer: SpeechSynthesizer) -> SessionRunner:
+        """The ai verb's runner; its engines load once, on first use."""
+        from mediaserver.swaig.gateway import make_tool_runner
+        from mediaserver.swaig.prompt import render_prompt
+
+        async def ready() -> AiEngines:
+            # Loaded on the first ai verb (not at start: servers without AI flows pay nothing).
+            if self._ai_engines is None:
+                loop = asyncio.get_running_loop()
+                self._ai_engines = asyncio.ensure_future(
+                    loop.run_in_executor(self.blocking, load_ai_engines, self.settings, synthesizer, self.blocking))
+                self._ai_engines.add_done_callback(_log_engine_failure)
+            return await asyncio.shield(self._ai_engines)
+
+        return SessionRunner(ready, tool_factory=make_tool_runner, render_prompt=render_prompt,
+                             default_model=self.settings.ai.model)
+
+
+async def _asr_of(runner: SessionRunner) -> Any:
+    engines = runner.engines if isinstance(runner.engines, AiEngines) else await runner.engines()
+    return engines.asr
+
+
+def _log_engine_failure(future: asyncio.Future[AiEngines]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("AI engines failed to load; ai verbs will fail: %s", future.exception())
+
+
+async def serve(settings: Settings, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+    """Run until SIGINT (stop now: live calls are hung up) or SIGTERM (drain: refuse new calls
+    with 503, let live ones finish, then stop; a second signal stops at once)."""
     server = MediaServer(settings)
     stop = asyncio.Event()
+    drain = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, lambda: stop.set() if drain.is_set() else drain.set())
     try:
         await server.start()
-        await stop.wait()
+        stopped = asyncio.create_task(stop.wait())
+        draining = asyncio.create_task(drain.wait())
+        await asyncio.wait({stopped, draining}, return_when=asyncio.FIRST_COMPLETED)
+        if drain.is_set() and not stop.is_set() and server.kernel is not None:
+            server.kernel.start_draining()
+            drained = asyncio.create_task(server.kernel.wait_drained(drain_timeout_s))
+            await asyncio.wait({drained, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            log.info("drained" if drained.done() and drained.result() else "drain cut short")
+            drained.cancel()
+        for task in (stopped, draining):
+            task.cancel()
         log.info("stopping")
     finally:
         await server.stop()

@@ -110,6 +110,7 @@ class SwmlSettings:
     apology: str = "We are sorry, this call cannot be completed right now. Goodbye."
     recordings_dir: Path = Path("recordings")
     expression_timeout_ms: int = 100
+    envs: Mapping[str, str] = field(default_factory=dict)  # SWML `envs.*` (and the fetch body's envs)
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,7 @@ def _check_known_keys(user: Mapping[str, Any], defaults: Mapping[str, Any], pref
 
 
 # Tables whose keys are names the user chooses (users, trunks), not settings.
-_FREE_TABLES = ("routes.users", "sip.users", "sip.trunks")
+_FREE_TABLES = ("routes.users", "sip.users", "sip.trunks", "swml.envs")
 
 
 def _merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
@@ -500,7 +501,11 @@ def _swml(raw: Mapping[str, Any], base_dirs: Mapping[str, Path]) -> SwmlSettings
     recordings = Path(folder)
     if not recordings.is_absolute():
         recordings = list(base_dirs.values())[-1] / recordings if "user" in base_dirs else Path.cwd() / recordings
+    envs = section.get("envs", {})
+    if not isinstance(envs, Mapping) or not all(isinstance(v, str | int | float | bool) for v in envs.values()):
+        raise ConfigError(f"swml.envs: expected a table of name = value, got {envs!r}")
     return SwmlSettings(
+        envs={str(k): str(v) for k, v in envs.items()},
         fetch_timeout_s=float(timeout),
         apology=apology,
         recordings_dir=recordings,

@@ -1,18 +1,27 @@
 """Carries out the effects of the SWML interpreter against one call.
 
 Theory of operation: the interpreter is a sans-I/O state machine that returns one effect at a
-time; this executor performs it (answer the call, play audio, sleep, hang up) and resumes the
-interpreter with the result. It is the call's script: `Call.run(executor.run)`. Failures of a
-single play item (an unreachable URL, a file that does not decode) are logged on the call and
-skipped, never silence and never a crash of the call; a verb the runner does not execute yet
-is logged as unsupported and the document goes on.
+time; this executor performs it and resumes the interpreter with the result. It is the call's
+script: `Call.run(executor.run)`. Media effects (answer, play, sleep, hangup) are handled here;
+the others go through `HANDLERS` to one module per concern under `kernel/verbs/` (HTTP
+`request` and SWML fetches, `prompt`, dialing, small verbs) and `kernel/recording.py`.
+
+Failures never leave the caller in silence: a play item that cannot be fetched or decoded is
+logged and skipped; a verb this server does not execute is logged as `verb_unsupported` and
+sets `<verb>_result = "unsupported"`; a document that turns out bad at run time (an expression
+error, a fetch that fails, a section that does not exist) is logged with the JSON path, the
+configured apology is spoken, and the call is hung up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import aiohttp
@@ -21,8 +30,8 @@ import numpy as np
 from mediaserver.audio.dsp import apply_gain_db
 from mediaserver.audio.tones import ring_cadence_ms, ringback
 from mediaserver.errors import HangupCause
-from mediaserver.kernel.call import Call
-from mediaserver.kernel.services import AiRunner
+from mediaserver.kernel.call import Call, CallEnded
+from mediaserver.kernel.services import AiRunner, Dialer, SidecarRunner
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.pipeline.media_files import MediaFileError, decode_audio_file
 from mediaserver.swml.effects import (
@@ -36,7 +45,6 @@ from mediaserver.swml.effects import (
     Play,
     Played,
     Sleep,
-    Unsupported,
 )
 from mediaserver.swml.errors import SwmlError
 from mediaserver.swml.interpreter import Interpreter
@@ -50,6 +58,28 @@ HANGUP_CAUSES = {
     "decline": HangupCause.CALL_REJECTED,
 }
 FETCH_TIMEOUT_S = 10.0
+DEFAULT_APOLOGY = "We are sorry, this call cannot be completed right now. Goodbye."
+
+
+@dataclass
+class SwmlOptions:
+    """The [swml] settings the executor needs (the app builds it from config)."""
+
+    fetch_timeout_s: float = FETCH_TIMEOUT_S
+    apology: str = DEFAULT_APOLOGY
+    recordings_dir: Path = field(default_factory=lambda: Path("recordings"))
+    envs: dict[str, Any] = field(default_factory=dict)
+    expression_timeout_ms: int = 100
+
+    @classmethod
+    def from_settings(cls, swml: Any) -> SwmlOptions:
+        """From `settings.SwmlSettings` (duck-typed: the kernel does not import settings' types)."""
+        return cls(fetch_timeout_s=swml.fetch_timeout_s, apology=swml.apology,
+                   recordings_dir=Path(swml.recordings_dir), expression_timeout_ms=swml.expression_timeout_ms,
+                   envs=dict(getattr(swml, "envs", {})))
+
+
+Handler = Callable[["SwmlExecutor", Call, Any], Awaitable[EffectResult | None]]
 
 
 class SwmlExecutor:
@@ -60,26 +90,65 @@ class SwmlExecutor:
         blocking: Executor,
         http: aiohttp.ClientSession | None = None,
         ai_runner: AiRunner | None = None,
+        *,
+        dialer: Dialer | None = None,
+        options: SwmlOptions | None = None,
+        recognizer: Any = None,
+        user_events: Callable[[str, dict[str, Any]], None] | None = None,
+        sidecar_runner: SidecarRunner | None = None,
     ) -> None:
-        self._ai_runner = ai_runner
-        self._interp = interpreter
-        self._tts = synthesizer
-        self._blocking = blocking
-        self._http = http
+        self.ai_runner = ai_runner
+        self.sidecar_runner = sidecar_runner
+        self.interp = interpreter
+        self.tts = synthesizer
+        self.blocking = blocking
+        self.http = http
+        self.dialer = dialer
+        self.options = options or SwmlOptions()
+        # A speech recognizer for `prompt` speech input (mediaserver.pipeline.asr.SpeechRecognizer);
+        # None: speech prompts end with no_input and a log line.
+        self.recognizer = recognizer
+        self.user_events = user_events
+        self.background: dict[str, Any] = {}  # record_call sessions by control_id
 
     async def run(self, call: Call) -> None:
+        from mediaserver.kernel.verbs import HANDLERS
+
         try:
-            effect: Effect = self._interp.start()
+            effect: Effect = self.interp.start()
             while True:
                 call.events.record("verb_started", verb=type(effect).__name__.lower(), path=effect.path)
-                result = await self._perform(call, effect)
+                handler = HANDLERS.get(type(effect))
+                if handler is not None:
+                    result = await handler(self, call, effect)
+                else:
+                    result = await self._perform(call, effect)
                 if isinstance(effect, Hangup | Finished):
                     return
-                effect = self._interp.resume(result)
+                effect = self.interp.resume(result)
         except SwmlError as exc:
-            # A document that fails mid-call ends the call cleanly with the path of the bad field.
+            # A document that fails mid-call: log the path, apologise, hang up. Never dead air.
             call.events.record("swml_error", level=logging.ERROR, path=exc.path, error=exc.message)
+            await self.apologize(call)
             call.hangup(HangupCause.SWML_ERROR, reason=str(exc))
+        finally:
+            from mediaserver.kernel.recording import stop_all
+
+            stop_all(self, call)
+            close = getattr(self.interp.evaluator, "close", None)
+            if close is not None:
+                close()  # the call's V8 isolate and its thread
+
+    async def apologize(self, call: Call) -> None:
+        if call.is_over or not self.options.apology:
+            return
+        try:
+            if not call.answered:
+                call.answer()
+            call.media.stop_playout()
+            await self.say(call, self.options.apology, 0.0)
+        except (CallEnded, OSError, RuntimeError) as exc:
+            call.events.record("apology_failed", level=logging.WARNING, error=repr(exc))
 
     async def _perform(self, call: Call, effect: Effect) -> EffectResult | None:
         if isinstance(effect, Answer):
@@ -88,7 +157,7 @@ class SwmlExecutor:
         if isinstance(effect, Play):
             if not call.answered and effect.auto_answer:
                 call.answer()
-            return Played(completed=await self._play(call, effect))
+            return Played(completed=await self.play(call, effect.items, effect.volume_db, effect.path))
         if isinstance(effect, Sleep):
             if effect.duration_ms < 0:
                 await call.ended.wait()
@@ -102,29 +171,28 @@ class SwmlExecutor:
             call.hangup(HangupCause.NORMAL_CLEARING, reason="end of document")
             return None
         if isinstance(effect, Ai):
-            if self._ai_runner is None:
+            if self.ai_runner is None:
                 call.events.record("verb_unsupported", level=logging.WARNING, verb=effect.verb, path=effect.path,
                                    reason="no AI engine configured")
                 return AiFinished(result="failed")
             if not call.answered:
                 call.answer()
-            return await self._ai_runner(call, effect, self._interp.variables)
-        if isinstance(effect, Unsupported):
-            call.events.record("verb_unsupported", level=logging.WARNING, verb=effect.verb, path=effect.path)
-            return None
+            return await self.ai_runner(call, effect, self.interp.variables)
         raise TypeError(f"no executor for effect {effect!r}")
 
-    async def _play(self, call: Call, play: Play) -> bool:
+    # ---- media helpers (also used by prompt and record) ------------------------------------
+
+    async def play(self, call: Call, items: tuple[PlayItem, ...], volume_db: float, path: str) -> bool:
         if not call.answered:
             # Without auto_answer there is no media path yet (early media comes with a later issue).
-            call.events.record("play_skipped", level=logging.WARNING, path=play.path, reason="call not answered")
+            call.events.record("play_skipped", level=logging.WARNING, path=path, reason="call not answered")
             return False
-        for item in play.items:
-            call.events.record("play_item", path=play.path, item=type(item).__name__, detail=_describe(item))
+        for item in items:
+            call.events.record("play_item", path=path, item=type(item).__name__, detail=_describe(item))
             try:
-                completed = await self._play_item(call, item, play.volume_db)
+                completed = await self._play_item(call, item, volume_db)
             except (MediaFileError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-                call.events.record("play_failed", level=logging.WARNING, path=play.path, error=str(exc))
+                call.events.record("play_failed", level=logging.WARNING, path=path, error=str(exc))
                 continue
             if not completed:
                 return False
@@ -139,17 +207,17 @@ class SwmlExecutor:
             pcm = ringback(item.duration_ms or ring_cadence_ms(item.country), rate, item.country)
             return await call.wait_played(call.enqueue_audio(_gain(pcm, volume_db), rate))
         if isinstance(item, PlayFile):
-            data = await self._fetch(item.url)
-            pcm = await asyncio.get_running_loop().run_in_executor(self._blocking, decode_audio_file, data, rate)
+            data = await self._fetch_media(item.url)
+            pcm = await asyncio.get_running_loop().run_in_executor(self.blocking, decode_audio_file, data, rate)
             return await call.wait_played(call.enqueue_audio(_gain(pcm, volume_db), rate))
         if isinstance(item, PlaySay):
-            return await self._say(call, item.text, volume_db)
+            return await self.say(call, item.text, volume_db)
         raise TypeError(f"no player for {item!r}")
 
-    async def _say(self, call: Call, text: str, volume_db: float) -> bool:
+    async def say(self, call: Call, text: str, volume_db: float) -> bool:
         mark = None
         first = True
-        async for chunk in self._tts.stream(text):
+        async for chunk in self.tts.stream(text):
             if first:
                 call.events.record("tts_first_audio", text=text[:80])
                 first = False
@@ -157,13 +225,13 @@ class SwmlExecutor:
             mark = call.enqueue_audio(_gain(chunk.pcm, volume_db), chunk.sample_rate, final=True)
         return True if mark is None else await call.wait_played(mark)
 
-    async def _fetch(self, url: str) -> str | bytes:
+    async def _fetch_media(self, url: str) -> str | bytes:
         parsed = urlparse(url)
         if parsed.scheme in ("http", "https"):
-            if self._http is None:
+            if self.http is None:
                 raise MediaFileError(f"{url}: no HTTP client configured")
             timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
-            async with self._http.get(url, timeout=timeout) as response:
+            async with self.http.get(url, timeout=timeout) as response:
                 if response.status != 200:
                     raise MediaFileError(f"{url}: HTTP {response.status}")
                 return await response.read()

@@ -14,18 +14,21 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from mediaserver.errors import HangupCause
 from mediaserver.kernel.call import Call, CallSignal
-from mediaserver.kernel.executor import SwmlExecutor
+from mediaserver.kernel.executor import SwmlExecutor, SwmlOptions
+from mediaserver.kernel.fetch import public_url, swml_call
 from mediaserver.kernel.media import CallMedia
-from mediaserver.kernel.services import AiRunner, Dialer
+from mediaserver.kernel.services import AiRunner, Dialer, SidecarRunner
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.kernel.tick import MediaTicker
 from mediaserver.logs import CallEventLog
-from mediaserver.swml.document import Document, load_document
+from mediaserver.swml.document import Document, document_from_data, load_document
+from mediaserver.swml.expr import JsEvaluator
 from mediaserver.swml.interpreter import Interpreter
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,7 @@ class Kernel:
         ticker: MediaTicker,
         synthesizer: SpeechSynthesizer,
         blocking: Executor,
-        route: Callable[[str], Path],
+        route: Callable[[str], Path | str],
         call_log_dir: str = "",
         cname: str = "mediaserver",
     ) -> None:
@@ -50,14 +53,26 @@ class Kernel:
         self.calls: dict[str, Call] = {}
         self.http: aiohttp.ClientSession | None = None
         self.ai_runner: AiRunner | None = None  # set by the app when an AI engine is configured
+        self.sidecar_runner: SidecarRunner | None = None  # set by the app (ai_sidecar verb)
         self.dialer: Dialer | None = None  # set by the SIP front end (outbound legs, REFER)
+        self.swml_options = SwmlOptions()  # [swml] settings: fetch timeout, apology, recordings
+        # Speech input for SWML `prompt`: a SpeechRecognizer, or an async callable returning one
+        # (engines load lazily); None = speech prompts end with no_input and a log line.
+        self.prompt_recognizer: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls_started = 0
         self.calls_ended = 0
+        self.draining = False  # set by SIGTERM: no new calls, live ones finish
+        self._idle = asyncio.Event()  # set whenever the last live call has ended
 
     def load_route(self, user: str) -> Document:
         """The SWML document for a called user; raises SwmlError / OSError for the front end."""
         path = self.route(user)
+        if isinstance(path, str):
+            # A URL route: the call starts by fetching its SWML with the call body (kernel/fetch.py);
+            # a failed fetch is the transfer's error, so the caller hears the apology.
+            return document_from_data({"sections": {"main": [{"transfer": {"dest": path}}]}},
+                                      source=public_url(path))
         return load_document(path.read_text(), source=str(path))
 
     def start_call(
@@ -87,9 +102,14 @@ class Kernel:
         events.record("call_started", from_uri=from_uri, to_uri=to_uri, codec=media.codec_name,
                       document=document.source, front_end=dict(info or {}))
         self.calls[call_id] = call
+        self._idle.clear()
         self.calls_started += 1
         self.ticker.add(call)
-        executor = SwmlExecutor(Interpreter(document), self.synthesizer, self.blocking, self.http, self.ai_runner)
+        interpreter = Interpreter(document, call=swml_call(call), envs=self.swml_options.envs,
+                                  evaluator=JsEvaluator(self.swml_options.expression_timeout_ms))
+        executor = SwmlExecutor(interpreter, self.synthesizer, self.blocking, self.http, self.ai_runner,
+                                dialer=self.dialer, options=self.swml_options,
+                                sidecar_runner=self.sidecar_runner, recognizer=self.prompt_recognizer)
         task = asyncio.create_task(self._own(call, executor, on_ended), name=f"call:{call_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -102,6 +122,8 @@ class Kernel:
             self.ticker.remove(call)
             self.calls.pop(call.call_id, None)
             self.calls_ended += 1
+            if not self.calls:
+                self._idle.set()
             counters = call.media.counters
             call.events.record(
                 "call_ended",
@@ -114,6 +136,21 @@ class Kernel:
                 on_ended(call)
             except Exception:
                 log.exception("call teardown failed", extra={"call_id": call.call_id})
+
+    def start_draining(self) -> None:
+        """Take no new calls (front ends answer 503); live calls go on until they end."""
+        if not self.draining:
+            self.draining = True
+            log.info("draining", extra={"live_calls": len(self.calls)})
+
+    async def wait_drained(self, timeout_s: float) -> bool:
+        """Wait until every live call has ended; False if the timeout came first."""
+        if self.calls:
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout_s)
+            except TimeoutError:
+                return False
+        return True
 
     async def shutdown(self) -> None:
         for call in list(self.calls.values()):

@@ -24,6 +24,12 @@ class AiRunner(Protocol):
         ...
 
 
+class SidecarRunner(Protocol):
+    async def __call__(self, call: Call, params: Any, variables: Mapping[str, Any]) -> str:
+        """Attach an `ai_sidecar` to the call and return at once: "+OK started" or "-ERR: …"."""
+        ...
+
+
 @dataclass
 class DialResult:
     answered: bool

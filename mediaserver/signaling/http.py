@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -28,7 +28,12 @@ def _call_view(call: Call, events: bool) -> dict[str, Any]:
     return view
 
 
-def build_http_app(kernel: Kernel, extra_health: Callable[[], dict[str, Any]] | None = None) -> web.Application:
+def build_http_app(
+    kernel: Kernel,
+    extra_health: Callable[[], dict[str, Any]] | None = None,
+    mounts: Sequence[Callable[[web.Application], None]] = (),
+) -> web.Application:
+    """The HTTP API; each of `mounts` adds a front end's routes (WebRTC signalling, its page)."""
     app = web.Application()
 
     async def health(_: web.Request) -> web.Response:
@@ -54,4 +59,6 @@ def build_http_app(kernel: Kernel, extra_health: Callable[[], dict[str, Any]] | 
     app.router.add_get("/health", health)
     app.router.add_get("/calls", list_calls)
     app.router.add_get("/calls/{call_id}", show_call)
+    for mount in mounts:
+        mount(app)
     return app

@@ -11,8 +11,10 @@ must hold `main`; `version` is optional and other top-level keys are tolerated. 
 single-key object `{verb: params}`, or a bare string (`"answer"`, `"hangup"`) meaning the verb
 with empty params, as SignalWire accepts. Verb names must be one of the 39 schema verbs.
 
-Params of the verbs this runner executes are validated here, through `_VALIDATORS` (one small
-function per verb, so growing the runner is adding rows): answer, play, sleep, hangup, label.
+Params of the verbs this runner executes are validated through `_VALIDATORS` (one small
+function per verb, so growing the runner is adding rows): answer, play, sleep, hangup, label
+here; the control and voice verbs (cond, switch, execute, request, prompt, record…) in
+`params.py`, which turns nested verb lists into `Verb`s with their own paths.
 A validator returns the params in canonical form (`null` -> `{}`; `sleep: 500` ->
 `{"duration": 500}`). Params of all other verbs are kept as written until their verb is built.
 Number fields also accept a SWML expression string (`${...}` / `%{...}`, schema `SWMLVar`);
@@ -32,6 +34,7 @@ from typing import Any
 import yaml
 
 from mediaserver.swml.errors import SwmlError
+from mediaserver.swml.params import CondBranch, SwitchSpec, build_validators
 from mediaserver.swml.play_urls import parse_play_url
 
 __all__ = ["VERBS", "Document", "SwmlError", "Verb", "document_from_data", "is_expression", "load_document"]
@@ -98,6 +101,8 @@ def document_from_data(data: Any, source: str = "<inline>") -> Document:
             raise SwmlError("sections", f"section names must be strings, got {name!r}")
         sections[name] = load_verbs(items, f"sections.{name}")
         labels[name] = _label_table(sections[name])
+    for name, verbs in sections.items():
+        _check_gotos(verbs, labels[name], name)
     return Document(
         sections=sections,
         version=None if version is None else str(version),
@@ -170,6 +175,42 @@ def _label_table(verbs: list[Verb]) -> dict[str, int]:
             raise SwmlError(f"{verb.path}.label", f"duplicate label {verb.params!r} (first at {first})")
         table[verb.params] = index
     return table
+
+
+def _nested(verb: Verb) -> list[list[Verb]]:
+    """The verb lists inside a verb (cond branches, switch cases, execute's on_return/result)."""
+    params = verb.params
+    found: list[list[Verb]] = []
+    specs = []
+    if verb.name == "cond":
+        specs = list(params)
+    elif verb.name == "switch":
+        specs = [params]
+    elif verb.name == "execute" and isinstance(params, dict):
+        if params.get("on_return"):
+            found.append(params["on_return"])
+        result = params.get("result")
+        specs = list(result) if isinstance(result, list) else [result] if result is not None else []
+    for spec in specs:
+        if isinstance(spec, CondBranch):
+            found.append(spec.then)
+            if spec.otherwise:
+                found.append(spec.otherwise)
+        elif isinstance(spec, SwitchSpec):
+            found.extend(spec.cases.values())
+            if spec.default:
+                found.append(spec.default)
+    return found
+
+
+def _check_gotos(verbs: list[Verb], labels: dict[str, int], section: str) -> None:
+    # A goto jumps within its section (also from inside cond/switch blocks): a label that is not
+    # there is a document error, caught at load rather than when the branch first runs.
+    for verb in verbs:
+        if verb.name == "goto" and isinstance(verb.params.get("label"), str) and verb.params["label"] not in labels:
+            raise SwmlError(f"{verb.path}.goto.label", f"no label {verb.params['label']!r} in section {section!r}")
+        for nested in _nested(verb):
+            _check_gotos(nested, labels, section)
 
 
 # ---- per-verb params -----------------------------------------------------------------------
@@ -257,6 +298,8 @@ _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "sleep": _sleep,
     "hangup": _hangup,
     "label": _label,
+    # Control and voice verbs (params.py): nested verb lists load through load_verbs.
+    **build_validators(load_verbs),
 }
 
 

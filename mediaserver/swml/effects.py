@@ -15,8 +15,14 @@ the names: milliseconds for durations, seconds only where SWML itself says secon
 - `Play`        play `items` in order; `auto_answer` answers first if the call is not up yet.
 - `Sleep`       wait `duration_ms` (-1: until the call ends).
 - `Hangup`      end the call with `reason` (hangup | busy | decline). The script is over.
-- `Unsupported` a schema verb this runner does not execute yet: log it and resume.
+- `Unsupported` a schema verb this runner does not execute: log it, set `<verb>_result`, resume.
 - `Finished`    the script ran out of verbs (or `return`ed from main): the caller hangs up.
+- `Request`     an HTTP request (`request` verb); answered with `VerbResult` (request_* vars).
+- `FetchSwml`   fetch SWML from a URL for `execute`/`transfer`; answered with `SwmlFetched`
+                or `FetchFailed`.
+- `Prompt`, `Record`, `RecordCall`, `StopRecordCall`, `SendDigits`, `Connect`, `SipRefer`,
+  `UserEvent`, `Denoise`, `DetectMachine`: voice verbs with their params already expanded
+  (no `${…}` left); answered with `VerbResult` whose variables land in `vars`.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ __all__ = [
     "Played",
     "Sleep",
     "Unsupported",
+    "VerbResult",
 ]
 
 SLEEP_FOREVER_MS = -1
@@ -91,11 +98,138 @@ class Ai:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AiSidecar:
+    """Attach an observer LLM to the call (`ai_sidecar`); the document goes on at once."""
+
+    path: str
+    params: dict[str, Any]  # the verb body as written (the sidecar validates it)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Finished:
     path: str  # the section that ran out, or the `return` that ended the script
 
 
-Effect = Answer | Play | Sleep | Hangup | Ai | Unsupported | Finished
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    path: str
+    url: str
+    method: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | dict[str, Any] | None = None
+    timeout_ms: int = 0  # 0: the executor's default
+    connect_timeout_ms: int = 0
+    save_variables: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchSwml:
+    """Fetch a document for `execute` (nest, returns) or `transfer` (replace, never returns)."""
+
+    path: str
+    url: str
+    purpose: str  # "execute" | "transfer"
+    params: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)  # vars sent in the POST body
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prompt:
+    path: str
+    items: tuple[PlayItem, ...]
+    volume_db: float = 0.0
+    max_digits: int = 1
+    terminators: str = ""
+    digit_timeout_ms: int = 5000
+    initial_timeout_ms: int = 5000
+    speech: bool = False  # any speech_* param given: speech input is wanted
+    speech_timeout_ms: int | None = None
+    speech_end_timeout_ms: int | None = None
+    speech_language: str | None = None
+    speech_hints: tuple[str, ...] = ()
+    speech_engine: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    path: str
+    stereo: bool = False
+    format: str = "wav"
+    direction: str = "speak"
+    terminators: str = "#"
+    beep: bool = False
+    input_sensitivity: float = 44.0
+    initial_timeout_ms: int = 4000
+    end_silence_timeout_ms: int = 5000
+    max_length_ms: int | None = None
+    status_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordCall:
+    path: str
+    control_id: str | None = None
+    stereo: bool = False
+    format: str = "wav"
+    direction: str = "both"
+    beep: bool = False
+    max_length_ms: int | None = None
+    status_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopRecordCall:
+    path: str
+    control_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendDigits:
+    path: str
+    digits: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connect:
+    path: str
+    params: dict[str, Any]  # expanded connect params (to / serial / parallel, from, timeout…)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SipRefer:
+    path: str
+    to_uri: str
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserEvent:
+    path: str
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Denoise:
+    path: str
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DetectMachine:
+    path: str
+    initial_timeout_ms: int = 4500
+    end_silence_timeout_ms: int = 1000
+    machine_voice_threshold_ms: int = 1250
+    machine_words_threshold: int = 6
+    timeout_ms: int = 30000
+    detectors: str = "amd,fax"
+
+
+Effect = (
+    Answer | Play | Sleep | Hangup | Ai | AiSidecar | Unsupported | Finished | Request | FetchSwml | Prompt | Record
+    | RecordCall | StopRecordCall | SendDigits | Connect | SipRefer | UserEvent | Denoise | DetectMachine
+)
 
 # Effects after which the script is over: resume() raises.
 FINAL_EFFECTS: tuple[type[Hangup], type[Finished]] = (Hangup, Finished)
@@ -116,4 +250,23 @@ class Played:
     completed: bool
 
 
-EffectResult = Played | AiFinished
+@dataclass(frozen=True, slots=True)
+class VerbResult:
+    """Variables a verb leaves behind (prompt_value, record_url, request_result, …)."""
+
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SwmlFetched:
+    """Answer to `FetchSwml`: the document the URL returned (already validated)."""
+
+    document: Any  # mediaserver.swml.document.Document (typed Any: effects stays a leaf module)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchFailed:
+    error: str
+
+
+EffectResult = Played | AiFinished | VerbResult | SwmlFetched | FetchFailed

@@ -19,6 +19,7 @@ from mediaserver.swml.effects import (
     PlayRing,
     PlaySay,
     PlaySilence,
+    RecordCall,
     Sleep,
     Unsupported,
 )
@@ -88,13 +89,19 @@ def test_hangup_default_reason_and_sleep_forever() -> None:
     assert effects == [Sleep(path="sections.main[0]", duration_ms=-1), Hangup(path="sections.main[1]")]
 
 
-def test_unsupported_verbs_come_out_as_effects_and_the_script_goes_on() -> None:
+def test_sdk_document_gives_record_call_then_ai() -> None:
     effects = run(interpret((FIXTURES / "good" / "sdk_agent.json").read_text()))
-    assert [type(e) for e in effects] == [Answer, Unsupported, Ai, Finished]
+    assert [type(e) for e in effects] == [Answer, RecordCall, Ai, Finished]
     record, ai = effects[1], effects[2]
-    assert isinstance(record, Unsupported) and isinstance(ai, Ai)
-    assert (record.verb, record.path) == ("record_call", "sections.main[1]")
+    assert isinstance(record, RecordCall) and isinstance(ai, Ai)
+    assert record.path == "sections.main[1]"
     assert (ai.verb, ai.path) == ("ai", "sections.main[2]") and "prompt" in ai.params
+
+
+def test_unsupported_verbs_come_out_as_effects_and_the_script_goes_on() -> None:
+    effects = run(interpret('{"sections": {"main": [{"send_fax": {"document": "https://e.com/a.pdf"}}, "hangup"]}}'))
+    assert effects == [Unsupported(path="sections.main[0]", verb="send_fax", params={"document": "https://e.com/a.pdf"}),
+                       Hangup(path="sections.main[1]")]
 
 
 def test_labels_run_silently_and_return_ends_main() -> None:
@@ -180,17 +187,17 @@ def test_empty_main_finishes_at_once() -> None:
     assert run(interpret('{"sections": {"main": []}}')) == [Finished(path="sections.main")]
 
 
-@pytest.mark.parametrize(
-    ("index", "message"),
-    [
-        (0, "sections.main[0].answer.max_duration: expression '${vars.limit}' needs the expression engine"),
-        (1, "sections.main[1].sleep.duration: expression '%{vars.pause}' needs the expression engine"),
-        (2, "sections.main[2].play.url: expression 'say:Hello ${call.from}' needs the expression engine"),
-    ],
-)
-def test_expressions_are_refused_until_the_engine_exists(index: int, message: str) -> None:
+def test_expressions_expand_in_numbers_and_urls() -> None:
     document = load_document((FIXTURES / "good" / "expressions.json").read_text())
-    document.sections["main"][:] = document.sections["main"][index:]  # run just that verb first
+    interpreter = Interpreter(document, variables={"limit": 60, "pause": "250"}, call={"from": "+15551234567"})
+    effects = run(interpreter)
+    assert effects[0] == Answer(path="sections.main[0]", max_duration_s=60)
+    assert effects[1] == Sleep(path="sections.main[1]", duration_ms=250)
+    assert isinstance(effects[2], Play) and effects[2].items == (PlaySay("Hello +15551234567"),)
+
+
+def test_expression_errors_name_the_path() -> None:
+    document = load_document((FIXTURES / "good" / "expressions.json").read_text())
     with pytest.raises(SwmlError) as caught:
-        Interpreter(document).start()
-    assert str(caught.value).startswith(message)
+        Interpreter(document).start()  # vars.limit is undefined: no integer
+    assert str(caught.value) == "sections.main[0].answer.max_duration: expected an integer, got None"

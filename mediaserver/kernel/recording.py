@@ -1,0 +1,252 @@
+"""Recording: `record` (foreground, voicemail), `record_call`/`stop_record_call` (background),
+and `detect_machine` (an energy-cadence heuristic on the same inbound tap).
+
+Theory of operation: an `InboundTap` chains onto `call.media.on_inbound` (restoring the
+previous callback when closed) and sees every decoded inbound 20 ms frame; an outbound tap
+wraps the playout's `next_frame` so that each frame handed to RTP is seen at the tick it
+leaves. Timeouts count inbound audio samples, not wall-clock time, so they are exact under a
+manual clock; a frame is speech when its level is above `-input_sensitivity` dBFS.
+
+- `record`: optional beep, then capture the caller until a terminator digit, `end_silence_timeout`
+  of silence after speech, `max_length`, or `initial_timeout` without speech; write a mono
+  16-bit WAV to `[swml] recordings_dir`. Vars: record_url (file URL), record_result success |
+  no_input | failed, record_duration (s).
+- `record_call`: both directions (mixed, or stereo with caller left / us right) until
+  `stop_record_call` (same control_id, or the latest) or the end of the call; vars
+  record_call_url, record_call_result.
+- `detect_machine`: a greeting that talks for longer than machine_voice_threshold without a
+  pause is a machine; speech that stops sooner is a human; no speech within initial_timeout is
+  unknown. Vars detect_result human | machine | unknown (fax is not detected), detect_ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import wave
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mediaserver.audio.dsp import mix, rms_dbfs
+from mediaserver.audio.frame import AudioFrame, Pcm
+from mediaserver.kernel.call import Call
+from mediaserver.kernel.verbs.taps import DigitCollector, InboundTap
+from mediaserver.swml.effects import DetectMachine, Record, RecordCall, StopRecordCall, VerbResult
+
+if TYPE_CHECKING:
+    from mediaserver.kernel.executor import SwmlExecutor
+
+BEEP_HZ = 1000
+BEEP_MS = 250
+
+
+def write_wav(path: Path, pcm: Pcm, sample_rate: int, channels: int = 1) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(np.ascontiguousarray(pcm, dtype="<i2").tobytes())
+
+
+def _target(ex: SwmlExecutor, call: Call, kind: str) -> Path:
+    return Path(ex.options.recordings_dir) / f"{call.call_id}-{kind}-{uuid.uuid4().hex[:8]}.wav"
+
+
+def _beep(rate: int) -> Pcm:
+    t = np.arange(rate * BEEP_MS // 1000) / rate
+    return (6000 * np.sin(2 * np.pi * BEEP_HZ * t)).astype(np.int16)
+
+
+async def record(ex: SwmlExecutor, call: Call, effect: Record) -> VerbResult:
+    if not call.answered:
+        call.answer()
+    if effect.format != "wav":
+        call.events.record("record_format_changed", level=logging.WARNING, path=effect.path,
+                           asked=effect.format, used="wav")
+    if effect.beep:
+        await call.wait_played(call.enqueue_audio(_beep(call.media.sample_rate), call.media.sample_rate))
+    rate = call.media.sample_rate
+    threshold = -abs(effect.input_sensitivity)
+    chunks: list[Pcm] = []
+    state = {"samples": 0, "speech": False, "silent": 0}
+    finished: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    limit = effect.max_length_ms * rate // 1000 if effect.max_length_ms else None
+
+    def on_frame(frame: AudioFrame) -> None:
+        if finished.done():
+            return
+        chunks.append(frame.pcm)
+        state["samples"] += frame.samples
+        if rms_dbfs(frame.pcm) > threshold:
+            state["speech"], state["silent"] = True, 0
+        else:
+            state["silent"] += frame.samples
+        if limit is not None and state["samples"] >= limit:
+            finished.set_result("max_length")
+        elif not state["speech"] and effect.initial_timeout_ms and \
+                state["samples"] >= effect.initial_timeout_ms * rate // 1000:
+            finished.set_result("no_input")
+        elif state["speech"] and effect.end_silence_timeout_ms and \
+                state["silent"] >= effect.end_silence_timeout_ms * rate // 1000:
+            finished.set_result("silence")
+
+    tap = InboundTap(call, on_frame)
+    digits = DigitCollector(call)
+    waiter = asyncio.ensure_future(_wait_terminator(digits, effect.terminators))
+    ended = asyncio.ensure_future(call.ended.wait())
+    try:
+        pending: set[asyncio.Future[Any]] = {finished, waiter, ended}
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        tap.close()
+        digits.close()
+        for task in (waiter, ended):
+            task.cancel()
+    reason = finished.result() if finished.done() else ("terminator" if waiter.done() else "hangup")
+    pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+    if reason == "no_input" or not state["speech"]:
+        call.events.record("record_done", path=effect.path, result="no_input", reason=reason)
+        return VerbResult({"record_result": "no_input", "record_url": "", "record_duration": 0})
+    target = _target(ex, call, "record")
+    try:
+        await asyncio.get_running_loop().run_in_executor(ex.blocking, write_wav, target, pcm, rate, 1)
+    except OSError as exc:
+        call.events.record("record_failed", level=logging.ERROR, path=effect.path, error=str(exc))
+        return VerbResult({"record_result": "failed", "record_url": ""})
+    duration = round(len(pcm) / rate, 2)
+    call.events.record("record_done", path=effect.path, result="success", reason=reason, file=str(target),
+                       duration_s=duration)
+    return VerbResult({"record_result": "success", "record_url": target.resolve().as_uri(),
+                       "record_duration": duration, "record_format": "wav"})
+
+
+async def _wait_terminator(digits: DigitCollector, terminators: str) -> str:
+    while True:
+        digit = await digits.digits.get()
+        if digit in terminators:
+            return digit
+
+
+class CallRecorder:
+    """A background recording of both directions; `stop()` writes the WAV."""
+
+    def __init__(self, ex: SwmlExecutor, call: Call, effect: RecordCall) -> None:
+        self.call = call
+        self.effect = effect
+        self.rate = call.media.sample_rate
+        self.target = _target(ex, call, "call")
+        self.inbound: list[Pcm] = []
+        self.outbound: list[Pcm] = []
+        self._ex = ex
+        self._tap = InboundTap(call, lambda frame: self.inbound.append(frame.pcm))
+        playout = call.media.playout
+        self._playout = playout
+        self._next_frame = playout.next_frame
+
+        def next_frame() -> Any:
+            frame = self._next_frame()
+            self.outbound.append(frame.pcm)
+            return frame
+
+        # Wrapping the instance's method sees exactly the frames handed to RTP, one per tick.
+        playout.next_frame = next_frame  # type: ignore[method-assign]
+
+    def stop(self) -> tuple[Path, float] | None:
+        self._tap.close()
+        if self._playout.__dict__.get("next_frame") is not None:
+            del self._playout.next_frame  # back to the class's method
+        inbound = np.concatenate(self.inbound) if self.inbound else np.zeros(0, dtype=np.int16)
+        outbound = np.concatenate(self.outbound) if self.outbound else np.zeros(0, dtype=np.int16)
+        direction = self.effect.direction
+        if direction == "listen":
+            outbound = np.zeros(0, dtype=np.int16)
+        elif direction == "speak":
+            inbound = np.zeros(0, dtype=np.int16)
+        n = max(len(inbound), len(outbound))
+        inbound = np.pad(inbound, (0, n - len(inbound)))
+        outbound = np.pad(outbound, (0, n - len(outbound)))
+        try:
+            if self.effect.stereo:
+                write_wav(self.target, np.stack([inbound, outbound], axis=1).reshape(-1), self.rate, 2)
+            else:
+                write_wav(self.target, mix(inbound, outbound) if n else inbound, self.rate, 1)
+        except OSError as exc:
+            self.call.events.record("record_call_failed", level=logging.ERROR, error=str(exc))
+            return None
+        return self.target, n / self.rate
+
+
+async def record_call(ex: SwmlExecutor, call: Call, effect: RecordCall) -> VerbResult:
+    control_id = effect.control_id or f"record-{len(ex.background)}"
+    if control_id in ex.background:
+        return VerbResult({"record_call_result": "failed"})
+    recorder = CallRecorder(ex, call, effect)
+    ex.background[control_id] = recorder
+    call.events.record("record_call_started", path=effect.path, control_id=control_id, file=str(recorder.target))
+    return VerbResult({"record_call_result": "success", "record_control_id": control_id,
+                       "record_call_url": recorder.target.resolve().as_uri()})
+
+
+async def stop_record_call(ex: SwmlExecutor, call: Call, effect: StopRecordCall) -> VerbResult:
+    recorders = [key for key, value in ex.background.items() if isinstance(value, CallRecorder)]
+    control_id = effect.control_id if effect.control_id in ex.background else (recorders[-1] if recorders else None)
+    if control_id is None:
+        call.events.record("stop_record_call_nothing", level=logging.WARNING, path=effect.path)
+        return VerbResult({"stop_record_call_result": "failed"})
+    recorder = ex.background.pop(control_id)
+    written = recorder.stop()
+    call.events.record("record_call_stopped", path=effect.path, control_id=control_id,
+                       file=str(written[0]) if written else None)
+    return VerbResult({"stop_record_call_result": "success" if written else "failed",
+                       "record_call_url": written[0].resolve().as_uri() if written else ""})
+
+
+def stop_all(ex: SwmlExecutor, call: Call) -> None:
+    """End of the script: background recordings are written (record_call runs to the end)."""
+    for control_id, recorder in list(ex.background.items()):
+        if isinstance(recorder, CallRecorder):
+            written = recorder.stop()
+            call.events.record("record_call_stopped", control_id=control_id,
+                               file=str(written[0]) if written else None, reason="call ended")
+        ex.background.pop(control_id, None)
+
+
+async def detect_machine(ex: SwmlExecutor, call: Call, effect: DetectMachine) -> VerbResult:
+    if not call.answered:
+        call.answer()
+    rate = call.media.sample_rate
+    verdict: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    state = {"samples": 0, "speech": 0, "silent": 0, "started": False}
+
+    def on_frame(frame: AudioFrame) -> None:
+        if verdict.done():
+            return
+        state["samples"] += frame.samples
+        if rms_dbfs(frame.pcm) > -44.0:
+            state["started"] = True
+            state["speech"] += frame.samples
+            state["silent"] = 0
+        elif state["started"]:
+            state["silent"] += frame.samples
+        if state["speech"] >= effect.machine_voice_threshold_ms * rate // 1000:
+            verdict.set_result("machine")  # a long uninterrupted greeting
+        elif state["started"] and state["silent"] >= effect.end_silence_timeout_ms * rate // 1000:
+            verdict.set_result("human")  # "Hello?" and then waiting for us
+        elif not state["started"] and state["samples"] >= effect.initial_timeout_ms * rate // 1000:
+            verdict.set_result("unknown")
+
+    tap = InboundTap(call, on_frame)
+    try:
+        await asyncio.wait_for(asyncio.shield(verdict), effect.timeout_ms / 1000)
+        result = verdict.result()
+    except TimeoutError:
+        result = "unknown"
+    finally:
+        tap.close()
+    call.events.record("detect_machine_done", path=effect.path, result=result,
+                       speech_ms=state["speech"] * 1000 // rate)
+    return VerbResult({"detect_result": result, "detect_ms": state["samples"] * 1000 // rate})

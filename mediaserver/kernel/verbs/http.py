@@ -1,0 +1,86 @@
+"""`request` (an HTTP call with its result variables) and SWML fetches for execute/transfer.
+
+Theory of operation: `request` sends one HTTP request with aiohttp (userinfo of the URL as
+Basic auth, `body` as JSON when it is an object) and reports what SWML scripts read
+(SWML_CONTRACT §2): request_url, request_result success|failed (also return_value),
+request_response_code, request_response_headers (lower-case names, at most 64),
+request_response_body (at most 64 KB of text), and with save_variables the parsed JSON reply as
+request_response. A transport error or timeout is `failed` with the reason logged, never an
+exception: a script branches on request_result. `fetch` POSTs the call body for
+`execute`/`transfer` to a URL (kernel/fetch.py) with the same call_id as every other request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from mediaserver.kernel.call import Call
+from mediaserver.kernel.fetch import FetchError, call_body, fetch_swml, public_url, split_credentials
+from mediaserver.swml.effects import FetchFailed, FetchSwml, Request, SwmlFetched, VerbResult
+
+if TYPE_CHECKING:
+    from mediaserver.kernel.executor import SwmlExecutor
+
+MAX_BODY_CHARS = 64 * 1024
+MAX_HEADERS = 64
+DEFAULT_TIMEOUT_S = 30.0
+
+
+async def request(ex: SwmlExecutor, call: Call, effect: Request) -> VerbResult:
+    url, auth = split_credentials(effect.url)
+    shown = public_url(effect.url)
+    variables: dict[str, Any] = {"request_url": shown}
+    headers = {**auth, **effect.headers}
+    kwargs: dict[str, Any] = {}
+    if isinstance(effect.body, dict):
+        kwargs["json"] = effect.body
+    elif effect.body is not None:
+        kwargs["data"] = effect.body.encode()
+    total = effect.timeout_ms / 1000 if effect.timeout_ms else DEFAULT_TIMEOUT_S
+    connect = effect.connect_timeout_ms / 1000 if effect.connect_timeout_ms else None
+    timeout = aiohttp.ClientTimeout(total=total, connect=connect)
+    if ex.http is None:
+        return _failed(call, effect, variables, "no HTTP client configured")
+    try:
+        async with ex.http.request(effect.method, url, headers=headers, timeout=timeout, **kwargs) as response:
+            raw = await response.content.read(MAX_BODY_CHARS * 4)
+            text = raw.decode(response.charset or "utf-8", errors="replace")[:MAX_BODY_CHARS]
+            variables["request_response_code"] = response.status
+            variables["request_response_headers"] = {
+                name.lower(): value for name, value in list(response.headers.items())[:MAX_HEADERS]}
+            variables["request_response_body"] = text
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return _failed(call, effect, variables, f"{type(exc).__name__}: {exc}")
+    ok = 200 <= variables["request_response_code"] < 300
+    variables["request_result"] = variables["return_value"] = "success" if ok else "failed"
+    if effect.save_variables:
+        try:
+            variables["request_response"] = json.loads(text)
+        except json.JSONDecodeError:
+            call.events.record("request_not_json", level=logging.WARNING, path=effect.path, url=shown)
+    call.events.record("request_done", path=effect.path, url=shown, status=variables["request_response_code"])
+    return VerbResult(variables)
+
+
+def _failed(call: Call, effect: Request, variables: dict[str, Any], reason: str) -> VerbResult:
+    call.events.record("request_failed", level=logging.WARNING, path=effect.path, url=variables["request_url"],
+                       error=reason)
+    variables["request_result"] = variables["return_value"] = "failed"
+    return VerbResult(variables)
+
+
+async def fetch(ex: SwmlExecutor, call: Call, effect: FetchSwml) -> SwmlFetched | FetchFailed:
+    if ex.http is None:
+        return FetchFailed("no HTTP client configured")
+    body = call_body(ex.interp.call, effect.variables, ex.interp.envs, effect.params)
+    call.events.record("swml_fetch", path=effect.path, url=public_url(effect.url), purpose=effect.purpose)
+    try:
+        document = await fetch_swml(ex.http, effect.url, body, ex.options.fetch_timeout_s)
+    except FetchError as exc:
+        call.events.record("swml_fetch_failed", level=logging.ERROR, path=effect.path, error=str(exc))
+        return FetchFailed(str(exc))
+    return SwmlFetched(document)
