@@ -1,0 +1,46 @@
+"""Which leg is the agent's: a `Dialer` wrapper that tells the sidecar manager about bridges.
+
+Theory of operation: the sidecar listens to the customer on its own call's inbound audio and to
+the agent on the bridged leg's inbound audio, so it has to learn which leg `connect` bridged.
+`ObservedDialer` wraps the real `Dialer` (the app installs it as `kernel.dialer`) and passes
+`dial` and `refer` through untouched. `bridge(a, b)` starts the real bridge as a task and
+reports `bridged(a, b)` from a callback queued right after that task's first step: the media
+bridge replaces both legs' `on_inbound` when it starts, and the sidecar's transcribers chain
+onto the bridge's callbacks from there (the bridge restores its own saved callbacks at the
+end, which keeps the customer's transcriber on the origin call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from mediaserver.kernel.services import Dialer, DialResult
+
+if TYPE_CHECKING:
+    from mediaserver.kernel.call import Call
+
+__all__ = ["ObservedDialer"]
+
+
+class ObservedDialer:
+    def __init__(self, inner: Dialer, on_bridge: Callable[[Call, Call], None]) -> None:
+        self.inner = inner
+        self.on_bridge = on_bridge
+
+    async def dial(self, origin: Call, to: str, *, from_: str | None = None, timeout_s: float = 60.0,
+                   headers: Mapping[str, str] | None = None, codecs: list[str] | None = None) -> DialResult:
+        return await self.inner.dial(origin, to, from_=from_, timeout_s=timeout_s, headers=headers, codecs=codecs)
+
+    async def bridge(self, a: Call, b: Call) -> str:
+        task = asyncio.ensure_future(self.inner.bridge(a, b))
+        # Queued after the task's first step: by then the media bridge has installed its callbacks.
+        asyncio.get_running_loop().call_soon(self.on_bridge, a, b)
+        return await task
+
+    async def refer(self, call: Call, to_uri: str) -> int:
+        return await self.inner.refer(call, to_uri)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)  # the front end's own helpers (on_event, …)

@@ -1,0 +1,155 @@
+"""One leg's live transcription for the sidecar: inbound frames -> VAD utterances -> ASR finals.
+
+Theory of operation: `LegTranscriber.attach(call)` chains itself onto the call's
+`media.on_inbound` (keeping any callback already there: the AI session, a recorder) and then
+sees one decoded frame per 20 ms tick. Frames are resampled to 16 kHz (low-latency polyphase
+filter) and cut into 20 ms VAD frames. An utterance starts after `start_frames` voiced frames
+in a row (`on_speech(leg)` fires then: the turn detector disarms the customer's idle timer) and
+ends after `silence_ms` of unvoiced frames; its audio (with the onset frames) is transcribed in
+the blocking executor, off the loop, and `on_final(leg, text, confidence)` is called back on the
+loop. Utterances are transcribed one at a time per leg, in order, so finals never overtake each
+other. `detach()` only stops the work: the callback stays in the chain so that a callback that
+was chained after ours is not cut off. `attach` may be called again on the same media (the
+media bridge replaces `on_inbound` while it runs): frames are deduplicated by their start
+sample, so a frame that reaches us through two chains is heard once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+
+from mediaserver.audio.frame import AudioFrame
+from mediaserver.pipeline.asr import SpeechRecognizer, hotwords_text
+from mediaserver.pipeline.vad import VoiceActivityDetector
+from mscodecs import Resampler
+
+__all__ = ["LegTranscriber"]
+
+log = logging.getLogger(__name__)
+
+RATE = 16000
+VAD_FRAME = 320  # 20 ms at 16 kHz
+MAX_UTTERANCE_S = 20
+
+
+class LegTranscriber:
+    def __init__(
+        self,
+        leg: str,
+        vad: VoiceActivityDetector,
+        asr: SpeechRecognizer,
+        blocking: Executor,
+        *,
+        on_speech: Callable[[str], None],
+        on_final: Callable[[str, str, float], None],
+        silence_ms: int = 500,
+        start_frames: int = 3,
+        hints: list[str] | None = None,
+    ) -> None:
+        self.leg = leg
+        self.vad = vad
+        self.asr = asr
+        self.blocking = blocking
+        self.on_speech = on_speech
+        self.on_final = on_final
+        self.silence_frames = max(1, silence_ms // 20)
+        self.start_frames = start_frames
+        self.hotwords = hotwords_text(list(hints or []))
+        self.active = False
+        self.utterances = 0
+        self._resampler: Resampler | None = None
+        self._rate = 0
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._onset: list[np.ndarray] = []
+        self._speech: list[np.ndarray] = []
+        self._in_speech = False
+        self._silent = 0
+        self._chain: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._next_start = 0  # the inbound sample index (codec rate) of the next new frame
+
+    def attach(self, media: Any) -> None:
+        previous = media.on_inbound
+
+        def chained(frame: AudioFrame) -> None:
+            if previous is not None:
+                previous(frame)
+            self.push(frame)
+
+        media.on_inbound = chained
+        self.active = True
+
+    def detach(self) -> None:
+        self.active = False
+        for task in self._tasks:
+            task.cancel()
+
+    def push(self, frame: AudioFrame) -> None:
+        if not self.active or frame.start < self._next_start:
+            return  # attached twice (re-chained after a bridge took the callback): one copy only
+        self._next_start = frame.start + frame.samples
+        if self._resampler is None or frame.sample_rate != self._rate:
+            self._rate = frame.sample_rate
+            self._resampler = Resampler(frame.sample_rate, RATE, low_latency=True)
+        pcm = self._resampler.process(frame.pcm)
+        self._pending = np.concatenate([self._pending, pcm]) if len(self._pending) else pcm
+        while len(self._pending) >= VAD_FRAME:
+            chunk = np.ascontiguousarray(self._pending[:VAD_FRAME], dtype=np.int16)
+            self._pending = self._pending[VAD_FRAME:]
+            self._frame(chunk)
+
+    def _frame(self, chunk: np.ndarray) -> None:
+        voiced = self.vad.is_speech(chunk)
+        if not self._in_speech:
+            if voiced:
+                self._onset.append(chunk)
+                if len(self._onset) >= self.start_frames:
+                    self._in_speech = True
+                    self._speech = list(self._onset)
+                    self._onset = []
+                    self._silent = 0
+                    self.on_speech(self.leg)
+            else:
+                self._onset = []
+            return
+        self._speech.append(chunk)
+        self._silent = 0 if voiced else self._silent + 1
+        if self._silent >= self.silence_frames or len(self._speech) * 20 >= MAX_UTTERANCE_S * 1000:
+            pcm = np.concatenate(self._speech)
+            self._speech = []
+            self._in_speech = False
+            self._silent = 0
+            self._finish(pcm)
+
+    def _finish(self, pcm: np.ndarray) -> None:
+        self.utterances += 1
+        previous = self._chain
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._chain = done
+
+        async def run() -> None:
+            try:
+                if previous is not None:
+                    await previous  # finals of one leg stay in order
+                result = await loop.run_in_executor(
+                    self.blocking, lambda: self.asr.transcribe(pcm, hotwords=self.hotwords))
+                if self.active and result.text.strip():
+                    self.on_final(self.leg, result.text.strip(), result.confidence)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sidecar transcription failed", extra={"leg": self.leg})
+            finally:
+                if not done.done():
+                    done.set_result(None)
+
+        task = loop.create_task(run(), name=f"sidecar-asr-{self.leg}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,29 @@
+"""The executor's handler for the `ai_sidecar` verb: attach the sidecar, go on with the document.
+
+The verb does not block: the sidecar runs alongside the rest of the script (typically a
+`connect` that bridges the customer to a human agent) and dies with the call. A refused start
+(`-ERR: …`, e.g. a bad param) is logged on the call with the spec's text and the document goes
+on, as the platform does after an FS API error.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mediaserver.kernel.call import Call
+from mediaserver.swml.effects import AiSidecar
+
+__all__ = ["ai_sidecar"]
+
+
+async def ai_sidecar(ex: Any, call: Call, effect: AiSidecar) -> None:
+    runner = getattr(ex, "sidecar_runner", None)
+    if runner is None:
+        call.events.record("verb_unsupported", level=logging.WARNING, verb="ai_sidecar", path=effect.path,
+                           reason="no sidecar engine configured")
+        return None
+    reply = await runner(call, effect.params, ex.interp.variables)
+    if not reply.startswith("+OK"):
+        call.events.record("ai_sidecar_refused", level=logging.WARNING, path=effect.path, reply=reply)
+    return None
