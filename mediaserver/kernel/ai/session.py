@@ -43,7 +43,7 @@ from mediaserver.kernel.ai.reply import Reply, ReplyFailed, Synthesizer
 from mediaserver.kernel.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.kernel.call import Call
 from mediaserver.pipeline.asr import SpeechRecognizer, apply_hint_rules, hotwords_text
-from mediaserver.pipeline.llm import LanguageModel, LlmSettings
+from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmSettings, TextDelta
 from mediaserver.pipeline.tts import TtsChunk
 from mediaserver.pipeline.turn import (
     Agent,
@@ -73,6 +73,7 @@ from mediaserver.pipeline.turn import (
     count_words,
 )
 from mediaserver.pipeline.vad import SpeechConfirmer, VoiceActivityDetector, energy_floor_from_level
+from mediaserver.swaig.post_prompt import summary_messages
 from mediaserver.swml.effects import AiFinished
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class AiSession:
         media.on_dtmf = self._on_dtmf
         for warning in self.config.warnings:
             self.call.events.record("ai_config_warning", level=logging.WARNING, warning=warning)
+        await self._lifecycle("start", self)  # SWAIG includes, then startup_hook
         self.call.events.record("ai_started", model=self.config.model, tools=len(self.tools.tool_definitions()))
         try:
             if self.config.static_greeting:
@@ -158,10 +160,43 @@ class AiSession:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self.call.events.record("ai_finished", result=self.result, turns=len(self.history))
+            # hangup_hook and the post-prompt summary run even when the caller hung up (the usual
+            # end); shielded, so the call's teardown cancelling us does not lose the summary.
+            await asyncio.shield(self._wrap_up())
         variables: dict[str, Any] = {"ai_result": self.result}
         if self.swml_after is not None:
             variables["swml_after"] = self.swml_after
         return AiFinished(result=self.result, variables=variables)
+
+    async def _lifecycle(self, name: str, *args: Any) -> None:
+        """Call an optional ToolRunner hook (SWAIG's start/finish); a failing hook is logged only."""
+        hook = getattr(self.tools, name, None)
+        if hook is None:
+            return
+        try:
+            await hook(*args)
+        except Exception as exc:
+            self.call.events.record("ai_failure", level=logging.WARNING, kind=f"swaig_{name}", error=repr(exc))
+
+    async def _wrap_up(self) -> None:
+        summary = await self._summarize() if self.config.post_prompt else None
+        await self._lifecycle("finish", self.global_data_, summary, self.history)
+
+    async def _summarize(self) -> str | None:
+        """One non-spoken LLM call over the conversation with the post_prompt (SWML `post_prompt`)."""
+        messages: list[dict[str, Any]] = summary_messages(self.config.post_prompt, self.history)
+        parts: list[str] = []
+        try:
+            async with asyncio.timeout(self.engines.first_token_timeout_s * 3):
+                async for event in self.engines.llm.stream(messages, settings=self.engines.llm_settings(self.config)):
+                    if isinstance(event, TextDelta):
+                        parts.append(event.text)
+        except (LlmError, TimeoutError) as exc:
+            self.call.events.record("ai_failure", level=logging.WARNING, kind="post_prompt", error=str(exc))
+            return None
+        summary = "".join(parts).strip()
+        self.call.events.record("ai_summary", chars=len(summary))
+        return summary
 
     def _start(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
