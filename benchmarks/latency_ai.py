@@ -19,8 +19,8 @@ Measured, all at the caller's socket on this host:
   and its word count compared with the words the server kept in the LLM history; a barge-in
   counts as right when they differ by at most one word (goal >= 95 %).
 
-`AiCaller` (a `SipCaller` that sends paced RTP continuously, silence unless told to speak, and
-can wait on what the agent does) is also what the loopback conversation test drives.
+The caller, server and config helpers live in benchmarks/ai_harness.py (shared with
+benchmarks/latency.py and benchmarks/bargein.py).
 """
 
 from __future__ import annotations
@@ -34,175 +34,32 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.sipclient import OFFER_CODECS, SipCaller
-from mediaserver.rtp.packet import RtpPacket
-from mscodecs import make_codec
+# Re-exported: the loopback conversation test drives the same caller.
+from benchmarks.ai_harness import (
+    AGENT_LEVEL,
+    AI_SWML,
+    AiCaller,
+    call_events,
+    cough,
+    espeak_8k,
+    mono_to_wall,
+    write_config,
+)
+from benchmarks.ai_harness import pct as _pct
+from benchmarks.ai_harness import server as _server
 
-FRAME = 160  # PCMU, 20 ms
-AGENT_LEVEL = 200  # peak amplitude that counts as agent audio (PCMU silence decodes to 0..8)
-CALLER_LEVEL = 800
-
-
-class AiCaller(SipCaller):
-    """A caller that streams 20 ms frames for the whole call and reacts to the agent."""
-
-    async def start_media(self) -> None:
-        self._outbox: list[np.ndarray] = []
-        self.sent_speech_ns: list[int] = []  # monotonic send time of every frame with caller energy
-        self._sender = asyncio.create_task(self._send_loop())
-
-    async def _send_loop(self) -> None:
-        assert self.remote_rtp is not None and self._rtp.transport is not None
-        codec = make_codec(self.codec)
-        pt = OFFER_CODECS[self.codec][0]
-        seq, ts, ssrc = random.getrandbits(16), random.getrandbits(32), random.getrandbits(32)
-        start = time.monotonic()
-        silence = np.zeros(FRAME, dtype=np.int16)
-        n = 0
-        while True:
-            pcm = self._outbox.pop(0) if self._outbox else silence
-            if pcm.ndim != 1 or len(pcm) != FRAME:
-                raise ValueError(f"caller frames must be {FRAME} mono samples, got shape {pcm.shape}")
-            self._rtp.transport.sendto(RtpPacket(pt, seq, ts, ssrc, codec.encode(pcm)).serialize(), self.remote_rtp)
-            if np.abs(pcm.astype(np.int32)).max() > CALLER_LEVEL:
-                self.sent_speech_ns.append(time.monotonic_ns())
-            seq, ts, n = (seq + 1) & 0xFFFF, (ts + FRAME) & 0xFFFFFFFF, n + 1
-            await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
-
-    def say(self, pcm: np.ndarray) -> int:
-        """Queue caller audio (8 kHz); returns the send time (monotonic ns) of its first loud frame, later."""
-        frames = [pcm[i:i + FRAME] for i in range(0, len(pcm) - FRAME + 1, FRAME)]
-        self._outbox.extend(np.ascontiguousarray(f, dtype=np.int16) for f in frames)
-        return len(frames)
-
-    async def until_said(self) -> None:
-        while self._outbox:  # noqa: ASYNC110 - the sender drains the list on its own 20 ms grid
-            await asyncio.sleep(0.02)
-
-    async def stop_media(self) -> None:
-        if not hasattr(self, "_sender"):
-            return
-        self._sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sender
-
-    # -- what the agent does ---------------------------------------------------------------
-    def agent_packets(self, since_ns: int = 0, level: int = AGENT_LEVEL) -> list[tuple[int, bool]]:
-        """(arrival ns, carries audio louder than `level`) for each agent packet since a time."""
-        return [(t, peak > level) for t, peak, _ in self.agent_frames(since_ns)]
-
-    def agent_frames(self, since_ns: int = 0) -> list[tuple[int, int, bool]]:
-        """(arrival ns, peak amplitude, RTP marker) of each agent packet since a time."""
-        codec = make_codec(self.codec)
-        out = []
-        for r in list(self.received):
-            if r.arrival_ns >= since_ns and r.packet.payload_type == OFFER_CODECS[self.codec][0]:
-                pcm = codec.decode(r.packet.payload)
-                out.append((r.arrival_ns, int(np.abs(pcm.astype(np.int32)).max()), r.packet.marker))
-        return out
-
-    async def wait_agent(self, *, speaking_ms: int = 0, silent_ms: int = 0, since_ns: int = 0,
-                         timeout_s: float = 30.0) -> int:
-        """Wait until the agent has spoken `speaking_ms` (then, if asked, been silent `silent_ms`)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            packets = self.agent_packets(since_ns)
-            loud = [t for t, a in packets if a]
-            if len(loud) * 20 >= speaking_ms and loud:
-                if not silent_ms:
-                    return loud[-1]
-                quiet = 0
-                for _, audio in reversed(packets):
-                    if audio:
-                        break
-                    quiet += 1
-                if quiet * 20 >= silent_ms:
-                    return loud[-1]
-            await asyncio.sleep(0.02)
-        raise TimeoutError(f"agent did not speak {speaking_ms} ms then stay silent {silent_ms} ms")
-
-    def agent_audio(self, since_ns: int, until_ns: int) -> np.ndarray:
-        codec = make_codec(self.codec)
-        pcm = [codec.decode(r.packet.payload) for r in list(self.received)
-               if since_ns <= r.arrival_ns <= until_ns and r.packet.payload_type == OFFER_CODECS[self.codec][0]]
-        return np.concatenate(pcm) if pcm else np.zeros(0, np.int16)
-
-
-def espeak_8k(text: str) -> np.ndarray:
-    from tests.support.speech import read_wav, synthesize_espeak
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = synthesize_espeak(text, Path(tmp) / "say.wav", sample_rate=8000)
-        pcm, _ = read_wav(path)  # float32 (frames, channels) in [-1, 1]
-    mono = pcm[:, 0] if pcm.ndim == 2 else pcm
-    return np.clip(mono * 32767.0, -32768, 32767).astype(np.int16)
-
-
-def cough(ms: int = 150, seed: int = 5) -> np.ndarray:
-    """A cough-like burst: broadband noise with a sharp attack and a fast decay."""
-    rng = np.random.default_rng(seed)
-    n = 8000 * ms // 1000
-    return (14000 * np.exp(-np.linspace(0, 5, n)) * rng.uniform(-1, 1, n)).astype(np.int16)
-
-
-AI_SWML = """version: 1.0.0
-sections:
-  main:
-    - answer: {{}}
-    - ai:
-        prompt:
-          text: You are the test line of a shop. Answer briefly.
-        params:
-          end_of_speech_timeout: {eos_ms}
-{extra}
-"""
-
-
-def write_config(tmp: Path, llm_url: str, *, eos_ms: int = 700, extra_params: str = "",
-                 far_end_delay_ms: int = 0) -> Path:
-    (tmp / "ai.yaml").write_text(AI_SWML.format(eos_ms=eos_ms, extra=extra_params))
-    config = tmp / "ai.toml"
-    config.write_text(
-        f'[llm]\nbase_url = "{llm_url}"\nmodel = "scripted"\nfirst_token_timeout_s = 5.0\n'
-        f"far_end_delay_ms = {far_end_delay_ms}\n\n"
-        f'[asr]\nwindow_s = 10.0\n\n[logging]\ncall_log_dir = "{tmp}"\n\n'
-        f'[routes]\ndefault = "ai.yaml"\n\n[routes.users]\nai = "ai.yaml"\n')
-    return config
-
-
-def call_events(log_dir: Path, call_id: str) -> list[dict[str, Any]]:
-    safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in call_id)[:120]
-    path = log_dir / f"{safe}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def mono_to_wall() -> float:
-    """Offset that turns time.monotonic_ns() into wall seconds (server events carry wall time)."""
-    return time.time() - time.monotonic_ns() / 1e9
-
+__all__ = ["AGENT_LEVEL", "AI_SWML", "AiCaller", "call_events", "cough", "espeak_8k", "mono_to_wall", "write_config"]
 
 # ---- the benchmark --------------------------------------------------------------------------------
 
 LONG_REPLY = ("Thanks for calling the test line. We are open from nine in the morning until five in the "
               "evening from Monday to Friday, and from ten until two on Saturday. We are closed on Sunday "
               "and on public holidays, but you can always leave a message on our website.")
-
-
-@contextlib.contextmanager
-def _server(config: Path) -> Iterator[Any]:
-    from tests.support.server import ServerProcess
-
-    proc = ServerProcess(config=config).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 async def one_call(sip_port: int, log_dir: Path, rng: random.Random, interrupt: np.ndarray) -> dict[str, Any]:
@@ -279,11 +136,6 @@ async def one_call(sip_port: int, log_dir: Path, rng: random.Random, interrupt: 
     result["endpoint_audible_ms"] = audible
     result["preemptive"] = [e.get("preemptive") for e in endpoints]
     return result
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else float("nan")
 
 
 async def run(calls: int, ttft_ms: int, out: Path, seed: int = 1, eos_ms: int = 1000) -> dict[str, Any]:

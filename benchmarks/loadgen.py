@@ -61,6 +61,8 @@ class LoadGenerator:
         self.loop_lag_ns: list[int] = []
         self._record = False
         self._tasks: list[asyncio.Task[None]] = []
+        # Optional caller speech: PCMU payloads every call cycles through (from a per-call offset).
+        self.talk: list[bytes] = []
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -187,7 +189,8 @@ class LoadGenerator:
             for call in list(self.calls.values()):
                 if call.remote_rtp is None or call.ended:
                     continue
-                packet = RtpPacket(0, call.seq, call.ts, call.ssrc, payload)
+                talk = self.talk[(k + call.ssrc) % len(self.talk)] if self.talk else payload
+                packet = RtpPacket(0, call.seq, call.ts, call.ssrc, talk)
                 self._rtp.sendto(packet.serialize(), call.remote_rtp)
                 call.seq, call.ts = (call.seq + 1) & 0xFFFF, (call.ts + 160) & 0xFFFFFFFF
 

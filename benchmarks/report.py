@@ -43,7 +43,8 @@ def _media(r: dict[str, Any]) -> list[str]:
 
 def _capacity(r: dict[str, Any]) -> list[str]:
     out = [f"**Capacity** (`python -m benchmarks.capacity`, {r['mode']}): calls per core ≈ "
-           f"**{r['calls_per_core']}** (p99 deviation at the wire ≤ 2 ms, no late frame)", ""]
+           f"**{r['calls_per_core']}** (p99 deviation at the wire ≤ 2 ms, no late frame); pacing degrades at "
+           f"{r.get('pacing_degrades_at_calls') or 'no level tried'} calls", ""]
     out += _table(
         ["calls", "dev p50 ms", "dev p99 ms", "late", "server CPU %", "CPU ms/call·s", "RSS MB/call",
          "setup p50 ms", "setups/s", "generator lag p99 ms"],
@@ -51,6 +52,53 @@ def _capacity(r: dict[str, Any]) -> list[str]:
           x["server_cpu_percent_of_core"], x["server_cpu_ms_per_call_second"], x["rss_mb_per_call"],
           x["setup_ms_p50"], x["setup_calls_per_s"], x["generator_loop_lag_ms_p99"]] for x in r["levels"]],
     )
+    return out + _capacity_ai_columns(r)
+
+
+def _capacity_ai_columns(r: dict[str, Any]) -> list[str]:
+    """The ASR+TTS ramp also says how many turns completed and how long the server took per reply."""
+    if not any("turns_completed" in x for x in r["levels"]):
+        return []
+    return ["", *_table(["calls", "turns completed in hold", "server voice-to-voice mean ms"],
+                        [[x["calls"], x.get("turns_completed"), x.get("voice_to_voice_server_ms_mean")]
+                         for x in r["levels"]])]
+
+
+def _latency(r: dict[str, Any]) -> list[str]:
+    o = r["overall"]
+    out = [f"**Voice-to-voice latency** (`python -m benchmarks.latency`): {r['conversations']} conversations "
+           f"({r['failed_conversations']} failed), {o['turns']} turns, end-of-speech timeout "
+           f"{r['end_of_speech_timeout_ms']} ms; after-endpoint p50 **{o['after_endpoint_wire_ms']['p50']} ms** "
+           f"(goal ≤ 40 ms)", ""]
+    rows = []
+    for case, c in r["by_case"].items():
+        stages = c["server_stage_median_ms"]
+        rows.append([case, c["turns"], c["voice_to_voice_ms"]["p50"], c["voice_to_voice_ms"]["p95"],
+                     c["after_endpoint_wire_ms"]["p50"], c["after_endpoint_wire_ms"]["p95"], stages["endpoint_ms"],
+                     stages["asr_final_ms"], stages["llm_first_token_ms"], stages["tts_first_audio_ms"],
+                     stages["first_agent_frame_ms"]])
+    out += _table(["codec/TTFT", "turns", "v2v p50 ms", "v2v p95 ms", "after endpoint p50 ms",
+                   "after endpoint p95 ms", "endpoint ms", "ASR final ms", "LLM 1st token ms", "TTS 1st audio ms",
+                   "1st frame sent ms"], rows)
+    lag = r.get("generator_loop_lag_ms") or {}
+    out += ["", "v2v: caller's last speech packet sent → first audible agent packet received. Stage columns: "
+                "server medians after the caller's last voiced sample (per-turn events). Generator loop lag "
+                f"p99 {lag.get('p99_ms')} ms."]
+    return out
+
+
+def _bargein(r: dict[str, Any]) -> list[str]:
+    b, f, h = r["onset_to_last_packet_ms"], r["frames_after_decision"], r["heard_text_within_one_word"]
+    out = [f"**Barge-in** (`python -m benchmarks.bargein`): {r['interruptions']} interruptions, "
+           f"{r['missed_barge_ins']} missed, {r['failed_calls']} failed calls", ""]
+    out += _table(["onset → last packet p50 ms", "p95 ms (goal ≤ 120)", "max ms", "onset → decision p50 ms",
+                   "frames after decision (time / cursor)", "heard text within one word"],
+                  [[b["p50"], b["p95"], b["max"], r["onset_to_decision_ms"]["p50"],
+                    f"{f['total']} / {f['cursor_total']} ({f['cursor_checked_calls']} calls checked)",
+                    f"{h['share']} of {h['n']}"]])
+    out += [""] + _table(["probe", "calls", "false barge-ins (flushed)", "paused then resumed", "longest pause ms"],
+                         [[k, v["calls"], v["false_barge_ins"], v["paused_then_resumed"], v.get("max_pause_ms")]
+                          for k, v in r["false_barge_in_probes"].items()])
     return out
 
 
@@ -62,7 +110,8 @@ def _generic(r: dict[str, Any]) -> list[str]:
                                                                        [[k, v] for k, v in summary.items()])
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {"media": _media, "capacity": _capacity}
+RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "media": _media, "capacity": _capacity, "latency": _latency, "bargein": _bargein}
 
 
 def _cpu_model() -> str:
@@ -81,6 +130,7 @@ def render(results: Path) -> str:
     machine = None
     for path in files:
         data = json.loads(path.read_text())
+        data.setdefault("benchmark", path.stem)  # older runners (latency_ai) do not name themselves
         if not machine or "platform" not in machine:
             machine = data.get("machine") or machine
         lines += RENDERERS.get(data.get("benchmark", ""), _generic)(data) + [""]

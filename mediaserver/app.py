@@ -21,9 +21,11 @@ from mediaserver.kernel.executor import SwmlOptions
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.kernel.tick import MediaTicker
+from mediaserver.logs import CallEventLog
+from mediaserver.metrics import Metrics
 from mediaserver.pipeline.tts import TtsEngine
 from mediaserver.settings import Settings
-from mediaserver.signaling.http import build_http_app
+from mediaserver.signaling.http import build_http_app, metrics_mount
 from mediaserver.signaling.sip import SipFrontEnd
 from mediaserver.signaling.webrtc import WebRtcFrontEnd
 from mediaserver.transport.ports import PortPool
@@ -85,6 +87,7 @@ class MediaServer:
         self._lag_task: asyncio.Task[None] | None = None
         self._ai_engines: asyncio.Future[AiEngines] | None = None
         self.sidecars: Any = None  # the SidecarManager, once started
+        self.metrics: Metrics | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -114,11 +117,12 @@ class MediaServer:
         sip = self.sip
         webrtc = self.webrtc = WebRtcFrontEnd(settings, self.kernel) if settings.webrtc.enabled else None
         control = self._sidecars(self.kernel)  # ai_sidecar verb + /api control routes
+        metrics = self.metrics = self._metrics(self.kernel)
         health = build_http_app(
             self.kernel,
             lambda: {"rtp_ports_in_use": sip.ports.in_use, "sip_port": sip.port, **(webrtc.health() if webrtc else {}),
                      "loop_lag_ms": self.loop_lag.summary()},
-            mounts=[webrtc.mount, control] if webrtc else [control],
+            mounts=[webrtc.mount, control, metrics_mount(metrics)] if webrtc else [control, metrics_mount(metrics)],
         )
         self._http_runner = web.AppRunner(health, access_log=None)
         await self._http_runner.setup()
@@ -144,7 +148,30 @@ class MediaServer:
             },
         )
 
+    def _metrics(self, kernel: Kernel) -> Metrics:
+        """Turn histograms from every call's events, process gauges read at scrape time."""
+        metrics = Metrics()
+        CallEventLog.observers.append(metrics.observe)
+        pacer = self.ticker.pacer.stats
+        lag = self.loop_lag
+        metrics.gauge("mediaserver_calls_active", "Calls in progress", lambda: len(kernel.calls))
+        metrics.counter("mediaserver_calls_started", "Calls started since the process began",
+                        lambda: kernel.calls_started)
+        metrics.counter("mediaserver_ticker_late_frames", "Media ticks later than the late threshold",
+                        lambda: pacer.late_frames)
+        metrics.gauge("mediaserver_ticker_deviation_p99_seconds", "p99 of the ticker's wakeup deviation (recent)",
+                      lambda: pacer.percentile(99) / 1000)
+        metrics.gauge("mediaserver_ticker_deviation_max_seconds", "Largest ticker wakeup deviation",
+                      lambda: pacer.max_deviation_ns / 1e9)
+        metrics.gauge("mediaserver_event_loop_lag_p99_seconds", "p99 of the event loop's lag (recent)",
+                      lambda: lag.summary()["p99_ms"] / 1000)
+        metrics.gauge("mediaserver_event_loop_lag_max_seconds", "Largest event loop lag (recent)",
+                      lambda: lag.summary()["max_ms"] / 1000)
+        return metrics
+
     async def stop(self) -> None:
+        if self.metrics is not None and self.metrics.observe in CallEventLog.observers:
+            CallEventLog.observers.remove(self.metrics.observe)
         if self.sidecars is not None:
             await self.sidecars.shutdown()
         if self.kernel:

@@ -14,8 +14,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 current_call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("call_id", default=None)
 
@@ -55,6 +56,9 @@ def setup_logging(level: str = "INFO", stream: Any = None) -> None:
 class CallEventLog:
     """Everything that happened on one call, in order, with monotonic and wall times."""
 
+    # Process-wide subscribers to every call's events, `(call_id, entry)` (the /metrics histograms).
+    observers: ClassVar[list[Callable[[str, dict[str, Any]], None]]] = []
+
     def __init__(self, call_id: str, directory: str = "", limit: int = 2000) -> None:
         self.call_id = call_id
         self.events: list[dict[str, Any]] = []
@@ -73,6 +77,11 @@ class CallEventLog:
         if self._path:
             with self._path.open("a") as fh:
                 fh.write(json.dumps({"call_id": self.call_id, **entry}, default=str) + "\n")
+        for observer in CallEventLog.observers:
+            try:
+                observer(self.call_id, entry)
+            except Exception:  # an observer's bug must not break the call that logged the event
+                self._logger.exception("call event observer failed", extra={"call_id": self.call_id})
 
 
 def _safe_name(call_id: str) -> str:

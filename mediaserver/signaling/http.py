@@ -10,6 +10,7 @@ from aiohttp import web
 from mediaserver import __version__
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.registry import Kernel
+from mediaserver.metrics import Metrics, turn_timings
 
 
 def _call_view(call: Call, events: bool) -> dict[str, Any]:
@@ -25,6 +26,7 @@ def _call_view(call: Call, events: bool) -> dict[str, Any]:
     }
     if events:
         view["events"] = call.events.events
+        view["timing"] = turn_timings(call.events.events)  # per-turn stage times (ms)
     return view
 
 
@@ -62,3 +64,16 @@ def build_http_app(
     for mount in mounts:
         mount(app)
     return app
+
+
+def metrics_mount(metrics: Metrics) -> Callable[[web.Application], None]:
+    """A `mounts` entry serving `GET /metrics` (Prometheus text exposition)."""
+
+    async def scrape(_: web.Request) -> web.Response:
+        body, content_type = metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    def mount(app: web.Application) -> None:
+        app.router.add_get("/metrics", scrape)
+
+    return mount

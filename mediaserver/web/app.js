@@ -173,7 +173,7 @@ function resetView() {
 function hint(tag, text) {  // a placeholder row, removed by the first real entry
   const el = document.createElement(tag);
   el.className = "hint";
-  if (tag === "tr") { const cell = el.insertCell(); cell.colSpan = 3; cell.textContent = text; } else el.textContent = text;
+  if (tag === "tr") { const cell = el.insertCell(); cell.colSpan = 4; cell.textContent = text; } else el.textContent = text;
   return el;
 }
 
@@ -263,13 +263,15 @@ function addLatency(entry) {
   if (e === "turn_endpoint" && state.speechEnd) {
     state.turns = (state.turns || 0) + 1;
     state.endpoint = entry;
-    latencyRow("end of speech → endpoint", (entry.caller_sample - state.speechEnd.caller_sample) / CALLER_RATE_PER_MS);
+    state.endpointAt = (entry.caller_sample - state.speechEnd.caller_sample) / CALLER_RATE_PER_MS;
+    latencyRow("end of speech → endpoint", state.endpointAt, false, state.endpointAt);
   } else if ((e === "turn_llm_first_token" || e === "turn_tts_first_audio") && state.endpoint) {
     const what = e === "turn_llm_first_token" ? "endpoint → LLM first token" : "endpoint → TTS first audio";
-    latencyRow(what, (entry.ts - state.endpoint.ts) * 1000);
+    const ms = (entry.ts - state.endpoint.ts) * 1000;
+    latencyRow(what, ms, false, state.endpointAt + ms);
   } else if (e === "turn_first_agent_frame" && state.speechEnd && state.turns) {
-    latencyRow("end of speech → agent audio", (entry.caller_sample - state.speechEnd.caller_sample) / CALLER_RATE_PER_MS,
-               true);
+    const ms = (entry.caller_sample - state.speechEnd.caller_sample) / CALLER_RATE_PER_MS;
+    latencyRow("end of speech → agent audio", ms, true, ms);
   } else if (/turn|latency/.test(e)) {  // any other turn summary with *_ms fields
     for (const [name, value] of Object.entries(entry)) {
       if (name.endsWith("_ms") && typeof value === "number") latencyRow(name.replace(/_ms$/, "").replaceAll("_", " "), value);
@@ -277,7 +279,22 @@ function addLatency(entry) {
   }
 }
 
-function latencyRow(measure, ms, headline = false) {
+// Waterfall: each milestone of a turn is a bar from the caller's end of speech (0) to when it
+// happened, on one scale for the whole call, so the stages of a turn read top to bottom like a
+// network waterfall (a preemptive LLM/TTS bar ends left of the endpoint's).
+const WATERFALL_MS = 2000;  // full width; longer stages are clipped and marked
+function waterfallCell(row, at) {
+  const cell = row.insertCell();
+  cell.className = "waterfall";
+  if (!Number.isFinite(at)) return;
+  const bar = document.createElement("div");
+  bar.className = "bar" + (at > WATERFALL_MS ? " clipped" : "");
+  bar.style.width = `${Math.max(0.5, Math.min(100, (100 * Math.max(0, at)) / WATERFALL_MS))}%`;
+  bar.title = `${Math.round(at)} ms after end of speech`;
+  cell.append(bar);
+}
+
+function latencyRow(measure, ms, headline = false, at = NaN) {
   if (!Number.isFinite(ms)) return;
   for (const el of ui.latency.querySelectorAll(".hint")) el.remove();
   const row = ui.latency.insertRow();
@@ -285,6 +302,7 @@ function latencyRow(measure, ms, headline = false) {
   row.insertCell().textContent = state.turns || "–";
   row.insertCell().textContent = measure;
   const cell = row.insertCell(); cell.className = "num"; cell.textContent = Math.round(ms);
+  waterfallCell(row, at);
 }
 
 ui.call.addEventListener("click", placeCall);

@@ -1,0 +1,56 @@
+"""Smoke sizes of benchmarks/latency, benchmarks/bargein and the ASR+TTS capacity ramp.
+
+Real server process, real speech, a call or two each: the runners work end to end, their JSON
+has the documented structure and the numbers are sane (ordering, counts); never a time bound.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks import bargein, capacity, latency
+
+
+def test_latency_smoke_measures_every_turn_at_the_wire_and_in_the_server(tmp_path: Path) -> None:
+    assert latency.main(["--ttft-ms", "0", "--codecs", "opus", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "latency.json").read_text())
+    assert result["benchmark"] == "latency" and result["failed_conversations"] == 0
+    (call,) = result["calls"]
+    assert call["codec"] == "opus" and [t["question"] for t in call["turns"]] == list(latency.QUESTIONS)
+    assert call["live_view_turns"] == len(latency.QUESTIONS)  # GET /calls/{id} timing view, live
+    for turn in call["turns"]:
+        # The reply leaves after the endpoint decision, which comes after the caller's last packet.
+        assert 0 < turn["last_speech_to_endpoint_ms"] < turn["voice_to_voice_first_packet_ms"]
+        assert turn["after_endpoint_wire_ms"] > 0
+        assert turn["voice_to_voice_ms"] >= turn["voice_to_voice_first_packet_ms"]
+        server = turn["server"]
+        assert server["first_agent_frame_ms"] == server["endpoint_ms"] + server["after_endpoint_ms"]
+    stages = result["overall"]["server_stage_median_ms"]
+    assert all(stages[s] is not None for s in latency.STAGES)
+    assert result["generator_loop_lag_ms"]["samples"] > 0
+    assert (tmp_path / "latency.png").stat().st_size > 10_000
+
+
+def test_bargein_smoke_counts_no_frame_after_the_decision(tmp_path: Path) -> None:
+    assert bargein.main(["--calls", "1", "--false-calls", "1", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "bargein.json").read_text())
+    assert result["benchmark"] == "bargein" and result["interruptions"] == 1 and result["missed_barge_ins"] == 0
+    (call,) = result["calls"]
+    assert call["onset_to_last_packet_ms"] > 0 and call["frames_after_decision"] == 0
+    assert call.get("cursor_frames_after_decision", 0) == 0
+    assert call["heard_words_server"] >= 1 and "heard_text_wire" in call
+    assert set(result["false_barge_in_probes"]) == {"backchannel", "cough", "noise_burst"}
+    assert all(p["calls"] == 1 for p in result["false_barge_in_probes"].values())
+    assert (tmp_path / "bargein.png").stat().st_size > 10_000
+
+
+def test_capacity_with_asr_and_tts_smoke(tmp_path: Path) -> None:
+    assert capacity.main(["--mode", "ai", "--levels", "1", "--hold", "6", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "capacity_ai.json").read_text())
+    assert result["benchmark"] == "capacity" and "ASR+TTS" in result["mode"]
+    (level,) = result["levels"]
+    assert level["calls"] == 1 and level["packets_received"] >= 0.9 * level["packets_expected"]
+    # The caller speaks every 4 s, so the server completed at least one turn during the hold.
+    assert level["turns_completed"] >= 1 and level["voice_to_voice_server_ms_mean"] > 0
+    assert (tmp_path / "capacity_ai.png").stat().st_size > 10_000
