@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -135,6 +136,9 @@ class MediaServer:
         server = getattr(site, "_server", None)
         if server is not None and server.sockets:
             self.http_port = server.sockets[0].getsockname()[1]
+        # Everything loaded so far (models, libraries) lives for the whole process: move it out of
+        # the collector's reach, so a full collection never walks it in the middle of a tick.
+        gc.freeze()
         self._tick_task = asyncio.create_task(self.ticker.run(), name="media-ticker")
         self._lag_task = asyncio.create_task(self.loop_lag.run(), name="loop-lag")
         log.info(
