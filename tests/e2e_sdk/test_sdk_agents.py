@@ -8,8 +8,9 @@ invalid") and the actions' effects through a recording AiControl.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,15 @@ def _runner(agent: SdkAgent, http: aiohttp.ClientSession, call_id: str = CALL_ID
     return SwaigToolRunner(ai, CallInfo(call_id=call_id, caller_id_num="+15551230000"), http=http), ai
 
 
+async def _logged(agent: SdkAgent, match: Callable[[str], bool], timeout_s: float = 10.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not any(match(line) for line in list(agent.lines)):
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
 def _call(name: str, args: dict[str, Any] | None = None, n: int = 1) -> ToolInvocation:
     return ToolInvocation(f"call_{n}", name, json.dumps(args or {}))
 
@@ -70,7 +80,8 @@ async def test_quickstart_tool_runs_with_its_token(quickstart: SdkAgent, http: a
     outcome = await runner.invoke(_call("get_time"), FakeControl())
     assert outcome.response is not None and outcome.response.startswith("The time is ")
     assert TOKEN_INVALID not in outcome.response
-    assert any("function_executed_successfully" in line and CALL_ID in line for line in quickstart.lines)
+    # The agent logs after it has answered; its output is read by a thread, so give it a moment.
+    assert await _logged(quickstart, lambda line: "function_executed_successfully" in line and CALL_ID in line)
 
 
 async def test_token_is_bound_to_the_fetch_call_id(quickstart: SdkAgent, http: aiohttp.ClientSession) -> None:
