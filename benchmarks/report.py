@@ -102,6 +102,23 @@ def _bargein(r: dict[str, Any]) -> list[str]:
     return out
 
 
+def _asr(r: dict[str, Any]) -> list[str]:
+    asr, vad, tts = r["asr"], r["vad"], r["tts"]
+    out = ["**Speech engines** (`python -m benchmarks.asr`): medians (p10–p90)", ""]
+    rows = []
+    for key, value in asr["latency_ms"].items():
+        bucket, mode = key.split(".", 1)
+        rows.append([f"ASR {bucket} utterance, {mode.replace('_', ' ')}",
+                     f"{value['median']:.0f} ms ({value['p10']:.0f}–{value['p90']:.0f})"])
+    rows += [[f"ASR word recall, {k.replace('_', ' ')}", v] for k, v in asr["word_recall"].items()]
+    rows += [["VAD webrtcvad + energy floor, per 20 ms frame", f"{vad['webrtc_us_per_frame']['median']} µs"],
+             ["VAD silero confirmer, per 20 ms frame", f"{vad['silero_us_per_frame']['median']} µs"],
+             ["Piper first clause, time to first audio", f"{tts['ttfa_ms']['first_clause']['median']:.0f} ms"],
+             ["Piper first sentence, time to first audio", f"{tts['ttfa_ms']['first_sentence']['median']:.0f} ms"],
+             ["Piper word ends vs whisper, median error", f"{tts['word_end_error_vs_whisper_ms']['median']:.0f} ms"]]
+    return out + _table(["measure", "value"], rows)
+
+
 def _generic(r: dict[str, Any]) -> list[str]:
     """Any other runner: its scalar summary fields as a two-column table."""
     name = r.get("benchmark", "?")
@@ -111,7 +128,7 @@ def _generic(r: dict[str, Any]) -> list[str]:
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
-    "media": _media, "capacity": _capacity, "latency": _latency, "bargein": _bargein}
+    "asr": _asr, "media": _media, "capacity": _capacity, "latency": _latency, "bargein": _bargein}
 
 
 def _cpu_model() -> str:
