@@ -138,13 +138,19 @@ def control_routes(kernel: Kernel, sidecars: SidecarManager | None, bus: EventBu
         bus.publish(call.call_id, {"event": "hangup_requested", "reason": reason}, kind="call")
         return _reply("+OK hung up")
 
-    async def say(request: web.Request) -> web.Response:
+    async def live_call_text(request: web.Request) -> tuple[Call, str] | web.Response:
+        """The live call named in the path and the body's `text`, or the error reply to send."""
         call = find(request)
         if call is None or call.is_over:
             return _reply("-ERR: Invalid Call")
         text = text_of(await body(request), "text")
-        if isinstance(text, web.Response):
-            return text
+        return text if isinstance(text, web.Response) else (call, text)
+
+    async def say(request: web.Request) -> web.Response:
+        found = await live_call_text(request)
+        if isinstance(found, web.Response):
+            return found
+        call, text = found
         session = _ai_sessions(kernel).get(call.call_id)
         if session is not None:
             session.say(text)
@@ -160,12 +166,10 @@ def control_routes(kernel: Kernel, sidecars: SidecarManager | None, bus: EventBu
         return _reply("+OK queued", via=how)
 
     async def user_input(request: web.Request) -> web.Response:
-        call = find(request)
-        if call is None or call.is_over:
-            return _reply("-ERR: Invalid Call")
-        text = text_of(await body(request), "text")
-        if isinstance(text, web.Response):
-            return text
+        found = await live_call_text(request)
+        if isinstance(found, web.Response):
+            return found
+        call, text = found
         session = _ai_sessions(kernel).get(call.call_id)
         if session is not None:
             session.add_user_input(text)

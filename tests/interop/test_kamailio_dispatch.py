@@ -8,7 +8,6 @@ call keeps its audio until it ends, then the process exits cleanly).
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import signal
 import socket
@@ -22,18 +21,11 @@ import pytest
 
 from tests.interop.conftest import BaresipFactory
 from tests.support.baresip import require_baresip
-from tests.support.server import REPO, ServerProcess, free_port
+from tests.support.kamailio import load_render
+from tests.support.server import ServerProcess, free_port
 
 require_baresip("kamailio", at_import=True)
 pytestmark = pytest.mark.interop
-
-
-def load_render() -> Any:
-    spec = importlib.util.spec_from_file_location("render", REPO / "deploy/kamailio/render.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from mediaserver.pipeline.llm import LlmError, LlmFinished, LlmSettings, TextDel
 from mediaserver.pipeline.tts import TtsChunk, WordTiming
 from mediaserver.rtp.packet import RtpPacket, is_rtcp
 from mediaserver.swml.effects import AiFinished
+from tests.support.fakes import FakeSignal
 
 FRAME_NS = 20_000_000
 WORD_SAMPLES = 1600  # 200 ms at 8 kHz
@@ -139,12 +140,6 @@ def noise_burst(ms: int, rate: int = 8000, amplitude: int = 9000, seed: int = 3,
     n = rate * ms // 1000
     envelope = np.exp(-np.linspace(0, 4, n)) if decay else np.ones(n)  # a cough: loud attack, fast decay
     return (amplitude * envelope * rng.uniform(-1, 1, n)).astype(np.int16)
-
-
-class FakeSignal:
-    def ring(self) -> None: ...
-    def answer(self) -> None: ...
-    def hangup(self) -> None: ...
 
 
 class Scenario:

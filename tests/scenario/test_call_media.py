@@ -13,22 +13,9 @@ from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.state import CallState
 from mediaserver.logs import CallEventLog
 from mediaserver.rtp.packet import RtpPacket, is_rtcp
+from tests.support.fakes import FakeSignal
 
 FRAME_NS = 20_000_000
-
-
-class FakeSignal:
-    def __init__(self) -> None:
-        self.actions: list[str] = []
-
-    def ring(self) -> None:
-        self.actions.append("ring")
-
-    def answer(self) -> None:
-        self.actions.append("answer")
-
-    def hangup(self) -> None:
-        self.actions.append("hangup")
 
 
 def make_call(codec: str = "PCMU", pt: int = 0, clock: int = 8000) -> tuple[Call, list[bytes], FakeSignal]:

@@ -29,6 +29,7 @@ from mediaserver.pipeline.tts import TtsChunk
 from mediaserver.rtp.packet import RtpPacket
 from mediaserver.swml.document import document_from_data
 from mediaserver.swml.interpreter import Interpreter
+from tests.support.fakes import FakeSignal
 
 FRAME_NS = 20_000_000
 
@@ -45,20 +46,6 @@ class FakeTts:
         self.spoken.append(text)
         t = np.arange(1600) / 16000
         yield TtsChunk((3000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16), 16000, text)
-
-
-class FakeSignal:
-    def __init__(self) -> None:
-        self.actions: list[str] = []
-
-    def ring(self) -> None:
-        self.actions.append("ring")
-
-    def answer(self) -> None:
-        self.actions.append("answer")
-
-    def hangup(self) -> None:
-        self.actions.append("hangup")
 
 
 class Harness:

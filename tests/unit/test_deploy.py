@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from mediaserver.settings import ENV_KEYS, load_settings
+from tests.support.kamailio import load_render
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def load_render() -> Any:
-    """deploy/kamailio/render.py is a script, not a package module: load it from its path."""
-    spec = importlib.util.spec_from_file_location("render", REPO / "deploy/kamailio/render.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def compose() -> dict:

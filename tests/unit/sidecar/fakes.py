@@ -24,6 +24,7 @@ from mediaserver.kernel.sidecar.runner import SidecarManager, SidecarServices
 from mediaserver.logs import CallEventLog
 from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmFinished, LlmSettings, TextDelta, ToolCallRequested
 from mediaserver.swaig.seam import ToolRunner
+from tests.support.fakes import FakeSignal
 
 
 @dataclass
@@ -64,17 +65,6 @@ class ScriptedLlm:
         for word in str(entry).split(" "):
             yield TextDelta(word + " ")
         yield LlmFinished("stop")
-
-
-class FakeSignal:
-    def __init__(self) -> None:
-        self.hangups = 0
-
-    def ring(self) -> None: ...
-    def answer(self) -> None: ...
-
-    def hangup(self) -> None:
-        self.hangups += 1
 
 
 def make_call(call_id: str = "call-a", from_uri: str = "sip:+15550100@example.com",
