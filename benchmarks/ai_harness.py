@@ -66,7 +66,7 @@ class AiCaller(SipCaller):
 
     def say(self, pcm: np.ndarray) -> int:
         """Queue caller audio (8 kHz); returns how many 20 ms frames it fills."""
-        frames = [pcm[i:i + FRAME] for i in range(0, len(pcm) - FRAME + 1, FRAME)]
+        frames = [pcm[i : i + FRAME] for i in range(0, len(pcm) - FRAME + 1, FRAME)]
         self._outbox.extend(np.ascontiguousarray(f, dtype=np.int16) for f in frames)
         return len(frames)
 
@@ -96,8 +96,9 @@ class AiCaller(SipCaller):
                 out.append((r.arrival_ns, int(np.abs(pcm.astype(np.int32)).max()), r.packet.marker))
         return out
 
-    async def wait_agent(self, *, speaking_ms: int = 0, silent_ms: int = 0, since_ns: int = 0,
-                         timeout_s: float = 30.0) -> int:
+    async def wait_agent(
+        self, *, speaking_ms: int = 0, silent_ms: int = 0, since_ns: int = 0, timeout_s: float = 30.0
+    ) -> int:
         """Wait until the agent has spoken `speaking_ms` (then, if asked, been silent `silent_ms`)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -118,8 +119,11 @@ class AiCaller(SipCaller):
 
     def agent_audio(self, since_ns: int, until_ns: int) -> np.ndarray:
         codec = make_codec(self.codec)
-        pcm = [codec.decode(r.packet.payload) for r in list(self.received)
-               if since_ns <= r.arrival_ns <= until_ns and r.packet.payload_type == OFFER_CODECS[self.codec][0]]
+        pcm = [
+            codec.decode(r.packet.payload)
+            for r in list(self.received)
+            if since_ns <= r.arrival_ns <= until_ns and r.packet.payload_type == OFFER_CODECS[self.codec][0]
+        ]
         return np.concatenate(pcm) if pcm else np.zeros(0, np.int16)
 
 
@@ -159,15 +163,17 @@ sections:
 """
 
 
-def write_config(tmp: Path, llm_url: str, *, eos_ms: int = 700, extra_params: str = "",
-                 far_end_delay_ms: int = 0) -> Path:
+def write_config(
+    tmp: Path, llm_url: str, *, eos_ms: int = 700, extra_params: str = "", far_end_delay_ms: int = 0
+) -> Path:
     (tmp / "ai.yaml").write_text(AI_SWML.format(eos_ms=eos_ms, extra=extra_params))
     config = tmp / "ai.toml"
     config.write_text(
         f'[llm]\nbase_url = "{llm_url}"\nmodel = "scripted"\nfirst_token_timeout_s = 5.0\n'
         f"far_end_delay_ms = {far_end_delay_ms}\n\n"
         f'[asr]\nwindow_s = 10.0\n\n[logging]\ncall_log_dir = "{tmp}"\n\n'
-        f'[routes]\ndefault = "ai.yaml"\n\n[routes.users]\nai = "ai.yaml"\n')
+        f'[routes]\ndefault = "ai.yaml"\n\n[routes.users]\nai = "ai.yaml"\n'
+    )
     return config
 
 
@@ -198,8 +204,6 @@ def pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else float("nan")
 
 
-
-
 class LoopLag:
     """The generator's own event-loop lag: how late a 10 ms sleep wakes up (ms)."""
 
@@ -222,8 +226,12 @@ class LoopLag:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        return {"p50_ms": pct(self.lags_ms, 0.5), "p99_ms": pct(self.lags_ms, 0.99),
-                "max_ms": round(max(self.lags_ms), 1) if self.lags_ms else float("nan"), "samples": len(self.lags_ms)}
+        return {
+            "p50_ms": pct(self.lags_ms, 0.5),
+            "p99_ms": pct(self.lags_ms, 0.99),
+            "max_ms": round(max(self.lags_ms), 1) if self.lags_ms else float("nan"),
+            "samples": len(self.lags_ms),
+        }
 
 
 def median(values: list[float]) -> float | None:

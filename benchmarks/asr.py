@@ -139,8 +139,11 @@ def tts_first_audio(tts: PiperTts, asr: WhisperRecognizer, rounds: int) -> dict[
         for chunk in tts.synthesize(text):
             ours = [(_words(w.text), w.end / chunk.sample_rate) for w in chunk.words]
             ours_single = [(w[0], end) for w, end in ours if len(w) == 1]
-            theirs = [(_words(w)[0], end) for w, _s, end in asr.word_timestamps(_to16k(chunk.pcm, chunk.sample_rate))
-                      if len(_words(w)) == 1]  # fmt: skip
+            theirs = [
+                (_words(w)[0], end)
+                for w, _s, end in asr.word_timestamps(_to16k(chunk.pcm, chunk.sample_rate))
+                if len(_words(w)) == 1
+            ]
             matcher = difflib.SequenceMatcher(a=[w for w, _ in ours_single], b=[w for w, _ in theirs], autojunk=False)
             for block in matcher.get_matching_blocks():
                 errors += [abs(ours_single[block.a + i][1] - theirs[block.b + i][1]) * 1000 for i in range(block.size)]

@@ -45,9 +45,11 @@ import numpy as np
 from benchmarks.ai_harness import AiCaller, LoopLag, call_events, cough, espeak_8k, mono_to_wall, pct, write_config
 from benchmarks.ai_harness import server as run_server
 
-LONG_REPLY = ("Thanks for calling the test line. We are open from nine in the morning until five in the "
-              "evening from Monday to Friday, and from ten until two on Saturday. We are closed on Sunday "
-              "and on public holidays, but you can always leave a message on our website.")
+LONG_REPLY = (
+    "Thanks for calling the test line. We are open from nine in the morning until five in the "
+    "evening from Monday to Friday, and from ten until two on Saturday. We are closed on Sunday "
+    "and on public holidays, but you can always leave a message on our website."
+)
 FRAME = 160  # PCMU samples per packet
 SLACK_NS = 2_000_000  # clock alignment between the server's log time and our monotonic clock
 
@@ -88,8 +90,9 @@ async def _call(sip_port: int, rng: random.Random, stimulus: np.ndarray, *, repl
     return {"caller": caller, "offset": offset, "onset_ns": onset, "error": failure}
 
 
-def measure_interrupt(caller: AiCaller, events: list[dict[str, Any]], offset: float,
-                      onset_ns: int | None) -> dict[str, Any]:
+def measure_interrupt(
+    caller: AiCaller, events: list[dict[str, Any]], offset: float, onset_ns: int | None
+) -> dict[str, Any]:
     """Wire-side barge-in numbers of one interrupted call (see the module docstring)."""
     out: dict[str, Any] = {}
     frames = caller.agent_frames()  # (arrival ns, peak, marker); digital silence has peak 0
@@ -111,14 +114,15 @@ def measure_interrupt(caller: AiCaller, events: list[dict[str, Any]], offset: fl
     out["onset_to_decision_ms"] = round((decision_ns - onset_ns) / 1e6, 1)
     # The next reply starts a new talkspurt: only packets before it belong to the cut reply.
     next_reply = next((t for t, _, m in frames if m and t > decision_ns), math.inf)
-    out["frames_after_decision"] = sum(1 for t, peak, _ in frames
-                                       if decision_ns - SLACK_NS < t < next_reply and peak > 0)
+    out["frames_after_decision"] = sum(
+        1 for t, peak, _ in frames if decision_ns - SLACK_NS < t < next_reply and peak > 0
+    )
     # Cursor check: queued-audio frames received from the greeting's first frame to the cut.
     first = next((i for i, (_, _, m) in enumerate(frames) if m), None)
     cursor = paused[0].get("cursor")
     if first is not None and isinstance(cursor, int):
         cut = [i for i, (t, peak, _) in enumerate(frames) if peak > 0 and t < next_reply]
-        spurts = sum(1 for t, _, m in frames[first:cut[-1] + 1] if m) if cut else 0
+        spurts = sum(1 for t, _, m in frames[first : cut[-1] + 1] if m) if cut else 0
         if cut and spurts == 1:
             out["cursor_frames_after_decision"] = (cut[-1] - first + 1) - math.ceil(cursor / FRAME)
         else:
@@ -156,17 +160,24 @@ async def run(calls: int, false_calls: int, ttft_ms: int, eos_ms: int, seed: int
                     row = measure_interrupt(seen["caller"], events, seen["offset"], seen["onset_ns"])
                     row["error"] = seen["error"]
                     interrupts.append(row)
-                    print(json.dumps({"interrupt": i, **{k: v for k, v in row.items() if k != "heard_audio"}}),
-                          file=sys.stderr)
+                    print(
+                        json.dumps({"interrupt": i, **{k: v for k, v in row.items() if k != "heard_audio"}}),
+                        file=sys.stderr,
+                    )
                 for kind, pcm in probes.items():
                     for _ in range(false_calls):
                         seen = await _call(server.sip_port, rng, pcm, reply_after=False)
                         await asyncio.sleep(0.3)
                         log = call_events(tmp, seen["caller"].call_id)
                         events = [e["event"] for e in log]
-                        row = {"probe": kind, "paused": events.count("barge_paused"),
-                               "resumed": events.count("barge_resumed"), "flushed": events.count("barge_flushed"),
-                               "pause_ms": _pause_ms(log), "error": seen["error"]}
+                        row = {
+                            "probe": kind,
+                            "paused": events.count("barge_paused"),
+                            "resumed": events.count("barge_resumed"),
+                            "flushed": events.count("barge_flushed"),
+                            "pause_ms": _pause_ms(log),
+                            "error": seen["error"],
+                        }
                         false_rows.append(row)
                         print(json.dumps(row), file=sys.stderr)
                 server_lag = server.get("/health").get("loop_lag_ms")
@@ -178,8 +189,16 @@ async def run(calls: int, false_calls: int, ttft_ms: int, eos_ms: int, seed: int
                 wav = write_wav(tmp / f"heard{i}.wav", audio, 8000)
                 row["heard_text_wire"] = transcribe(wav)
                 row["heard_words_wire"] = len(words(row["heard_text_wire"]))
-                print(json.dumps({"interrupt": i, "heard_text_wire": row["heard_text_wire"],
-                                  "heard_text_server": row.get("heard_text_server")}), file=sys.stderr)
+                print(
+                    json.dumps(
+                        {
+                            "interrupt": i,
+                            "heard_text_wire": row["heard_text_wire"],
+                            "heard_text_server": row.get("heard_text_server"),
+                        }
+                    ),
+                    file=sys.stderr,
+                )
     return summarize(interrupts, false_rows, ttft_ms, eos_ms, server_lag, generator_lag)
 
 
@@ -192,8 +211,14 @@ def _pause_ms(log: list[dict[str, Any]]) -> float | None:
     return round((resumed["caller_sample"] - paused["caller_sample"]) / 16, 1)  # 16 kHz caller clock
 
 
-def summarize(interrupts: list[dict[str, Any]], false_rows: list[dict[str, Any]], ttft_ms: int, eos_ms: int,
-              server_lag: Any, generator_lag: Any) -> dict[str, Any]:
+def summarize(
+    interrupts: list[dict[str, Any]],
+    false_rows: list[dict[str, Any]],
+    ttft_ms: int,
+    eos_ms: int,
+    server_lag: Any,
+    generator_lag: Any,
+) -> dict[str, Any]:
     barge = [r["onset_to_last_packet_ms"] for r in interrupts if "onset_to_last_packet_ms" in r]
     decision = [r["onset_to_decision_ms"] for r in interrupts if "onset_to_decision_ms" in r]
     heard = [r for r in interrupts if "heard_words_wire" in r and r.get("heard_words_server") is not None]
@@ -201,8 +226,9 @@ def summarize(interrupts: list[dict[str, Any]], false_rows: list[dict[str, Any]]
     cursor = [r["cursor_frames_after_decision"] for r in interrupts if "cursor_frames_after_decision" in r]
     probes: dict[str, Any] = {}
     for row in false_rows:
-        p = probes.setdefault(row["probe"], {"calls": 0, "false_barge_ins": 0, "paused_then_resumed": 0,
-                                             "max_pause_ms": None})
+        p = probes.setdefault(
+            row["probe"], {"calls": 0, "false_barge_ins": 0, "paused_then_resumed": 0, "max_pause_ms": None}
+        )
         p["calls"] += 1
         if row.get("pause_ms") is not None:
             p["max_pause_ms"] = max(p["max_pause_ms"] or 0.0, row["pause_ms"])
@@ -216,11 +242,18 @@ def summarize(interrupts: list[dict[str, Any]], false_rows: list[dict[str, Any]]
         "failed_calls": sum(1 for r in interrupts + false_rows if r.get("error")),
         "ttft_ms": ttft_ms,
         "end_of_speech_timeout_ms": eos_ms,
-        "onset_to_last_packet_ms": {"n": len(barge), "p50": pct(barge, 0.5), "p95": pct(barge, 0.95),
-                                    "max": round(max(barge), 1) if barge else None},
+        "onset_to_last_packet_ms": {
+            "n": len(barge),
+            "p50": pct(barge, 0.5),
+            "p95": pct(barge, 0.95),
+            "max": round(max(barge), 1) if barge else None,
+        },
         "onset_to_decision_ms": {"n": len(decision), "p50": pct(decision, 0.5), "p95": pct(decision, 0.95)},
-        "frames_after_decision": {"total": sum(r.get("frames_after_decision", 0) for r in interrupts),
-                                  "cursor_total": sum(cursor), "cursor_checked_calls": len(cursor)},
+        "frames_after_decision": {
+            "total": sum(r.get("frames_after_decision", 0) for r in interrupts),
+            "cursor_total": sum(cursor),
+            "cursor_checked_calls": len(cursor),
+        },
         "heard_text_within_one_word": {"n": len(heard), "share": round(len(right) / len(heard), 3) if heard else None},
         "false_barge_in_probes": probes,
         "goals": {"onset_to_last_packet_p95_ms": 120, "frames_after_decision": 0},

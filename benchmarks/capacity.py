@@ -79,8 +79,10 @@ def _turn_stats(before: dict[str, float], after: dict[str, float]) -> dict[str, 
 
     count = delta('mediaserver_turn_stage_seconds_count{stage="first_agent_frame"}')
     total = delta('mediaserver_turn_stage_seconds_sum{stage="first_agent_frame"}')
-    return {"turns_completed": int(delta("mediaserver_turns_total")),
-            "voice_to_voice_server_ms_mean": round(1000 * total / count, 1) if count else None}
+    return {
+        "turns_completed": int(delta("mediaserver_turns_total")),
+        "voice_to_voice_server_ms_mean": round(1000 * total / count, 1) if count else None,
+    }
 
 
 def speech_payloads(cycle_s: float = 4.0) -> list[bytes]:
@@ -91,11 +93,17 @@ def speech_payloads(cycle_s: float = 4.0) -> list[bytes]:
     total = int(cycle_s * 8000)
     pcm = np.concatenate([pcm[:total], np.zeros(max(0, total - len(pcm)), np.int16)])
     codec = make_codec("PCMU")
-    return [codec.encode(pcm[i:i + 160]) for i in range(0, total - 159, 160)]
+    return [codec.encode(pcm[i : i + 160]) for i in range(0, total - 159, 160)]
 
 
-async def _ramp(server: ServerProcess, levels: list[int], hold_s: float, user: str = "idle",
-                talk: list[bytes] | None = None, stop_on_degrade: bool = True) -> list[dict[str, Any]]:
+async def _ramp(
+    server: ServerProcess,
+    levels: list[int],
+    hold_s: float,
+    user: str = "idle",
+    talk: list[bytes] | None = None,
+    stop_on_degrade: bool = True,
+) -> list[dict[str, Any]]:
     assert server.proc is not None
     pid = server.proc.pid
     gen = LoadGenerator(("127.0.0.1", server.sip_port), user=user)
@@ -188,10 +196,16 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=("media", "ai"), default="media",
-                        help="media plane only, or with ASR+TTS (calls into the ai verb, callers speaking)")
-    parser.add_argument("--levels", help="concurrent call counts to ramp through "
-                                         "(default 25,50,100,200,300,400; with --mode ai 1,2,4,6,8,12)")
+    parser.add_argument(
+        "--mode",
+        choices=("media", "ai"),
+        default="media",
+        help="media plane only, or with ASR+TTS (calls into the ai verb, callers speaking)",
+    )
+    parser.add_argument(
+        "--levels",
+        help="concurrent call counts to ramp through (default 25,50,100,200,300,400; with --mode ai 1,2,4,6,8,12)",
+    )
     parser.add_argument("--hold", type=float, help="seconds measured at each level (default 5; ai 10)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
@@ -204,28 +218,34 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks.ai_harness import write_config
             from tests.support.llm_server import ScriptedLlmServer, Turn
 
-            llm = stack.enter_context(ScriptedLlmServer([Turn(text="Yes, we are open until two.")],
-                                                        loop_script=True).running())
+            llm = stack.enter_context(
+                ScriptedLlmServer([Turn(text="Yes, we are open until two.")], loop_script=True).running()
+            )
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="capacity-ai-")))
             config, talk = write_config(tmp, llm.base_url), speech_payloads()
         # RTP ports above the test servers' 30000-50000 ranges, so a suite running beside us
         # cannot take ports this ramp needs (a busy port pool answers 503).
-        server = ServerProcess(config=config, rtp_base=51000 + (os.getpid() % 8) * 1000,
-                               rtp_ports=max(levels) + 20, log_level="WARNING").start()
+        server = ServerProcess(
+            config=config, rtp_base=51000 + (os.getpid() % 8) * 1000, rtp_ports=max(levels) + 20, log_level="WARNING"
+        ).start()
         try:
             import uvloop
 
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                rows = runner.run(_ramp(server, levels, hold, user="ai" if ai else "idle", talk=talk,
-                                        stop_on_degrade=not ai))
+                rows = runner.run(
+                    _ramp(server, levels, hold, user="ai" if ai else "idle", talk=talk, stop_on_degrade=not ai)
+                )
         finally:
             server.stop()
     ok = [r["calls"] for r in rows if (r["deviation_ms_p99"] or 0) <= 2.0 and r["late_frames_at_wire"] == 0]
     degrades = next((r["calls"] for r in rows if r["calls"] not in ok), None)
     result = {
         "benchmark": "capacity",
-        "mode": ("with ASR+TTS (ai verb, every caller speaking; VAD, whisper, scripted LLM, Piper)" if ai
-                 else "media plane (RTP, jitter buffer, G.711, ticker)"),
+        "mode": (
+            "with ASR+TTS (ai verb, every caller speaking; VAD, whisper, scripted LLM, Piper)"
+            if ai
+            else "media plane (RTP, jitter buffer, G.711, ticker)"
+        ),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "levels": rows,
         # The last level before the first degraded one (a later level that happens to pass does not count).

@@ -59,12 +59,19 @@ QUESTIONS = {
     "long": "Hi, I would like to know whether you are open on Sunday afternoon, and until what time.",
 }
 REPLY = "Yes, we are open until two."
-STAGES = ("endpoint_ms", "asr_final_ms", "llm_first_token_ms", "tts_first_audio_ms", "first_agent_frame_ms",
-          "after_endpoint_ms")
+STAGES = (
+    "endpoint_ms",
+    "asr_final_ms",
+    "llm_first_token_ms",
+    "tts_first_audio_ms",
+    "first_agent_frame_ms",
+    "after_endpoint_ms",
+)
 
 
-async def conversation(sip_port: int, codec: str, log_dir: Path, speech: dict[str, np.ndarray],
-                       live_view: Any = None) -> dict[str, Any]:
+async def conversation(
+    sip_port: int, codec: str, log_dir: Path, speech: dict[str, np.ndarray], live_view: Any = None
+) -> dict[str, Any]:
     """One call: greeting, then each question once; per-turn wire times and server timings."""
     caller = AiCaller(("127.0.0.1", sip_port), user="ai", codec=codec)
     await caller.open()
@@ -131,12 +138,17 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Percentiles of the wire measures and medians of the server's stages over some turns."""
     turns = [t for r in rows for t in r["turns"]]
     out: dict[str, Any] = {"turns": len(turns)}
-    for key in ("voice_to_voice_ms", "voice_to_voice_first_packet_ms", "after_endpoint_wire_ms",
-                "last_speech_to_endpoint_ms"):
+    for key in (
+        "voice_to_voice_ms",
+        "voice_to_voice_first_packet_ms",
+        "after_endpoint_wire_ms",
+        "last_speech_to_endpoint_ms",
+    ):
         values = [t[key] for t in turns if key in t]
         out[key] = {"n": len(values), "p50": pct(values, 0.5), "p95": pct(values, 0.95)}
-    out["server_stage_median_ms"] = {s: median([t["server"][s] for t in turns if s in t.get("server", {})])
-                                     for s in STAGES}
+    out["server_stage_median_ms"] = {
+        s: median([t["server"][s] for t in turns if s in t.get("server", {})]) for s in STAGES
+    }
     return out
 
 
@@ -156,17 +168,25 @@ async def run(ttfts: list[int], codecs: list[str], repeat: int, eos_ms: int) -> 
                     for codec in codecs:
                         for ttft in ttfts:
                             llm.script, llm._next = [Turn(text=REPLY, ttft_s=ttft / 1000, token_delay_s=0.01)], 0
-                            row = await conversation(server.sip_port, codec, tmp, speech,
-                                                     live_view=server.get if not rows else None)
+                            row = await conversation(
+                                server.sip_port, codec, tmp, speech, live_view=server.get if not rows else None
+                            )
                             row["ttft_ms"] = ttft
                             rows.append(row)
                             brief = [{k: v for k, v in t.items() if k != "server"} for t in row["turns"]]
-                            print(json.dumps({"codec": codec, "ttft_ms": ttft, "error": row.get("error"),
-                                              "turns": brief}), file=sys.stderr)
+                            print(
+                                json.dumps(
+                                    {"codec": codec, "ttft_ms": ttft, "error": row.get("error"), "turns": brief}
+                                ),
+                                file=sys.stderr,
+                            )
                 server_lag = server.get("/health").get("loop_lag_ms")
                 generator_lag = await lag.stop()
-    by = {f"{c}/ttft{t}": summarize([r for r in rows if r["codec"] == c and r["ttft_ms"] == t])
-          for c in codecs for t in ttfts}
+    by = {
+        f"{c}/ttft{t}": summarize([r for r in rows if r["codec"] == c and r["ttft_ms"] == t])
+        for c in codecs
+        for t in ttfts
+    }
     overall = summarize(rows)
     return {
         "benchmark": "latency",
@@ -220,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eos-ms", type=int, default=700, help="end_of_speech_timeout of the ai verb")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
-    result = asyncio.run(run([int(x) for x in args.ttft_ms.split(",")], args.codecs.split(","), args.repeat,
-                             args.eos_ms))
+    result = asyncio.run(
+        run([int(x) for x in args.ttft_ms.split(",")], args.codecs.split(","), args.repeat, args.eos_ms)
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latency.json").write_text(json.dumps(result, indent=2))
     plot(result, args.out / "latency.png")

@@ -57,9 +57,11 @@ __all__ = ["AGENT_LEVEL", "AI_SWML", "AiCaller", "call_events", "cough", "espeak
 
 # ---- the benchmark --------------------------------------------------------------------------------
 
-LONG_REPLY = ("Thanks for calling the test line. We are open from nine in the morning until five in the "
-              "evening from Monday to Friday, and from ten until two on Saturday. We are closed on Sunday "
-              "and on public holidays, but you can always leave a message on our website.")
+LONG_REPLY = (
+    "Thanks for calling the test line. We are open from nine in the morning until five in the "
+    "evening from Monday to Friday, and from ten until two on Saturday. We are closed on Sunday "
+    "and on public holidays, but you can always leave a message on our website."
+)
 
 
 async def one_call(sip_port: int, log_dir: Path, rng: random.Random, interrupt: np.ndarray) -> dict[str, Any]:
@@ -94,8 +96,11 @@ async def one_call(sip_port: int, log_dir: Path, rng: random.Random, interrupt: 
     if failure:
         result["error"] = failure
     start_ts = events[0]["ts"] if events else 0.0
-    result["timeline"] = [(e["event"], round(e["ts"] - start_ts, 3), e.get("text") or e.get("reason") or "")
-                          for e in events if e["event"].startswith(("turn_", "barge_", "ai_"))]
+    result["timeline"] = [
+        (e["event"], round(e["ts"] - start_ts, 3), e.get("text") or e.get("reason") or "")
+        for e in events
+        if e["event"].startswith(("turn_", "barge_", "ai_"))
+    ]
     # A paused or idle agent sends digital silence (PCMU 0xFF decodes to 0): any other sample is
     # agent audio, quiet or not.
     packets = caller.agent_packets(level=0)
@@ -170,11 +175,19 @@ async def run(calls: int, ttft_ms: int, out: Path, seed: int = 1, eos_ms: int = 
         "failed_calls": sum(1 for r in results if "error" in r),
         "ttft_ms": ttft_ms,
         "end_of_speech_timeout_ms": eos_ms,
-        "endpoint_to_first_packet_ms": {"n": len(endpoint), "p50": _pct(endpoint, 0.5), "p95": _pct(endpoint, 0.95),
-                                        "max": round(max(endpoint), 1) if endpoint else None},
+        "endpoint_to_first_packet_ms": {
+            "n": len(endpoint),
+            "p50": _pct(endpoint, 0.5),
+            "p95": _pct(endpoint, 0.95),
+            "max": round(max(endpoint), 1) if endpoint else None,
+        },
         "endpoint_to_first_audible_packet_ms": {"p50": _pct(audible, 0.5), "p95": _pct(audible, 0.95)},
-        "barge_onset_to_last_packet_ms": {"n": len(barge), "p50": _pct(barge, 0.5), "p95": _pct(barge, 0.95),
-                                          "max": round(max(barge), 1) if barge else None},
+        "barge_onset_to_last_packet_ms": {
+            "n": len(barge),
+            "p50": _pct(barge, 0.5),
+            "p95": _pct(barge, 0.95),
+            "max": round(max(barge), 1) if barge else None,
+        },
         "heard_text_within_one_word": {"n": len(heard), "share": round(len(right) / len(heard), 3) if heard else None},
         "server_loop_lag_ms": lag,
         "goals": {"endpoint_p50_ms": 40, "endpoint_p95_ms": 150, "barge_p95_ms": 120, "heard_share": 0.95},
@@ -197,8 +210,10 @@ def _plot(endpoint: list[float], barge: list[float], path: Path, ttft_ms: int) -
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, values, title, goal in ((axes[0], endpoint, "endpoint decision -> first agent packet", 150),
-                                    (axes[1], barge, "barge-in onset -> last agent packet", 120)):
+    for ax, values, title, goal in (
+        (axes[0], endpoint, "endpoint decision -> first agent packet", 150),
+        (axes[1], barge, "barge-in onset -> last agent packet", 120),
+    ):
         if values:
             ax.hist(values, bins=20, color="tab:blue")
         ax.axvline(goal, color="tab:red", linestyle="--", label=f"goal p95 {goal} ms")

@@ -144,10 +144,14 @@ class LoadGenerator:
             elif data.startswith(b"BYE"):
                 call.ended = True
                 head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")
-                keep = [h for h in head[1:] if h.split(":", 1)[0].strip().lower() in
-                        ("via", "from", "to", "call-id", "cseq")]
-                self._sip.sendto(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) +
-                                  "\r\nContent-Length: 0\r\n\r\n").encode(), self.server)
+                keep = [
+                    h
+                    for h in head[1:]
+                    if h.split(":", 1)[0].strip().lower() in ("via", "from", "to", "call-id", "cseq")
+                ]
+                self._sip.sendto(
+                    ("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n").encode(), self.server
+                )
 
     def _invite_response(self, call: LoadCall, response: SipResponse) -> None:
         if response.status < 200 or call.answered.is_set():
@@ -175,7 +179,7 @@ class LoadGenerator:
             arrival = 0
             for level, kind, raw in ancdata:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                    sec, nsec = _TIMESPEC.unpack(raw[:_TIMESPEC.size])
+                    sec, nsec = _TIMESPEC.unpack(raw[: _TIMESPEC.size])
                     arrival = sec * 1_000_000_000 + nsec
             call.arrivals.append((arrival or time.time_ns(), RtpPacket.parse(data).timestamp))
 
@@ -215,8 +219,7 @@ class LoadGenerator:
             if len(call.arrivals) < 10:
                 continue
             arrivals = np.array([a for a, _ in call.arrivals], dtype=np.float64)
-            stamps = np.unwrap(np.array([t for _, t in call.arrivals], dtype=np.float64),
-                               period=2.0**32)
+            stamps = np.unwrap(np.array([t for _, t in call.arrivals], dtype=np.float64), period=2.0**32)
             ideal = (stamps - stamps[0]) / 8000 * 1e9
             dev = arrivals - arrivals[0] - ideal
             pooled.append((dev - dev.min()) / 1e6)

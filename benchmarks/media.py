@@ -80,8 +80,14 @@ def codec_costs(rounds: int = 11) -> dict[str, dict[str, float]]:
     for _ in range(rounds):  # interleaved, so a slow phase of the VM hits every item alike
         for key, (fn, batch) in benches.items():
             samples[key].append(_per_call_us(fn, batch))
-    return {k: {"median_us": round(statistics.median(v), 2), "p10_us": round(float(np.percentile(v, 10)), 2),
-                "p90_us": round(float(np.percentile(v, 90)), 2)} for k, v in samples.items()}
+    return {
+        k: {
+            "median_us": round(statistics.median(v), 2),
+            "p10_us": round(float(np.percentile(v, 10)), 2),
+            "p90_us": round(float(np.percentile(v, 90)), 2),
+        }
+        for k, v in samples.items()
+    }
 
 
 class _NullSignal:
@@ -115,8 +121,15 @@ async def pacing(calls: int, seconds: float) -> dict[str, Any]:
         transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
         transports.append(transport)
         media = MediaStream(MediaParams("PCMU", 0, 8000, 101), "bench", rng=random.Random(i))
-        call = Call(f"bench-{i}", from_uri="sip:a@b", to_uri="sip:c@d", media=media, signal=_NullSignal(),
-                    send_media=lambda d, t=transport: t.sendto(d, sink_addr), event_log=CallEventLog(f"bench-{i}"))
+        call = Call(
+            f"bench-{i}",
+            from_uri="sip:a@b",
+            to_uri="sip:c@d",
+            media=media,
+            signal=_NullSignal(),
+            send_media=lambda d, t=transport: t.sendto(d, sink_addr),
+            event_log=CallEventLog(f"bench-{i}"),
+        )
         call.answer()
         ticker.add(call)
     task = asyncio.create_task(ticker.run())
@@ -132,7 +145,7 @@ async def pacing(calls: int, seconds: float) -> dict[str, Any]:
     devs = np.array(pacer.stats.deviations_ns()[hist0:], dtype=np.float64) / 1e6
     work = np.array(ticker.work_ns, dtype=np.float64) / 1e6
     # Worst send of a tick = its wakeup deviation + the time to run every call before it.
-    send = devs[-len(work):] + work if len(work) and len(devs) >= len(work) else devs
+    send = devs[-len(work) :] + work if len(work) and len(devs) >= len(work) else devs
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     loop.remove_reader(sink.fileno())

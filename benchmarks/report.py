@@ -30,27 +30,63 @@ def _media(r: dict[str, Any]) -> list[str]:
     costs = r["per_frame_cost"]
     out = ["**Media primitives** (`python -m benchmarks.media`): µs per 20 ms frame, median", ""]
     codecs = sorted({k.split(".")[0] for k in costs if "." in k and not k.startswith("jitter")})
-    out += _table(["codec", "encode µs", "decode µs"],
-                  [[c, costs[f"{c}.encode"]["median_us"], costs[f"{c}.decode"]["median_us"]] for c in codecs])
+    out += _table(
+        ["codec", "encode µs", "decode µs"],
+        [[c, costs[f"{c}.encode"]["median_us"], costs[f"{c}.decode"]["median_us"]] for c in codecs],
+    )
     out += ["", f"Jitter buffer push+pop: {costs['jitter.push+pop']['median_us']} µs.", ""]
     out += _table(
         ["idle calls", "wakeup dev p50 ms", "wakeup dev p99 ms", "last send dev p99 ms", "late frames", "CPU % core"],
-        [[p["calls"], p["deviation_ms_p50"], p["deviation_ms_p99"], p.get("last_send_deviation_ms_p99"),
-          p["late_frames"], p["cpu_percent_of_one_core"]] for p in r["pacing"]],
+        [
+            [
+                p["calls"],
+                p["deviation_ms_p50"],
+                p["deviation_ms_p99"],
+                p.get("last_send_deviation_ms_p99"),
+                p["late_frames"],
+                p["cpu_percent_of_one_core"],
+            ]
+            for p in r["pacing"]
+        ],
     )
     return out
 
 
 def _capacity(r: dict[str, Any]) -> list[str]:
-    out = [f"**Capacity** (`python -m benchmarks.capacity`, {r['mode']}): calls per core ≈ "
-           f"**{r['calls_per_core']}** (p99 deviation at the wire ≤ 2 ms, no late frame); pacing degrades at "
-           f"{r.get('pacing_degrades_at_calls') or 'no level tried'} calls", ""]
+    out = [
+        f"**Capacity** (`python -m benchmarks.capacity`, {r['mode']}): calls per core ≈ "
+        f"**{r['calls_per_core']}** (p99 deviation at the wire ≤ 2 ms, no late frame); pacing degrades at "
+        f"{r.get('pacing_degrades_at_calls') or 'no level tried'} calls",
+        "",
+    ]
     out += _table(
-        ["calls", "dev p50 ms", "dev p99 ms", "late", "server CPU %", "CPU ms/call·s", "RSS MB/call",
-         "setup p50 ms", "setups/s", "generator lag p99 ms"],
-        [[x["calls"], x["deviation_ms_p50"], x["deviation_ms_p99"], x["late_frames_at_wire"],
-          x["server_cpu_percent_of_core"], x["server_cpu_ms_per_call_second"], x["rss_mb_per_call"],
-          x["setup_ms_p50"], x["setup_calls_per_s"], x["generator_loop_lag_ms_p99"]] for x in r["levels"]],
+        [
+            "calls",
+            "dev p50 ms",
+            "dev p99 ms",
+            "late",
+            "server CPU %",
+            "CPU ms/call·s",
+            "RSS MB/call",
+            "setup p50 ms",
+            "setups/s",
+            "generator lag p99 ms",
+        ],
+        [
+            [
+                x["calls"],
+                x["deviation_ms_p50"],
+                x["deviation_ms_p99"],
+                x["late_frames_at_wire"],
+                x["server_cpu_percent_of_core"],
+                x["server_cpu_ms_per_call_second"],
+                x["rss_mb_per_call"],
+                x["setup_ms_p50"],
+                x["setup_calls_per_s"],
+                x["generator_loop_lag_ms_p99"],
+            ]
+            for x in r["levels"]
+        ],
     )
     return out + _capacity_ai_columns(r)
 
@@ -59,46 +95,102 @@ def _capacity_ai_columns(r: dict[str, Any]) -> list[str]:
     """The ASR+TTS ramp also says how many turns completed and how long the server took per reply."""
     if not any("turns_completed" in x for x in r["levels"]):
         return []
-    return ["", *_table(["calls", "turns completed in hold", "server voice-to-voice mean ms"],
-                        [[x["calls"], x.get("turns_completed"), x.get("voice_to_voice_server_ms_mean")]
-                         for x in r["levels"]])]
+    return [
+        "",
+        *_table(
+            ["calls", "turns completed in hold", "server voice-to-voice mean ms"],
+            [[x["calls"], x.get("turns_completed"), x.get("voice_to_voice_server_ms_mean")] for x in r["levels"]],
+        ),
+    ]
 
 
 def _latency(r: dict[str, Any]) -> list[str]:
     o = r["overall"]
-    out = [f"**Voice-to-voice latency** (`python -m benchmarks.latency`): {r['conversations']} conversations "
-           f"({r['failed_conversations']} failed), {o['turns']} turns, end-of-speech timeout "
-           f"{r['end_of_speech_timeout_ms']} ms; after-endpoint p50 **{o['after_endpoint_wire_ms']['p50']} ms** "
-           f"(goal ≤ 40 ms)", ""]
+    out = [
+        f"**Voice-to-voice latency** (`python -m benchmarks.latency`): {r['conversations']} conversations "
+        f"({r['failed_conversations']} failed), {o['turns']} turns, end-of-speech timeout "
+        f"{r['end_of_speech_timeout_ms']} ms; after-endpoint p50 **{o['after_endpoint_wire_ms']['p50']} ms** "
+        f"(goal ≤ 40 ms)",
+        "",
+    ]
     rows = []
     for case, c in r["by_case"].items():
         stages = c["server_stage_median_ms"]
-        rows.append([case, c["turns"], c["voice_to_voice_ms"]["p50"], c["voice_to_voice_ms"]["p95"],
-                     c["after_endpoint_wire_ms"]["p50"], c["after_endpoint_wire_ms"]["p95"], stages["endpoint_ms"],
-                     stages["asr_final_ms"], stages["llm_first_token_ms"], stages["tts_first_audio_ms"],
-                     stages["first_agent_frame_ms"]])
-    out += _table(["codec/TTFT", "turns", "v2v p50 ms", "v2v p95 ms", "after endpoint p50 ms",
-                   "after endpoint p95 ms", "endpoint ms", "ASR final ms", "LLM 1st token ms", "TTS 1st audio ms",
-                   "1st frame sent ms"], rows)
+        rows.append(
+            [
+                case,
+                c["turns"],
+                c["voice_to_voice_ms"]["p50"],
+                c["voice_to_voice_ms"]["p95"],
+                c["after_endpoint_wire_ms"]["p50"],
+                c["after_endpoint_wire_ms"]["p95"],
+                stages["endpoint_ms"],
+                stages["asr_final_ms"],
+                stages["llm_first_token_ms"],
+                stages["tts_first_audio_ms"],
+                stages["first_agent_frame_ms"],
+            ]
+        )
+    out += _table(
+        [
+            "codec/TTFT",
+            "turns",
+            "v2v p50 ms",
+            "v2v p95 ms",
+            "after endpoint p50 ms",
+            "after endpoint p95 ms",
+            "endpoint ms",
+            "ASR final ms",
+            "LLM 1st token ms",
+            "TTS 1st audio ms",
+            "1st frame sent ms",
+        ],
+        rows,
+    )
     lag = r.get("generator_loop_lag_ms") or {}
-    out += ["", "v2v: caller's last speech packet sent → first audible agent packet received. Stage columns: "
-                "server medians after the caller's last voiced sample (per-turn events). Generator loop lag "
-                f"p99 {lag.get('p99_ms')} ms."]
+    out += [
+        "",
+        "v2v: caller's last speech packet sent → first audible agent packet received. Stage columns: "
+        "server medians after the caller's last voiced sample (per-turn events). Generator loop lag "
+        f"p99 {lag.get('p99_ms')} ms.",
+    ]
     return out
 
 
 def _bargein(r: dict[str, Any]) -> list[str]:
     b, f, h = r["onset_to_last_packet_ms"], r["frames_after_decision"], r["heard_text_within_one_word"]
-    out = [f"**Barge-in** (`python -m benchmarks.bargein`): {r['interruptions']} interruptions, "
-           f"{r['missed_barge_ins']} missed, {r['failed_calls']} failed calls", ""]
-    out += _table(["onset → last packet p50 ms", "p95 ms (goal ≤ 120)", "max ms", "onset → decision p50 ms",
-                   "frames after decision (time / cursor)", "heard text within one word"],
-                  [[b["p50"], b["p95"], b["max"], r["onset_to_decision_ms"]["p50"],
-                    f"{f['total']} / {f['cursor_total']} ({f['cursor_checked_calls']} calls checked)",
-                    f"{h['share']} of {h['n']}"]])
-    out += [""] + _table(["probe", "calls", "false barge-ins (flushed)", "paused then resumed", "longest pause ms"],
-                         [[k, v["calls"], v["false_barge_ins"], v["paused_then_resumed"], v.get("max_pause_ms")]
-                          for k, v in r["false_barge_in_probes"].items()])
+    out = [
+        f"**Barge-in** (`python -m benchmarks.bargein`): {r['interruptions']} interruptions, "
+        f"{r['missed_barge_ins']} missed, {r['failed_calls']} failed calls",
+        "",
+    ]
+    out += _table(
+        [
+            "onset → last packet p50 ms",
+            "p95 ms (goal ≤ 120)",
+            "max ms",
+            "onset → decision p50 ms",
+            "frames after decision (time / cursor)",
+            "heard text within one word",
+        ],
+        [
+            [
+                b["p50"],
+                b["p95"],
+                b["max"],
+                r["onset_to_decision_ms"]["p50"],
+                f"{f['total']} / {f['cursor_total']} ({f['cursor_checked_calls']} calls checked)",
+                f"{h['share']} of {h['n']}",
+            ]
+        ],
+    )
+    out += [""] + _table(
+        ["probe", "calls", "false barge-ins (flushed)", "paused then resumed", "longest pause ms"],
+        [
+            [k, v["calls"], v["false_barge_ins"], v["paused_then_resumed"], v.get("max_pause_ms")]
+            for k, v in r["false_barge_in_probes"].items()
+        ],
+    )
     return out
 
 
@@ -108,14 +200,20 @@ def _asr(r: dict[str, Any]) -> list[str]:
     rows = []
     for key, value in asr["latency_ms"].items():
         bucket, mode = key.split(".", 1)
-        rows.append([f"ASR {bucket} utterance, {mode.replace('_', ' ')}",
-                     f"{value['median']:.0f} ms ({value['p10']:.0f}–{value['p90']:.0f})"])
+        rows.append(
+            [
+                f"ASR {bucket} utterance, {mode.replace('_', ' ')}",
+                f"{value['median']:.0f} ms ({value['p10']:.0f}–{value['p90']:.0f})",
+            ]
+        )
     rows += [[f"ASR word recall, {k.replace('_', ' ')}", v] for k, v in asr["word_recall"].items()]
-    rows += [["VAD webrtcvad + energy floor, per 20 ms frame", f"{vad['webrtc_us_per_frame']['median']} µs"],
-             ["VAD silero confirmer, per 20 ms frame", f"{vad['silero_us_per_frame']['median']} µs"],
-             ["Piper first clause, time to first audio", f"{tts['ttfa_ms']['first_clause']['median']:.0f} ms"],
-             ["Piper first sentence, time to first audio", f"{tts['ttfa_ms']['first_sentence']['median']:.0f} ms"],
-             ["Piper word ends vs whisper, median error", f"{tts['word_end_error_vs_whisper_ms']['median']:.0f} ms"]]
+    rows += [
+        ["VAD webrtcvad + energy floor, per 20 ms frame", f"{vad['webrtc_us_per_frame']['median']} µs"],
+        ["VAD silero confirmer, per 20 ms frame", f"{vad['silero_us_per_frame']['median']} µs"],
+        ["Piper first clause, time to first audio", f"{tts['ttfa_ms']['first_clause']['median']:.0f} ms"],
+        ["Piper first sentence, time to first audio", f"{tts['ttfa_ms']['first_sentence']['median']:.0f} ms"],
+        ["Piper word ends vs whisper, median error", f"{tts['word_end_error_vs_whisper_ms']['median']:.0f} ms"],
+    ]
     return out + _table(["measure", "value"], rows)
 
 
@@ -123,12 +221,18 @@ def _generic(r: dict[str, Any]) -> list[str]:
     """Any other runner: its scalar summary fields as a two-column table."""
     name = r.get("benchmark", "?")
     summary = r.get("summary", {k: v for k, v in r.items() if isinstance(v, int | float | str)})
-    return [f"**{name}** (`python -m benchmarks.{name}`)", ""] + _table(["metric", "value"],
-                                                                       [[k, v] for k, v in summary.items()])
+    return [f"**{name}** (`python -m benchmarks.{name}`)", ""] + _table(
+        ["metric", "value"], [[k, v] for k, v in summary.items()]
+    )
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
-    "asr": _asr, "media": _media, "capacity": _capacity, "latency": _latency, "bargein": _bargein}
+    "asr": _asr,
+    "media": _media,
+    "capacity": _capacity,
+    "latency": _latency,
+    "bargein": _bargein,
+}
 
 
 def _cpu_model() -> str:
@@ -154,8 +258,11 @@ def render(results: Path) -> str:
     if not files:
         lines = ["No benchmark has been run yet.", ""]
     if machine:
-        lines.insert(0, f"Machine: {_cpu_model()}, {machine.get('cpus')} vCPUs, Python {machine.get('python')}, "
-                        f"{machine.get('platform')}. Regenerate with `python -m benchmarks.report`.\n")
+        lines.insert(
+            0,
+            f"Machine: {_cpu_model()}, {machine.get('cpus')} vCPUs, Python {machine.get('python')}, "
+            f"{machine.get('platform')}. Regenerate with `python -m benchmarks.report`.\n",
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -86,10 +86,10 @@ class SipCaller:
         self._sip_in: asyncio.Queue[tuple[bytes, Addr]] = asyncio.Queue()
         self._rtp_in: asyncio.Queue[tuple[bytes, Addr]] = asyncio.Queue()
         t, self._sip = await loop.create_datagram_endpoint(
-            lambda: _Proto(self._sip_in), local_addr=(self.local_host, 0))
+            lambda: _Proto(self._sip_in), local_addr=(self.local_host, 0)
+        )
         self.sip_port = t.get_extra_info("sockname")[1]
-        t2, self._rtp = await loop.create_datagram_endpoint(
-            lambda: _RtpRecorder(self), local_addr=(self.local_host, 0))
+        t2, self._rtp = await loop.create_datagram_endpoint(lambda: _RtpRecorder(self), local_addr=(self.local_host, 0))
         self.rtp_port = t2.get_extra_info("sockname")[1]
         self._tag = f"{random.getrandbits(32):08x}"
         self._cseq = 0
@@ -110,15 +110,29 @@ class SipCaller:
         pt, rtpmap = OFFER_CODECS[self.codec]
         clock = int(rtpmap.split("/")[1])
         lines = [
-            "v=0", f"o=- 1 1 IN IP4 {self.local_host}", "s=test", f"c=IN IP4 {self.local_host}", "t=0 0",
+            "v=0",
+            f"o=- 1 1 IN IP4 {self.local_host}",
+            "s=test",
+            f"c=IN IP4 {self.local_host}",
+            "t=0 0",
             f"m=audio {self.rtp_port} RTP/AVP {pt} 101",
-            f"a=rtpmap:{pt} {rtpmap}", f"a=rtpmap:101 telephone-event/{clock if self.codec != 'G722' else 8000}",
-            "a=fmtp:101 0-16", "a=ptime:20", "a=sendrecv",
+            f"a=rtpmap:{pt} {rtpmap}",
+            f"a=rtpmap:101 telephone-event/{clock if self.codec != 'G722' else 8000}",
+            "a=fmtp:101 0-16",
+            "a=ptime:20",
+            "a=sendrecv",
         ]
         return ("\r\n".join(lines) + "\r\n").encode()
 
-    def _request(self, method: str, body: bytes = b"", cseq: int | None = None, branch: str | None = None,
-                 to_tag: bool = True, extra: str = "") -> bytes:
+    def _request(
+        self,
+        method: str,
+        body: bytes = b"",
+        cseq: int | None = None,
+        branch: str | None = None,
+        to_tag: bool = True,
+        extra: str = "",
+    ) -> bytes:
         if cseq is None:
             self._cseq += 1
             cseq = self._cseq
@@ -194,7 +208,7 @@ class SipCaller:
         seq, ts, ssrc = random.getrandbits(16), random.getrandbits(32), random.getrandbits(32)
         start = time.monotonic()
         for i in range(0, len(pcm) - frame + 1, frame):
-            packet = RtpPacket(pt, seq, ts, ssrc, codec.encode(pcm[i:i + frame]), marker=i == 0)
+            packet = RtpPacket(pt, seq, ts, ssrc, codec.encode(pcm[i : i + frame]), marker=i == 0)
             self._rtp.transport.sendto(packet.serialize(), self.remote_rtp)
             seq, ts = (seq + 1) & 0xFFFF, (ts + step) & 0xFFFFFFFF
             await asyncio.sleep(max(0.0, start + (i // frame + 1) * 0.02 - time.monotonic()))
@@ -202,8 +216,11 @@ class SipCaller:
     def decoded_audio(self) -> tuple[np.ndarray, int]:
         """Everything received, decoded in arrival order (one stream, no reordering on loopback)."""
         codec = make_codec(self.codec)
-        pcm = [codec.decode(r.packet.payload) for r in self.received
-               if r.packet.payload_type == OFFER_CODECS[self.codec][0]]
+        pcm = [
+            codec.decode(r.packet.payload)
+            for r in self.received
+            if r.packet.payload_type == OFFER_CODECS[self.codec][0]
+        ]
         return (np.concatenate(pcm) if pcm else np.zeros(0, np.int16)), codec.sample_rate
 
 

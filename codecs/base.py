@@ -65,9 +65,7 @@ class Codec(Protocol):
 def check_pcm(pcm: Pcm, codec_name: str) -> None:
     """Reject PCM the codecs would misread; a float or stereo array here is our own bug."""
     if pcm.dtype != np.int16 or pcm.ndim != 1:
-        raise CodecEncodeError(
-            f"{codec_name}: expected 1-D int16 PCM, got {pcm.dtype} with shape {pcm.shape}"
-        )
+        raise CodecEncodeError(f"{codec_name}: expected 1-D int16 PCM, got {pcm.dtype} with shape {pcm.shape}")
 
 
 class Concealer:

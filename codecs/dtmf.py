@@ -137,9 +137,7 @@ class DtmfReceiver:
         return latest.duration >= MAX_DURATION - _SEGMENT_SLACK and latest.duration <= offset <= MAX_DURATION
 
 
-def dtmf_payloads(
-    digit: str, duration_samples: int, step_samples: int, volume: int = 10
-) -> list[TelephoneEvent]:
+def dtmf_payloads(digit: str, duration_samples: int, step_samples: int, volume: int = 10) -> list[TelephoneEvent]:
     """The packets a sender emits for one key press, all sent with the same RTP timestamp.
 
     Updates every ``step_samples`` (durations step, 2*step, ... while below the total), then

@@ -48,8 +48,9 @@ class _PyAvCodec:
     clock_rate = 0
     channels = 1
 
-    def __init__(self, encoder: str, decoders: tuple[str, ...], frame_samples: int,
-                 options: dict[str, str], bit_rate: int = 0) -> None:
+    def __init__(
+        self, encoder: str, decoders: tuple[str, ...], frame_samples: int, options: dict[str, str], bit_rate: int = 0
+    ) -> None:
         self.frame_samples = frame_samples
         self._encoder = _open_encoder(encoder, self.sample_rate, frame_samples, options, bit_rate)
         self._decoder = _open_decoder(decoders, self.sample_rate)
@@ -123,8 +124,9 @@ class OpusCodec(_PyAvCodec):
         super().__init__("libopus", ("libopus", "opus"), frame_samples, options, bit_rate=bitrate)
 
 
-def _open_encoder(name: str, rate: int, frame_samples: int, options: dict[str, str],
-                  bit_rate: int) -> av.AudioCodecContext:
+def _open_encoder(
+    name: str, rate: int, frame_samples: int, options: dict[str, str], bit_rate: int
+) -> av.AudioCodecContext:
     ctx = av.CodecContext.create(name, "w")
     assert isinstance(ctx, av.AudioCodecContext)
     ctx.sample_rate = rate

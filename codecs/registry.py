@@ -69,9 +69,7 @@ def codec_info(name: str, clock_rate: int | None = None) -> CodecInfo:
         if clock_rate <= 0:
             raise UnsupportedCodec(f"unsupported codec {name}/{clock_rate}: rate must be positive")
         return replace(info, clock_rate=clock_rate, sample_rate=clock_rate)
-    raise UnsupportedCodec(
-        f"unsupported codec {name}/{clock_rate}: {info.name} uses clock rate {info.clock_rate}"
-    )
+    raise UnsupportedCodec(f"unsupported codec {name}/{clock_rate}: {info.name} uses clock rate {info.clock_rate}")
 
 
 def make_codec(name: str, clock_rate: int | None = None, *, frame_ms: int = 20) -> Codec:

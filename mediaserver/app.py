@@ -60,14 +60,28 @@ def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking
     make_confirmer()  # loads the shared silero model once, here, rather than on the first call
 
     def llm_settings(config: AiSessionConfig) -> LlmSettings:
-        return LlmSettings(model=config.model or ai.model, temperature=config.temperature, top_p=config.top_p,
-                           max_tokens=config.max_tokens, presence_penalty=config.presence_penalty,
-                           frequency_penalty=config.frequency_penalty, timeout_s=ai.timeout_s,
-                           first_token_timeout_s=ai.first_token_timeout_s)
+        return LlmSettings(
+            model=config.model or ai.model,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            max_tokens=config.max_tokens,
+            presence_penalty=config.presence_penalty,
+            frequency_penalty=config.frequency_penalty,
+            timeout_s=ai.timeout_s,
+            first_token_timeout_s=ai.first_token_timeout_s,
+        )
 
-    return AiEngines(vad=lambda: make_vad(3, -90.0), asr=asr, llm=llm, tts=synthesizer, blocking=blocking,
-                     confirmer=make_confirmer, llm_settings=llm_settings, far_end_delay_ms=ai.far_end_delay_ms,
-                     first_token_timeout_s=ai.first_token_timeout_s)
+    return AiEngines(
+        vad=lambda: make_vad(3, -90.0),
+        asr=asr,
+        llm=llm,
+        tts=synthesizer,
+        blocking=blocking,
+        confirmer=make_confirmer,
+        llm_settings=llm_settings,
+        far_end_delay_ms=ai.far_end_delay_ms,
+        first_token_timeout_s=ai.first_token_timeout_s,
+    )
 
 
 class MediaServer:
@@ -113,16 +127,21 @@ class MediaServer:
         try:
             await self.sip.start()
         except OSError as exc:
-            raise StartupError(f"cannot listen for SIP on {settings.sip.host}:{settings.sip.port}: "
-                               f"{exc.strerror or exc}") from exc
+            raise StartupError(
+                f"cannot listen for SIP on {settings.sip.host}:{settings.sip.port}: {exc.strerror or exc}"
+            ) from exc
         sip = self.sip
         webrtc = self.webrtc = WebRtcFrontEnd(settings, self.kernel) if settings.webrtc.enabled else None
         control = self._sidecars(self.kernel)  # ai_sidecar verb + /api control routes
         metrics = self.metrics = self._metrics(self.kernel)
         health = build_http_app(
             self.kernel,
-            lambda: {"rtp_ports_in_use": sip.ports.in_use, "sip_port": sip.port, **(webrtc.health() if webrtc else {}),
-                     "loop_lag_ms": self.loop_lag.summary()},
+            lambda: {
+                "rtp_ports_in_use": sip.ports.in_use,
+                "sip_port": sip.port,
+                **(webrtc.health() if webrtc else {}),
+                "loop_lag_ms": self.loop_lag.summary(),
+            },
             mounts=[webrtc.mount, control, metrics_mount(metrics)] if webrtc else [control, metrics_mount(metrics)],
         )
         self._http_runner = web.AppRunner(health, access_log=None)
@@ -131,8 +150,9 @@ class MediaServer:
         try:
             await site.start()
         except OSError as exc:
-            raise StartupError(f"cannot listen for HTTP on {settings.http.host}:{settings.http.port}: "
-                               f"{exc.strerror or exc}") from exc
+            raise StartupError(
+                f"cannot listen for HTTP on {settings.http.host}:{settings.http.port}: {exc.strerror or exc}"
+            ) from exc
         server = getattr(site, "_server", None)
         if server is not None and server.sockets:
             self.http_port = server.sockets[0].getsockname()[1]
@@ -159,18 +179,32 @@ class MediaServer:
         pacer = self.ticker.pacer.stats
         lag = self.loop_lag
         metrics.gauge("mediaserver_calls_active", "Calls in progress", lambda: len(kernel.calls))
-        metrics.counter("mediaserver_calls_started", "Calls started since the process began",
-                        lambda: kernel.calls_started)
-        metrics.counter("mediaserver_ticker_late_frames", "Media ticks later than the late threshold",
-                        lambda: pacer.late_frames)
-        metrics.gauge("mediaserver_ticker_deviation_p99_seconds", "p99 of the ticker's wakeup deviation (recent)",
-                      lambda: pacer.percentile(99) / 1000)
-        metrics.gauge("mediaserver_ticker_deviation_max_seconds", "Largest ticker wakeup deviation",
-                      lambda: pacer.max_deviation_ns / 1e9)
-        metrics.gauge("mediaserver_event_loop_lag_p99_seconds", "p99 of the event loop's lag (recent)",
-                      lambda: lag.summary()["p99_ms"] / 1000)
-        metrics.gauge("mediaserver_event_loop_lag_max_seconds", "Largest event loop lag (recent)",
-                      lambda: lag.summary()["max_ms"] / 1000)
+        metrics.counter(
+            "mediaserver_calls_started", "Calls started since the process began", lambda: kernel.calls_started
+        )
+        metrics.counter(
+            "mediaserver_ticker_late_frames", "Media ticks later than the late threshold", lambda: pacer.late_frames
+        )
+        metrics.gauge(
+            "mediaserver_ticker_deviation_p99_seconds",
+            "p99 of the ticker's wakeup deviation (recent)",
+            lambda: pacer.percentile(99) / 1000,
+        )
+        metrics.gauge(
+            "mediaserver_ticker_deviation_max_seconds",
+            "Largest ticker wakeup deviation",
+            lambda: pacer.max_deviation_ns / 1e9,
+        )
+        metrics.gauge(
+            "mediaserver_event_loop_lag_p99_seconds",
+            "p99 of the event loop's lag (recent)",
+            lambda: lag.summary()["p99_ms"] / 1000,
+        )
+        metrics.gauge(
+            "mediaserver_event_loop_lag_max_seconds",
+            "Largest event loop lag (recent)",
+            lambda: lag.summary()["max_ms"] / 1000,
+        )
         return metrics
 
     async def stop(self) -> None:
@@ -211,8 +245,11 @@ class MediaServer:
             if not ai.enabled:
                 raise RuntimeError("[llm] enabled = false: no language model for ai_sidecar")
             if self._ai_engines is None:
-                self._ai_engines = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(
-                    self.blocking, load_ai_engines, self.settings, kernel.synthesizer, self.blocking))
+                self._ai_engines = asyncio.ensure_future(
+                    asyncio.get_running_loop().run_in_executor(
+                        self.blocking, load_ai_engines, self.settings, kernel.synthesizer, self.blocking
+                    )
+                )
                 self._ai_engines.add_done_callback(_log_engine_failure)
             return await asyncio.shield(self._ai_engines)
 
@@ -223,12 +260,18 @@ class MediaServer:
             return (await engines()).asr
 
         services = SidecarServices(
-            llm=llm, asr=asr, vad=lambda: make_vad(2, -45.0), blocking=self.blocking,
-            llm_settings=lambda model: LlmSettings(model=model, timeout_s=ai.timeout_s,
-                                                   first_token_timeout_s=ai.first_token_timeout_s),
+            llm=llm,
+            asr=asr,
+            vad=lambda: make_vad(2, -45.0),
+            blocking=self.blocking,
+            llm_settings=lambda model: LlmSettings(
+                model=model, timeout_s=ai.timeout_s, first_token_timeout_s=ai.first_token_timeout_s
+            ),
             http=lambda: self._http_session or aiohttp.ClientSession(),
-            now_us=lambda: int(wall_time() * 1_000_000), monotonic_ms=lambda: clock.now_ns() // 1_000_000,
-            default_model=ai.model)
+            now_us=lambda: int(wall_time() * 1_000_000),
+            monotonic_ms=lambda: clock.now_ns() // 1_000_000,
+            default_model=ai.model,
+        )
         self.events = EventBus()
         self.sidecars = manager = SidecarManager(services, self.events)
         kernel.sidecar_runner = manager
@@ -246,12 +289,14 @@ class MediaServer:
             if self._ai_engines is None:
                 loop = asyncio.get_running_loop()
                 self._ai_engines = asyncio.ensure_future(
-                    loop.run_in_executor(self.blocking, load_ai_engines, self.settings, synthesizer, self.blocking))
+                    loop.run_in_executor(self.blocking, load_ai_engines, self.settings, synthesizer, self.blocking)
+                )
                 self._ai_engines.add_done_callback(_log_engine_failure)
             return await asyncio.shield(self._ai_engines)
 
-        return SessionRunner(ready, tool_factory=make_tool_runner, render_prompt=render_prompt,
-                             default_model=self.settings.ai.model)
+        return SessionRunner(
+            ready, tool_factory=make_tool_runner, render_prompt=render_prompt, default_model=self.settings.ai.model
+        )
 
 
 async def _asr_of(runner: SessionRunner) -> Any:

@@ -38,8 +38,9 @@ def _validate(source: str, timeout_s: float) -> int:
             try:
                 document = asyncio.run(validate_url(source, timeout_s))
             except FetchError as exc:
-                print(f"{public_url(source)}: {exc}" if public_url(source) not in str(exc) else str(exc),
-                      file=sys.stderr)
+                print(
+                    f"{public_url(source)}: {exc}" if public_url(source) not in str(exc) else str(exc), file=sys.stderr
+                )
                 return 1
         else:
             with open(source, "rb") as fh:

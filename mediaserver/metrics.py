@@ -79,10 +79,16 @@ class TurnTimeline:
             end = entry.get("speech_end")
             if not isinstance(end, int):
                 end = self._speech_end["caller_sample"] if self._speech_end else sample
-            self._turn = {"turn": len(self.turns) + 1, "speech_end_sample": end, "endpoint_sample": sample,
-                          "endpoint_ms": _ms(sample - end), "preemptive": bool(entry.get("preemptive")),
-                          "reason": entry.get("reason"), "_ended_ts": (self._speech_end or entry).get("ts"),
-                          **{k: v for k, v in self._early.items() if k.endswith("_ms")}}
+            self._turn = {
+                "turn": len(self.turns) + 1,
+                "speech_end_sample": end,
+                "endpoint_sample": sample,
+                "endpoint_ms": _ms(sample - end),
+                "preemptive": bool(entry.get("preemptive")),
+                "reason": entry.get("reason"),
+                "_ended_ts": (self._speech_end or entry).get("ts"),
+                **{k: v for k, v in self._early.items() if k.endswith("_ms")},
+            }
             self._early = {}
             self.turns.append(self._turn)
             out.append(("turn_stage", "endpoint", (sample - end) / CALLER_RATE))
@@ -105,8 +111,14 @@ class TurnTimeline:
             out.append(("turn_stage", "after_endpoint", (sample - turn["endpoint_sample"]) / CALLER_RATE))
         elif name == "barge_paused" and isinstance(sample, int):
             onset = self._onset if self._onset is not None else sample
-            self._barge = {"barge": len(self.barges) + 1, "onset_sample": onset, "decision_sample": sample,
-                           "decision_ms": _ms(sample - onset), "cursor": entry.get("cursor"), "outcome": "paused"}
+            self._barge = {
+                "barge": len(self.barges) + 1,
+                "onset_sample": onset,
+                "decision_sample": sample,
+                "decision_ms": _ms(sample - onset),
+                "cursor": entry.get("cursor"),
+                "outcome": "paused",
+            }
             self.barges.append(self._barge)
             out.append(("barge_decision", "", (sample - onset) / CALLER_RATE))
             out.append(("barge", "paused", 0.0))
@@ -140,16 +152,27 @@ class Metrics:
     def __init__(self) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # `*_created` timestamps on every series only add noise here
         self.registry = CollectorRegistry(auto_describe=True)
-        self.stage = Histogram("mediaserver_turn_stage_seconds",
-                               "Per-turn stage time: endpoint, first_agent_frame and after_endpoint from the "
-                               "caller's media clock (exact); asr_final, llm_first_token, tts_first_audio from "
-                               "log time after the caller's speech ended", ["stage"],
-                               buckets=STAGE_BUCKETS, registry=self.registry)
-        self.barge_decision = Histogram("mediaserver_barge_decision_seconds",
-                                        "Caller speech onset to the barge-in pause decision (media clock)",
-                                        buckets=STAGE_BUCKETS, registry=self.registry)
-        self.barges = Counter("mediaserver_barge_ins", "Barge-in decisions by outcome (paused, resumed, flushed)",
-                              ["outcome"], registry=self.registry)
+        self.stage = Histogram(
+            "mediaserver_turn_stage_seconds",
+            "Per-turn stage time: endpoint, first_agent_frame and after_endpoint from the "
+            "caller's media clock (exact); asr_final, llm_first_token, tts_first_audio from "
+            "log time after the caller's speech ended",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.barge_decision = Histogram(
+            "mediaserver_barge_decision_seconds",
+            "Caller speech onset to the barge-in pause decision (media clock)",
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.barges = Counter(
+            "mediaserver_barge_ins",
+            "Barge-in decisions by outcome (paused, resumed, flushed)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.turns = Counter("mediaserver_turns", "Caller turns committed (endpoint decisions)", registry=self.registry)
         self.events = Counter("mediaserver_call_events", "Call events logged", registry=self.registry)
         self._timelines: OrderedDict[str, TurnTimeline] = OrderedDict()

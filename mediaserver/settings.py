@@ -510,5 +510,6 @@ def _swml(raw: Mapping[str, Any], base_dirs: Mapping[str, Path]) -> SwmlSettings
         apology=apology,
         recordings_dir=recordings,
         expression_timeout_ms=_int(raw, "swml", "expression_timeout_ms", 1, 10_000)
-        if "expression_timeout_ms" in section else 100,
+        if "expression_timeout_ms" in section
+        else 100,
     )

@@ -49,18 +49,24 @@ class CallInput(Enum):
 C, In = CallState, CallInput
 TRANSITIONS: dict[CallState, dict[CallInput, CallState]] = {
     C.PROCEEDING: {
-        In.RING: C.RINGING, In.ANSWER: C.ANSWERED,
-        In.REJECT: C.ENDED, In.CANCEL: C.ENDED, In.BYE_RECEIVED: C.ENDED,
+        In.RING: C.RINGING,
+        In.ANSWER: C.ANSWERED,
+        In.REJECT: C.ENDED,
+        In.CANCEL: C.ENDED,
+        In.BYE_RECEIVED: C.ENDED,
     },
     C.RINGING: {
-        In.RING: C.RINGING, In.ANSWER: C.ANSWERED,
-        In.REJECT: C.ENDED, In.CANCEL: C.ENDED, In.BYE_RECEIVED: C.ENDED,
+        In.RING: C.RINGING,
+        In.ANSWER: C.ANSWERED,
+        In.REJECT: C.ENDED,
+        In.CANCEL: C.ENDED,
+        In.BYE_RECEIVED: C.ENDED,
     },
     C.ANSWERED: {In.ACK: C.CONFIRMED, In.ACK_TIMEOUT: C.ENDED, In.BYE_RECEIVED: C.ENDED},
     C.CONFIRMED: {In.HANGUP: C.TERMINATING, In.ACK_TIMEOUT: C.ENDED, In.BYE_RECEIVED: C.ENDED},
     C.TERMINATING: {In.BYE_ANSWERED: C.ENDED, In.BYE_TIMEOUT: C.ENDED, In.BYE_RECEIVED: C.ENDED},
     C.ENDED: {},
-}  # fmt: skip
+}
 
 
 @dataclass(slots=True)

@@ -74,9 +74,13 @@ def parse_challenge(value: str) -> Challenge:
         raise ValueError("digest challenge without realm or nonce")
     qop = tuple(q.strip().lower() for q in params.get("qop", "").split(",") if q.strip())
     return Challenge(
-        realm=params["realm"], nonce=params["nonce"], algorithm=params.get("algorithm", "MD5").upper(),
-        qop=qop, opaque=params.get("opaque"), stale=params.get("stale", "").lower() == "true",
-    )  # fmt: skip
+        realm=params["realm"],
+        nonce=params["nonce"],
+        algorithm=params.get("algorithm", "MD5").upper(),
+        qop=qop,
+        opaque=params.get("opaque"),
+        stale=params.get("stale", "").lower() == "true",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +99,13 @@ class Credentials:
 
     def header_value(self) -> str:
         parts = [
-            f"username={quote(self.username)}", f"realm={quote(self.realm)}", f"nonce={quote(self.nonce)}",
-            f"uri={quote(self.uri)}", f"response={quote(self.response)}", f"algorithm={self.algorithm}",
-        ]  # fmt: skip
+            f"username={quote(self.username)}",
+            f"realm={quote(self.realm)}",
+            f"nonce={quote(self.nonce)}",
+            f"uri={quote(self.uri)}",
+            f"response={quote(self.response)}",
+            f"algorithm={self.algorithm}",
+        ]
         if self.qop:
             parts += [f"qop={self.qop}", f"nc={self.nc}", f"cnonce={quote(self.cnonce or '')}"]
         if self.opaque is not None:
@@ -113,16 +121,32 @@ def parse_credentials(value: str) -> Credentials:
     if missing:
         raise ValueError(f"digest credentials without {', '.join(missing)}")
     return Credentials(
-        username=params["username"], realm=params["realm"], nonce=params["nonce"], uri=params["uri"],
-        response=params["response"].lower(), algorithm=params.get("algorithm", "MD5").upper(),
-        qop=params.get("qop"), nc=params.get("nc"), cnonce=params.get("cnonce"), opaque=params.get("opaque"),
-    )  # fmt: skip
+        username=params["username"],
+        realm=params["realm"],
+        nonce=params["nonce"],
+        uri=params["uri"],
+        response=params["response"].lower(),
+        algorithm=params.get("algorithm", "MD5").upper(),
+        qop=params.get("qop"),
+        nc=params.get("nc"),
+        cnonce=params.get("cnonce"),
+        opaque=params.get("opaque"),
+    )
 
 
 def compute_response(
-    *, algorithm: str, username: str, realm: str, password: str, method: str, uri: str, nonce: str,
-    qop: str | None = None, nc: str | None = None, cnonce: str | None = None,
-) -> str:  # fmt: skip
+    *,
+    algorithm: str,
+    username: str,
+    realm: str,
+    password: str,
+    method: str,
+    uri: str,
+    nonce: str,
+    qop: str | None = None,
+    nc: str | None = None,
+    cnonce: str | None = None,
+) -> str:
     """The ``response`` value of RFC 7616 §3.4.1 (qop=auth or none)."""
     ha1 = _hash(algorithm, f"{username}:{realm}:{password}")
     if algorithm.upper().endswith("-SESS"):
@@ -144,19 +168,44 @@ def answer_challenge(
     qop = "auth" if challenge.qop else None
     nc_text = f"{nc:08x}" if qop else None
     response = compute_response(
-        algorithm=challenge.algorithm, username=username, realm=challenge.realm, password=password,
-        method=method, uri=uri, nonce=challenge.nonce, qop=qop, nc=nc_text, cnonce=cnonce if qop else None,
-    )  # fmt: skip
-    return Credentials(username, challenge.realm, challenge.nonce, uri, response, challenge.algorithm, qop,
-                       nc_text, cnonce if qop else None, challenge.opaque)  # fmt: skip
+        algorithm=challenge.algorithm,
+        username=username,
+        realm=challenge.realm,
+        password=password,
+        method=method,
+        uri=uri,
+        nonce=challenge.nonce,
+        qop=qop,
+        nc=nc_text,
+        cnonce=cnonce if qop else None,
+    )
+    return Credentials(
+        username,
+        challenge.realm,
+        challenge.nonce,
+        uri,
+        response,
+        challenge.algorithm,
+        qop,
+        nc_text,
+        cnonce if qop else None,
+        challenge.opaque,
+    )
 
 
 def verify(credentials: Credentials, *, method: str, password: str) -> bool:
     expected = compute_response(
-        algorithm=credentials.algorithm, username=credentials.username, realm=credentials.realm,
-        password=password, method=method, uri=credentials.uri, nonce=credentials.nonce,
-        qop=credentials.qop, nc=credentials.nc, cnonce=credentials.cnonce,
-    )  # fmt: skip
+        algorithm=credentials.algorithm,
+        username=credentials.username,
+        realm=credentials.realm,
+        password=password,
+        method=method,
+        uri=credentials.uri,
+        nonce=credentials.nonce,
+        qop=credentials.qop,
+        nc=credentials.nc,
+        cnonce=credentials.cnonce,
+    )
     return hmac.compare_digest(expected, credentials.response)
 
 

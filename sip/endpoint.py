@@ -77,8 +77,17 @@ _FIRST_TOKEN = re.compile(rb"\A[\r\n]*([A-Za-z0-9.!%*_+`'~-]+)[ /]")
 _TO_TAG = re.compile(rb"^(?:to|t)[ \t]*:[^\r\n]*;[ \t]*tag[ \t]*=", re.IGNORECASE | re.MULTILINE)
 _RAW_HEADER = re.compile(rb"^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:([^\r\n]*)\r?$", re.IGNORECASE | re.MULTILINE)
 _RAW_NAMES_ORDER = (b"Via", b"From", b"To", b"Call-ID", b"CSeq")
-_RAW_NAMES = {b"via": b"Via", b"v": b"Via", b"from": b"From", b"f": b"From", b"to": b"To", b"t": b"To",
-              b"call-id": b"Call-ID", b"i": b"Call-ID", b"cseq": b"CSeq"}  # fmt: skip
+_RAW_NAMES = {
+    b"via": b"Via",
+    b"v": b"Via",
+    b"from": b"From",
+    b"f": b"From",
+    b"to": b"To",
+    b"t": b"To",
+    b"call-id": b"Call-ID",
+    b"i": b"Call-ID",
+    b"cseq": b"CSeq",
+}
 
 
 class SipEndpoint(MidCallMixin, UacMixin):
@@ -475,9 +484,14 @@ class SipEndpoint(MidCallMixin, UacMixin):
         self._events.append(ev.CallEnded(call.call_id, reason))
 
     def _refuse(
-        self, tx: ServerTransaction, status: int, reason: str, extra: list[tuple[str, str]] | None = None,
-        *, now: float,
-    ) -> None:  # fmt: skip
+        self,
+        tx: ServerTransaction,
+        status: int,
+        reason: str,
+        extra: list[tuple[str, str]] | None = None,
+        *,
+        now: float,
+    ) -> None:
         response = make_response(tx.request, status, reason, to_tag=self._new_tag())
         for name, value in extra or []:
             response.headers.add(name, value)

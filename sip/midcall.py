@@ -41,9 +41,14 @@ class MidCallMixin:
         raise NotImplementedError
 
     def _refuse(
-        self, tx: ServerTransaction, status: int, reason: str, extra: list[tuple[str, str]] | None = None,
-        *, now: float,
-    ) -> None:  # fmt: skip
+        self,
+        tx: ServerTransaction,
+        status: int,
+        reason: str,
+        extra: list[tuple[str, str]] | None = None,
+        *,
+        now: float,
+    ) -> None:
         raise NotImplementedError
 
     def _dialog_response(self, call: InboundCall, request: Request, status: int, reason: str) -> Response:
@@ -141,4 +146,3 @@ class MidCallMixin:
             return
         self._respond(tx, make_response(request, 200, "OK"), now)
         self._events.append(ev.DtmfReceived(call.call_id, digit, duration_ms))
-

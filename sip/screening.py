@@ -19,9 +19,23 @@ from mssip.uri import parse_uri
 Addr = tuple[str, int]
 
 KNOWN_METHODS = frozenset(
-    ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE",
-     "INFO", "UPDATE", "PRACK", "PUBLISH"]
-)  # fmt: skip
+    [
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "OPTIONS",
+        "REGISTER",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "REFER",
+        "MESSAGE",
+        "INFO",
+        "UPDATE",
+        "PRACK",
+        "PUBLISH",
+    ]
+)
 HANDLED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "INFO", "NOTIFY")
 REQUIRED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL")  # a UAS that takes calls must handle these
 SUPPORTED_EXTENSIONS: tuple[str, ...] = ("timer",)  # RFC 4028, minimally (see session_timer)

@@ -19,10 +19,23 @@ from dataclasses import dataclass, field
 from mssip.errors import NegotiationError, SdpParseError
 
 __all__ = [
-    "DIRECTIONS", "STATIC_PAYLOAD_TYPES", "SUPPORTED_PROTOS", "CodecSpec", "Connection", "MediaDescription",
-    "NegotiatedMedia", "NegotiationError", "Origin", "RtpMap", "SdpParseError", "SessionDescription",
-    "make_offer", "negotiate", "parse_sdp", "read_answer",
-]  # fmt: skip
+    "DIRECTIONS",
+    "STATIC_PAYLOAD_TYPES",
+    "SUPPORTED_PROTOS",
+    "CodecSpec",
+    "Connection",
+    "MediaDescription",
+    "NegotiatedMedia",
+    "NegotiationError",
+    "Origin",
+    "RtpMap",
+    "SdpParseError",
+    "SessionDescription",
+    "make_offer",
+    "negotiate",
+    "parse_sdp",
+    "read_answer",
+]
 
 Attribute = tuple[str, str | None]
 _SESSION_ORDER = "vosiuepcbtrzkam"
@@ -44,11 +57,23 @@ class RtpMap:
 
 # RFC 3551 static audio payload types: valid without an rtpmap line.
 STATIC_PAYLOAD_TYPES = {
-    0: RtpMap("PCMU", 8000), 3: RtpMap("GSM", 8000), 4: RtpMap("G723", 8000), 5: RtpMap("DVI4", 8000),
-    6: RtpMap("DVI4", 16000), 7: RtpMap("LPC", 8000), 8: RtpMap("PCMA", 8000), 9: RtpMap("G722", 8000),
-    10: RtpMap("L16", 44100, 2), 11: RtpMap("L16", 44100), 12: RtpMap("QCELP", 8000), 13: RtpMap("CN", 8000),
-    15: RtpMap("G728", 8000), 16: RtpMap("DVI4", 11025), 17: RtpMap("DVI4", 22050), 18: RtpMap("G729", 8000),
-}  # fmt: skip
+    0: RtpMap("PCMU", 8000),
+    3: RtpMap("GSM", 8000),
+    4: RtpMap("G723", 8000),
+    5: RtpMap("DVI4", 8000),
+    6: RtpMap("DVI4", 16000),
+    7: RtpMap("LPC", 8000),
+    8: RtpMap("PCMA", 8000),
+    9: RtpMap("G722", 8000),
+    10: RtpMap("L16", 44100, 2),
+    11: RtpMap("L16", 44100),
+    12: RtpMap("QCELP", 8000),
+    13: RtpMap("CN", 8000),
+    15: RtpMap("G728", 8000),
+    16: RtpMap("DVI4", 11025),
+    17: RtpMap("DVI4", 22050),
+    18: RtpMap("G729", 8000),
+}
 
 
 @dataclass(slots=True)

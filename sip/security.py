@@ -165,8 +165,10 @@ class AccessPolicy:
     def _challenge(self, now: float, *, stale: bool) -> Admission:
         nonce = self._nonces.issue(now)
         name = "Proxy-Authenticate" if self.proxy_auth else "WWW-Authenticate"
-        headers = [(name, Challenge(self.realm, nonce, algorithm, ("auth",), stale=stale).header_value())
-                   for algorithm in self.algorithms]  # fmt: skip
+        headers = [
+            (name, Challenge(self.realm, nonce, algorithm, ("auth",), stale=stale).header_value())
+            for algorithm in self.algorithms
+        ]
         if self.proxy_auth:
             return Admission(407, "Proxy Authentication Required", headers)
         return Admission(401, "Unauthorized", headers)

@@ -132,9 +132,14 @@ class UacMixin:
         raise NotImplementedError
 
     def _refuse(
-        self, tx: ServerTransaction, status: int, reason: str, extra: list[tuple[str, str]] | None = None,
-        *, now: float,
-    ) -> None:  # fmt: skip
+        self,
+        tx: ServerTransaction,
+        status: int,
+        reason: str,
+        extra: list[tuple[str, str]] | None = None,
+        *,
+        now: float,
+    ) -> None:
         raise NotImplementedError
 
     def _dialog_call(self, request: Request) -> InboundCall | None:
@@ -148,28 +153,50 @@ class UacMixin:
 
     # ----------------------------------------------------------------- outbound INVITE
     def invite(
-        self, target: str, *, from_uri: str, sdp: bytes, addr: Addr, now: float, transport: str = "udp",
-        display_name: str | None = None, headers: list[tuple[str, str]] | None = None,
-        credentials: tuple[str, str] | None = None, to_uri: str | None = None,
-    ) -> str:  # fmt: skip
+        self,
+        target: str,
+        *,
+        from_uri: str,
+        sdp: bytes,
+        addr: Addr,
+        now: float,
+        transport: str = "udp",
+        display_name: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+        credentials: tuple[str, str] | None = None,
+        to_uri: str | None = None,
+    ) -> str:
         """Call ``target`` (a sip: URI) at ``addr``; returns the new Call-ID."""
         call_id = f"{self._rng.getrandbits(96):024x}@{format_host(self.local_host)}"
         name = f'"{display_name}" ' if display_name else ""
         out = OutboundInvite(
-            call_id=call_id, target=target, from_value=f"{name}<{from_uri}>;tag={self._new_tag()}",
-            to_value=f"<{to_uri or target}>", sdp=sdp, addr=addr, transport=transport.lower(),
-            headers=list(headers or []), credentials=credentials,
-        )  # fmt: skip
+            call_id=call_id,
+            target=target,
+            from_value=f"{name}<{from_uri}>;tag={self._new_tag()}",
+            to_value=f"<{to_uri or target}>",
+            sdp=sdp,
+            addr=addr,
+            transport=transport.lower(),
+            headers=list(headers or []),
+            credentials=credentials,
+        )
         self._outbound[call_id] = out
         self._send_invite(out, now, None)
         return call_id
 
     def _send_invite(self, out: OutboundInvite, now: float, auth: tuple[str, str] | None) -> None:
         headers = Headers(
-            [("Via", self._via(out.transport)), ("Max-Forwards", "70"), ("From", out.from_value),
-             ("To", out.to_value), ("Call-ID", out.call_id), ("CSeq", f"{out.cseq} INVITE"),
-             ("Contact", self.contact(out.transport)), ("User-Agent", self.user_agent)]
-        )  # fmt: skip
+            [
+                ("Via", self._via(out.transport)),
+                ("Max-Forwards", "70"),
+                ("From", out.from_value),
+                ("To", out.to_value),
+                ("Call-ID", out.call_id),
+                ("CSeq", f"{out.cseq} INVITE"),
+                ("Contact", self.contact(out.transport)),
+                ("User-Agent", self.user_agent),
+            ]
+        )
         for name, value in out.headers:
             headers.add(name, value)
         if auth is not None:
@@ -224,7 +251,8 @@ class UacMixin:
             out.provisional = True
             if response.status > 100:  # 100 is hop-by-hop: nothing to tell the application
                 self._events.append(
-                    ev.CallProgress(out.call_id, response.status, response.reason, response.body or None))
+                    ev.CallProgress(out.call_id, response.status, response.reason, response.body or None)
+                )
             if out.cancel_wanted:
                 self._send_cancel(out, now)
         elif kind == "final" and out is not None and current:
@@ -246,8 +274,9 @@ class UacMixin:
         if challenge is None:
             return False
         user, password = out.credentials
-        creds = answer_challenge(challenge, method="INVITE", uri=out.target, username=user, password=password,
-                                 cnonce=self._new_tag())  # fmt: skip
+        creds = answer_challenge(
+            challenge, method="INVITE", uri=out.target, username=user, password=password, cnonce=self._new_tag()
+        )
         out.auth_tries += 1
         out.cseq += 1
         self._send_invite(out, now, ("Proxy-Authorization" if proxy else "Authorization", creds.header_value()))
@@ -301,15 +330,32 @@ class UacMixin:
 
     # ----------------------------------------------------------------- REGISTER
     def register(
-        self, registrar: str, *, aor: str, addr: Addr, now: float, user: str = "", password: str = "",
-        expires: int = 300, transport: str = "udp", retry_s: float = 30.0,
-    ) -> str:  # fmt: skip
+        self,
+        registrar: str,
+        *,
+        aor: str,
+        addr: Addr,
+        now: float,
+        user: str = "",
+        password: str = "",
+        expires: int = 300,
+        transport: str = "udp",
+        retry_s: float = 30.0,
+    ) -> str:
         """Keep a binding of ``aor`` to our Contact at ``registrar``; returns its id (the AOR)."""
         binding = Binding(
-            reg_id=aor, registrar=registrar, aor=aor, addr=addr, transport=transport.lower(), user=user,
-            password=password, expires=expires, retry_s=retry_s,
-            call_id=f"{self._rng.getrandbits(96):024x}@{format_host(self.local_host)}", from_tag=self._new_tag(),
-        )  # fmt: skip
+            reg_id=aor,
+            registrar=registrar,
+            aor=aor,
+            addr=addr,
+            transport=transport.lower(),
+            user=user,
+            password=password,
+            expires=expires,
+            retry_s=retry_s,
+            call_id=f"{self._rng.getrandbits(96):024x}@{format_host(self.local_host)}",
+            from_tag=self._new_tag(),
+        )
         self._bindings[aor] = binding
         self._send_register(binding, now, expires, None)
         return aor
@@ -327,11 +373,18 @@ class UacMixin:
         binding.requested = expires
         binding.contact = self.contact(binding.transport)
         headers = Headers(
-            [("Via", self._via(binding.transport)), ("Max-Forwards", "70"),
-             ("From", f"<{binding.aor}>;tag={binding.from_tag}"), ("To", f"<{binding.aor}>"),
-             ("Call-ID", binding.call_id), ("CSeq", f"{binding.cseq} REGISTER"),
-             ("Contact", binding.contact), ("Expires", str(expires)), ("User-Agent", self.user_agent)]
-        )  # fmt: skip
+            [
+                ("Via", self._via(binding.transport)),
+                ("Max-Forwards", "70"),
+                ("From", f"<{binding.aor}>;tag={binding.from_tag}"),
+                ("To", f"<{binding.aor}>"),
+                ("Call-ID", binding.call_id),
+                ("CSeq", f"{binding.cseq} REGISTER"),
+                ("Contact", binding.contact),
+                ("Expires", str(expires)),
+                ("User-Agent", self.user_agent),
+            ]
+        )
         if auth is not None:
             headers.add(*auth)
         request = Request("REGISTER", binding.registrar, headers)
@@ -349,12 +402,16 @@ class UacMixin:
         status = response.status if response is not None else 408
         if response is not None and status in (401, 407) and binding.password and binding.auth_tries < MAX_AUTH_TRIES:
             proxy = status == 407
-            challenge = pick_challenge(
-                response.headers.get_all("Proxy-Authenticate" if proxy else "WWW-Authenticate"))
+            challenge = pick_challenge(response.headers.get_all("Proxy-Authenticate" if proxy else "WWW-Authenticate"))
             if challenge is not None:
-                creds = answer_challenge(challenge, method="REGISTER", uri=binding.registrar,
-                                         username=binding.user or binding.aor, password=binding.password,
-                                         cnonce=self._new_tag())  # fmt: skip
+                creds = answer_challenge(
+                    challenge,
+                    method="REGISTER",
+                    uri=binding.registrar,
+                    username=binding.user or binding.aor,
+                    password=binding.password,
+                    cnonce=self._new_tag(),
+                )
                 binding.auth_tries += 1
                 header = "Proxy-Authorization" if proxy else "Authorization"
                 self._send_register(binding, now, binding.requested, (header, creds.header_value()))

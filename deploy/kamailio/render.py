@@ -12,16 +12,21 @@ from pathlib import Path
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.tmpl")
 
 
-def render(out: Path, listen: str, alias: str, media: list[str], ping_interval: int = 2,
-           list_path: str | None = None) -> Path:
+def render(
+    out: Path, listen: str, alias: str, media: list[str], ping_interval: int = 2, list_path: str | None = None
+) -> Path:
     """Write kamailio.cfg and dispatcher.list into out; list_path is where kamailio will see the
     list (inside a container it differs from where it is written)."""
     out.mkdir(parents=True, exist_ok=True)
     dispatcher = out / "dispatcher.list"
     dispatcher.write_text("".join(f"1 {uri} 0 0\n" for uri in media))
     text = TEMPLATE.read_text()
-    for key, value in {"LISTEN": listen, "ALIAS": alias, "DISPATCHER_LIST": list_path or str(dispatcher),
-                       "PING_INTERVAL": str(ping_interval)}.items():
+    for key, value in {
+        "LISTEN": listen,
+        "ALIAS": alias,
+        "DISPATCHER_LIST": list_path or str(dispatcher),
+        "PING_INTERVAL": str(ping_interval),
+    }.items():
         text = text.replace("{{" + key + "}}", value)
     if "{{" in text:
         raise ValueError(f"unfilled placeholder in {TEMPLATE}")

@@ -49,8 +49,9 @@ class MediaBridge:
             self._saved.append((source, source.media.on_inbound, source.media.on_dtmf))
             source.media.on_inbound = self._relay(source, target)
             source.media.on_dtmf = self._dtmf(source, target)
-            source.events.record("bridged", peer_call=target.call_id, codec=source.media.codec_name,
-                                 peer_codec=target.media.codec_name)  # fmt: skip
+            source.events.record(
+                "bridged", peer_call=target.call_id, codec=source.media.codec_name, peer_codec=target.media.codec_name
+            )
 
     def stop(self) -> None:
         for call, on_inbound, on_dtmf in self._saved:

@@ -46,7 +46,8 @@ class Subscription:
 
     def wants(self, event: BusEvent) -> bool:
         return (self.call_id is None or event.call_id == self.call_id) and (
-            self.kinds is None or event.kind in self.kinds)
+            self.kinds is None or event.kind in self.kinds
+        )
 
     def _offer(self, event: BusEvent) -> None:
         if len(self._queue) >= self._maxsize:
@@ -101,8 +102,9 @@ class EventBus:
         self._seq = 0
         self.published = 0
 
-    def subscribe(self, call_id: str | None = None, kinds: list[str] | None = None,
-                  maxsize: int = DEFAULT_QUEUE) -> Subscription:
+    def subscribe(
+        self, call_id: str | None = None, kinds: list[str] | None = None, maxsize: int = DEFAULT_QUEUE
+    ) -> Subscription:
         sub = Subscription(self, call_id, frozenset(kinds) if kinds else None, maxsize)
         self._subscribers.add(sub)
         return sub

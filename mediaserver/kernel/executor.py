@@ -74,9 +74,13 @@ class SwmlOptions:
     @classmethod
     def from_settings(cls, swml: Any) -> SwmlOptions:
         """From `settings.SwmlSettings` (duck-typed: the kernel does not import settings' types)."""
-        return cls(fetch_timeout_s=swml.fetch_timeout_s, apology=swml.apology,
-                   recordings_dir=Path(swml.recordings_dir), expression_timeout_ms=swml.expression_timeout_ms,
-                   envs=dict(getattr(swml, "envs", {})))
+        return cls(
+            fetch_timeout_s=swml.fetch_timeout_s,
+            apology=swml.apology,
+            recordings_dir=Path(swml.recordings_dir),
+            expression_timeout_ms=swml.expression_timeout_ms,
+            envs=dict(getattr(swml, "envs", {})),
+        )
 
 
 Handler = Callable[["SwmlExecutor", Call, Any], Awaitable[EffectResult | None]]
@@ -172,8 +176,13 @@ class SwmlExecutor:
             return None
         if isinstance(effect, Ai):
             if self.ai_runner is None:
-                call.events.record("verb_unsupported", level=logging.WARNING, verb=effect.verb, path=effect.path,
-                                   reason="no AI engine configured")
+                call.events.record(
+                    "verb_unsupported",
+                    level=logging.WARNING,
+                    verb=effect.verb,
+                    path=effect.path,
+                    reason="no AI engine configured",
+                )
                 return AiFinished(result="failed")
             if not call.answered:
                 call.answer()

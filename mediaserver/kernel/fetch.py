@@ -72,11 +72,23 @@ def sample_call(call_id: str | None = None) -> dict[str, Any]:
     """A plausible inbound SIP call, for `validate URL` (the SDK needs a call_id to mint tokens)."""
     call_id = call_id or str(uuid.uuid4())
     return {
-        "call_id": call_id, "node_id": "mediaserver", "segment_id": call_id, "call_session_id": call_id,
-        "tag": call_id, "call_state": "created", "state": "created", "direction": "inbound", "type": "sip",
-        "from": "sip:+15550100@127.0.0.1", "to": "sip:validate@127.0.0.1", "from_number": "+15550100",
-        "to_number": "validate", "headers": [], "project_id": "", "space_id": "",
-    }  # fmt: skip
+        "call_id": call_id,
+        "node_id": "mediaserver",
+        "segment_id": call_id,
+        "call_session_id": call_id,
+        "tag": call_id,
+        "call_state": "created",
+        "state": "created",
+        "direction": "inbound",
+        "type": "sip",
+        "from": "sip:+15550100@127.0.0.1",
+        "to": "sip:validate@127.0.0.1",
+        "from_number": "+15550100",
+        "to_number": "validate",
+        "headers": [],
+        "project_id": "",
+        "space_id": "",
+    }
 
 
 async def fetch_swml(
@@ -87,14 +99,19 @@ async def fetch_swml(
 ) -> Document:
     """POST the call body to `url` and return the validated document, or raise FetchError."""
     target, headers = split_credentials(url)
-    headers = {**headers, "Content-Type": "application/json", "Accept": "application/json, application/yaml",
-               "User-Agent": USER_AGENT}
+    headers = {
+        **headers,
+        "Content-Type": "application/json",
+        "Accept": "application/json, application/yaml",
+        "User-Agent": USER_AGENT,
+    }
     shown = public_url(url)
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     try:
         for _ in range(MAX_REDIRECTS + 1):
-            async with http.post(target, json=dict(body), headers=headers, timeout=timeout,
-                                 allow_redirects=False) as response:
+            async with http.post(
+                target, json=dict(body), headers=headers, timeout=timeout, allow_redirects=False
+            ) as response:
                 if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                     target = urljoin(target, response.headers["Location"])
                     continue
@@ -127,12 +144,23 @@ def swml_call(call: Any) -> dict[str, Any]:
     from_number, to_number = _user(call.from_uri), _user(call.to_uri)
     kind = "webrtc" if str(call.info.get("transport", call.info.get("front_end", ""))).lower() == "webrtc" else "sip"
     return {
-        "call_id": call.call_id, "node_id": "mediaserver", "segment_id": call.call_id,
-        "call_session_id": call.call_id, "tag": call.call_id, "call_state": "created", "state": "created",
-        "direction": "inbound", "type": kind, "from": call.from_uri, "to": call.to_uri,
-        "from_number": from_number, "to_number": to_number, "headers": list(call.info.get("headers", [])),
-        "project_id": "", "space_id": "",
-    }  # fmt: skip
+        "call_id": call.call_id,
+        "node_id": "mediaserver",
+        "segment_id": call.call_id,
+        "call_session_id": call.call_id,
+        "tag": call.call_id,
+        "call_state": "created",
+        "state": "created",
+        "direction": "inbound",
+        "type": kind,
+        "from": call.from_uri,
+        "to": call.to_uri,
+        "from_number": from_number,
+        "to_number": to_number,
+        "headers": list(call.info.get("headers", [])),
+        "project_id": "",
+        "space_id": "",
+    }
 
 
 def _user(uri: str) -> str:

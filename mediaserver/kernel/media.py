@@ -176,8 +176,9 @@ class MediaStream:
         self._resamplers.clear()
         return self.playout.clear()
 
-    def send_dtmf(self, digits: str, duration_ms: int = 100, gap_ms: int = 60,
-                  done: Callable[[], None] | None = None) -> None:
+    def send_dtmf(
+        self, digits: str, duration_ms: int = 100, gap_ms: int = 60, done: Callable[[], None] | None = None
+    ) -> None:
         """Queue RFC 4733 telephone-events (SWML send_digits); `w`/`W` pause 0.5 s / 1 s.
 
         While an event is out, its packets replace the audio packets one per tick (queued
@@ -206,8 +207,14 @@ class MediaStream:
         session = self.session
         payload = event.serialize()
         assert self.params.dtmf_payload_type is not None
-        packet = RtpPacket(payload_type=self.params.dtmf_payload_type, sequence=session.sequence,
-                           timestamp=session.timestamp, ssrc=session.ssrc, payload=payload, marker=first)
+        packet = RtpPacket(
+            payload_type=self.params.dtmf_payload_type,
+            sequence=session.sequence,
+            timestamp=session.timestamp,
+            ssrc=session.ssrc,
+            payload=payload,
+            marker=first,
+        )
         session.sequence = (session.sequence + 1) % 65536
         session.packets_sent += 1
         session.octets_sent += len(payload)

@@ -65,8 +65,9 @@ async def record(ex: SwmlExecutor, call: Call, effect: Record) -> VerbResult:
     if not call.answered:
         call.answer()
     if effect.format != "wav":
-        call.events.record("record_format_changed", level=logging.WARNING, path=effect.path,
-                           asked=effect.format, used="wav")
+        call.events.record(
+            "record_format_changed", level=logging.WARNING, path=effect.path, asked=effect.format, used="wav"
+        )
     if effect.beep:
         await call.wait_played(call.enqueue_audio(_beep(call.media.sample_rate), call.media.sample_rate))
     rate = call.media.sample_rate
@@ -87,11 +88,17 @@ async def record(ex: SwmlExecutor, call: Call, effect: Record) -> VerbResult:
             state["silent"] += frame.samples
         if limit is not None and state["samples"] >= limit:
             finished.set_result("max_length")
-        elif not state["speech"] and effect.initial_timeout_ms and \
-                state["samples"] >= effect.initial_timeout_ms * rate // 1000:
+        elif (
+            not state["speech"]
+            and effect.initial_timeout_ms
+            and state["samples"] >= effect.initial_timeout_ms * rate // 1000
+        ):
             finished.set_result("no_input")
-        elif state["speech"] and effect.end_silence_timeout_ms and \
-                state["silent"] >= effect.end_silence_timeout_ms * rate // 1000:
+        elif (
+            state["speech"]
+            and effect.end_silence_timeout_ms
+            and state["silent"] >= effect.end_silence_timeout_ms * rate // 1000
+        ):
             finished.set_result("silence")
 
     tap = InboundTap(call, on_frame)
@@ -118,10 +125,17 @@ async def record(ex: SwmlExecutor, call: Call, effect: Record) -> VerbResult:
         call.events.record("record_failed", level=logging.ERROR, path=effect.path, error=str(exc))
         return VerbResult({"record_result": "failed", "record_url": ""})
     duration = round(len(pcm) / rate, 2)
-    call.events.record("record_done", path=effect.path, result="success", reason=reason, file=str(target),
-                       duration_s=duration)
-    return VerbResult({"record_result": "success", "record_url": target.resolve().as_uri(),
-                       "record_duration": duration, "record_format": "wav"})
+    call.events.record(
+        "record_done", path=effect.path, result="success", reason=reason, file=str(target), duration_s=duration
+    )
+    return VerbResult(
+        {
+            "record_result": "success",
+            "record_url": target.resolve().as_uri(),
+            "record_duration": duration,
+            "record_format": "wav",
+        }
+    )
 
 
 async def _wait_terminator(digits: DigitCollector, terminators: str) -> str:
@@ -187,8 +201,13 @@ async def record_call(ex: SwmlExecutor, call: Call, effect: RecordCall) -> VerbR
     recorder = CallRecorder(ex, call, effect)
     ex.background[control_id] = recorder
     call.events.record("record_call_started", path=effect.path, control_id=control_id, file=str(recorder.target))
-    return VerbResult({"record_call_result": "success", "record_control_id": control_id,
-                       "record_call_url": recorder.target.resolve().as_uri()})
+    return VerbResult(
+        {
+            "record_call_result": "success",
+            "record_control_id": control_id,
+            "record_call_url": recorder.target.resolve().as_uri(),
+        }
+    )
 
 
 async def stop_record_call(ex: SwmlExecutor, call: Call, effect: StopRecordCall) -> VerbResult:
@@ -199,10 +218,15 @@ async def stop_record_call(ex: SwmlExecutor, call: Call, effect: StopRecordCall)
         return VerbResult({"stop_record_call_result": "failed"})
     recorder = ex.background.pop(control_id)
     written = recorder.stop()
-    call.events.record("record_call_stopped", path=effect.path, control_id=control_id,
-                       file=str(written[0]) if written else None)
-    return VerbResult({"stop_record_call_result": "success" if written else "failed",
-                       "record_call_url": written[0].resolve().as_uri() if written else ""})
+    call.events.record(
+        "record_call_stopped", path=effect.path, control_id=control_id, file=str(written[0]) if written else None
+    )
+    return VerbResult(
+        {
+            "stop_record_call_result": "success" if written else "failed",
+            "record_call_url": written[0].resolve().as_uri() if written else "",
+        }
+    )
 
 
 def stop_all(ex: SwmlExecutor, call: Call) -> None:
@@ -210,8 +234,12 @@ def stop_all(ex: SwmlExecutor, call: Call) -> None:
     for control_id, recorder in list(ex.background.items()):
         if isinstance(recorder, CallRecorder):
             written = recorder.stop()
-            call.events.record("record_call_stopped", control_id=control_id,
-                               file=str(written[0]) if written else None, reason="call ended")
+            call.events.record(
+                "record_call_stopped",
+                control_id=control_id,
+                file=str(written[0]) if written else None,
+                reason="call ended",
+            )
         ex.background.pop(control_id, None)
 
 
@@ -247,6 +275,5 @@ async def detect_machine(ex: SwmlExecutor, call: Call, effect: DetectMachine) ->
         result = "unknown"
     finally:
         tap.close()
-    call.events.record("detect_machine_done", path=effect.path, result=result,
-                       speech_ms=state["speech"] * 1000 // rate)
+    call.events.record("detect_machine_done", path=effect.path, result=result, speech_ms=state["speech"] * 1000 // rate)
     return VerbResult({"detect_result": result, "detect_ms": state["samples"] * 1000 // rate})

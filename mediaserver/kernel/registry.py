@@ -71,8 +71,7 @@ class Kernel:
         if isinstance(path, str):
             # A URL route: the call starts by fetching its SWML with the call body (kernel/fetch.py);
             # a failed fetch is the transfer's error, so the caller hears the apology.
-            return document_from_data({"sections": {"main": [{"transfer": {"dest": path}}]}},
-                                      source=public_url(path))
+            return document_from_data({"sections": {"main": [{"transfer": {"dest": path}}]}}, source=public_url(path))
         return load_document(path.read_text(), source=str(path))
 
     def start_call(
@@ -99,17 +98,35 @@ class Kernel:
             event_log=events,
             info=dict(info or {}),
         )
-        events.record("call_started", from_uri=from_uri, to_uri=to_uri, codec=media.codec_name,
-                      document=document.source, front_end=dict(info or {}))
+        events.record(
+            "call_started",
+            from_uri=from_uri,
+            to_uri=to_uri,
+            codec=media.codec_name,
+            document=document.source,
+            front_end=dict(info or {}),
+        )
         self.calls[call_id] = call
         self._idle.clear()
         self.calls_started += 1
         self.ticker.add(call)
-        interpreter = Interpreter(document, call=swml_call(call), envs=self.swml_options.envs,
-                                  evaluator=JsEvaluator(self.swml_options.expression_timeout_ms))
-        executor = SwmlExecutor(interpreter, self.synthesizer, self.blocking, self.http, self.ai_runner,
-                                dialer=self.dialer, options=self.swml_options,
-                                sidecar_runner=self.sidecar_runner, recognizer=self.prompt_recognizer)
+        interpreter = Interpreter(
+            document,
+            call=swml_call(call),
+            envs=self.swml_options.envs,
+            evaluator=JsEvaluator(self.swml_options.expression_timeout_ms),
+        )
+        executor = SwmlExecutor(
+            interpreter,
+            self.synthesizer,
+            self.blocking,
+            self.http,
+            self.ai_runner,
+            dialer=self.dialer,
+            options=self.swml_options,
+            sidecar_runner=self.sidecar_runner,
+            recognizer=self.prompt_recognizer,
+        )
         task = asyncio.create_task(self._own(call, executor, on_ended), name=f"call:{call_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -49,8 +49,10 @@ _ABBREVIATIONS = {
     "vs": "versus",
 }
 _ABBREVIATION = re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.(?=\s|$)")
-_LATIN = [(re.compile(r"\be\.g\.(?=[\s,]|$)", re.IGNORECASE), "for example"),
-          (re.compile(r"\bi\.e\.(?=[\s,]|$)", re.IGNORECASE), "that is")]  # fmt: skip
+_LATIN = [
+    (re.compile(r"\be\.g\.(?=[\s,]|$)", re.IGNORECASE), "for example"),
+    (re.compile(r"\bi\.e\.(?=[\s,]|$)", re.IGNORECASE), "that is"),
+]
 
 _TAG = re.compile(r"<[^<>]{1,200}>")  # SSML/HTML tags; the bound avoids eating "a < b > c" prose
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")  # markdown [text](url) -> text

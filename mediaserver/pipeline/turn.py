@@ -116,8 +116,28 @@ FRAME_SAMPLES = 320  # 20 ms at 16 kHz
 
 # Words that acknowledge rather than interrupt ("uh-huh" while the agent talks): they never
 # count towards barge_min_words, so a backchannel resumes the reply (PEERS.md §2, pain 2).
-BACKCHANNELS = frozenset({"uh-huh", "uhhuh", "mhm", "mm-hmm", "mmhmm", "hmm", "mm", "uh", "um", "ah", "oh",
-                          "yeah", "yep", "ok", "okay", "right", "sure", "aha"})
+BACKCHANNELS = frozenset(
+    {
+        "uh-huh",
+        "uhhuh",
+        "mhm",
+        "mm-hmm",
+        "mmhmm",
+        "hmm",
+        "mm",
+        "uh",
+        "um",
+        "ah",
+        "oh",
+        "yeah",
+        "yep",
+        "ok",
+        "okay",
+        "right",
+        "sure",
+        "aha",
+    }
+)
 
 
 class TurnError(Exception):
@@ -169,14 +189,32 @@ class Agent(Enum):
 
 
 class _Onset: ...
+
+
 class _Hangover: ...
+
+
 class _Endpoint: ...
+
+
 class _Resumed: ...
+
+
 class _Discarded: ...
+
+
 class _Queued: ...
+
+
 class _Barged: ...
+
+
 class _Confirmed: ...
+
+
 class _NotConfirmed: ...
+
+
 class _Finished: ...
 
 
@@ -188,8 +226,12 @@ LISTEN_TRANSITIONS: dict[Listen, dict[type, Listen]] = {
 AGENT_TRANSITIONS: dict[Agent, dict[type, Agent]] = {
     Agent.QUIET: {_Queued: Agent.TALKING},
     Agent.TALKING: {_Queued: Agent.TALKING, _Barged: Agent.PAUSED, _Finished: Agent.QUIET},
-    Agent.PAUSED: {_Queued: Agent.PAUSED, _Confirmed: Agent.QUIET, _NotConfirmed: Agent.TALKING,
-                   _Finished: Agent.QUIET},
+    Agent.PAUSED: {
+        _Queued: Agent.PAUSED,
+        _Confirmed: Agent.QUIET,
+        _NotConfirmed: Agent.TALKING,
+        _Finished: Agent.QUIET,
+    },
 }
 
 
@@ -356,13 +398,19 @@ class TurnManager:
                 return
             # Only once the recognizer has reported the same text again: a slow recognizer is not
             # a caller who stopped making sense.
-            if (p.speech_event_timeout_ms and utt.unchanged_results >= 2
-                    and now - utt.text_changed_at >= p.samples(p.speech_event_timeout_ms)):
+            if (
+                p.speech_event_timeout_ms
+                and utt.unchanged_results >= 2
+                and now - utt.text_changed_at >= p.samples(p.speech_event_timeout_ms)
+            ):
                 self._endpoint(now, "speech_event_timeout", out)
                 return
         # Over a paused reply the turn waits for its transcript (flush or resume) or the window.
-        if (self.listen is Listen.TRAILING and self.agent is not Agent.PAUSED
-                and now - utt.voiced_end >= p.samples(p.end_of_speech_ms)):
+        if (
+            self.listen is Listen.TRAILING
+            and self.agent is not Agent.PAUSED
+            and now - utt.voiced_end >= p.samples(p.end_of_speech_ms)
+        ):
             self._endpoint(now, "end_of_speech", out)
 
     def _endpoint(self, now: int, reason: str, out: list[TurnCommand]) -> None:
@@ -372,8 +420,11 @@ class TurnManager:
             # Speech capped by a timeout over a reply still paused: the caller means it.
             self._flush(now, out)
         text = utt.final_text if utt.final_upto >= utt.voiced_end else None
-        if text is not None and not count_words(text) and utt.voiced_end - utt.start < p_samples(
-                self.params, self.params.first_word_timeout_ms):
+        if (
+            text is not None
+            and not count_words(text)
+            and utt.voiced_end - utt.start < p_samples(self.params, self.params.first_word_timeout_ms)
+        ):
             self._discard("no_words", out)  # a short wordless burst (cough, click): not a turn
             return
         self._transition_listen(_Endpoint)
@@ -410,8 +461,7 @@ class TurnManager:
     # -- barge-in --------------------------------------------------------------------------------
     def _can_barge(self) -> bool:
         reply = self._reply
-        return (self.agent is Agent.TALKING and reply is not None and self.params.enable_barge
-                and reply.bargeable)
+        return self.agent is Agent.TALKING and reply is not None and self.params.enable_barge and reply.bargeable
 
     def _barge(self, out: list[TurnCommand]) -> None:
         reply = self._reply
@@ -456,8 +506,15 @@ class TurnManager:
         assert reply is not None
         self.agent = _next_agent(self.agent, _Confirmed)
         heard = heard_words(reply.words, reply.paused_cursor - self.params.far_end_delay_samples)
-        out.append(FlushReply(at=now, cursor=reply.paused_cursor, heard_text=" ".join(w.text for w in heard),
-                              heard_words=len(heard), total_words=len(reply.words)))
+        out.append(
+            FlushReply(
+                at=now,
+                cursor=reply.paused_cursor,
+                heard_text=" ".join(w.text for w in heard),
+                heard_words=len(heard),
+                total_words=len(reply.words),
+            )
+        )
         self._reply = None
 
     def _resume(self, now: int, out: list[TurnCommand]) -> None:

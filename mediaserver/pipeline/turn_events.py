@@ -148,6 +148,19 @@ class DigitsEntered:
     terminator: str
 
 
-TurnCommand = (SpeechStarted | SpeechEnded | TranscribePartial | PrepareFinal | StartPreemptive | CancelPreemptive
-               | CommitTurn | DiscardUtterance | PausePlayout | ResumePlayout | FlushReply | NudgeCaller
-               | EndConversation | DigitsEntered)
+TurnCommand = (
+    SpeechStarted
+    | SpeechEnded
+    | TranscribePartial
+    | PrepareFinal
+    | StartPreemptive
+    | CancelPreemptive
+    | CommitTurn
+    | DiscardUtterance
+    | PausePlayout
+    | ResumePlayout
+    | FlushReply
+    | NudgeCaller
+    | EndConversation
+    | DigitsEntered
+)

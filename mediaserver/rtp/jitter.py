@@ -82,9 +82,7 @@ def _unwrap(value: int, reference: int, modulus: int) -> int:
 
 
 class JitterBuffer:
-    def __init__(
-        self, clock_rate: int, frame_samples: int, depth_frames: int = 3, max_frames: int = 50
-    ) -> None:
+    def __init__(self, clock_rate: int, frame_samples: int, depth_frames: int = 3, max_frames: int = 50) -> None:
         if clock_rate <= 0 or frame_samples <= 0:
             raise ValueError(f"clock_rate and frame_samples must be positive: {clock_rate}, {frame_samples}")
         if not 1 <= depth_frames <= max_frames:
@@ -158,10 +156,7 @@ class JitterBuffer:
             if not self._slots:
                 return None
             first = min(self._slots)
-            if (
-                self._newest_slot - first + 1 < self.depth_frames
-                and self._priming_pops < self.depth_frames - 1
-            ):
+            if self._newest_slot - first + 1 < self.depth_frames and self._priming_pops < self.depth_frames - 1:
                 self._priming_pops += 1
                 return None
             self._next_slot = first

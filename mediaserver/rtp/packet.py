@@ -93,9 +93,7 @@ class RtpPacket:
             if pad == 0:
                 raise RtpParseError("RTP padding bit set but the padding count is 0")
             if pad > size - HEADER_BYTES:
-                raise RtpParseError(
-                    f"RTP padding count {pad} exceeds the {size - HEADER_BYTES} bytes after the header"
-                )
+                raise RtpParseError(f"RTP padding count {pad} exceeds the {size - HEADER_BYTES} bytes after the header")
             end = size - pad
 
         pos = HEADER_BYTES

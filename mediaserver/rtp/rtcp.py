@@ -87,9 +87,7 @@ class ReportBlock:
 
     def serialize(self) -> bytes:
         lost = (self.packets_lost & 0xFFFFFF).to_bytes(3, "big")
-        return _BLOCK.pack(
-            self.ssrc, self.fraction_lost, lost, self.highest_sequence, self.jitter, self.lsr, self.dlsr
-        )
+        return _BLOCK.pack(self.ssrc, self.fraction_lost, lost, self.highest_sequence, self.jitter, self.lsr, self.dlsr)
 
     @classmethod
     def parse(cls, data: bytes, pos: int) -> ReportBlock:

@@ -65,21 +65,27 @@ def _reply(text: str, **extra: Any) -> web.Response:
 
 
 def _event_json(event: BusEvent) -> str:
-    return json.dumps({"call_id": event.call_id, "kind": event.kind, "seq": event.seq, "data": event.data},
-                      default=str)
+    return json.dumps({"call_id": event.call_id, "kind": event.kind, "seq": event.seq, "data": event.data}, default=str)
 
 
-def control_routes(kernel: Kernel, sidecars: SidecarManager | None, bus: EventBus,
-                   token: str) -> Callable[[web.Application], None]:
+def control_routes(
+    kernel: Kernel, sidecars: SidecarManager | None, bus: EventBus, token: str
+) -> Callable[[web.Application], None]:
     def authorized(request: web.Request) -> web.Response | None:
         if not token:
-            return web.json_response({"error": "the control API is disabled: set [api] token in the config "
-                                               "(or the MS_API_TOKEN environment variable)"}, status=403)
+            return web.json_response(
+                {
+                    "error": "the control API is disabled: set [api] token in the config "
+                    "(or the MS_API_TOKEN environment variable)"
+                },
+                status=403,
+            )
         given = request.headers.get("Authorization", "")
         given = given[7:] if given.lower().startswith("bearer ") else request.query.get("token", "")
         if not hmac.compare_digest(given.encode(), token.encode()):
-            return web.json_response({"error": "missing or wrong bearer token"}, status=401,
-                                     headers={"WWW-Authenticate": "Bearer"})
+            return web.json_response(
+                {"error": "missing or wrong bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+            )
         return None
 
     def guarded(handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
@@ -110,8 +116,12 @@ def control_routes(kernel: Kernel, sidecars: SidecarManager | None, bus: EventBu
 
     def view(call: Call, events: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "call_id": call.call_id, "state": call.state.value, "from": call.from_uri, "to": call.to_uri,
-            "codec": call.media.codec_name, "answered": call.answered,
+            "call_id": call.call_id,
+            "state": call.state.value,
+            "from": call.from_uri,
+            "to": call.to_uri,
+            "codec": call.media.codec_name,
+            "answered": call.answered,
             "ai": call.call_id in _ai_sessions(kernel),
             "transcriber": sidecars.transcribers.get(call.call_id) if sidecars else None,
         }
@@ -184,8 +194,9 @@ def control_routes(kernel: Kernel, sidecars: SidecarManager | None, bus: EventBu
 
     def need_sidecars() -> SidecarManager:
         if sidecars is None:
-            raise web.HTTPServiceUnavailable(text=json.dumps({"ok": False, "reply": "-ERR: sidecar not configured"}),
-                                             content_type="application/json")
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"ok": False, "reply": "-ERR: sidecar not configured"}), content_type="application/json"
+            )
         return sidecars
 
     async def sc_start(request: web.Request) -> web.Response:
@@ -230,8 +241,9 @@ def control_routes(kernel: Kernel, sidecars: SidecarManager | None, bus: EventBu
 
     async def sse(request: web.Request) -> web.StreamResponse:
         call_id, kinds = subscription_args(request)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                               "X-Accel-Buffering": "no"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
         await response.prepare(request)
         await response.write(b": subscribed\n\n")
         async with bus.subscribe(call_id, kinds) as sub:
@@ -252,6 +264,7 @@ def control_routes(kernel: Kernel, sidecars: SidecarManager | None, bus: EventBu
         socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
         await socket.prepare(request)
         async with bus.subscribe(call_id, kinds) as sub:
+
             async def pump() -> None:
                 async for event in sub:
                     await socket.send_str(_event_json(event))
@@ -268,8 +281,10 @@ def control_routes(kernel: Kernel, sidecars: SidecarManager | None, bus: EventBu
 
     def mount(app: web.Application) -> None:
         routes = [
-            ("GET", "/api/calls", list_calls), ("GET", "/api/calls/{call_id}", show_call),
-            ("POST", "/api/calls/{call_id}/hangup", hangup), ("POST", "/api/calls/{call_id}/say", say),
+            ("GET", "/api/calls", list_calls),
+            ("GET", "/api/calls/{call_id}", show_call),
+            ("POST", "/api/calls/{call_id}/hangup", hangup),
+            ("POST", "/api/calls/{call_id}/say", say),
             ("POST", "/api/calls/{call_id}/user_input", user_input),
             ("POST", "/api/calls/{call_id}/sidecar/start", sc_start),
             ("GET", "/api/calls/{call_id}/sidecar/status", sc_status),
@@ -277,7 +292,8 @@ def control_routes(kernel: Kernel, sidecars: SidecarManager | None, bus: EventBu
             ("POST", "/api/calls/{call_id}/sidecar/poke", sc_poke),
             ("POST", "/api/calls/{call_id}/sidecar/ask", sc_ask),
             ("POST", "/api/calls/{call_id}/sidecar/stop", sc_stop),
-            ("GET", "/api/events", sse), ("GET", "/api/events/ws", ws),
+            ("GET", "/api/events", sse),
+            ("GET", "/api/events/ws", ws),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, guarded(handler))

@@ -40,14 +40,16 @@ def build_http_app(
 
     async def health(_: web.Request) -> web.Response:
         pacer = kernel.ticker.pacer.stats
-        return web.json_response({
-            "status": "ok",
-            "version": __version__,
-            "calls": len(kernel.calls),
-            "calls_started": kernel.calls_started,
-            "tick": {"late_frames": pacer.late_frames, "ticks": pacer.ticks},
-            **(extra_health() if extra_health else {}),
-        })
+        return web.json_response(
+            {
+                "status": "ok",
+                "version": __version__,
+                "calls": len(kernel.calls),
+                "calls_started": kernel.calls_started,
+                "tick": {"late_frames": pacer.late_frames, "ticks": pacer.ticks},
+                **(extra_health() if extra_health else {}),
+            }
+        )
 
     async def list_calls(_: web.Request) -> web.Response:
         return web.json_response({"calls": [_call_view(c, events=False) for c in kernel.calls.values()]})

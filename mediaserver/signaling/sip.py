@@ -113,8 +113,14 @@ class SipFrontEnd:
             proxy_auth=sec.challenge == 407,
         )
         limiter = RateLimiter(sec.rate_limit_per_s, sec.rate_limit_burst) if sec.rate_limit_per_s else None
-        return SipEndpoint(sip.contact_host, port, user_agent=sip.user_agent, policy=policy, rate_limiter=limiter,
-                           max_body_bytes=sip.max_body_bytes)  # fmt: skip
+        return SipEndpoint(
+            sip.contact_host,
+            port,
+            user_agent=sip.user_agent,
+            policy=policy,
+            rate_limiter=limiter,
+            max_body_bytes=sip.max_body_bytes,
+        )
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -150,8 +156,16 @@ class SipFrontEnd:
         aor = f"sip:{register.user}@{uri.host}"
 
         def send(now: float) -> None:
-            self.endpoint.register(register.registrar, aor=aor, addr=addr, now=now, user=register.user,
-                                   password=register.password, expires=register.expires, retry_s=10.0)
+            self.endpoint.register(
+                register.registrar,
+                aor=aor,
+                addr=addr,
+                now=now,
+                user=register.user,
+                password=register.password,
+                expires=register.expires,
+                retry_s=10.0,
+            )
 
         self.command(send)
 
@@ -243,8 +257,10 @@ class SipFrontEnd:
         if transport in ("tcp", "tls"):
             conn = (self._tcp if transport == "tcp" else self._tls).get(addr)
             if conn is None:  # we do not open connections back: a stream peer keeps its own open
-                log.warning("no stream connection for SIP message",
-                            extra={"peer": f"{addr[0]}:{addr[1]}", "transport": transport})
+                log.warning(
+                    "no stream connection for SIP message",
+                    extra={"peer": f"{addr[0]}:{addr[1]}", "transport": transport},
+                )
             else:
                 conn.send(data)
         elif self._udp is not None:
@@ -277,8 +293,9 @@ class SipFrontEnd:
             log.info("registered", extra={"aor": event.reg_id, "expires_s": event.expires_s})
         elif isinstance(event, sip_events.RegistrationFailed):
             self.registered[event.reg_id] = 0
-            log.warning("registration failed", extra={"aor": event.reg_id, "status": event.status,
-                                                      "reason": event.reason})
+            log.warning(
+                "registration failed", extra={"aor": event.reg_id, "status": event.status, "reason": event.reason}
+            )
         elif isinstance(event, sip_events.InviteReceived):
             asyncio.get_running_loop().create_task(self._start_call(event))
         elif isinstance(event, sip_events.ByeReceived | sip_events.CallCancelled):
@@ -302,8 +319,11 @@ class SipFrontEnd:
         elif isinstance(event, sip_events.MessageRejected):
             # Floods are answered by the thousand: 503s and challenges are not worth a warning each.
             level = logging.DEBUG if event.status in (401, 407, 503) else logging.WARNING
-            log.log(level, "SIP request refused", extra={"status": event.status, "reason": event.reason,
-                                                         "peer": f"{event.addr[0]}:{event.addr[1]}"})
+            log.log(
+                level,
+                "SIP request refused",
+                extra={"status": event.status, "reason": event.reason, "peer": f"{event.addr[0]}:{event.addr[1]}"},
+            )
 
     def _on_offer(self, event: sip_events.OfferReceived) -> None:
         """A re-INVITE/UPDATE offer: hold, resume or a new address; the codec stays (488 otherwise)."""
@@ -312,8 +332,13 @@ class SipFrontEnd:
         try:
             if entry is None:
                 raise NegotiationError("call is not set up yet")
-            answer = negotiate(SessionDescription.parse(event.offer), [entry.codec], self.settings.sip.contact_host,
-                               entry.rtp.port, session_id=zlib.crc32(call_id.encode()))  # fmt: skip
+            answer = negotiate(
+                SessionDescription.parse(event.offer),
+                [entry.codec],
+                self.settings.sip.contact_host,
+                entry.rtp.port,
+                session_id=zlib.crc32(call_id.encode()),
+            )
         except (NegotiationError, ValueError) as exc:
             log.info("mid-call offer refused", extra={"call_id": call_id, "error": str(exc)})
             self.command(lambda now: self.endpoint.reject_offer(call_id, 488, "Not Acceptable Here", now))
@@ -381,8 +406,9 @@ class SipFrontEnd:
             self.command(lambda now: self.endpoint.reject(call_id, 503, "Service Unavailable", now))
             return
         try:
-            answer = negotiate(offer, self.supported, self.settings.sip.contact_host, rtp.port,
-                               session_id=zlib.crc32(call_id.encode()))
+            answer = negotiate(
+                offer, self.supported, self.settings.sip.contact_host, rtp.port, session_id=zlib.crc32(call_id.encode())
+            )
         except NegotiationError as exc:
             log.warning("no acceptable media", extra={"call_id": call_id, "error": str(exc)})
             self.release_rtp(rtp)
@@ -408,8 +434,13 @@ class SipFrontEnd:
             signal=SipCallSignal(self, call_id, answer_sdp),
             send_media=rtp.send,
             on_ended=self._call_ended,
-            info={"transport": invite.transport, "remote": f"{invite.remote_addr[0]}:{invite.remote_addr[1]}",
-                  "rtp_port": rtp.port, "type": "sip", "identity": invite.identity},
+            info={
+                "transport": invite.transport,
+                "remote": f"{invite.remote_addr[0]}:{invite.remote_addr[1]}",
+                "rtp_port": rtp.port,
+                "type": "sip",
+                "identity": invite.identity,
+            },
         )
         rtp.on_media = call.receive_media
         media.on_digit = lambda digit, source: call.events.record("dtmf", digit=digit, source=source)

@@ -87,8 +87,7 @@ class SipDialer:
         if isinstance(event, sip_events.ReferProgress):
             entry = self.front.call_entry(event.call_id)
             if entry is not None:
-                entry.call.events.record("refer_progress", status=event.status, reason=event.reason,
-                                         final=event.final)  # fmt: skip
+                entry.call.events.record("refer_progress", status=event.status, reason=event.reason, final=event.final)
             refer = self._refers.get(event.call_id)
             if event.final and refer is not None and not refer.done():
                 refer.set_result(event.status)
@@ -97,9 +96,15 @@ class SipDialer:
 
     # -- Dialer ----------------------------------------------------------------------------
     async def dial(
-        self, origin: Call, to: str, *, from_: str | None = None, timeout_s: float = 60.0,
-        headers: Mapping[str, str] | None = None, codecs: list[str] | None = None,
-    ) -> DialResult:  # fmt: skip
+        self,
+        origin: Call,
+        to: str,
+        *,
+        from_: str | None = None,
+        timeout_s: float = 60.0,
+        headers: Mapping[str, str] | None = None,
+        codecs: list[str] | None = None,
+    ) -> DialResult:
         front = self.front
         try:
             target = parse_uri(to if ":" in to else f"sip:{to}")
@@ -121,9 +126,14 @@ class SipDialer:
 
         def send(now: float) -> None:
             call_id = front.endpoint.invite(
-                str(target), from_uri=from_uri, sdp=offer, addr=addr, now=now,
-                headers=list((headers or {}).items()), credentials=self._credentials(target.host),
-            )  # fmt: skip
+                str(target),
+                from_uri=from_uri,
+                sdp=offer,
+                addr=addr,
+                now=now,
+                headers=list((headers or {}).items()),
+                credentials=self._credentials(target.host),
+            )
             holder.append(call_id)
             self._dials[call_id] = future
 
@@ -152,18 +162,29 @@ class SipDialer:
             front.release_rtp(rtp)
             return DialResult(False, 488, "unusable SDP answer")
         rtp.remote = (answer.remote_ip, answer.remote_port)
-        params = MediaParams(codec=answer.codec.name, payload_type=answer.payload_type,
-                             clock_rate=answer.codec.clock_rate, dtmf_payload_type=answer.dtmf_payload_type,
-                             jitter_depth_frames=front.settings.rtp.jitter_depth_frames)  # fmt: skip
+        params = MediaParams(
+            codec=answer.codec.name,
+            payload_type=answer.payload_type,
+            clock_rate=answer.codec.clock_rate,
+            dtmf_payload_type=answer.dtmf_payload_type,
+            jitter_depth_frames=front.settings.rtp.jitter_depth_frames,
+        )
         media = DtmfStream(params, front.kernel.cname, inband=answer.dtmf_payload_type is None)
-        leg = Call(call_id, from_uri=from_uri, to_uri=str(target), media=media,
-                   signal=_LegSignal(front, call_id), send_media=rtp.send,
-                   event_log=CallEventLog(call_id, front.kernel.call_log_dir),
-                   info={"type": "sip", "direction": "outbound", "origin": origin.call_id, "rtp_port": rtp.port})
+        leg = Call(
+            call_id,
+            from_uri=from_uri,
+            to_uri=str(target),
+            media=media,
+            signal=_LegSignal(front, call_id),
+            send_media=rtp.send,
+            event_log=CallEventLog(call_id, front.kernel.call_log_dir),
+            info={"type": "sip", "direction": "outbound", "origin": origin.call_id, "rtp_port": rtp.port},
+        )
         rtp.on_media = leg.receive_media
         media.on_digit = lambda digit, source: leg.events.record("dtmf", digit=digit, source=source)
-        leg.events.record("call_started", direction="outbound", to=str(target), codec=answer.codec.name,
-                          origin=origin.call_id)  # fmt: skip
+        leg.events.record(
+            "call_started", direction="outbound", to=str(target), codec=answer.codec.name, origin=origin.call_id
+        )
         leg.answer()
         front.adopt_leg(leg, rtp, offer, answer.codec)
         task = asyncio.create_task(self._own(leg), name=f"leg:{call_id}")
@@ -177,8 +198,12 @@ class SipDialer:
             await leg.run(_wait_ended)
         finally:
             self.front.kernel.ticker.remove(leg)
-            leg.events.record("call_ended", cause=leg.cause.name if leg.cause else None,
-                              packets_in=leg.media.counters.packets_in, packets_out=leg.media.counters.packets_out)
+            leg.events.record(
+                "call_ended",
+                cause=leg.cause.name if leg.cause else None,
+                packets_in=leg.media.counters.packets_in,
+                packets_out=leg.media.counters.packets_out,
+            )
             self.front.forget_leg(leg.call_id)
 
     async def bridge(self, a: Call, b: Call) -> str:
@@ -232,8 +257,7 @@ class SipDialer:
 
     @staticmethod
     async def _resolve(host: str, port: int) -> tuple[str, int]:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, family=socket.AF_INET,
-                                                             type=socket.SOCK_DGRAM)  # fmt: skip
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
         if not infos:
             raise OSError(f"cannot resolve {host}")
         address = infos[0][4]

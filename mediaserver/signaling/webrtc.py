@@ -210,8 +210,13 @@ class _Session:
             text = entry.get("content")
             key = id(entry)
             if isinstance(text, str) and text and self.agent_text.get(key) != text:
-                message = {"type": "transcript", "role": "agent", "text": text, "key": key,
-                           "update": key in self.agent_text}
+                message = {
+                    "type": "transcript",
+                    "role": "agent",
+                    "text": text,
+                    "key": key,
+                    "update": key in self.agent_text,
+                }
                 self.agent_text[key] = text
                 self.send(message)
                 for queue in self.subscribers:
@@ -280,19 +285,25 @@ class WebRtcFrontEnd:
         return web.FileResponse(WEB_DIR / "index.html")
 
     async def _routes(self, _: web.Request) -> web.Response:
-        ice = [{"urls": list(s.urls), **({"username": s.username, "credential": s.credential} if s.username else {})}
-               for s in self.settings.webrtc.ice_servers]
-        return web.json_response({"routes": self.route_names, "ice_servers": ice,
-                                  "ice_transport_policy": self.settings.webrtc.ice_transport_policy})
+        ice = [
+            {"urls": list(s.urls), **({"username": s.username, "credential": s.credential} if s.username else {})}
+            for s in self.settings.webrtc.ice_servers
+        ]
+        return web.json_response(
+            {
+                "routes": self.route_names,
+                "ice_servers": ice,
+                "ice_transport_policy": self.settings.webrtc.ice_transport_policy,
+            }
+        )
 
     async def _json_offer(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
         except ValueError:
-            return web.json_response({"error": "body is not JSON; expected {\"sdp\": ..., \"type\": \"offer\"}"},
-                                     status=400)
+            return web.json_response({"error": 'body is not JSON; expected {"sdp": ..., "type": "offer"}'}, status=400)
         if not isinstance(body, dict) or not isinstance(body.get("sdp"), str) or body.get("type") != "offer":
-            return web.json_response({"error": "expected {\"sdp\": <string>, \"type\": \"offer\"}"}, status=400)
+            return web.json_response({"error": 'expected {"sdp": <string>, "type": "offer"}'}, status=400)
         try:
             session = await self._answer(request.match_info["route"], body["sdp"], request, "json")
         except OfferError as exc:
@@ -310,8 +321,12 @@ class WebRtcFrontEnd:
             session = await self._answer(route, await request.text(), request, "whip")
         except OfferError as exc:
             return web.Response(status=exc.status, text=str(exc))
-        return web.Response(status=201, text=session.pc.localDescription.sdp, content_type="application/sdp",
-                            headers={"Location": f"/whip/{route}/{session.call_id}"})
+        return web.Response(
+            status=201,
+            text=session.pc.localDescription.sdp,
+            content_type="application/sdp",
+            headers={"Location": f"/whip/{route}/{session.call_id}"},
+        )
 
     async def _delete(self, request: web.Request) -> web.Response:
         session = self.sessions.get(request.match_info["call_id"])

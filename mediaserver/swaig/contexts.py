@@ -140,9 +140,11 @@ class ContextEngine:
             q = g.question
             confirm = " Read the answer back and get the caller's confirmation first." if q.get("confirm") else ""
             preamble = f"{g.prompt}\n\n" if g.prompt else ""
-            return (f"{preamble}## Current Question\nAsk the caller: \"{q.get('question', '')}\" "
-                    f"{q.get('prompt', '')}".rstrip() +
-                    f"\nWhen they answer, call gather_submit with the answer.{confirm}")
+            return (
+                f'{preamble}## Current Question\nAsk the caller: "{q.get("question", "")}" '
+                f"{q.get('prompt', '')}".rstrip()
+                + f"\nWhen they answer, call gather_submit with the answer.{confirm}"
+            )
         if not self.step_mode or not self.step:
             return base_prompt(self.context, self.pom_format, "context")
         return step_block(self.context, self.step, self.pom_format)
@@ -152,27 +154,50 @@ class ContextEngine:
         tools = []
         if self.gather is not None:
             q = self.gather.question
-            props: dict[str, Any] = {"answer": {"type": _JSON_TYPES.get(str(q.get("type", "string")), "string"),
-                                                "description": f"the caller's answer to: {q.get('question', '')}"}}
+            props: dict[str, Any] = {
+                "answer": {
+                    "type": _JSON_TYPES.get(str(q.get("type", "string")), "string"),
+                    "description": f"the caller's answer to: {q.get('question', '')}",
+                }
+            }
             required = ["answer"]
             if q.get("confirm"):
-                props["confirmed_by_user"] = {"type": "string", "enum": ["true", "false"],
-                                              "description": "true only after the caller confirmed the answer"}
+                props["confirmed_by_user"] = {
+                    "type": "string",
+                    "enum": ["true", "false"],
+                    "description": "true only after the caller confirmed the answer",
+                }
                 required.append("confirmed_by_user")
-            tools.append(tool_definition("gather_submit", "Submit the caller's answer to the current question.",
-                                         {"type": "object", "properties": props, "required": required}))
+            tools.append(
+                tool_definition(
+                    "gather_submit",
+                    "Submit the caller's answer to the current question.",
+                    {"type": "object", "properties": props, "required": required},
+                )
+            )
             return tools
         steps = self.valid_steps()
         if steps:
-            tools.append(tool_definition("next_step", "Move to another step when the current step is complete.",
-                                         {"type": "object", "properties": {"step": {"type": "string", "enum": steps}},
-                                          "required": ["step"]}))
+            tools.append(
+                tool_definition(
+                    "next_step",
+                    "Move to another step when the current step is complete.",
+                    {"type": "object", "properties": {"step": {"type": "string", "enum": steps}}, "required": ["step"]},
+                )
+            )
         contexts = self.valid_contexts()
         if contexts:
-            tools.append(tool_definition("change_context", "Switch the conversation to another context.",
-                                         {"type": "object", "properties": {
-                                             "context": {"type": "string", "enum": contexts}},
-                                          "required": ["context"]}))
+            tools.append(
+                tool_definition(
+                    "change_context",
+                    "Switch the conversation to another context.",
+                    {
+                        "type": "object",
+                        "properties": {"context": {"type": "string", "enum": contexts}},
+                        "required": ["context"],
+                    },
+                )
+            )
         return tools
 
     # -- transitions -------------------------------------------------------------------------
@@ -186,8 +211,12 @@ class ContextEngine:
         if isinstance(info, dict) and isinstance(info.get("questions"), list) and info["questions"]:
             questions = [q for q in info["questions"] if isinstance(q, dict) and q.get("key")]
             if questions:
-                self.gather = _Gather(questions, str(info.get("prompt", "")), str(info.get("output_key", "")),
-                                      str(info.get("completion_action", "")))
+                self.gather = _Gather(
+                    questions,
+                    str(info.get("prompt", "")),
+                    str(info.get("output_key", "")),
+                    str(info.get("completion_action", "")),
+                )
 
     def go_step(self, name: str, forced: bool = False) -> str:
         target = self._next_sequential() if name == "next" else name
@@ -243,7 +272,7 @@ class ContextEngine:
         update = {g.output_key: dict(g.answers)} if g.output_key else {str(q["key"]): answer}
         g.index += 1
         if g.index < len(g.questions):
-            return f"Recorded. Next, ask: \"{g.question.get('question', '')}\"", update
+            return f'Recorded. Next, ask: "{g.question.get("question", "")}"', update
         self.gather = None
         action = g.completion_action
         if action:

@@ -178,22 +178,33 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 async def _send(
-    http: aiohttp.ClientSession, url: str, post: bool, body: str | None, headers: dict[str, str],
-    auth: str | None, statuses: list[int],
+    http: aiohttp.ClientSession,
+    url: str,
+    post: bool,
+    body: str | None,
+    headers: dict[str, str],
+    auth: str | None,
+    statuses: list[int],
 ) -> tuple[int, str]:
     origin = _origin(url)
     timeout = aiohttp.ClientTimeout(total=TOTAL_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
     for _ in range(MAX_REDIRECTS + 1):
         same_origin = _origin(url) == origin
         # like curl: credentials go only to the origin they were given for
-        send_headers = dict(headers) if same_origin else {
-            k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")
-        }
+        send_headers = (
+            dict(headers)
+            if same_origin
+            else {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")}
+        )
         if auth and same_origin:
             send_headers["Authorization"] = auth
         async with http.request(
-            "POST" if post else "GET", url, data=body.encode() if post and body is not None else None,
-            headers=send_headers, timeout=timeout, allow_redirects=False,
+            "POST" if post else "GET",
+            url,
+            data=body.encode() if post and body is not None else None,
+            headers=send_headers,
+            timeout=timeout,
+            allow_redirects=False,
         ) as response:
             statuses.append(response.status)
             location = response.headers.get("location")

@@ -30,9 +30,20 @@ log = logging.getLogger(__name__)
 HOOKS = frozenset({"startup_hook", "hangup_hook", "summarize_conversation"})
 # Names the engine owns (SDK semantic_gate.RESERVED_FUNCTION_NAMES)
 RESERVED = HOOKS | {
-    "next_step", "change_context", "gather_submit", "pause_conversation", "get_visual_input",
-    "get_ideal_strategy", "hangup", "sidecar_skip", "check_for_input", "end_call",
-    "check_time", "wait_seconds", "wait_for_user", "adjust_response_latency",
+    "next_step",
+    "change_context",
+    "gather_submit",
+    "pause_conversation",
+    "get_visual_input",
+    "get_ideal_strategy",
+    "hangup",
+    "sidecar_skip",
+    "check_for_input",
+    "end_call",
+    "check_time",
+    "wait_seconds",
+    "wait_for_user",
+    "adjust_response_latency",
 }
 EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -139,8 +150,11 @@ class FunctionSet:
         return [n for n, f in self.functions.items() if f.active and (allowed is None or n in allowed)]
 
     def definitions(self, allowed: set[str] | None = None) -> list[dict[str, Any]]:
-        tools = [tool_definition(f.name, f.description, f.parameters)
-                 for f in self.functions.values() if f.active and (allowed is None or f.name in allowed)]
+        tools = [
+            tool_definition(f.name, f.description, f.parameters)
+            for f in self.functions.values()
+            if f.active and (allowed is None or f.name in allowed)
+        ]
         tools += [NATIVE_DEFINITIONS[name] for name in self.natives]
         return tools
 

@@ -63,8 +63,10 @@ WEBHOOK_TIMEOUT_S = 30.0
 
 
 def _failure_text(name: str, why: str) -> str:
-    return (f"The function {name} failed ({why}). Tell the caller briefly that you could not complete that "
-            "just now, and offer to try again or help another way.")
+    return (
+        f"The function {name} failed ({why}). Tell the caller briefly that you could not complete that "
+        "just now, and offer to try again or help another way."
+    )
 
 
 class SwaigToolRunner:
@@ -155,8 +157,9 @@ class SwaigToolRunner:
         await self.load_includes()
         await run_startup_hook(self, control)
 
-    async def finish(self, global_data: dict[str, Any], summary: str | None = None,
-                     history: list[dict[str, Any]] | None = None) -> None:
+    async def finish(
+        self, global_data: dict[str, Any], summary: str | None = None, history: list[dict[str, Any]] | None = None
+    ) -> None:
         """When the AI ends: hangup_hook, then the post-prompt summary when there is one (§4.4)."""
         from mediaserver.swaig.hooks import run_hangup_hook
         from mediaserver.swaig.post_prompt import deliver_summary
@@ -165,9 +168,17 @@ class SwaigToolRunner:
         url = self.ai.get("post_prompt_url")
         if summary is not None and isinstance(url, str) and url:
             call_log = history if history is not None else self.call_log()
-            await deliver_summary(self.http(), url, summary, call=self.call, params=self.params,
-                                  global_data=global_data, call_log=call_log, swaig_log=self.swaig_log,
-                                  signing_key=self.signing_key)
+            await deliver_summary(
+                self.http(),
+                url,
+                summary,
+                call=self.call,
+                params=self.params,
+                global_data=global_data,
+                call_log=call_log,
+                swaig_log=self.swaig_log,
+                signing_key=self.signing_key,
+            )
 
     # -- ToolRunner --------------------------------------------------------------------------
     def tool_definitions(self) -> list[dict[str, Any]]:
@@ -218,15 +229,21 @@ class SwaigToolRunner:
         try:
             parsed = json.loads(invocation.arguments or "{}")
         except json.JSONDecodeError as exc:
-            return ToolOutcome(response=f"The arguments for {invocation.name} were not valid JSON ({exc.msg}). "
-                               "Call it again with a JSON object.")
+            return ToolOutcome(
+                response=f"The arguments for {invocation.name} were not valid JSON ({exc.msg}). "
+                "Call it again with a JSON object."
+            )
         args = parsed if isinstance(parsed, dict) else {}
         name = invocation.name
         if name in NAVIGATION:
             return self._navigate(name, args, control)
         if name in self.functions.natives:
-            text = await run_native(name, args, control, NativeEnv(
-                self.now_s(), str(self.params.get("local_tz") or "US/Central"), self.sleep))
+            text = await run_native(
+                name,
+                args,
+                control,
+                NativeEnv(self.now_s(), str(self.params.get("local_tz") or "US/Central"), self.sleep),
+            )
             return ToolOutcome(response=text)
         fn = self.functions.functions[name]
         return await self._run_function(fn, invocation.arguments, args, control)
@@ -260,20 +277,28 @@ class SwaigToolRunner:
     def _meta_for(self, fn: SwaigFunction) -> dict[str, Any]:
         return {**as_dict(fn.raw.get("meta_data")), **self.meta.get(fn.meta_scope, {})}
 
-    async def _run_function(self, fn: SwaigFunction, raw: str, args: dict[str, Any],
-                            control: AiControl) -> ToolOutcome:
+    async def _run_function(self, fn: SwaigFunction, raw: str, args: dict[str, Any], control: AiControl) -> ToolOutcome:
         self._scope = fn.meta_scope
         started = self.now_s()
         entry: dict[str, Any] = {"command_name": fn.name, "command_arg": raw, "epoch_time": int(started)}
         if fn.kind == "datamap":
-            data = {"call_id": self.call.call_id, "ai_session_id": self.call.ai_session_id or self.call.call_id,
-                    "caller_id_name": self.call.caller_id_name, "caller_id_num": self.call.caller_id_num,
-                    "project_id": self.call.project_id, "space_id": self.call.space_id,
-                    "app_name": str(self.params.get("app_name") or "swml app"),
-                    "global_data": dict(control.global_data()), "meta_data": self._meta_for(fn),
-                    "prompt_vars": prompt_vars(dict(control.global_data()), direction=self.call.direction,
-                                               caller_id_name=self.call.caller_id_name,
-                                               caller_id_num=self.call.caller_id_num)}
+            data = {
+                "call_id": self.call.call_id,
+                "ai_session_id": self.call.ai_session_id or self.call.call_id,
+                "caller_id_name": self.call.caller_id_name,
+                "caller_id_num": self.call.caller_id_num,
+                "project_id": self.call.project_id,
+                "space_id": self.call.space_id,
+                "app_name": str(self.params.get("app_name") or "swml app"),
+                "global_data": dict(control.global_data()),
+                "meta_data": self._meta_for(fn),
+                "prompt_vars": prompt_vars(
+                    dict(control.global_data()),
+                    direction=self.call.direction,
+                    caller_id_name=self.call.caller_id_name,
+                    caller_id_num=self.call.caller_id_num,
+                ),
+            }
             fn_obj = {**fn.raw, "meta_data": self._meta_for(fn)}
             reply = await run_datamap(fn_obj, args, data, self.http())
             entry.update(url="data_map", post_response=reply)
@@ -284,11 +309,19 @@ class SwaigToolRunner:
         if fn.kind != "webhook":
             log.warning("SWAIG function %s has no web_hook_url and no defaults.web_hook_url", fn.name)
             return ToolOutcome(response=_failure_text(fn.name, "no URL is configured for it"))
-        body = swaig_request(fn.raw, raw, args, call=self.call, params=self.params,
-                             global_data=dict(control.global_data()), meta_data=self._meta_for(fn),
-                             call_log=self.call_log())
-        result = await post_json(self.http(), fn.url, body, timeout_s=self.webhook_timeout_s,
-                                 signing_key=self.signing_key)
+        body = swaig_request(
+            fn.raw,
+            raw,
+            args,
+            call=self.call,
+            params=self.params,
+            global_data=dict(control.global_data()),
+            meta_data=self._meta_for(fn),
+            call_log=self.call_log(),
+        )
+        result = await post_json(
+            self.http(), fn.url, body, timeout_s=self.webhook_timeout_s, signing_key=self.signing_key
+        )
         entry.update(url=fn.url.split("?")[0], post_data=body, post_response=result.data if result.ok else result.error)
         self.swaig_log.append(entry)
         if not result.ok:
@@ -303,8 +336,13 @@ class SwaigToolRunner:
         actions = reply.get("action", [])
         actions = actions if isinstance(actions, list) else [actions]
         report = apply_actions(actions, control, self.params, self)
-        log.debug("SWAIG %s actions: applied %s, denied %s, ignored %s", fn.name, report.applied, report.denied,
-                  report.ignored)
+        log.debug(
+            "SWAIG %s actions: applied %s, denied %s, ignored %s",
+            fn.name,
+            report.applied,
+            report.denied,
+            report.ignored,
+        )
         response = reply.get("response")
         if isinstance(response, dict):  # {tool_result, tool_prompt}
             parts = [str(response.get("tool_result", "")), str(response.get("tool_prompt", ""))]
@@ -379,8 +417,9 @@ class SwaigToolRunner:
             control.say(filler)
         reset: dict[str, Any]
         if kind == "change_context":
-            reset = {k: context[k] for k in ("system_prompt", "user_prompt", "consolidate", "full_reset")
-                     if k in context}
+            reset = {
+                k: context[k] for k in ("system_prompt", "user_prompt", "consolidate", "full_reset") if k in context
+            }
             if context.get("isolated") is True:
                 reset["full_reset"] = True
             if reset:  # the session resets or consolidates history as a context_switch action would

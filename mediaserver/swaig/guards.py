@@ -25,8 +25,10 @@ from enum import Enum
 __all__ = ["GuardVerdict", "ToolGuards", "Verdict"]
 
 LOOP_REPLY = "You have already looked up this information. Use the prior results to craft your answer."
-DUPLICATE_REPLY = ("DUPLICATE: you already called this tool with these arguments earlier in this turn. "
-                   "Use that result instead of calling it again.")
+DUPLICATE_REPLY = (
+    "DUPLICATE: you already called this tool with these arguments earlier in this turn. "
+    "Use that result instead of calling it again."
+)
 
 
 class Verdict(Enum):
@@ -70,8 +72,9 @@ class ToolGuards:
             if self.phantoms >= self.max_phantoms:
                 return GuardVerdict(Verdict.BAIL, LOOP_REPLY, "phantom_tool")
             listing = ", ".join(valid_names) or "none"
-            return GuardVerdict(Verdict.PHANTOM,
-                                f"'{name}' is not a valid tool. Available tools: {listing}. Retry with one of these.")
+            return GuardVerdict(
+                Verdict.PHANTOM, f"'{name}' is not a valid tool. Available tools: {listing}. Retry with one of these."
+            )
         if self.calls > self.max_calls:
             return GuardVerdict(Verdict.BAIL, LOOP_REPLY, "tool_loop")
         key = (name, _canonical(arguments))

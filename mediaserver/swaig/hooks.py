@@ -36,13 +36,28 @@ async def _post_hook(runner: SwaigToolRunner, name: str, global_data: dict[str, 
     if not fn.url:
         log.warning("%s has no web_hook_url; skipped", name)
         return None
-    body = swaig_request(fn.raw, "{}", {}, call=runner.call, params=runner.params, global_data=global_data,
-                         meta_data=fn.raw.get("meta_data") if isinstance(fn.raw.get("meta_data"), dict) else None,
-                         call_log=runner.call_log())
-    reply = await post_json(runner.http(), fn.url, body, timeout_s=runner.webhook_timeout_s,
-                            signing_key=runner.signing_key)
-    runner.swaig_log.append({"command_name": name, "command_arg": "{}", "url": fn.url.split("?")[0],
-                             "post_data": body, "post_response": reply.data if reply.ok else reply.error})
+    body = swaig_request(
+        fn.raw,
+        "{}",
+        {},
+        call=runner.call,
+        params=runner.params,
+        global_data=global_data,
+        meta_data=fn.raw.get("meta_data") if isinstance(fn.raw.get("meta_data"), dict) else None,
+        call_log=runner.call_log(),
+    )
+    reply = await post_json(
+        runner.http(), fn.url, body, timeout_s=runner.webhook_timeout_s, signing_key=runner.signing_key
+    )
+    runner.swaig_log.append(
+        {
+            "command_name": name,
+            "command_arg": "{}",
+            "url": fn.url.split("?")[0],
+            "post_data": body,
+            "post_response": reply.data if reply.ok else reply.error,
+        }
+    )
     if not reply.ok:
         log.warning("%s: %s", name, reply.error)
         return None

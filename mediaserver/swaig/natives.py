@@ -26,19 +26,33 @@ MAX_WAIT_S = 300
 
 
 def _tool(name: str, description: str, properties: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"type": "function", "function": {"name": name, "description": description,
-                                             "parameters": {"type": "object", "properties": properties or {}}}}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {"type": "object", "properties": properties or {}},
+        },
+    }
 
 
 NATIVE_DEFINITIONS: dict[str, dict[str, Any]] = {
-    "check_time": _tool("check_time", "Get the current local date and time.",
-                        {"timezone": {"type": "string", "description": "IANA time zone, optional"}}),
-    "wait_seconds": _tool("wait_seconds", "Wait silently for a number of seconds (the caller asked for time).",
-                          {"seconds": {"type": "integer", "description": "how long to wait, 1 to 300"}}),
+    "check_time": _tool(
+        "check_time",
+        "Get the current local date and time.",
+        {"timezone": {"type": "string", "description": "IANA time zone, optional"}},
+    ),
+    "wait_seconds": _tool(
+        "wait_seconds",
+        "Wait silently for a number of seconds (the caller asked for time).",
+        {"seconds": {"type": "integer", "description": "how long to wait, 1 to 300"}},
+    ),
     "wait_for_user": _tool("wait_for_user", "Stay quiet until the caller speaks again."),
     "adjust_response_latency": _tool(
-        "adjust_response_latency", "Wait longer (or less) for the caller to finish before answering.",
-        {"latency": {"type": "integer", "description": "end of speech timeout in ms, 250 to 10000"}}),
+        "adjust_response_latency",
+        "Wait longer (or less) for the caller to finish before answering.",
+        {"latency": {"type": "integer", "description": "end of speech timeout in ms, 250 to 10000"}},
+    ),
 }
 
 

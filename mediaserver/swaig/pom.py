@@ -103,8 +103,11 @@ def _xml(section: _Section, indent: int = 0, number: list[int] | None = None) ->
     if section.bullets:
         xml.append(f"{pad}  <bullets>")
         for i, bullet in enumerate(section.bullets, 1):
-            xml.append(f'{pad}    <bullet id="{i}">{bullet}</bullet>' if section.numbered_bullets
-                       else f"{pad}    <bullet>{bullet}</bullet>")
+            xml.append(
+                f'{pad}    <bullet id="{i}">{bullet}</bullet>'
+                if section.numbered_bullets
+                else f"{pad}    <bullet>{bullet}</bullet>"
+            )
         xml.append(f"{pad}  </bullets>")
     if section.subsections:
         xml.append(f"{pad}  <subsections>")

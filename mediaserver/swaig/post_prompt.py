@@ -55,8 +55,15 @@ async def deliver_summary(
     signing_key: str = "",
     timeout_s: float = 30.0,
 ) -> WebhookReply:
-    body = post_prompt_body(summary, call=call, params=params, global_data=global_data, call_log=call_log,
-                            swaig_log=swaig_log, times_us=times_us)
+    body = post_prompt_body(
+        summary,
+        call=call,
+        params=params,
+        global_data=global_data,
+        call_log=call_log,
+        swaig_log=swaig_log,
+        times_us=times_us,
+    )
     reply = await post_json(http, url, body, timeout_s=timeout_s, signing_key=signing_key)
     if not reply.ok:
         log.warning("post_prompt delivery to %s failed: %s", url.split("?")[0].split("@")[-1], reply.error)

@@ -29,7 +29,13 @@ from mediaserver.swaig.pom import PomError, render_pom
 from mediaserver.swaig.templates import as_dict, expand
 
 __all__ = [
-    "STEP_HEADER", "base_prompt", "expand_prompt", "prompt_vars", "render_ai_prompt", "render_prompt", "step_block",
+    "STEP_HEADER",
+    "base_prompt",
+    "expand_prompt",
+    "prompt_vars",
+    "render_ai_prompt",
+    "render_prompt",
+    "step_block",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,8 +87,13 @@ def base_prompt(prompt: Any, pom_format: str = "markdown", path: str = "prompt")
 
 
 def prompt_vars(
-    global_data: dict[str, Any], *, now: datetime | None = None, direction: str = "inbound",
-    caller_id_name: str = "", caller_id_num: str = "", languages: list[str] | None = None,
+    global_data: dict[str, Any],
+    *,
+    now: datetime | None = None,
+    direction: str = "inbound",
+    caller_id_name: str = "",
+    caller_id_num: str = "",
+    languages: list[str] | None = None,
 ) -> dict[str, Any]:
     """The root prompt templates read: global_data keys, `global_data`, call and time variables."""
     root: dict[str, Any] = {
@@ -105,8 +116,9 @@ def expand_prompt(text: str, variables: dict[str, Any]) -> str:
     return expand(text, variables) if ("${" in text or "%{" in text) else text
 
 
-def step_block(context: dict[str, Any], step: dict[str, Any], pom_format: str = "markdown",
-               *, include_context: bool = True) -> str:
+def step_block(
+    context: dict[str, Any], step: dict[str, Any], pom_format: str = "markdown", *, include_context: bool = True
+) -> str:
     parts = []
     if include_context:
         context_prompt = base_prompt(context, pom_format, "context")

@@ -72,19 +72,21 @@ def swaig_request(
     description = function.get("description", function.get("purpose", ""))
     schema = function.get("parameters", function.get("argument", {"type": "object", "properties": {}}))
     body = _common(call, params, global_data)
-    body.update({
-        "function": name,
-        "description": description,
-        "purpose": description,
-        "argument_desc": schema,
-        "argument": {"parsed": [parsed] if parsed is not None else [], "raw": raw_arguments, "substituted": ""},
-        "version": VERSION,
-        "content_type": "text/swaig",
-        "content_disposition": "SWAIG Function",
-        "channel_active": True,
-        "channel_offhook": True,
-        "channel_ready": True,
-    })
+    body.update(
+        {
+            "function": name,
+            "description": description,
+            "purpose": description,
+            "argument_desc": schema,
+            "argument": {"parsed": [parsed] if parsed is not None else [], "raw": raw_arguments, "substituted": ""},
+            "version": VERSION,
+            "content_type": "text/swaig",
+            "content_disposition": "SWAIG Function",
+            "channel_active": True,
+            "channel_offhook": True,
+            "channel_ready": True,
+        }
+    )
     if meta_data is not None:
         body["meta_data"] = meta_data
     token = function.get("meta_data_token")
@@ -131,19 +133,21 @@ def post_prompt_body(
     """The body POSTed to post_prompt_url when the AI ends (contract §4.4)."""
     body = _common(call, params, global_data)
     body.pop("caller_id_num")
-    body.update({
-        "action": "post_conversation",
-        "content_type": "text/json",
-        "content_disposition": "agent.summary",
-        "conversation_type": "voice",
-        "caller_id_number": call.caller_id_num,
-        "call_ended_by": call_ended_by,
-        "hard_timeout": False,
-        "post_prompt_data": {"raw": summary, "parsed": find_json_objects(summary), "substituted": summary},
-        "call_log": call_log,
-        "raw_call_log": call_log,
-        "swaig_log": swaig_log or [],
-    })
+    body.update(
+        {
+            "action": "post_conversation",
+            "content_type": "text/json",
+            "content_disposition": "agent.summary",
+            "conversation_type": "voice",
+            "caller_id_number": call.caller_id_num,
+            "call_ended_by": call_ended_by,
+            "hard_timeout": False,
+            "post_prompt_data": {"raw": summary, "parsed": find_json_objects(summary), "substituted": summary},
+            "call_log": call_log,
+            "raw_call_log": call_log,
+            "swaig_log": swaig_log or [],
+        }
+    )
     for key, value in (times_us or {}).items():  # call_start_date, ai_start_date… epoch µs
         body[key] = int(value)
     _swml_vars(body, call, params)

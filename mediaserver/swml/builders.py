@@ -101,8 +101,12 @@ def _play_items(interp: Interpreter, urls: list[tuple[Any, str]], params: dict[s
     for url, path in urls:
         item = parse_play_url(interp.expand(url, path), path)
         if isinstance(item, PlaySay):
-            item = replace(item, voice=params.get("say_voice"), language=params.get("say_language"),
-                           gender=params.get("say_gender"))
+            item = replace(
+                item,
+                voice=params.get("say_voice"),
+                language=params.get("say_language"),
+                gender=params.get("say_gender"),
+            )
         items.append(item)
     return tuple(items)
 
@@ -167,8 +171,11 @@ def _prompt(interp: Interpreter, verb: Verb) -> Effect:
     raw = verb.params
     base = f"{verb.path}.prompt"
     play = raw["play"]
-    urls = [(play, f"{base}.play")] if isinstance(play, str) else [
-        (url, f"{base}.play[{index}]") for index, url in enumerate(play)]
+    urls = (
+        [(play, f"{base}.play")]
+        if isinstance(play, str)
+        else [(url, f"{base}.play[{index}]") for index, url in enumerate(play)]
+    )
     params = interp.expand({k: v for k, v in raw.items() if k != "play"}, base)
     items = _play_items(interp, urls, params)
     speech = any(key.startswith("speech_") for key in params)
@@ -247,8 +254,9 @@ def _connect(interp: Interpreter, verb: Verb) -> Effect:
 
 def _sip_refer(interp: Interpreter, verb: Verb) -> Effect:
     params = _params(interp, verb)
-    return SipRefer(path=verb.path, to_uri=str(params["to_uri"]), username=params.get("username"),
-                    password=params.get("password"))
+    return SipRefer(
+        path=verb.path, to_uri=str(params["to_uri"]), username=params.get("username"), password=params.get("password")
+    )
 
 
 def _user_event(interp: Interpreter, verb: Verb) -> Effect:
@@ -266,8 +274,9 @@ def _detect_machine(interp: Interpreter, verb: Verb) -> Effect:
         path=verb.path,
         initial_timeout_ms=_seconds_ms(params.get("initial_timeout", 4.5), f"{base}.initial_timeout"),
         end_silence_timeout_ms=_seconds_ms(params.get("end_silence_timeout", 1), f"{base}.end_silence_timeout"),
-        machine_voice_threshold_ms=_seconds_ms(params.get("machine_voice_threshold", 1.25),
-                                               f"{base}.machine_voice_threshold"),
+        machine_voice_threshold_ms=_seconds_ms(
+            params.get("machine_voice_threshold", 1.25), f"{base}.machine_voice_threshold"
+        ),
         machine_words_threshold=integer(params.get("machine_words_threshold", 6), f"{base}.machine_words_threshold"),
         timeout_ms=_seconds_ms(params.get("timeout", 30), f"{base}.timeout"),
         detectors=str(params.get("detectors", "amd,fax")),

@@ -42,14 +42,47 @@ __all__ = ["VERBS", "Document", "SwmlError", "Verb", "document_from_data", "is_e
 # The schema's SWMLMethod list (SWML_CONTRACT §1, signalwire SDK 3.7.5): 39 verbs.
 VERBS: frozenset[str] = frozenset(
     {
-        "answer", "ai", "ai_sidecar", "amazon_bedrock", "cond", "connect", "denoise",
-        "detect_machine", "enter_queue", "execute", "goto", "hangup", "join_conference",
-        "join_room", "label", "live_transcribe", "live_translate", "pay", "play", "prompt",
-        "receive_fax", "record", "record_call", "request", "return", "send_digits", "send_fax",
-        "send_sms", "set", "sip_refer", "sleep", "stop_denoise", "stop_record_call", "stop_tap",
-        "switch", "tap", "transfer", "unset", "user_event",
+        "answer",
+        "ai",
+        "ai_sidecar",
+        "amazon_bedrock",
+        "cond",
+        "connect",
+        "denoise",
+        "detect_machine",
+        "enter_queue",
+        "execute",
+        "goto",
+        "hangup",
+        "join_conference",
+        "join_room",
+        "label",
+        "live_transcribe",
+        "live_translate",
+        "pay",
+        "play",
+        "prompt",
+        "receive_fax",
+        "record",
+        "record_call",
+        "request",
+        "return",
+        "send_digits",
+        "send_fax",
+        "send_sms",
+        "set",
+        "sip_refer",
+        "sleep",
+        "stop_denoise",
+        "stop_record_call",
+        "stop_tap",
+        "switch",
+        "tap",
+        "transfer",
+        "unset",
+        "user_event",
     }
-)  # fmt: skip
+)
 
 HANGUP_REASONS = ("hangup", "busy", "decline")
 _EXPRESSION = re.compile(r"^[$%]\{.*\}$", re.DOTALL)  # schema SWMLVar pattern
@@ -226,9 +259,7 @@ def _answer(params: Any, path: str) -> dict[str, Any]:
     return checked
 
 
-_ANSWER_KEYS = frozenset(
-    {"max_duration", "codecs", "username", "password", "sip_auth_username", "sip_auth_password"}
-)
+_ANSWER_KEYS = frozenset({"max_duration", "codecs", "username", "password", "sip_auth_username", "sip_auth_password"})
 
 
 def _play(params: Any, path: str) -> dict[str, Any]:

@@ -227,8 +227,26 @@ class DetectMachine:
 
 
 Effect = (
-    Answer | Play | Sleep | Hangup | Ai | AiSidecar | Unsupported | Finished | Request | FetchSwml | Prompt | Record
-    | RecordCall | StopRecordCall | SendDigits | Connect | SipRefer | UserEvent | Denoise | DetectMachine
+    Answer
+    | Play
+    | Sleep
+    | Hangup
+    | Ai
+    | AiSidecar
+    | Unsupported
+    | Finished
+    | Request
+    | FetchSwml
+    | Prompt
+    | Record
+    | RecordCall
+    | StopRecordCall
+    | SendDigits
+    | Connect
+    | SipRefer
+    | UserEvent
+    | Denoise
+    | DetectMachine
 )
 
 # Effects after which the script is over: resume() raises.

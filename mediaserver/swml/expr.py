@@ -36,8 +36,17 @@ from typing import Any, Protocol
 
 from mediaserver.swml.errors import SwmlError
 
-__all__ = ["DEFAULT_MAX_MEMORY_BYTES", "DEFAULT_TIMEOUT_MS", "Evaluator", "JsEvaluator", "expand", "has_template",
-           "strip_template", "to_text", "truthy"]
+__all__ = [
+    "DEFAULT_MAX_MEMORY_BYTES",
+    "DEFAULT_TIMEOUT_MS",
+    "Evaluator",
+    "JsEvaluator",
+    "expand",
+    "has_template",
+    "strip_template",
+    "to_text",
+    "truthy",
+]
 
 DEFAULT_TIMEOUT_MS = 100
 DEFAULT_MAX_MEMORY_BYTES = 64 * 1024 * 1024
@@ -227,7 +236,7 @@ def _expand_string(text: str, scope: Mapping[str, Any], path: str, evaluator: Ev
             break
         end = _template_end(text, start + 2)
         if end < 0:
-            raise SwmlError(path, f"unterminated expression starting at {text[start:start + 30]!r}")
+            raise SwmlError(path, f"unterminated expression starting at {text[start : start + 30]!r}")
         pieces.append(text[index:start])
         whole = evaluator.evaluate(text[start + 2 : end - 1], scope, path)
         count += 1

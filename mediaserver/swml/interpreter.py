@@ -150,8 +150,7 @@ class Interpreter:
 
     def start(self) -> Effect:
         self._check("start")
-        self._stack.append(_Frame(self.document, "main", self.document.sections["main"],
-                                  params=self._initial_params))
+        self._stack.append(_Frame(self.document, "main", self.document.sections["main"], params=self._initial_params))
         return self._run()
 
     def resume(self, result: EffectResult | None = None) -> Effect:
@@ -257,14 +256,24 @@ class Interpreter:
                 self._push_block(self._cond_branch(frame.result), "")
         self._push_block(frame.on_return, "")
 
-    def _enter(self, document: Document, section: str, path: str, *, nest: bool, params: dict[str, Any],
-               on_return: list[Verb] | None = None, result: list[CondBranch] | SwitchSpec | None = None) -> None:
+    def _enter(
+        self,
+        document: Document,
+        section: str,
+        path: str,
+        *,
+        nest: bool,
+        params: dict[str, Any],
+        on_return: list[Verb] | None = None,
+        result: list[CondBranch] | SwitchSpec | None = None,
+    ) -> None:
         if section not in document.sections:
             raise SwmlError(path, f"no section named {section!r} (sections: {', '.join(document.sections)})")
         if not nest:
             self._stack.clear()
-        self._stack.append(_Frame(document, section, document.sections[section], params=params,
-                                  on_return=on_return, result=result))
+        self._stack.append(
+            _Frame(document, section, document.sections[section], params=params, on_return=on_return, result=result)
+        )
 
     def _enter_fetched(self, pending: FetchSwml, result: EffectResult | None) -> None:
         if isinstance(result, FetchFailed):
@@ -272,9 +281,15 @@ class Interpreter:
         if not isinstance(result, SwmlFetched) or not isinstance(result.document, Document):
             raise SwmlStateError(f"resume() after FetchSwml needs SwmlFetched or FetchFailed, got {result!r}")
         verb_params = self._fetch_context.pop(pending.path, {})
-        self._enter(result.document, "main", pending.path, nest=pending.purpose == "execute",
-                    params=pending.params, on_return=verb_params.get("on_return"),
-                    result=verb_params.get("result"))
+        self._enter(
+            result.document,
+            "main",
+            pending.path,
+            nest=pending.purpose == "execute",
+            params=pending.params,
+            on_return=verb_params.get("on_return"),
+            result=verb_params.get("result"),
+        )
 
     # ---- expressions ---------------------------------------------------------------------
 
@@ -422,8 +437,7 @@ def _jump(interp: Interpreter, verb: Verb, purpose: str) -> Effect | None:
         return Connect(path=verb.path, params={"to": dest})
     if dest.lower().startswith(("http://", "https://")):
         interp._fetch_context[verb.path] = {"on_return": on_return, "result": result}
-        return FetchSwml(path=verb.path, url=dest, purpose=purpose, params=params,
-                         variables=dict(interp.variables))
+        return FetchSwml(path=verb.path, url=dest, purpose=purpose, params=params, variables=dict(interp.variables))
     current = interp._section_frame().document
     interp._enter(current, dest, f"{base}.dest", nest=nest, params=params, on_return=on_return, result=result)
     return None

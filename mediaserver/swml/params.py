@@ -88,8 +88,14 @@ def check_field(kind: Any, value: Any, path: str) -> None:
     else:  # pragma: no cover - a typo in the tables below
         raise AssertionError(kind)
     if not ok:
-        names = {"str": "a string", "int": "an integer", "num": "a number", "bool": "a boolean",
-                 "obj": "an object", "strs": "a list of strings"}
+        names = {
+            "str": "a string",
+            "int": "an integer",
+            "num": "a number",
+            "bool": "a boolean",
+            "obj": "an object",
+            "strs": "a list of strings",
+        }
         raise SwmlError(path, f"expected {names[kind]}")
 
 
@@ -107,19 +113,58 @@ def _fields(table: dict[str, Any], required: frozenset[str] = frozenset()) -> Ca
     return validate
 
 
-_RECORD = {"stereo": "bool", "format": ("wav", "mp3", "mp4"), "direction": ("speak", "listen"),
-           "terminators": "str", "beep": "bool", "input_sensitivity": "num", "initial_timeout": "num",
-           "end_silence_timeout": "num", "max_length": "num", "status_url": "str"}
+_RECORD = {
+    "stereo": "bool",
+    "format": ("wav", "mp3", "mp4"),
+    "direction": ("speak", "listen"),
+    "terminators": "str",
+    "beep": "bool",
+    "input_sensitivity": "num",
+    "initial_timeout": "num",
+    "end_silence_timeout": "num",
+    "max_length": "num",
+    "status_url": "str",
+}
 _RECORD_CALL = {**_RECORD, "direction": ("speak", "listen", "both"), "control_id": "str"}
-_PROMPT = {"play": "any", "volume": "num", "say_voice": "str", "say_language": "str", "say_gender": "str",
-           "max_digits": "int", "terminators": "str", "digit_timeout": "num", "initial_timeout": "num",
-           "speech_timeout": "num", "speech_end_timeout": "num", "speech_language": "str", "speech_hints": "strs",
-           "speech_engine": "str", "status_url": "str"}
-_DETECT = {"detect_message_end": "bool", "detectors": "str", "end_silence_timeout": "num", "initial_timeout": "num",
-           "machine_ready_timeout": "num", "machine_voice_threshold": "num", "machine_words_threshold": "int",
-           "status_url": "str", "timeout": "num", "tone": ("CED", "CNG"), "wait": "bool"}
-_REQUEST = {"url": "str", "method": ("GET", "POST", "PUT", "DELETE"), "headers": "obj", "body": "any",
-            "timeout": "num", "connect_timeout": "num", "save_variables": "bool"}
+_PROMPT = {
+    "play": "any",
+    "volume": "num",
+    "say_voice": "str",
+    "say_language": "str",
+    "say_gender": "str",
+    "max_digits": "int",
+    "terminators": "str",
+    "digit_timeout": "num",
+    "initial_timeout": "num",
+    "speech_timeout": "num",
+    "speech_end_timeout": "num",
+    "speech_language": "str",
+    "speech_hints": "strs",
+    "speech_engine": "str",
+    "status_url": "str",
+}
+_DETECT = {
+    "detect_message_end": "bool",
+    "detectors": "str",
+    "end_silence_timeout": "num",
+    "initial_timeout": "num",
+    "machine_ready_timeout": "num",
+    "machine_voice_threshold": "num",
+    "machine_words_threshold": "int",
+    "status_url": "str",
+    "timeout": "num",
+    "tone": ("CED", "CNG"),
+    "wait": "bool",
+}
+_REQUEST = {
+    "url": "str",
+    "method": ("GET", "POST", "PUT", "DELETE"),
+    "headers": "obj",
+    "body": "any",
+    "timeout": "num",
+    "connect_timeout": "num",
+    "save_variables": "bool",
+}
 
 
 def build_validators(load_verbs: LoadVerbs) -> dict[str, Validator]:
@@ -166,8 +211,9 @@ def build_validators(load_verbs: LoadVerbs) -> dict[str, Validator]:
         )
 
     def execute(params: Any, path: str) -> dict[str, Any]:
-        checked = _fields({"dest": "str", "params": "obj", "meta": "obj", "on_return": "any", "result": "any"},
-                          frozenset({"dest"}))(params, path)
+        checked = _fields(
+            {"dest": "str", "params": "obj", "meta": "obj", "on_return": "any", "result": "any"}, frozenset({"dest"})
+        )(params, path)
         if "on_return" in checked:
             checked["on_return"] = verbs(checked["on_return"], f"{path}.on_return")
         if "result" in checked:
@@ -234,14 +280,24 @@ def build_validators(load_verbs: LoadVerbs) -> dict[str, Validator]:
         "record_call": _fields(_RECORD_CALL),
         "stop_record_call": _fields({"control_id": "str"}),
         "send_digits": send_digits,
-        "sip_refer": _fields({"to_uri": "str", "status_url": "str", "username": "str", "password": "str"},
-                             frozenset({"to_uri"})),
+        "sip_refer": _fields(
+            {"to_uri": "str", "status_url": "str", "username": "str", "password": "str"}, frozenset({"to_uri"})
+        ),
         "user_event": _fields({"event": "obj"}, frozenset({"event"})),
         "denoise": _fields({}),
         "stop_denoise": _fields({}),
         "detect_machine": _fields(_DETECT),
         "connect": connect,
-        "tap": _fields({"uri": "str", "control_id": "str", "direction": ("speak", "listen", "both"),
-                        "codec": ("PCMU", "PCMA"), "rtp_ptime": "int", "status_url": "str"}, frozenset({"uri"})),
+        "tap": _fields(
+            {
+                "uri": "str",
+                "control_id": "str",
+                "direction": ("speak", "listen", "both"),
+                "codec": ("PCMU", "PCMA"),
+                "rtp_ptime": "int",
+                "status_url": "str",
+            },
+            frozenset({"uri"}),
+        ),
         "stop_tap": _fields({"control_id": "str"}),
     }

@@ -109,8 +109,9 @@ class RtpEndpoint:
 class StreamConnection(asyncio.Protocol):
     """A SIP-over-TCP connection: frames messages by Content-Length and hands each one on."""
 
-    def __init__(self, on_message: Callable[[bytes, Addr, StreamConnection], None],
-                 on_closed: Callable[[StreamConnection], None]) -> None:
+    def __init__(
+        self, on_message: Callable[[bytes, Addr, StreamConnection], None], on_closed: Callable[[StreamConnection], None]
+    ) -> None:
         self._on_message = on_message
         self._on_closed = on_closed
         self._framer = StreamFramer()

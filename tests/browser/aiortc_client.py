@@ -119,9 +119,10 @@ class AiortcCaller:
 
     async def call_json(self, route: str) -> dict[str, Any]:
         offer = await self._offer()
-        async with aiohttp.ClientSession() as http, http.post(
-            f"{self.base_url}/webrtc/{route}/offer", json={"sdp": offer, "type": "offer"}
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{self.base_url}/webrtc/{route}/offer", json={"sdp": offer, "type": "offer"}) as response,
+        ):
             body = await response.text()
             if response.status != 200:
                 raise HttpError(response.status, body)
@@ -132,9 +133,10 @@ class AiortcCaller:
 
     async def call_whip(self, route: str, content_type: str = "application/sdp") -> str:
         offer = await self._offer()
-        async with aiohttp.ClientSession() as http, http.post(
-            f"{self.base_url}/whip/{route}", data=offer, headers={"Content-Type": content_type}
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{self.base_url}/whip/{route}", data=offer, headers={"Content-Type": content_type}) as response,
+        ):
             body = await response.text()
             if response.status != 201:
                 raise HttpError(response.status, body)

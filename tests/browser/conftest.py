@@ -50,17 +50,27 @@ def chrome(tmp_path: Path) -> Iterator[ChromeFactory]:
         options = webdriver.ChromeOptions()
         options.binary_location = shutil.which("chromium") or "chromium"
         for flag in (
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
             f"--user-data-dir={tmp_path / f'profile-{len(drivers)}'}",
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-audio-capture={microphone}%noloop",  # the caller speaks once
-            "--autoplay-policy=no-user-gesture-required", "--window-size=1280,860",
+            "--autoplay-policy=no-user-gesture-required",
+            "--window-size=1280,860",
         ):
             options.add_argument(flag)
         os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager reach the network
-        service = Service(executable_path=shutil.which("chromedriver") or "chromedriver",
-                          log_output=str(tmp_path / f"chromedriver-{len(drivers)}.log"))
+        service = Service(
+            executable_path=shutil.which("chromedriver") or "chromedriver",
+            log_output=str(tmp_path / f"chromedriver-{len(drivers)}.log"),
+        )
         driver = webdriver.Chrome(options=options, service=service)
         driver.set_script_timeout(60)
         drivers.append(driver)

@@ -60,9 +60,12 @@ async def run(n: int, hold_s: float) -> dict[str, object]:
     answer = [r["answer_ms"] for r in results]
     first = [r["first_audio_ms"] for r in results]
     return {
-        "calls": n, "hold_s": hold_s,
-        "answer_ms_p50": round(statistics.median(answer), 1), "answer_ms_max": round(max(answer), 1),
-        "first_audio_ms_p50": round(statistics.median(first), 1), "first_audio_ms_max": round(max(first), 1),
+        "calls": n,
+        "hold_s": hold_s,
+        "answer_ms_p50": round(statistics.median(answer), 1),
+        "answer_ms_max": round(max(answer), 1),
+        "first_audio_ms_p50": round(statistics.median(first), 1),
+        "first_audio_ms_max": round(max(first), 1),
         "server_cpu_percent": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
         "late_frames": late,
     }

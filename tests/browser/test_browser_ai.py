@@ -84,16 +84,21 @@ def events(driver: Any, name: str) -> list[dict[str, Any]]:
     return result
 
 
-def test_browser_asks_and_hears_the_agents_answer(chrome: ChromeFactory, ai_server: tuple[ServerProcess, Any],
-                                                  tmp_path: Path, artifacts: Path) -> None:
+def test_browser_asks_and_hears_the_agents_answer(
+    chrome: ChromeFactory, ai_server: tuple[ServerProcess, Any], tmp_path: Path, artifacts: Path
+) -> None:
     server, llm = ai_server
     mic = microphone_wav(tmp_path / "mic.wav", (2.0, speech(QUESTION, tmp_path / "q.wav")), total_s=30)
     driver = open_page(chrome, server, mic, "ai")
     click(driver, "#call")
     wait_until(driver, "return msCall.phase === 'live'")
     wait_until(driver, "return msCall.events.some(e => e.event === 'turn_first_agent_frame')", timeout=40)
-    wait_until(driver, "return msCall.events.some(e => e.event === 'audio_stopped' && "
-                       "msCall.events.some(f => f.event === 'turn_first_agent_frame' && f.ts < e.ts))", timeout=40)
+    wait_until(
+        driver,
+        "return msCall.events.some(e => e.event === 'audio_stopped' && "
+        "msCall.events.some(f => f.event === 'turn_first_agent_frame' && f.ts < e.ts))",
+        timeout=40,
+    )
     time.sleep(0.5)
     shot = artifacts / "webrtc-ai-page.png"
     assert driver.save_screenshot(str(shot))
@@ -106,9 +111,11 @@ def test_browser_asks_and_hears_the_agents_answer(chrome: ChromeFactory, ai_serv
     asked = [m["content"] for r in llm.requests for m in r.messages if m["role"] == "user"]
     assert any(contains_words(q, "what are your opening hours on saturday") for q in asked), asked
     callers = driver.execute_script(
-        "return [...document.querySelectorAll('#transcript li.caller .text')].map(e => e.textContent)")
+        "return [...document.querySelectorAll('#transcript li.caller .text')].map(e => e.textContent)"
+    )
     agents = driver.execute_script(
-        "return [...document.querySelectorAll('#transcript li.agent .text')].map(e => e.textContent)")
+        "return [...document.querySelectorAll('#transcript li.agent .text')].map(e => e.textContent)"
+    )
     endpoints = events(driver, "turn_endpoint")
     # One caller line per completed turn (later final passes of an utterance replace earlier
     # ones), showing what the ASR gave the LLM; the agent's side shows the scripted answer.
@@ -125,8 +132,12 @@ def test_browser_barges_in_and_the_reply_is_cut_to_what_was_heard(
 ) -> None:
     server, llm = ai_server
     llm.script = [Turn(text=LONG_ANSWER)]
-    mic = microphone_wav(tmp_path / "mic.wav", (2.0, speech(QUESTION, tmp_path / "q.wav")),
-                         (13.0, speech(INTERRUPTION, tmp_path / "i.wav")), total_s=40)
+    mic = microphone_wav(
+        tmp_path / "mic.wav",
+        (2.0, speech(QUESTION, tmp_path / "q.wav")),
+        (13.0, speech(INTERRUPTION, tmp_path / "i.wav")),
+        total_s=40,
+    )
     driver = open_page(chrome, server, mic, "ai")
     click(driver, "#call")
     wait_until(driver, "return msCall.phase === 'live'")
@@ -154,6 +165,6 @@ def test_browser_barges_in_and_the_reply_is_cut_to_what_was_heard(
     path = tmp_path / "all.wav"
     path.write_bytes(base64.b64decode(driver.execute_script("return msCall.recordingWav()")))
     samples, rate = read_wav(path)
-    text = transcribe(write_wav(tmp_path / "until-flush.wav", samples[: heard_until, 0], rate))
+    text = transcribe(write_wav(tmp_path / "until-flush.wav", samples[:heard_until, 0], rate))
     assert contains_words(text, "On Saturday we open at nine in the morning"), text
     assert "food" not in words(text) and "bank" not in words(text), text

@@ -34,8 +34,9 @@ def wait_until(driver: Any, script: str, timeout: float = 30.0) -> Any:
         if value:
             return value
         if time.monotonic() > deadline:
-            state = driver.execute_script("return {phase: msCall.phase, error: msCall.error, "
-                                          "events: msCall.events.map(e => e.event)}")
+            state = driver.execute_script(
+                "return {phase: msCall.phase, error: msCall.error, events: msCall.events.map(e => e.event)}"
+            )
             raise AssertionError(f"timed out waiting for `{script}`; page state: {state}")
         time.sleep(0.1)
 
@@ -61,8 +62,9 @@ def microphone(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_browser_hears_the_greeting(chrome: ChromeFactory, server: ServerProcess, microphone: Path,
-                                    tmp_path: Path, artifacts: Path) -> None:
+def test_browser_hears_the_greeting(
+    chrome: ChromeFactory, server: ServerProcess, microphone: Path, tmp_path: Path, artifacts: Path
+) -> None:
     driver = open_page(chrome, server, microphone, "greeting")
     click(driver, "#call")
     wait_until(driver, "return msCall.phase === 'live'")
@@ -95,7 +97,8 @@ def test_keypad_sends_dtmf_to_the_call(chrome: ChromeFactory, server: ServerProc
     for digit in "42#":
         click(driver, f"#keypad button[data-digit='{digit}']")
     got: Callable[[], Any] = lambda: driver.execute_script(  # noqa: E731
-        "return msCall.events.filter(e => e.event === 'dtmf_received').map(e => e.digit).join('')")
+        "return msCall.events.filter(e => e.event === 'dtmf_received').map(e => e.digit).join('')"
+    )
     wait_until(driver, "return msCall.events.filter(e => e.event === 'dtmf_received').length === 3")
     assert got() == "42#"
     assert driver.execute_script("return document.getElementById('digits').textContent") == "42#"

@@ -138,11 +138,13 @@ def test_bad_offers_get_clear_errors(server: ServerProcess) -> None:
     assert status == 415 and "application/sdp" in body
     status, body = post(server, "/webrtc/greeting/offer", b"{not json", "application/json")
     assert status == 400 and "JSON" in body
-    status, body = post(server, "/webrtc/greeting/offer", json.dumps({"sdp": "x", "type": "answer"}).encode(),
-                        "application/json")
+    status, body = post(
+        server, "/webrtc/greeting/offer", json.dumps({"sdp": "x", "type": "answer"}).encode(), "application/json"
+    )
     assert status == 400 and "offer" in body
-    status, body = post(server, "/whip/greeting", b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n",
-                        "application/sdp")
+    status, body = post(
+        server, "/whip/greeting", b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", "application/sdp"
+    )
     assert status == 400 and "audio" in body
     status, body = post(server, "/whip/greeting", b"v=0\r\nm=audio 9 garbage\r\n", "application/sdp")
     assert status == 400 and "cannot answer" in body
@@ -158,8 +160,9 @@ async def test_dtmf_over_the_data_channel_reaches_the_call(server: ServerProcess
         await wait_for(lambda: caller.events("audio_started"))
         for digit in "5#x":
             caller.send_dtmf(digit)
-        await wait_for(lambda: len(caller.events("dtmf_received")) == 2
-                       and any(m["type"] == "error" for m in caller.messages))
+        await wait_for(
+            lambda: len(caller.events("dtmf_received")) == 2 and any(m["type"] == "error" for m in caller.messages)
+        )
         assert [e["digit"] for e in caller.events("dtmf_received")] == ["5", "#"]
         assert any("'x'" in m.get("error", "") for m in caller.messages)
         caller.channel.send(json.dumps({"type": "hangup"}))
@@ -188,9 +191,10 @@ async def test_whip_client_reads_events_as_sse(server: ServerProcess) -> None:
         location = await caller.call_whip("greeting")
         import aiohttp
 
-        async with aiohttp.ClientSession() as http, http.get(
-            f"{base(server)}/webrtc/calls/{caller.call_id}/events"
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{base(server)}/webrtc/calls/{caller.call_id}/events") as response,
+        ):
             assert response.headers["Content-Type"] == "text/event-stream"
             async for line in response.content:  # ends when the call does (the greeting hangs up)
                 if line.startswith(b"data: "):

@@ -37,11 +37,25 @@ def free_port() -> int:
 def call_body(call_id: str, **call: Any) -> dict[str, Any]:
     """The SWML fetch body (contract §4.1) for one call."""
     return {
-        "call": {"call_id": call_id, "node_id": "node-1", "segment_id": "seg-1", "call_state": "created",
-                 "direction": "inbound", "type": "sip", "from": "sip:+15551230000@127.0.0.1",
-                 "to": "sip:agent@127.0.0.1", "from_number": "+15551230000", "to_number": "agent",
-                 "headers": [], "project_id": "proj-1", "space_id": "space-1", **call},
-        "vars": {"userVariables": {}}, "envs": {}, "params": {},
+        "call": {
+            "call_id": call_id,
+            "node_id": "node-1",
+            "segment_id": "seg-1",
+            "call_state": "created",
+            "direction": "inbound",
+            "type": "sip",
+            "from": "sip:+15551230000@127.0.0.1",
+            "to": "sip:agent@127.0.0.1",
+            "from_number": "+15551230000",
+            "to_number": "agent",
+            "headers": [],
+            "project_id": "proj-1",
+            "space_id": "space-1",
+            **call,
+        },
+        "vars": {"userVariables": {}},
+        "envs": {},
+        "params": {},
     }
 
 
@@ -63,10 +77,24 @@ class SdkAgent:
         return f"http://{USER}:{PASSWORD}@127.0.0.1:{self.port}{self.route}"
 
     def start(self, timeout: float = 60.0) -> SdkAgent:
-        env = dict(os.environ, PORT=str(self.port), SWML_BASIC_AUTH_USER=USER, SWML_BASIC_AUTH_PASSWORD=PASSWORD,
-                   SWML_PROXY_URL_BASE=self.base, SWML_ALLOW_PRIVATE_URLS="true", PYTHONUNBUFFERED="1", **self.env)
-        self.proc = subprocess.Popen([sys.executable, str(self.path)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, env=env, cwd=self.path.parent)
+        env = dict(
+            os.environ,
+            PORT=str(self.port),
+            SWML_BASIC_AUTH_USER=USER,
+            SWML_BASIC_AUTH_PASSWORD=PASSWORD,
+            SWML_PROXY_URL_BASE=self.base,
+            SWML_ALLOW_PRIVATE_URLS="true",
+            PYTHONUNBUFFERED="1",
+            **self.env,
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, str(self.path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=self.path.parent,
+        )
         threading.Thread(target=self._read, daemon=True).start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -95,9 +123,14 @@ class SdkAgent:
 
     def fetch_swml(self, call_id: str, **call: Any) -> dict[str, Any]:
         request = urllib.request.Request(
-            f"{self.base}{self.route}", data=json.dumps(call_body(call_id, **call)).encode(), method="POST",
-            headers={"Content-Type": "application/json",
-                     "Authorization": "Basic " + b64encode(f"{USER}:{PASSWORD}".encode()).decode()})
+            f"{self.base}{self.route}",
+            data=json.dumps(call_body(call_id, **call)).encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": "Basic " + b64encode(f"{USER}:{PASSWORD}".encode()).decode(),
+            },
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return dict(json.loads(response.read()))
 

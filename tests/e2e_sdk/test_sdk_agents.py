@@ -114,8 +114,16 @@ async def test_expansion_hangup_and_summary(session_state: SdkAgent, http: aioht
     assert all(b["call_id"] == CALL_ID for b in bodies)
 
     summary = json.dumps({"customer_name": "Ada", "issue_type": "billing", "resolved": True, "notes": "ok"})
-    reply = await deliver_summary(http, ai["post_prompt_url"], summary, call=runner.call, params=runner.params,
-                                  global_data=control.global_data(), call_log=[], swaig_log=runner.swaig_log)
+    reply = await deliver_summary(
+        http,
+        ai["post_prompt_url"],
+        summary,
+        call=runner.call,
+        params=runner.params,
+        global_data=control.global_data(),
+        call_log=[],
+        swaig_log=runner.swaig_log,
+    )
     assert reply.ok, reply.error
     assert any("Customer: Ada, Resolved: True" in line for line in session_state.lines)
 

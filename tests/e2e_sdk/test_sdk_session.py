@@ -61,10 +61,14 @@ async def test_info_gatherer_actions_change_the_session(http: aiohttp.ClientSess
         ai = ai_verb(agent.fetch_swml("ai1"))
         ai.setdefault("params", {})["wait_for_user"] = True
         runner = SwaigToolRunner(ai, CallInfo(call_id="ai1"), http=http)
-        llm = ScriptedLlm([
-            ToolCallRequested("c1", "start_questions", "{}"), "What is your full name?",
-            ToolCallRequested("c2", "submit_answer", json.dumps({"answer": "Ada Lovelace"})), "And your phone?",
-        ])
+        llm = ScriptedLlm(
+            [
+                ToolCallRequested("c1", "start_questions", "{}"),
+                "What is your full name?",
+                ToolCallRequested("c2", "submit_answer", json.dumps({"answer": "Ada Lovelace"})),
+                "And your phone?",
+            ]
+        )
         s = Scenario(ai, llm=llm, phrases={700: "ada lovelace"}, tools=runner)
         await s.start()
         await _talk(s)

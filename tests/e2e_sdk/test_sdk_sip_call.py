@@ -71,13 +71,17 @@ async def test_quickstart_tool_runs_with_its_token_over_sip(tmp_path: Path) -> N
         tool_messages = [m for m in llm.requests[1].messages if m.get("role") == "tool"]
         assert tool_messages and tool_messages[0]["content"].startswith("The time is")
         assert TOKEN_INVALID not in tool_messages[0]["content"]
-        assert any(r.get("event") == "tts_first_audio" or r.get("event") == "turn_tts_first_audio"
-                   for r in server.records(caller.call_id))
+        assert any(
+            r.get("event") == "tts_first_audio" or r.get("event") == "turn_tts_first_audio"
+            for r in server.records(caller.call_id)
+        )
 
 
 async def test_post_prompt_summary_reaches_on_summary_after_hangup(tmp_path: Path) -> None:
-    script = [Turn(text="Hello, I can help you with your account."),
-              Turn(text='{"customer_name": "Ada", "resolved": true}')]
+    script = [
+        Turn(text="Hello, I can help you with your account."),
+        Turn(text='{"customer_name": "Ada", "resolved": true}'),
+    ]
     with SdkAgent("session_and_state_demo.py", "/session-state-demo") as agent:
         async with ScriptedLlmServer(script) as llm:
             server = ServerProcess(config=server_config(tmp_path, agent, llm.base_url), rtp_base=44100).start()

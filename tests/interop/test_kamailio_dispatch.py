@@ -33,10 +33,19 @@ def cluster(tmp_path: Path) -> Iterator[tuple[int, list[ServerProcess]]]:
     require_baresip("kamailio")
     servers = [ServerProcess(rtp_base=31000 + 100 * i).start() for i in range(2)]
     port = free_port()
-    cfg = load_render().render(tmp_path / "kamailio", f"udp:127.0.0.1:{port}", "127.0.0.1",
-                               [f"sip:127.0.0.1:{s.sip_port}" for s in servers], ping_interval=1)
-    kamailio = subprocess.Popen([shutil.which("kamailio") or "kamailio", "-DD", "-E", "-f", str(cfg)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cfg = load_render().render(
+        tmp_path / "kamailio",
+        f"udp:127.0.0.1:{port}",
+        "127.0.0.1",
+        [f"sip:127.0.0.1:{s.sip_port}" for s in servers],
+        ping_interval=1,
+    )
+    kamailio = subprocess.Popen(
+        [shutil.which("kamailio") or "kamailio", "-DD", "-E", "-f", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         time.sleep(2.5)  # first OPTIONS probes mark both instances active
         assert kamailio.poll() is None, kamailio.stdout.read() if kamailio.stdout else ""
@@ -64,14 +73,21 @@ def sip_status(port: int, method: str, user: str = "agent") -> int:
         sock.settimeout(3)
         sock.bind(("127.0.0.1", 0))
         me = sock.getsockname()[1]
-        body = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-                "m=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n") if method == "INVITE" else ""
+        body = (
+            (
+                "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                "m=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+            )
+            if method == "INVITE"
+            else ""
+        )
         message = (
             f"{method} sip:{user}@127.0.0.1:{port} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK{time.monotonic_ns()};rport\r\n"
             f"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:{user}@127.0.0.1>\r\n"
             f"Call-ID: probe-{time.monotonic_ns()}\r\nCSeq: 1 {method}\r\nContact: <sip:probe@127.0.0.1:{me}>\r\n"
-            + ("Content-Type: application/sdp\r\n" if body else "") + f"Content-Length: {len(body)}\r\n\r\n{body}"
+            + ("Content-Type: application/sdp\r\n" if body else "")
+            + f"Content-Length: {len(body)}\r\n\r\n{body}"
         )
         sock.sendto(message.encode(), ("127.0.0.1", port))
         while True:
@@ -80,8 +96,9 @@ def sip_status(port: int, method: str, user: str = "agent") -> int:
                 return status
 
 
-def test_calls_spread_failover_and_drain(cluster: tuple[int, list[ServerProcess]],
-                                         baresip_factory: BaresipFactory) -> None:
+def test_calls_spread_failover_and_drain(
+    cluster: tuple[int, list[ServerProcess]], baresip_factory: BaresipFactory
+) -> None:
     port, (a, b) = cluster
     phone = baresip_factory("caller", codec="PCMU", record=False)
     for _ in range(4):

@@ -59,8 +59,10 @@ def test_hold_resume_and_rfc4733_dtmf_from_baresip(server: ServerProcess, baresi
         time.sleep(0.8)
     wait_for_event(server, "dtmf", count=2, call_id=call_id)
     records = server.records(call_id)
-    assert [(r["digit"], r["source"]) for r in records if r.get("event") == "dtmf"] == [("5", "rfc4733"),
-                                                                                       ("#", "rfc4733")]  # fmt: skip
+    assert [(r["digit"], r["source"]) for r in records if r.get("event") == "dtmf"] == [
+        ("5", "rfc4733"),
+        ("#", "rfc4733"),
+    ]
     held = next(r for r in records if r.get("event") == "held")
     assert held["direction"] in ("recvonly", "inactive")
     phone.hangup()
@@ -68,8 +70,15 @@ def test_hold_resume_and_rfc4733_dtmf_from_baresip(server: ServerProcess, baresi
     server.wait_idle()
 
 
-def wait_for_event(server: ServerProcess, event: str, count: int = 1, timeout: float = 10.0, *,
-                   call_id: str | None = None, since: int = 0) -> str:  # fmt: skip
+def wait_for_event(
+    server: ServerProcess,
+    event: str,
+    count: int = 1,
+    timeout: float = 10.0,
+    *,
+    call_id: str | None = None,
+    since: int = 0,
+) -> str:
     """Wait for ``count`` call events named ``event`` (of ``call_id``, logged after line ``since``);
     returns the call id of the last one."""
     deadline = time.monotonic() + timeout
@@ -96,8 +105,10 @@ def test_refer_transfers_the_caller_to_a_second_baresip_that_hears_it(
     wav = synthesize_espeak(words, tmp_path / "caller.wav", 16000)
     target = baresip_factory("target", codec="PCMU", auto_answer=True)
     flow = tmp_path / "transfer.yaml"
-    flow.write_text(f'sections:\n  main:\n    - answer: {{}}\n    - sip_refer:\n        to_uri: "{target.uri}"\n'
-                    "    - hangup: {}\n")  # fmt: skip
+    flow.write_text(
+        f'sections:\n  main:\n    - answer: {{}}\n    - sip_refer:\n        to_uri: "{target.uri}"\n'
+        "    - hangup: {}\n"
+    )
     config = tmp_path / "transfer.toml"
     config.write_text(f'[routes]\ndefault = "{REPO / "config/swml/greeting.yaml"}"\n[routes.users]\nxfer = "{flow}"\n')
     server = ServerProcess(config, rtp_base=42600, log_level="INFO").start()

@@ -93,10 +93,24 @@ class Kamailio:
 
     def start(self) -> Kamailio:
         self.proc = subprocess.Popen(
-            [KAMAILIO, "-f", str(self.cfg), "-DD", "-E", "-Y", str(self.workdir), "-P", str(self.workdir / "k.pid"),
-             "-m", "32", "-M", "8"],
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                KAMAILIO,
+                "-f",
+                str(self.cfg),
+                "-DD",
+                "-E",
+                "-Y",
+                str(self.workdir),
+                "-P",
+                str(self.workdir / "k.pid"),
+                "-m",
+                "32",
+                "-M",
+                "8",
+            ],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 10
         while "processes (at least)" not in self.log.read_text(errors="replace"):
             if self.proc.poll() is not None or time.monotonic() > deadline:

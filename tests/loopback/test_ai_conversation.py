@@ -19,14 +19,14 @@ from benchmarks.latency_ai import AiCaller, cough, espeak_8k, write_config
 from tests.support.llm_server import ScriptedLlmServer, Turn
 from tests.support.server import ServerProcess
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")]
 
 GREETING = "Hello, this is the test line."
-HOURS = ("We are open from nine in the morning until five in the evening from Monday to Friday, and from "
-         "ten until two on Saturday. We are closed on public holidays, but you can always leave a message.")
-SUNDAY = ("No, we are closed on Sunday. On Saturday we open at ten in the morning and we close at two in "
-          "the afternoon.")
+HOURS = (
+    "We are open from nine in the morning until five in the evening from Monday to Friday, and from "
+    "ten until two on Saturday. We are closed on public holidays, but you can always leave a message."
+)
+SUNDAY = "No, we are closed on Sunday. On Saturday we open at ten in the morning and we close at two in the afternoon."
 GOODBYE = "Goodbye, and thanks for calling."
 
 

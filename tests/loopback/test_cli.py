@@ -11,8 +11,9 @@ from tests.support.server import REPO, free_port
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mediaserver", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "mediaserver", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
 
 
 def test_taken_sip_port_exits_non_zero_naming_the_address() -> None:

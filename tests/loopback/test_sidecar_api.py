@@ -51,8 +51,9 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLlmServer)
     folder = tmp_path_factory.mktemp("sidecar-api")
     (folder / "hold.yaml").write_text(HOLD)
     config = folder / "config.toml"
-    config.write_text(f'[routes]\ndefault = "hold.yaml"\n[api]\ntoken = "{TOKEN}"\n'
-                      f'[llm]\nbase_url = "{llm.base_url}"\n')
+    config.write_text(
+        f'[routes]\ndefault = "hold.yaml"\n[api]\ntoken = "{TOKEN}"\n[llm]\nbase_url = "{llm.base_url}"\n'
+    )
     proc = ServerProcess(config=config, rtp_base=43000, log_level="INFO").start()  # its own RTP ports
     try:
         yield proc
@@ -128,18 +129,22 @@ async def test_unknown_call_gets_the_spec_errors(api_server: ServerProcess) -> N
     async with aiohttp.ClientSession() as http:
         api = Api(api_server, http)
         assert await api.call("GET", "/api/calls") == (200, {"calls": []})
-        for method, path, body in [("GET", "/api/calls/nope", None), ("POST", "/api/calls/nope/hangup", {}),
-                                   ("POST", "/api/calls/nope/sidecar/start", {"prompt": "x", "lang": "en"}),
-                                   ("GET", "/api/calls/nope/sidecar/status", None),
-                                   ("POST", "/api/calls/nope/sidecar/ask", {"question": "?"}),
-                                   ("POST", "/api/calls/nope/sidecar/stop", None)]:
+        for method, path, body in [
+            ("GET", "/api/calls/nope", None),
+            ("POST", "/api/calls/nope/hangup", {}),
+            ("POST", "/api/calls/nope/sidecar/start", {"prompt": "x", "lang": "en"}),
+            ("GET", "/api/calls/nope/sidecar/status", None),
+            ("POST", "/api/calls/nope/sidecar/ask", {"question": "?"}),
+            ("POST", "/api/calls/nope/sidecar/stop", None),
+        ]:
             status, data = await api.call(method, path, body)
             assert (status, data["reply"], data["ok"]) == (404, "-ERR: Invalid Call", False), path
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
-async def test_sidecar_lifecycle_over_http_with_a_live_call(api_server: ServerProcess, llm: ScriptedLlmServer,
-                                                            tmp_path: Path) -> None:
+async def test_sidecar_lifecycle_over_http_with_a_live_call(
+    api_server: ServerProcess, llm: ScriptedLlmServer, tmp_path: Path
+) -> None:
     caller = SipCaller(("127.0.0.1", api_server.sip_port), user="hold", codec="PCMU")
     await caller.open()
     async with aiohttp.ClientSession() as http:
@@ -156,26 +161,42 @@ async def test_sidecar_lifecycle_over_http_with_a_live_call(api_server: ServerPr
             replies = [
                 (await api.call("POST", f"{base}/start", raw="{not json"))[1]["reply"],
                 (await api.call("POST", f"{base}/start", {"prompt": "x"}))[1]["reply"],
-                (await api.call("POST", f"{base}/start", {"prompt": "x", "lang": "en-US",
-                                                          "direction": ["remote-caller"]}))[1]["reply"],
-                (await api.call("POST", f"{base}/start", {"prompt": "x", "lang": "en-US",
-                                                          "params": {"max_iters_per_tick": 0}}))[1]["reply"],
+                (
+                    await api.call(
+                        "POST", f"{base}/start", {"prompt": "x", "lang": "en-US", "direction": ["remote-caller"]}
+                    )
+                )[1]["reply"],
+                (
+                    await api.call(
+                        "POST", f"{base}/start", {"prompt": "x", "lang": "en-US", "params": {"max_iters_per_tick": 0}}
+                    )
+                )[1]["reply"],
             ]
-            assert replies == ["-ERR: Invalid JSON config", "-ERR: lang is required",
-                               "-ERR: sidecar requires both legs (remote-caller and local-caller)",
-                               "-ERR: max_iters_per_tick: 0 is outside 1..20"]
+            assert replies == [
+                "-ERR: Invalid JSON config",
+                "-ERR: lang is required",
+                "-ERR: sidecar requires both legs (remote-caller and local-caller)",
+                "-ERR: max_iters_per_tick: 0 is outside 1..20",
+            ]
             status, data = await api.call("GET", f"{base}/status")
             assert (status, data["reply"]) == (404, "-ERR: no sidecar attached")
-            body = {"prompt": "Coach the agent of ${global_data.company}.", "lang": "en-US",
-                    "global_data": {"company": "Initech"}, "params": {"idle_timeout_ms": 300}}
+            body = {
+                "prompt": "Coach the agent of ${global_data.company}.",
+                "lang": "en-US",
+                "global_data": {"company": "Initech"},
+                "params": {"idle_timeout_ms": 300},
+            }
             assert await api.call("POST", f"{base}/start", body) == (200, {"ok": True, "reply": "+OK started"})
             status, data = await api.call("POST", f"{base}/start", body)
             assert (status, data["reply"]) == (409, "-ERR: there is already a transcriber attached to this call")
             await stream.wait_for("start")
 
             # The customer speaks over RTP: whisper hears it, the idle timer ends the turn.
-            await caller.send_audio(np.concatenate([spoken_line(tmp_path, "Hello, I would like a quote please."),
-                                                    np.zeros(8000, dtype=np.int16)]))
+            await caller.send_audio(
+                np.concatenate(
+                    [spoken_line(tmp_path, "Hello, I would like a quote please."), np.zeros(8000, dtype=np.int16)]
+                )
+            )
             await stream.wait_for("skip", timeout=90)
             turn = next(e["data"] for e in stream.events if e["data"].get("type") == "turn")
             assert contains_words(turn["customer_text"], "hello I would like a quote please", 0.5), turn
@@ -225,14 +246,14 @@ async def test_websocket_stream_carries_call_events_filtered_by_call(api_server:
             assert (await caller.call()).status == 200
             [view] = [c for c in (await api.call("GET", "/api/calls"))[1]["calls"] if c["call_id"] == caller.call_id]
             url = f"{api.base}/api/events/ws"
-            async with http.ws_connect(url, params={"call_id": "someone-else"}, headers=api.headers) as other, \
-                    http.ws_connect(url, params={"call_id": view["call_id"], "kinds": "call"},
-                                    headers=api.headers) as mine:
+            async with (
+                http.ws_connect(url, params={"call_id": "someone-else"}, headers=api.headers) as other,
+                http.ws_connect(url, params={"call_id": view["call_id"], "kinds": "call"}, headers=api.headers) as mine,
+            ):
                 await asyncio.sleep(0.2)
                 status, data = await api.call("POST", f"/api/calls/{view['call_id']}/user_input", {"text": "hi"})
                 assert (status, data["reply"]) == (400, "-ERR: no AI on this call")
-                assert (await api.call("POST", f"/api/calls/{view['call_id']}/hangup", {}))[1]["reply"] == \
-                    "+OK hung up"
+                assert (await api.call("POST", f"/api/calls/{view['call_id']}/hangup", {}))[1]["reply"] == "+OK hung up"
                 message = json.loads((await mine.receive(timeout=5)).data)
                 assert message["call_id"] == view["call_id"] and message["kind"] == "call"
                 assert message["data"] == {"event": "hangup_requested", "reason": "api"}

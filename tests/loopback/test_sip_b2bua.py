@@ -47,8 +47,10 @@ class Callee(asyncio.DatagramProtocol):
         assert self.transport is not None
         if data.startswith(b"INVITE"):
             self.invite, self.peer = data, addr
-            sdp = (f"v=0\r\no=- 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-                   f"m=audio {self.rtp_port} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n").encode()  # fmt: skip
+            sdp = (
+                f"v=0\r\no=- 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"m=audio {self.rtp_port} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n"
+            ).encode()
             self.transport.sendto(self._response(data, "100 Trying"), addr)
             self.transport.sendto(self._response(data, "200 OK", sdp), addr)
             self.remote_rtp = _media_addr(data)
@@ -71,9 +73,11 @@ class Callee(asyncio.DatagramProtocol):
         head = self.invite.split(b"\r\n\r\n")[0].decode()
         from_ = re.search(r"^From: (.*)$", head, re.M | re.I).group(1)  # type: ignore[union-attr]
         call_id = re.search(r"^Call-ID: (.*)$", head, re.M | re.I).group(1)  # type: ignore[union-attr]
-        return (f"BYE sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{self.sip_port};branch=z9hG4bKcb1\r\n"
-                f"From: <sip:bob@127.0.0.1>;tag=callee\r\nTo: {from_}\r\nCall-ID: {call_id}\r\nCSeq: 2 BYE\r\n"
-                f"Content-Length: 0\r\n\r\n").encode()  # fmt: skip
+        return (
+            f"BYE sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{self.sip_port};branch=z9hG4bKcb1\r\n"
+            f"From: <sip:bob@127.0.0.1>;tag=callee\r\nTo: {from_}\r\nCall-ID: {call_id}\r\nCSeq: 2 BYE\r\n"
+            f"Content-Length: 0\r\n\r\n"
+        ).encode()
 
 
 class RtpSink(asyncio.DatagramProtocol):
@@ -111,8 +115,10 @@ async def test_connect_bridges_both_ways_with_transcoding(workdir: Path) -> None
     rtp_t, _ = await loop.create_datagram_endpoint(lambda: RtpSink(callee), local_addr=("127.0.0.1", 0))
     callee.rtp_port = rtp_t.get_extra_info("sockname")[1]
     flow = workdir / "connect.yaml"
-    flow.write_text("sections:\n  main:\n    - answer: {}\n    - connect:\n"
-                    f'        to: "sip:bob@127.0.0.1:{callee.sip_port}"\n    - hangup: {{}}\n')  # fmt: skip
+    flow.write_text(
+        "sections:\n  main:\n    - answer: {}\n    - connect:\n"
+        f'        to: "sip:bob@127.0.0.1:{callee.sip_port}"\n    - hangup: {{}}\n'
+    )
     config = workdir / "b2bua.toml"
     config.write_text(f'[routes]\ndefault = "{GREETING}"\n[routes.users]\nbridge = "{flow}"\n')
     server = ServerProcess(config, rtp_base=41400, log_level="INFO").start()
@@ -158,8 +164,10 @@ def _header(message: bytes, name: str) -> str:
 
 async def test_sip_refer_follows_notify_sipfrag(workdir: Path) -> None:
     flow = workdir / "refer.yaml"
-    flow.write_text('sections:\n  main:\n    - answer: {}\n    - sip_refer:\n'
-                    '        to_uri: "sip:carol@127.0.0.1:5099"\n    - hangup: {}\n')  # fmt: skip
+    flow.write_text(
+        "sections:\n  main:\n    - answer: {}\n    - sip_refer:\n"
+        '        to_uri: "sip:carol@127.0.0.1:5099"\n    - hangup: {}\n'
+    )
     config = workdir / "refer.toml"
     config.write_text(f'[routes]\ndefault = "{GREETING}"\n[routes.users]\nrefer = "{flow}"\n')
     server = ServerProcess(config, rtp_base=41500, log_level="INFO").start()
@@ -173,8 +181,11 @@ async def test_sip_refer_follows_notify_sipfrag(workdir: Path) -> None:
             await asyncio.sleep(0.05)
         refer = next(r for r in caller.requests if r.startswith(b"REFER "))
         assert _header(refer, "Refer-To") == "<sip:carol@127.0.0.1:5099>"
-        head = [h for h in refer.split(b"\r\n\r\n")[0].decode().split("\r\n")[1:]
-                if h.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq")]
+        head = [
+            h
+            for h in refer.split(b"\r\n\r\n")[0].decode().split("\r\n")[1:]
+            if h.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq")
+        ]
         caller.send_raw(("SIP/2.0 202 Accepted\r\n" + "\r\n".join(head) + "\r\nContent-Length: 0\r\n\r\n").encode())
         for frag, state in [("SIP/2.0 100 Trying", "active"), ("SIP/2.0 200 OK", "terminated")]:
             notify = caller._request("NOTIFY", frag.encode(), extra=f"Event: refer\r\nSubscription-State: {state}\r\n")

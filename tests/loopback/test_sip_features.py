@@ -24,10 +24,10 @@ unknown_user = "reject"
 route_header = "X-Route"
 {extra}
 [routes]
-default = "{REPO / 'config/swml/greeting.yaml'}"
+default = "{REPO / "config/swml/greeting.yaml"}"
 [routes.users]
-greeting = "{REPO / 'config/swml/greeting.yaml'}"
-long = "{REPO / 'tests/fixtures/config/swml/long.yaml'}"
+greeting = "{REPO / "config/swml/greeting.yaml"}"
+long = "{REPO / "tests/fixtures/config/swml/long.yaml"}"
 """
     )
     return config
@@ -43,8 +43,11 @@ def sip_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
 
 
 async def reinvite(caller: SipCaller, direction: str, version: int) -> SipResponse:
-    sdp = caller.offer_sdp().replace(b"a=sendrecv", f"a={direction}".encode()).replace(
-        b"o=- 1 1", f"o=- 1 {version}".encode())
+    sdp = (
+        caller.offer_sdp()
+        .replace(b"a=sendrecv", f"a={direction}".encode())
+        .replace(b"o=- 1 1", f"o=- 1 {version}".encode())
+    )
     cseq = caller._cseq = caller._cseq + 1
     caller.send_raw(caller._request("INVITE", sdp, cseq=cseq))
     while True:
@@ -92,11 +95,15 @@ async def test_digest_auth_on_a_real_server(tmp_path: Path) -> None:
         challenge = parse_challenge(caller.responses[-1].headers["www-authenticate"])
         uri = f"sip:long@127.0.0.1:{server.sip_port}"
         for password, expected in (("wrong", 403), ("wonder-land", 200)):
-            creds = answer_challenge(challenge, method="INVITE", uri=uri, username="alice", password=password,
-                                     cnonce="abc")  # fmt: skip
+            creds = answer_challenge(
+                challenge, method="INVITE", uri=uri, username="alice", password=password, cnonce="abc"
+            )
             caller._cseq += 1
-            caller.send_raw(caller._request("INVITE", caller.offer_sdp(), to_tag=False,
-                                            extra=f"Authorization: {creds.header_value()}\r\n"))  # fmt: skip
+            caller.send_raw(
+                caller._request(
+                    "INVITE", caller.offer_sdp(), to_tag=False, extra=f"Authorization: {creds.header_value()}\r\n"
+                )
+            )
             while (response := await caller.next_response()).status < 200:
                 pass
             assert response.status == expected

@@ -75,8 +75,16 @@ async def test_greeting_call_rtp_numbering_and_server_hangup(server: ServerProce
     health = server.wait_idle()
     assert health["rtp_ports_in_use"] == 0
     events = [r.get("event") for r in server.records(caller.call_id)]
-    for expected in ("call_started", "sip_in", "sip_out", "verb_started", "audio_started", "audio_stopped",
-                     "hangup_requested", "call_ended"):
+    for expected in (
+        "call_started",
+        "sip_in",
+        "sip_out",
+        "verb_started",
+        "audio_started",
+        "audio_stopped",
+        "hangup_requested",
+        "call_ended",
+    ):
         assert expected in events, expected
 
 

@@ -18,9 +18,28 @@ from tests.support.server import REPO, ServerProcess, free_port
 
 def make_cert(tmp: Path) -> tuple[Path, Path]:
     cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -50,13 +69,17 @@ def test_options_and_invite_over_tls(tmp_path: Path) -> None:
     cert, key = make_cert(tmp_path)
     tls_port = free_port()
     config = tmp_path / "tls.toml"
-    config.write_text(f'[sip.tls]\nport = {tls_port}\ncert = "{cert}"\nkey = "{key}"\n'
-                      f'[routes]\ndefault = "{REPO / "config/swml/greeting.yaml"}"\n')  # fmt: skip
+    config.write_text(
+        f'[sip.tls]\nport = {tls_port}\ncert = "{cert}"\nkey = "{key}"\n'
+        f'[routes]\ndefault = "{REPO / "config/swml/greeting.yaml"}"\n'
+    )
     server = ServerProcess(config, rtp_base=42400, log_level="INFO").start()
     context = ssl.create_default_context(cafile=str(cert))  # the server proves it holds the key
     try:
-        with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as raw, \
-                context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+        with (
+            socket.create_connection(("127.0.0.1", tls_port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+        ):
             port = sock.getsockname()[1]
             sock.sendall(request("OPTIONS", port, tls_port))
             status, data = read_response(sock)
@@ -77,8 +100,25 @@ def test_unloadable_certificate_stops_startup_naming_it(tmp_path: Path) -> None:
     bad.write_text("not a certificate\n")
     config = tmp_path / "bad.toml"
     config.write_text(f'[sip.tls]\nport = {free_port()}\ncert = "{bad}"\n')
-    proc = subprocess.run([sys.executable, "-m", "mediaserver", "serve", "--host", "127.0.0.1", "--sip-port",
-                           str(free_port()), "--http-port", str(free_port()), "--config", str(config)],
-                          capture_output=True, text=True, timeout=60, cwd=REPO)  # fmt: skip
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mediaserver",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--sip-port",
+            str(free_port()),
+            "--http-port",
+            str(free_port()),
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert proc.returncode != 0
     assert "bad.pem" in proc.stdout + proc.stderr

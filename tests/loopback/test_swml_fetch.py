@@ -30,19 +30,39 @@ async def agent() -> AsyncIterator[tuple[int, list[dict[str, Any]]]]:
 
     async def swml(request: web.Request) -> web.Response:
         body = await request.json()
-        seen.append({"path": request.path, "query": request.query_string, "auth": request.headers.get("Authorization"),
-                     "body": body})
+        seen.append(
+            {
+                "path": request.path,
+                "query": request.query_string,
+                "auth": request.headers.get("Authorization"),
+                "body": body,
+            }
+        )
         if request.headers.get("Authorization") != AUTH:
             return web.Response(status=401)
         if request.path == "/down":
             return web.Response(status=500, text="agent error")
-        return web.json_response({"version": "1.0.0", "sections": {"main": [
-            "answer",
-            {"set": {"n": "${call.to_number.length}"}},
-            {"cond": [{"when": "n > 3 && params.nothing === undefined",
-                       "then": [{"play": {"url": "say:The purple elephant is ready."}}]},
-                      {"else": [{"play": {"url": "say:Wrong branch."}}]}]},
-            "hangup"]}})
+        return web.json_response(
+            {
+                "version": "1.0.0",
+                "sections": {
+                    "main": [
+                        "answer",
+                        {"set": {"n": "${call.to_number.length}"}},
+                        {
+                            "cond": [
+                                {
+                                    "when": "n > 3 && params.nothing === undefined",
+                                    "then": [{"play": {"url": "say:The purple elephant is ready."}}],
+                                },
+                                {"else": [{"play": {"url": "say:Wrong branch."}}]},
+                            ]
+                        },
+                        "hangup",
+                    ]
+                },
+            }
+        )
 
     app = web.Application()
     app.router.add_post("/agent", swml)
@@ -88,7 +108,8 @@ async def _call(server: ServerProcess, user: str, tmp_path: Path) -> tuple[SipCa
 
 @pytest.mark.slow
 async def test_url_route_fetches_swml_with_auth_query_and_call_id(
-        url_server: ServerProcess, agent: tuple[int, list[dict[str, Any]]], tmp_path: Path) -> None:
+    url_server: ServerProcess, agent: tuple[int, list[dict[str, Any]]], tmp_path: Path
+) -> None:
     _, seen = agent
     caller, heard = await _call(url_server, "agent", tmp_path)
     assert {"purple", "elephant", "ready"} <= set(words(heard)), heard

@@ -13,8 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def validate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mediaserver", "validate", *args], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mediaserver", "validate", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def test_good_file_passes() -> None:

@@ -97,8 +97,9 @@ class ScriptedLlm:
         self.script = list(script)
         self.requests: list[list[dict[str, Any]]] = []
 
-    async def stream(self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None,
-                     settings: LlmSettings) -> AsyncIterator[Any]:
+    async def stream(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None, settings: LlmSettings
+    ) -> AsyncIterator[Any]:
         self.requests.append([dict(m) for m in messages])
         entry = self.script.pop(0) if self.script else "Okay."
         if isinstance(entry, Exception):
@@ -145,20 +146,41 @@ def noise_burst(ms: int, rate: int = 8000, amplitude: int = 9000, seed: int = 3,
 class Scenario:
     """One call with an AI session; `await step(pcm)` is one 20 ms tick with 20 ms of caller audio."""
 
-    def __init__(self, ai: dict[str, Any], *, llm: ScriptedLlm | None = None, phrases: dict[int, str] | None = None,
-                 tts: WordTts | None = None, tools: ToolRunner | None = None, far_end_delay_ms: int = 0,
-                 confirmer: bool = False) -> None:
+    def __init__(
+        self,
+        ai: dict[str, Any],
+        *,
+        llm: ScriptedLlm | None = None,
+        phrases: dict[int, str] | None = None,
+        tts: WordTts | None = None,
+        tools: ToolRunner | None = None,
+        far_end_delay_ms: int = 0,
+        confirmer: bool = False,
+    ) -> None:
         self.sent: list[bytes] = []
         media = MediaStream(MediaParams("PCMU", 0, 8000, 101), "test", rng=random.Random(7))
-        self.call = Call("ai1", from_uri="sip:a@x", to_uri="sip:b@y", media=media, signal=FakeSignal(),
-                         send_media=self.sent.append, event_log=CallEventLog("ai1"))
+        self.call = Call(
+            "ai1",
+            from_uri="sip:a@x",
+            to_uri="sip:b@y",
+            media=media,
+            signal=FakeSignal(),
+            send_media=self.sent.append,
+            event_log=CallEventLog("ai1"),
+        )
         self.call.answer()
         self.llm = llm or ScriptedLlm([])
         self.tts = tts or WordTts()
         self.asr = ToneAsr(phrases or {})
-        self.engines = AiEngines(vad=ToneVad, asr=self.asr, llm=self.llm, tts=self.tts, blocking=InlineExecutor(),
-                                 far_end_delay_ms=far_end_delay_ms,
-                                 confirmer=ToneConfirmer if confirmer else lambda: None)
+        self.engines = AiEngines(
+            vad=ToneVad,
+            asr=self.asr,
+            llm=self.llm,
+            tts=self.tts,
+            blocking=InlineExecutor(),
+            far_end_delay_ms=far_end_delay_ms,
+            confirmer=ToneConfirmer if confirmer else lambda: None,
+        )
         self.config = AiSessionConfig.from_params(ai)
         self.session = AiSession(self.call, self.config, self.engines, tools)
         self.task: asyncio.Task[AiFinished] | None = None
@@ -191,7 +213,7 @@ class Scenario:
 
     def _collect(self) -> None:
         events = self.call.events.events
-        self.event_ticks += [(self.tick, e) for e in events[self._seen:]]
+        self.event_ticks += [(self.tick, e) for e in events[self._seen :]]
         self._seen = len(events)
 
     async def play(self, audio: np.ndarray | None = None, *, ticks: int = 0) -> None:
@@ -199,8 +221,8 @@ class Scenario:
         if audio is not None:
             for i in range(0, len(audio), 160):
                 frame = np.zeros(160, dtype=np.int16)
-                part = audio[i:i + 160]
-                frame[:len(part)] = part
+                part = audio[i : i + 160]
+                frame[: len(part)] = part
                 await self.step(frame)
         for _ in range(ticks):
             await self.step()

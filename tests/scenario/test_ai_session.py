@@ -37,8 +37,10 @@ async def test_barge_in_pauses_in_the_decision_tick_and_history_keeps_the_heard_
     assert flushed["cursor"] == 33 * 160 and flushed["heard_text"] == "one two three"
     assert s.session.history[0] == {"role": "assistant", "content": "one two three"}
     await s.finish()
-    assert s.llm.requests[0][1:] == [{"role": "assistant", "content": "one two three"},
-                                     {"role": "user", "content": "wait a moment please"}]
+    assert s.llm.requests[0][1:] == [
+        {"role": "assistant", "content": "one two three"},
+        {"role": "user", "content": "wait a moment please"},
+    ]
 
 
 async def test_far_end_delay_is_taken_off_the_played_cursor() -> None:
@@ -118,8 +120,11 @@ async def test_static_greeting_no_barge_is_not_paused() -> None:
 
 @pytest.mark.parametrize("eos_ms", [300, 700, 1500])
 async def test_end_of_speech_timeout_and_preemptive_reply_on_the_next_tick(eos_ms: int) -> None:
-    s = Scenario({"prompt": {"text": "t"}, "params": {"wait_for_user": True, "end_of_speech_timeout": eos_ms}},
-                 llm=ScriptedLlm(["It is noon."]), phrases={700: "what time is it"})
+    s = Scenario(
+        {"prompt": {"text": "t"}, "params": {"wait_for_user": True, "end_of_speech_timeout": eos_ms}},
+        llm=ScriptedLlm(["It is noon."]),
+        phrases={700: "what time is it"},
+    )
     await s.start()
     await s.play(ticks=10)
     await s.play(tone(700, 1000), ticks=100)  # voice in the packets of ticks 11..60, received 14..63
@@ -137,8 +142,11 @@ async def test_end_of_speech_timeout_and_preemptive_reply_on_the_next_tick(eos_m
 
 
 async def test_caller_going_on_cancels_the_preemptive_reply() -> None:
-    s = Scenario({"prompt": {"text": "t"}, "params": {"wait_for_user": True, "end_of_speech_timeout": 1000}},
-                 llm=ScriptedLlm(["first answer", "second answer"]), phrases={700: "book a table"})
+    s = Scenario(
+        {"prompt": {"text": "t"}, "params": {"wait_for_user": True, "end_of_speech_timeout": 1000}},
+        llm=ScriptedLlm(["first answer", "second answer"]),
+        phrases={700: "book a table"},
+    )
     await s.start()
     await s.play(tone(700, 600), ticks=20)  # a pause of 400 ms: a final transcript, a preemptive start
     assert len(s.llm.requests) == 1
@@ -146,8 +154,10 @@ async def test_caller_going_on_cancels_the_preemptive_reply() -> None:
     # The preemptive reply was generated (and even synthesized) but never played nor kept.
     assert len(s.llm.requests) == 2 and len(s.ticks_of("turn_endpoint")) == 1
     assert s.agent_ticks()[0] == s.ticks_of("turn_endpoint")[0] + 1
-    assert s.session.history == [{"role": "user", "content": "book a table"},
-                                 {"role": "assistant", "content": "second answer"}]
+    assert s.session.history == [
+        {"role": "user", "content": "book a table"},
+        {"role": "assistant", "content": "second answer"},
+    ]
     await s.finish()
 
 
@@ -186,8 +196,11 @@ async def test_tool_call_speaks_a_function_filler_and_feeds_the_result_back() ->
     weather = StaticTool("weather", "Weather for a city", lambda args, control: ToolOutcome(f"sunny in {args['city']}"))
     runner = StaticToolRunner([weather])
     llm = ScriptedLlm([ToolCallRequested("c1", "weather", '{"city": "Paris"}'), "It is sunny in Paris."])
-    ai = {"prompt": {"text": "t"}, "params": {"wait_for_user": True},
-          "languages": [{"name": "English", "code": "en-US", "voice": "x", "function_fillers": ["One moment."]}]}
+    ai = {
+        "prompt": {"text": "t"},
+        "params": {"wait_for_user": True},
+        "languages": [{"name": "English", "code": "en-US", "voice": "x", "function_fillers": ["One moment."]}],
+    }
     s = Scenario(ai, llm=llm, phrases={700: "weather in paris"}, tools=runner)
     await s.start()
     await s.play(tone(700, 800), ticks=100)
@@ -201,8 +214,11 @@ async def test_tool_call_speaks_a_function_filler_and_feeds_the_result_back() ->
 
 async def test_tool_failure_and_tts_failure_are_logged_with_their_class() -> None:
     broken = StaticTool("broken", "fails", lambda args, control: 1 / 0)  # type: ignore[arg-type,return-value]
-    s = Scenario({"prompt": {"text": "t"}}, llm=ScriptedLlm([ToolCallRequested("c1", "broken", "{}")]),
-                 tools=StaticToolRunner([broken]))
+    s = Scenario(
+        {"prompt": {"text": "t"}},
+        llm=ScriptedLlm([ToolCallRequested("c1", "broken", "{}")]),
+        tools=StaticToolRunner([broken]),
+    )
     await s.start()
     await s.play(ticks=40)
     assert [e["kind"] for e in s.events("ai_failure")] == ["tool_failure"]

@@ -220,8 +220,11 @@ def test_interrupt_on_noise_flushes_after_a_second_of_wordless_voice() -> None:
 
 
 def test_attention_and_inactivity_timeouts_and_digits() -> None:
-    t = Timeline(TurnParams(attention_timeout_ms=5000, inactivity_timeout_ms=10_000, digit_timeout_ms=1000,
-                            digit_terminators="#"))
+    t = Timeline(
+        TurnParams(
+            attention_timeout_ms=5000, inactivity_timeout_ms=10_000, digit_timeout_ms=1000, digit_terminators="#"
+        )
+    )
     _talking(t)
     t.run(100, False)
     t.send(ReplyDone())

@@ -22,8 +22,15 @@ def make_call(codec: str = "PCMU", pt: int = 0, clock: int = 8000) -> tuple[Call
     sent: list[bytes] = []
     signal = FakeSignal()
     media = MediaStream(MediaParams(codec, pt, clock, 101), "test", rng=random.Random(7))
-    call = Call("c1", from_uri="sip:a@x", to_uri="sip:b@y", media=media, signal=signal,
-                send_media=sent.append, event_log=CallEventLog("c1"))
+    call = Call(
+        "c1",
+        from_uri="sip:a@x",
+        to_uri="sip:b@y",
+        media=media,
+        signal=signal,
+        send_media=sent.append,
+        event_log=CallEventLog("c1"),
+    )
     return call, sent, signal
 
 
@@ -36,8 +43,9 @@ def rtp_only(datagrams: list[bytes]) -> list[RtpPacket]:
     return [RtpPacket.parse(d) for d in datagrams if not is_rtcp(d)]
 
 
-@pytest.mark.parametrize(("codec", "pt", "clock", "step"), [("PCMU", 0, 8000, 160), ("G722", 9, 8000, 160),
-                                                          ("opus", 111, 48000, 960)])
+@pytest.mark.parametrize(
+    ("codec", "pt", "clock", "step"), [("PCMU", 0, 8000, 160), ("G722", 9, 8000, 160), ("opus", 111, 48000, 960)]
+)
 def test_outbound_rtp_advances_exactly_with_marker_per_talkspurt(codec: str, pt: int, clock: int, step: int) -> None:
     call, sent, signal = make_call(codec, pt, clock)
     call.answer()
@@ -111,7 +119,7 @@ def test_inbound_packets_are_decoded_one_frame_per_tick() -> None:
     call.media.on_inbound = frames.append
     pcm = tone(160 * 6, 8000)
     for i in range(6):
-        payload = call.media.codec.encode(pcm[i * 160:(i + 1) * 160])
+        payload = call.media.codec.encode(pcm[i * 160 : (i + 1) * 160])
         call.receive_media(RtpPacket(0, 100 + i, 5000 + 160 * i, 42, payload).serialize(), i * FRAME_NS)
     for i in range(6):
         call.on_tick((i + 1) * FRAME_NS, 0.0)

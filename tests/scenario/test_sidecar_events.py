@@ -19,10 +19,16 @@ SALES_SCRIPT: list[Any] = [
 
 
 def lookup_with_actions() -> ActingTools:
-    return ActingTools([lookup_tool(actions=[
-        {"user_event": {"topic": "sidecar.alert", "level": "info"}},
-        {"set_global_data": {"last_lookup": "ACME"}},
-    ])])
+    return ActingTools(
+        [
+            lookup_tool(
+                actions=[
+                    {"user_event": {"topic": "sidecar.alert", "level": "info"}},
+                    {"set_global_data": {"last_lookup": "ACME"}},
+                ]
+            )
+        ]
+    )
 
 
 async def test_a_call_emits_every_tick_event_in_order_with_its_fields() -> None:
@@ -36,9 +42,19 @@ async def test_a_call_emits_every_tick_event_in_order_with_its_fields() -> None:
     events = h.events()
     assert types(events) == [
         "start",
-        "turn", "request", "thought", "tool_call", "tool_result", "action", "action", "global_data_change",
-        "request", "insight",
-        "turn", "request", "skip",
+        "turn",
+        "request",
+        "thought",
+        "tool_call",
+        "tool_result",
+        "action",
+        "action",
+        "global_data_change",
+        "request",
+        "insight",
+        "turn",
+        "request",
+        "skip",
     ]
     start, turn = events[0], events[1]
     assert start["model"] == "gpt-4o-mini"
@@ -65,14 +81,17 @@ async def test_a_call_emits_every_tick_event_in_order_with_its_fields() -> None:
     # The tick's LLM saw the turn as a user message after the system prompt, with the skip tool.
     first = h.llm.requests[0]
     assert first.messages[0]["role"] == "system" and "Initech" in first.messages[0]["content"]
-    assert first.messages[1] == {"role": "user",
-                                 "content": "Customer: We're also looking at ACME.\nAgent: Sure, let me check."}
+    assert first.messages[1] == {
+        "role": "user",
+        "content": "Customer: We're also looking at ACME.\nAgent: Sure, let me check.",
+    }
     assert first.tools == ["lookup_competitor", "sidecar_skip"]
     assert h.variables["ai_agents_global_data"] == {"company": "Initech", "last_lookup": "ACME"}
     assert h.manager.status("call-a") == (
         f"+OK running=1 ticks=2 insights=1 skips=1 tools=1 errors=0 in_tokens={h.engine.stats.in_tokens} "
         f"out_tokens={h.engine.stats.out_tokens} history_size={len(h.engine.history)} "
-        f"event_log_bytes={h.engine.event_log_bytes}")
+        f"event_log_bytes={h.engine.event_log_bytes}"
+    )
 
 
 async def test_stop_emits_stop_then_final_with_the_state_dump() -> None:
@@ -113,8 +132,13 @@ async def test_the_call_ending_closes_the_sidecar_with_transcribe_close() -> Non
 
 
 async def test_ask_answers_from_a_snapshot_and_leaves_history_untouched() -> None:
-    llm = ScriptedLlm(["Mention the discount.",
-                       Calls([("lookup_competitor", '{"competitor":"ACME"}')]), "Price is their main concern."])
+    llm = ScriptedLlm(
+        [
+            "Mention the discount.",
+            Calls([("lookup_competitor", '{"competitor":"ACME"}')]),
+            "Price is their main concern.",
+        ]
+    )
     h = Harness(llm)
     await h.start()
     h.say("remote-caller", "ACME is cheaper.")
@@ -244,16 +268,26 @@ async def test_events_are_posted_to_the_webhook_wrapped_with_call_info() -> None
         bus_types = types(h.events())
     await runner.cleanup()
     assert [b["sidecar_event"]["type"] for b in received] == bus_types
-    assert received[0]["call_info"] == {"project_id": "", "space_id": "", "call_id": "call-a",
-                                        "content_type": "text/json", "content_disposition": "post_data",
-                                        "conversation_type": "voice"}
+    assert received[0]["call_info"] == {
+        "project_id": "",
+        "space_id": "",
+        "call_id": "call-a",
+        "content_type": "text/json",
+        "content_disposition": "post_data",
+        "conversation_type": "voice",
+    }
     assert received[-1]["sidecar_event"]["type"] == "final"
 
 
 async def test_swml_without_permission_is_an_error_event_and_settings_swap_the_model() -> None:
     def act(args: dict[str, Any], _c: Any) -> ToolOutcome:
-        return ToolOutcome("ok", actions=[{"SWML": {"sections": {"main": [{"hangup": {}}]}}},
-                                          {"settings": {"model": "gpt-4.1-mini", "temperature": 0.2}}])
+        return ToolOutcome(
+            "ok",
+            actions=[
+                {"SWML": {"sections": {"main": [{"hangup": {}}]}}},
+                {"settings": {"model": "gpt-4.1-mini", "temperature": 0.2}},
+            ],
+        )
 
     from mediaserver.swaig.actions import apply_actions
 
@@ -270,7 +304,7 @@ async def test_swml_without_permission_is_an_error_event_and_settings_swap_the_m
     await h.turn_end()
     events = h.events()
     i = types(events).index("action")
-    assert types(events)[i:i + 3] == ["action", "error", "action"]
+    assert types(events)[i : i + 3] == ["action", "error", "action"]
     assert events[i]["executed"] is False and events[i]["reason"] == "swml_not_allowed"
     assert events[i + 1]["error_reason"] == "swml_not_allowed"
     assert events[i + 2]["executed"] is True
@@ -293,8 +327,9 @@ async def test_real_swaig_runner_webhook_body_and_a_failing_webhook_is_an_error_
         bodies.append(body)
         if json.loads(body["argument"]["raw"])["competitor"] == "Globex":
             return web.Response(status=500, text="boom")
-        return web.json_response({"response": "ACME is $99.", "action": [{"SWML": {"sections": {"main": []}},
-                                                                         "transfer": "true"}]})
+        return web.json_response(
+            {"response": "ACME is $99.", "action": [{"SWML": {"sections": {"main": []}}, "transfer": "true"}]}
+        )
 
     app = web.Application()
     app.router.add_post("/swaig", swaig)
@@ -303,14 +338,25 @@ async def test_real_swaig_runner_webhook_body_and_a_failing_webhook_is_an_error_
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    script = [Calls([("lookup_competitor", '{"competitor":"ACME"}'), ("lookup_competitor", '{"competitor":"Globex"}')]),
-              "Advice."]
+    script = [
+        Calls([("lookup_competitor", '{"competitor":"ACME"}'), ("lookup_competitor", '{"competitor":"Globex"}')]),
+        "Advice.",
+    ]
     h = Harness(ScriptedLlm(script))
     h.services.tool_factory = None  # the real SWAIG runner from the verb's SWAIG block
-    body = {**BODY, "SWAIG": {"defaults": {"web_hook_url": f"http://127.0.0.1:{port}/swaig"},
-                              "functions": [{"function": "lookup_competitor", "description": "Look up.",
-                                             "parameters": {"type": "object", "properties": {
-                                                 "competitor": {"type": "string"}}}}]}}
+    body = {
+        **BODY,
+        "SWAIG": {
+            "defaults": {"web_hook_url": f"http://127.0.0.1:{port}/swaig"},
+            "functions": [
+                {
+                    "function": "lookup_competitor",
+                    "description": "Look up.",
+                    "parameters": {"type": "object", "properties": {"competitor": {"type": "string"}}},
+                }
+            ],
+        },
+    }
     try:
         assert await h.start(body) == "+OK started"
         h.say("remote-caller", "ACME or Globex?")

@@ -11,8 +11,9 @@ LOOP_REPLY = "You have already looked up this information. Use the prior results
 
 
 def counting_tools() -> StaticToolRunner:
-    return StaticToolRunner([StaticTool(name, f"Look up {name}.", lambda args, _c: f"result {args}")
-                             for name in ("a", "b", "c", "d", "e")])
+    return StaticToolRunner(
+        [StaticTool(name, f"Look up {name}.", lambda args, _c: f"result {args}") for name in ("a", "b", "c", "d", "e")]
+    )
 
 
 async def run_tick(script: list[Any], params: dict[str, Any] | None = None) -> tuple[Harness, list[dict[str, Any]]]:
@@ -55,8 +56,9 @@ async def test_phantom_tools_get_the_valid_list_then_bail_after_three() -> None:
     script = [Calls([("web_search", "{}")]), Calls([("browse", "{}")]), Calls([("python", "{}")])]
     h, events = await run_tick(script)
     results = [e["response"] for e in events if e["type"] == "tool_result"]
-    assert results[0] == ("'web_search' is not a valid tool. Available tools: a, b, c, d, e, sidecar_skip. "
-                          "Retry with one of these.")
+    assert results[0] == (
+        "'web_search' is not a valid tool. Available tools: a, b, c, d, e, sidecar_skip. Retry with one of these."
+    )
     assert results[1].startswith("'browse' is not a valid tool.")
     assert results[2] == LOOP_REPLY
     assert h.tools.invocations == []  # type: ignore[union-attr]

@@ -26,10 +26,14 @@ async def test_start_errors_are_the_spec_strings() -> None:
     assert await m.start(None, BODY) == "-ERR: Invalid Call"
     assert await m.start(h.call, "{not json") == "-ERR: Invalid JSON config"
     assert await m.start(h.call, {"prompt": "x"}) == "-ERR: lang is required"
-    assert await m.start(h.call, {**BODY, "direction": ["local-caller"]}) == \
-        "-ERR: sidecar requires both legs (remote-caller and local-caller)"
-    assert await m.start(h.call, {**BODY, "params": {"idle_timeout_ms": 1}}) == \
-        "-ERR: idle_timeout_ms: 1 is outside 50..5000"
+    assert (
+        await m.start(h.call, {**BODY, "direction": ["local-caller"]})
+        == "-ERR: sidecar requires both legs (remote-caller and local-caller)"
+    )
+    assert (
+        await m.start(h.call, {**BODY, "params": {"idle_timeout_ms": 1}})
+        == "-ERR: idle_timeout_ms: 1 is outside 50..5000"
+    )
     assert h.call.call_id not in m.transcribers  # a refused start claims nothing
 
     async def broken() -> Any:
@@ -101,7 +105,7 @@ async def test_each_leg_is_transcribed_from_its_own_audio_and_the_agent_forces_t
             assert call.media.on_inbound is not None
             from mediaserver.audio.frame import AudioFrame
 
-            call.media.on_inbound(AudioFrame(pcm[i:i + 160], 8000, i))
+            call.media.on_inbound(AudioFrame(pcm[i : i + 160], 8000, i))
         for _ in range(20):
             import asyncio
 
@@ -129,15 +133,27 @@ def test_manager_is_the_executor_seam() -> None:
 async def test_live_events_and_ai_summary_are_transcribe_events() -> None:
     h = Harness(ScriptedLlm(["Advice.", "The customer asked for a quote; the agent will send it."]))
     transcribe = h.bus.subscribe("call-a", kinds=["transcribe"])
-    await h.start({**BODY, "params": {"idle_timeout_ms": 50, "live_events": True, "ai_summary": True,
-                                      "ai_summary_prompt": "Summarize briefly."}})
+    await h.start(
+        {
+            **BODY,
+            "params": {
+                "idle_timeout_ms": 50,
+                "live_events": True,
+                "ai_summary": True,
+                "ai_summary_prompt": "Summarize briefly.",
+            },
+        }
+    )
     h.say("remote-caller", "Can I get a quote?")
     h.say("local-caller", "Sure, I'll send one.")
     await h.engine.idle()
     await h.manager.stop("call-a")
     got = [transcribe.get_nowait() for _ in range(transcribe.pending())]
     assert [(e.data["type"], e.data.get("role")) for e in got] == [
-        ("utterance", "customer"), ("utterance", "agent"), ("conversation_log", None)]
+        ("utterance", "customer"),
+        ("utterance", "agent"),
+        ("conversation_log", None),
+    ]
     assert got[0].data["text"] == "Can I get a quote?" and got[0].data["leg"] == "remote-caller"
     log = got[2].data
     assert log["summary"] == "The customer asked for a quote; the agent will send it."

@@ -54,8 +54,15 @@ class Harness:
         self.signal = FakeSignal()
         self.sent: list[bytes] = []
         media = MediaStream(MediaParams("PCMU", 0, 8000, 101), "t", rng=random.Random(1))
-        self.call = Call("call-123", from_uri="sip:+15550001@x", to_uri="sip:ivr@y", media=media,
-                         signal=self.signal, send_media=self.sent.append, event_log=CallEventLog("call-123"))
+        self.call = Call(
+            "call-123",
+            from_uri="sip:+15550001@x",
+            to_uri="sip:ivr@y",
+            media=media,
+            signal=self.signal,
+            send_media=self.sent.append,
+            event_log=CallEventLog("call-123"),
+        )
         self.pool = ThreadPoolExecutor(1)
         self.options = SwmlOptions(fetch_timeout_s=2.0, apology="Sorry, goodbye.", recordings_dir=tmp)
         self.inbound_seq = 0
@@ -74,12 +81,17 @@ class Harness:
         self.inbound_seq += 1
         self.call.receive_media(pkt.serialize(), 0)
 
-    async def run(self, sections: dict[str, Any], http: Any = None,
-                  on_tick: Any = None, ticks: int = 3000) -> None:
+    async def run(self, sections: dict[str, Any], http: Any = None, on_tick: Any = None, ticks: int = 3000) -> None:
         document = document_from_data({"sections": sections})
         interp = Interpreter(document, call=swml_call(self.call))
-        executor = SwmlExecutor(interp, SpeechSynthesizer(self.tts, self.pool), self.pool, http, options=self.options,
-                                recognizer=self.recognizer)
+        executor = SwmlExecutor(
+            interp,
+            SpeechSynthesizer(self.tts, self.pool),
+            self.pool,
+            http,
+            options=self.options,
+            recognizer=self.recognizer,
+        )
 
         async def tick() -> None:
             now = 0
@@ -108,13 +120,19 @@ def harness(tmp_path: Path) -> Harness:
 
 
 async def test_prompt_collects_digits_until_terminator_and_switch_branches(harness: Harness) -> None:
-    sections = {"main": [
-        {"prompt": {"play": "say:Enter your code", "max_digits": 4, "terminators": "#", "digit_timeout": 2}},
-        {"switch": {"variable": "prompt_value",
+    sections = {
+        "main": [
+            {"prompt": {"play": "say:Enter your code", "max_digits": 4, "terminators": "#", "digit_timeout": 2}},
+            {
+                "switch": {
+                    "variable": "prompt_value",
                     "case": {"42": [{"play": {"url": "say:right ${prompt_digit_terminator}"}}]},
-                    "default": [{"play": {"url": "say:wrong ${prompt_value}"}}]}},
-        "hangup",
-    ]}
+                    "default": [{"play": {"url": "say:wrong ${prompt_value}"}}],
+                }
+            },
+            "hangup",
+        ]
+    }
     presses = {10: "4", 14: "2", 18: "#"}
 
     def press(n: int) -> None:
@@ -127,10 +145,12 @@ async def test_prompt_collects_digits_until_terminator_and_switch_branches(harne
 
 
 async def test_prompt_without_input_reports_no_input(harness: Harness) -> None:
-    sections = {"main": [
-        {"prompt": {"play": "say:Press a key", "initial_timeout": 0.2, "speech_timeout": 1}},
-        {"play": {"url": "say:${prompt_result}"}},
-    ]}
+    sections = {
+        "main": [
+            {"prompt": {"play": "say:Press a key", "initial_timeout": 0.2, "speech_timeout": 1}},
+            {"play": {"url": "say:${prompt_result}"}},
+        ]
+    }
     await harness.run(sections)
     assert harness.tts.spoken == ["Press a key", "no_input"]
     assert harness.events("prompt_speech_unavailable")  # the speech seam is logged, not silent
@@ -142,8 +162,14 @@ async def web_server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
 
     async def agent(request: web.Request) -> web.Response:
         body = await request.json()
-        seen.append({"path": request.path, "query": request.query_string, "auth": request.headers.get("Authorization"),
-                     "body": body})
+        seen.append(
+            {
+                "path": request.path,
+                "query": request.query_string,
+                "auth": request.headers.get("Authorization"),
+                "body": body,
+            }
+        )
         if request.path == "/redirect":
             raise web.HTTPTemporaryRedirect("/agent?tenant=x")
         if request.path == "/broken":
@@ -154,8 +180,17 @@ async def web_server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
             return web.json_response({"sections": {"main": [{"play": {"urls": ["say:a", 7]}}]}})
         if request.path == "/slow":
             await asyncio.sleep(5)
-        return web.json_response({"version": "1.0.0", "sections": {"main": [
-            {"play": {"url": "say:Hello ${call.from_number} from the agent, ${params.k}"}}, {"return": "fine"}]}})
+        return web.json_response(
+            {
+                "version": "1.0.0",
+                "sections": {
+                    "main": [
+                        {"play": {"url": "say:Hello ${call.from_number} from the agent, ${params.k}"}},
+                        {"return": "fine"},
+                    ]
+                },
+            }
+        )
 
     async def api(request: web.Request) -> web.Response:
         seen.append({"path": request.path, "body": await request.text()})
@@ -178,17 +213,23 @@ async def web_server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
 
 
 async def test_execute_url_posts_call_body_with_basic_auth_follows_307_keeps_call_id(
-        harness: Harness, web_server: tuple[str, list[dict[str, Any]]]) -> None:
+    harness: Harness, web_server: tuple[str, list[dict[str, Any]]]
+) -> None:
     import aiohttp
 
     base, seen = web_server
     url = base.replace("http://", "http://user:s3cret@") + "/redirect?tenant=x"
     async with aiohttp.ClientSession() as http:
-        await harness.run({"main": [
-            {"set": {"who": "me"}},
-            {"execute": {"dest": url, "params": {"k": "v1"}}},
-            {"play": {"url": "say:returned ${return_value}"}},
-        ]}, http=http)
+        await harness.run(
+            {
+                "main": [
+                    {"set": {"who": "me"}},
+                    {"execute": {"dest": url, "params": {"k": "v1"}}},
+                    {"play": {"url": "say:returned ${return_value}"}},
+                ]
+            },
+            http=http,
+        )
     assert harness.tts.spoken == ["Hello +15550001 from the agent, v1", "returned fine"]
     first, second = seen
     assert (first["path"], second["path"], second["query"]) == ("/redirect", "/agent", "tenant=x")
@@ -202,26 +243,43 @@ async def test_request_sets_result_variables(harness: Harness, web_server: tuple
 
     base, seen = web_server
     async with aiohttp.ClientSession() as http:
-        await harness.run({"main": [
-            {"request": {"url": f"{base}/api", "method": "POST", "body": {"q": "${call.from_number}"},
-                         "save_variables": True}},
-            {"play": {"url": "say:${request_result} ${request_response_code} ${request_response.name} "
-                             "${request_response_headers['x-thing']}"}},
-            {"request": {"url": "http://127.0.0.1:1/nothing", "method": "GET", "timeout": 1}},
-            {"play": {"url": "say:${request_result}"}},
-        ]}, http=http)
+        await harness.run(
+            {
+                "main": [
+                    {
+                        "request": {
+                            "url": f"{base}/api",
+                            "method": "POST",
+                            "body": {"q": "${call.from_number}"},
+                            "save_variables": True,
+                        }
+                    },
+                    {
+                        "play": {
+                            "url": "say:${request_result} ${request_response_code} ${request_response.name} "
+                            "${request_response_headers['x-thing']}"
+                        }
+                    },
+                    {"request": {"url": "http://127.0.0.1:1/nothing", "method": "GET", "timeout": 1}},
+                    {"play": {"url": "say:${request_result}"}},
+                ]
+            },
+            http=http,
+        )
     assert harness.tts.spoken == ["success 200 Ann 1", "failed"]
     assert json.loads(seen[0]["body"]) == {"q": "+15550001"}
 
 
 async def test_failed_fetch_apologizes_and_hangs_up(
-        harness: Harness, web_server: tuple[str, list[dict[str, Any]]]) -> None:
+    harness: Harness, web_server: tuple[str, list[dict[str, Any]]]
+) -> None:
     import aiohttp
 
     base, _ = web_server
     async with aiohttp.ClientSession() as http:
-        await harness.run({"main": [{"transfer": {"dest": f"{base}/broken"}}, {"play": {"url": "say:never"}}]},
-                          http=http)
+        await harness.run(
+            {"main": [{"transfer": {"dest": f"{base}/broken"}}, {"play": {"url": "say:never"}}]}, http=http
+        )
     assert harness.tts.spoken == ["Sorry, goodbye."]
     assert harness.call.cause is HangupCause.SWML_ERROR
     error = harness.events("swml_error")[0]
@@ -235,10 +293,14 @@ async def test_bad_expression_at_run_time_apologizes(harness: Harness) -> None:
 
 
 async def test_unsupported_verb_logs_and_sets_result(harness: Harness) -> None:
-    await harness.run({"main": [
-        {"send_sms": {"to_number": "+1", "from_number": "+2", "body": "hi"}},
-        {"play": {"url": "say:sms ${send_sms_result}"}},
-    ]})
+    await harness.run(
+        {
+            "main": [
+                {"send_sms": {"to_number": "+1", "from_number": "+2", "body": "hi"}},
+                {"play": {"url": "say:sms ${send_sms_result}"}},
+            ]
+        }
+    )
     assert harness.tts.spoken == ["sms unsupported"]
     assert harness.events("verb_unsupported")[0]["verb"] == "send_sms"
 
@@ -247,14 +309,19 @@ async def test_record_call_writes_both_directions(harness: Harness) -> None:
     def talk(n: int) -> None:
         harness.send_inbound(8000 if n % 2 else 0)
 
-    await harness.run({"main": [
-        "answer",
-        {"record_call": {"control_id": "r1", "stereo": True}},
-        {"play": {"url": "say:this is recorded"}},
-        {"sleep": 200},
-        {"stop_record_call": {"control_id": "r1"}},
-        {"play": {"url": "say:${record_call_url}"}},
-    ]}, on_tick=talk)
+    await harness.run(
+        {
+            "main": [
+                "answer",
+                {"record_call": {"control_id": "r1", "stereo": True}},
+                {"play": {"url": "say:this is recorded"}},
+                {"sleep": 200},
+                {"stop_record_call": {"control_id": "r1"}},
+                {"play": {"url": "say:${record_call_url}"}},
+            ]
+        },
+        on_tick=talk,
+    )
     url = harness.tts.spoken[-1]
     assert url.startswith("file://")
     with wave.open(url.removeprefix("file://"), "rb") as wav:
@@ -267,13 +334,17 @@ async def test_record_call_writes_both_directions(harness: Harness) -> None:
 
 
 async def test_user_event_denoise_and_no_dialer(harness: Harness) -> None:
-    await harness.run({"main": [
-        {"user_event": {"event": {"kind": "hello"}}},
-        "denoise",
-        {"connect": {"to": "sip:bob@example.com"}},
-        {"sip_refer": {"to_uri": "sip:bob@example.com"}},
-        {"play": {"url": "say:${connect_result} ${sip_refer_result}"}},
-    ]})
+    await harness.run(
+        {
+            "main": [
+                {"user_event": {"event": {"kind": "hello"}}},
+                "denoise",
+                {"connect": {"to": "sip:bob@example.com"}},
+                {"sip_refer": {"to_uri": "sip:bob@example.com"}},
+                {"play": {"url": "say:${connect_result} ${sip_refer_result}"}},
+            ]
+        }
+    )
     assert harness.call.info["user_events"] == [{"kind": "hello"}]
     assert harness.tts.spoken == ["failed failed"]
     assert [e["verb"] for e in harness.events("verb_unsupported")] == ["connect", "sip_refer"]
@@ -282,8 +353,9 @@ async def test_user_event_denoise_and_no_dialer(harness: Harness) -> None:
 async def test_send_digits_goes_out_as_rfc4733_events(harness: Harness) -> None:
     from mscodecs.dtmf import DtmfReceiver, TelephoneEvent
 
-    await harness.run({"main": ["answer", {"send_digits": {"digits": "12w#"}},
-                                {"play": {"url": "say:${send_digits_result}"}}]})
+    await harness.run(
+        {"main": ["answer", {"send_digits": {"digits": "12w#"}}, {"play": {"url": "say:${send_digits_result}"}}]}
+    )
     assert harness.tts.spoken == ["success"]
     packets = [RtpPacket.parse(d) for d in harness.sent if len(d) > 1 and (d[1] & 0x7F) == 101]
     receiver = DtmfReceiver()
@@ -318,11 +390,22 @@ async def test_speech_prompt_goes_through_the_recognizer(harness: Harness) -> No
         return recognizer
 
     harness.recognizer = lambda: provider()
-    await harness.run({"main": [
-        {"prompt": {"play": "say:Say a department", "max_digits": 0, "speech_end_timeout": 0.3,
-                    "speech_hints": ["sales"]}},
-        {"play": {"url": "say:${prompt_result}: ${prompt_value} ${prompt_speech_confidence}"}},
-    ]}, on_tick=speak)
+    await harness.run(
+        {
+            "main": [
+                {
+                    "prompt": {
+                        "play": "say:Say a department",
+                        "max_digits": 0,
+                        "speech_end_timeout": 0.3,
+                        "speech_hints": ["sales"],
+                    }
+                },
+                {"play": {"url": "say:${prompt_result}: ${prompt_value} ${prompt_speech_confidence}"}},
+            ]
+        },
+        on_tick=speak,
+    )
     assert harness.tts.spoken == ["Say a department", "match_speech: sales please (sales) 0.87"]
     (samples,) = recognizer.heard
     assert 16000 * 0.3 <= samples <= 16000 * 1.0  # the utterance at 16 kHz, endpointed
@@ -338,8 +421,9 @@ def speech_8k(text: str, tmp: Path) -> np.ndarray:
 def feeder(harness: Harness, pcm: np.ndarray, start_tick: int) -> Any:
     def feed(n: int) -> None:
         i = (n - start_tick) * 160
-        chunk = pcm[i:i + 160] if 0 <= i < len(pcm) else np.zeros(0, dtype=np.int16)
+        chunk = pcm[i : i + 160] if 0 <= i < len(pcm) else np.zeros(0, dtype=np.int16)
         harness.send_inbound(np.pad(chunk, (0, 160 - len(chunk))))
+
     return feed
 
 
@@ -348,10 +432,15 @@ async def test_record_writes_what_the_caller_said(harness: Harness, tmp_path: Pa
     from tests.support.speech import transcribe, words
 
     pcm = speech_8k("Please call me back about the blue invoice.", tmp_path)
-    await harness.run({"main": [
-        {"record": {"beep": True, "end_silence_timeout": 1, "initial_timeout": 3}},
-        {"play": {"url": "say:${record_result} ${record_url}"}},
-    ]}, on_tick=feeder(harness, pcm, 20))
+    await harness.run(
+        {
+            "main": [
+                {"record": {"beep": True, "end_silence_timeout": 1, "initial_timeout": 3}},
+                {"play": {"url": "say:${record_result} ${record_url}"}},
+            ]
+        },
+        on_tick=feeder(harness, pcm, 20),
+    )
     result, url = harness.tts.spoken[0].split(" ", 1)
     assert result == "success" and url.startswith("file://")
     heard = transcribe(url.removeprefix("file://"))
@@ -360,8 +449,10 @@ async def test_record_writes_what_the_caller_said(harness: Harness, tmp_path: Pa
 
 
 async def test_record_without_speech_is_no_input(harness: Harness) -> None:
-    await harness.run({"main": [{"record": {"initial_timeout": 0.5}}, {"play": {"url": "say:${record_result}"}}]},
-                      on_tick=lambda n: harness.send_inbound(0))
+    await harness.run(
+        {"main": [{"record": {"initial_timeout": 0.5}}, {"play": {"url": "say:${record_result}"}}]},
+        on_tick=lambda n: harness.send_inbound(0),
+    )
     assert harness.tts.spoken == ["no_input"]
 
 
@@ -369,27 +460,39 @@ async def test_record_without_speech_is_no_input(harness: Harness) -> None:
     ("text", "expected"),
     [
         ("Hello?", "human"),
-        ("Hi, you have reached the voicemail of Jordan Smith. I cannot take your call right now, "
-         "please leave a message after the tone.", "machine"),
+        (
+            "Hi, you have reached the voicemail of Jordan Smith. I cannot take your call right now, "
+            "please leave a message after the tone.",
+            "machine",
+        ),
     ],
 )
 async def test_detect_machine_by_greeting_cadence(harness: Harness, tmp_path: Path, text: str, expected: str) -> None:
     pcm = speech_8k(text, tmp_path)
-    await harness.run({"main": [
-        "answer",
-        {"detect_machine": {"machine_voice_threshold": 2.5, "end_silence_timeout": 1}},
-        {"play": {"url": "say:${detect_result}"}},
-    ]}, on_tick=feeder(harness, pcm, 10))
+    await harness.run(
+        {
+            "main": [
+                "answer",
+                {"detect_machine": {"machine_voice_threshold": 2.5, "end_silence_timeout": 1}},
+                {"play": {"url": "say:${detect_result}"}},
+            ]
+        },
+        on_tick=feeder(harness, pcm, 10),
+    )
     assert harness.tts.spoken == [expected]
 
 
 @pytest.mark.parametrize(
     ("path", "reason"),
-    [("/garbage", "invalid SWML"), ("/badswml", "sections.main[0].play.urls[1]: expected a string"),
-     ("/slow", "no answer within 0.5 s")],
+    [
+        ("/garbage", "invalid SWML"),
+        ("/badswml", "sections.main[0].play.urls[1]: expected a string"),
+        ("/slow", "no answer within 0.5 s"),
+    ],
 )
-async def test_bad_agent_replies_apologize(harness: Harness, web_server: tuple[str, list[dict[str, Any]]],
-                                           path: str, reason: str) -> None:
+async def test_bad_agent_replies_apologize(
+    harness: Harness, web_server: tuple[str, list[dict[str, Any]]], path: str, reason: str
+) -> None:
     import aiohttp
 
     base, _ = web_server
@@ -401,22 +504,46 @@ async def test_bad_agent_replies_apologize(harness: Harness, web_server: tuple[s
 
 
 ALL_VERBS: dict[str, Any] = {
-    "answer": {}, "ai": {"prompt": {"text": "hi"}}, "ai_sidecar": {"prompt": "watch", "lang": "en-US"},
-    "amazon_bedrock": {"prompt": {"text": "hi"}}, "cond": [{"when": "true", "then": []}],
-    "connect": {"to": "sip:bob@example.com"}, "denoise": {}, "detect_machine": {"initial_timeout": 0.2, "timeout": 1},
-    "enter_queue": {"queue_name": "q", "transfer_after_bridge": "x"}, "execute": {"dest": "sub"},
-    "goto": {"label": "here", "when": "false"}, "hangup": None, "join_conference": {"name": "c"},
+    "answer": {},
+    "ai": {"prompt": {"text": "hi"}},
+    "ai_sidecar": {"prompt": "watch", "lang": "en-US"},
+    "amazon_bedrock": {"prompt": {"text": "hi"}},
+    "cond": [{"when": "true", "then": []}],
+    "connect": {"to": "sip:bob@example.com"},
+    "denoise": {},
+    "detect_machine": {"initial_timeout": 0.2, "timeout": 1},
+    "enter_queue": {"queue_name": "q", "transfer_after_bridge": "x"},
+    "execute": {"dest": "sub"},
+    "goto": {"label": "here", "when": "false"},
+    "hangup": None,
+    "join_conference": {"name": "c"},
     "join_room": {"name": "r"},
-    "label": "here", "live_transcribe": {"action": "stop"}, "live_translate": {"action": "stop"},
-    "pay": {"payment_connector_url": "https://e.com/pay"}, "play": {"url": "silence:0.1"},
-    "prompt": {"play": "silence:0.1", "initial_timeout": 0.1}, "receive_fax": {},
-    "record": {"initial_timeout": 0.2}, "record_call": {"control_id": "x"}, "request": {"url": "http://127.0.0.1:1/",
-    "method": "GET", "timeout": 0.5}, "return": None, "send_digits": {"digits": "1"},
-    "send_fax": {"document": "https://e.com/f.pdf"}, "send_sms": {"to_number": "+1", "from_number": "+2", "body": "b"},
-    "set": {"a": 1}, "sip_refer": {"to_uri": "sip:x@y"}, "sleep": 10, "stop_denoise": {},
-    "stop_record_call": {"control_id": "x"}, "stop_tap": {}, "switch": {"variable": "a", "case": {}},
-    "tap": {"uri": "rtp://127.0.0.1:9"}, "transfer": {"dest": "sub"}, "unset": "a", "user_event": {"event": {"k": 1}},
-}  # fmt: skip
+    "label": "here",
+    "live_transcribe": {"action": "stop"},
+    "live_translate": {"action": "stop"},
+    "pay": {"payment_connector_url": "https://e.com/pay"},
+    "play": {"url": "silence:0.1"},
+    "prompt": {"play": "silence:0.1", "initial_timeout": 0.1},
+    "receive_fax": {},
+    "record": {"initial_timeout": 0.2},
+    "record_call": {"control_id": "x"},
+    "request": {"url": "http://127.0.0.1:1/", "method": "GET", "timeout": 0.5},
+    "return": None,
+    "send_digits": {"digits": "1"},
+    "send_fax": {"document": "https://e.com/f.pdf"},
+    "send_sms": {"to_number": "+1", "from_number": "+2", "body": "b"},
+    "set": {"a": 1},
+    "sip_refer": {"to_uri": "sip:x@y"},
+    "sleep": 10,
+    "stop_denoise": {},
+    "stop_record_call": {"control_id": "x"},
+    "stop_tap": {},
+    "switch": {"variable": "a", "case": {}},
+    "tap": {"uri": "rtp://127.0.0.1:9"},
+    "transfer": {"dest": "sub"},
+    "unset": "a",
+    "user_event": {"event": {"k": 1}},
+}
 
 
 def test_the_table_covers_the_39_schema_verbs() -> None:
@@ -430,8 +557,18 @@ async def test_every_verb_runs_or_fails_cleanly_and_the_call_goes_on(harness: Ha
     import aiohttp
 
     async with aiohttp.ClientSession() as http:
-        await harness.run({"main": ["answer", {"label": "here"} if verb != "label" else "answer",
-                                    {verb: ALL_VERBS[verb]}, {"play": {"url": "say:still here"}}],
-                           "sub": [{"set": {"b": 2}}]}, http=http, on_tick=lambda n: harness.send_inbound(0))
+        await harness.run(
+            {
+                "main": [
+                    "answer",
+                    {"label": "here"} if verb != "label" else "answer",
+                    {verb: ALL_VERBS[verb]},
+                    {"play": {"url": "say:still here"}},
+                ],
+                "sub": [{"set": {"b": 2}}],
+            },
+            http=http,
+            on_tick=lambda n: harness.send_inbound(0),
+        )
     assert harness.tts.spoken[-1:] == ["still here"], harness.call.events.events[-5:]
     assert not harness.events("script_failed") and not harness.events("swml_error")

@@ -210,8 +210,13 @@ class ScriptedLlmServer:
         ident = f"chatcmpl-{len(self.requests)}"
 
         async def send(delta: dict[str, Any], finish: str | None = None) -> None:
-            chunk = {"id": ident, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+            chunk = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
 
         try:
@@ -220,8 +225,18 @@ class ScriptedLlmServer:
             pieces: list[dict[str, Any]] = [{"content": t} for t in turn.tokens()]
             for index, call in enumerate(turn.tool_calls):
                 call_id = call.id or f"call_{len(self.requests)}_{index}"
-                pieces.append({"tool_calls": [{"index": index, "id": call_id, "type": "function",
-                                               "function": {"name": call.name, "arguments": ""}}]})  # fmt: skip
+                pieces.append(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": index,
+                                "id": call_id,
+                                "type": "function",
+                                "function": {"name": call.name, "arguments": ""},
+                            }
+                        ]
+                    }
+                )
                 args = call.arguments
                 for at in range(0, len(args), max(1, turn.fragment_chars)):
                     fragment = args[at : at + turn.fragment_chars]
@@ -283,11 +298,19 @@ def _completion(turn: Turn, model: str) -> dict[str, Any]:
             for i, c in enumerate(turn.tool_calls)
         ]
     return {
-        "id": "chatcmpl-scripted", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": message,
-                     "finish_reason": turn.finish_reason or ("tool_calls" if turn.tool_calls else "stop")}],
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": turn.finish_reason or ("tool_calls" if turn.tool_calls else "stop"),
+            }
+        ],
         "usage": {"prompt_tokens": 0, "completion_tokens": len(turn.tokens()), "total_tokens": len(turn.tokens())},
-    }  # fmt: skip
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

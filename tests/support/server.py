@@ -33,8 +33,9 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
 
 
 class ServerProcess:
-    def __init__(self, config: Path = TEST_CONFIG, rtp_base: int | None = None, rtp_ports: int = 19,
-                 log_level: str = "DEBUG") -> None:
+    def __init__(
+        self, config: Path = TEST_CONFIG, rtp_base: int | None = None, rtp_ports: int = 19, log_level: str = "DEBUG"
+    ) -> None:
         self.sip_port = free_port()
         self.http_port = free_port()
         base = rtp_base or 30000 + (os.getpid() % 500) * 40
@@ -46,12 +47,33 @@ class ServerProcess:
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        env = dict(os.environ, MS_RTP_PORT_MIN=str(self.rtp_range[0]), MS_RTP_PORT_MAX=str(self.rtp_range[1]),
-                   MS_LOG_LEVEL=self.log_level, HF_HUB_OFFLINE="1")
+        env = dict(
+            os.environ,
+            MS_RTP_PORT_MIN=str(self.rtp_range[0]),
+            MS_RTP_PORT_MAX=str(self.rtp_range[1]),
+            MS_LOG_LEVEL=self.log_level,
+            HF_HUB_OFFLINE="1",
+        )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mediaserver", "serve", "--host", "127.0.0.1", "--sip-port", str(self.sip_port),
-             "--http-port", str(self.http_port), "--config", str(self.config)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "mediaserver",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--sip-port",
+                str(self.sip_port),
+                "--http-port",
+                str(self.http_port),
+                "--config",
+                str(self.config),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=REPO,
         )
         threading.Thread(target=self._read, daemon=True).start()
         deadline = time.monotonic() + timeout

@@ -64,8 +64,13 @@ def test_deploy_config_loads() -> None:
 
 def test_committed_kamailio_config_matches_the_template(tmp_path: Path) -> None:
     render = load_render()
-    cfg = render.render(tmp_path, "udp:0.0.0.0:5060", "pbx.local", ["sip:127.0.0.1:5080", "sip:127.0.0.1:5082"],
-                        list_path="/etc/kamailio/dispatcher.list")
+    cfg = render.render(
+        tmp_path,
+        "udp:0.0.0.0:5060",
+        "pbx.local",
+        ["sip:127.0.0.1:5080", "sip:127.0.0.1:5082"],
+        list_path="/etc/kamailio/dispatcher.list",
+    )
     committed = REPO / "deploy/kamailio/compose"
     assert cfg.read_text() == (committed / "kamailio.cfg").read_text(), "re-run deploy/kamailio/render.py"
     assert (tmp_path / "dispatcher.list").read_text() == (committed / "dispatcher.list").read_text()

@@ -107,10 +107,12 @@ class AiSessionConfig:
             prompt=render(prompt_obj),
             post_prompt=render(post) if isinstance(post, dict) else "",
             model=reader.get_str("ai_model", "") or default_model,
-            temperature=knobs.float_or_none("temperature", 0.0, 2.0) if "temperature" in prompt_obj
+            temperature=knobs.float_or_none("temperature", 0.0, 2.0)
+            if "temperature" in prompt_obj
             else reader.float_or_none("temperature", 0.0, 2.0),
             top_p=knobs.float_or_none("top_p", 0.0, 1.0),
-            max_tokens=knobs.get_int("max_tokens", 256, 1, 16_384) if "max_tokens" in prompt_obj
+            max_tokens=knobs.get_int("max_tokens", 256, 1, 16_384)
+            if "max_tokens" in prompt_obj
             else (reader.get_int("max_response_tokens", 256, 1, 16_384) if "max_response_tokens" in params else None),
             presence_penalty=knobs.float_or_none("presence_penalty", -2.0, 2.0),
             frequency_penalty=knobs.float_or_none("frequency_penalty", -2.0, 2.0),

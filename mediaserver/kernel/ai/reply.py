@@ -161,9 +161,13 @@ class Reply:
         log.warning("tool rounds exhausted")
 
     async def _run_tools(self, calls: list[ToolCallRequested], text: str, messages: list[dict[str, Any]]) -> None:
-        assistant = {"role": "assistant", "content": text or None, "tool_calls": [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in calls]}
+        assistant = {
+            "role": "assistant",
+            "content": text or None,
+            "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+            ],
+        }
         messages.append(assistant)
         self.new_messages.append(assistant)
         if self._fillers is not None:
@@ -175,8 +179,11 @@ class Reply:
             except Exception as exc:
                 self.on_event("tool_failed", {"name": c.name, "error": repr(exc), "level": logging.WARNING})
                 raise ReplyFailed("tool_failure", f"{c.name}: {exc!r}") from exc
-            result = {"role": "tool", "tool_call_id": c.id,
-                      "content": outcome.response if outcome.response is not None else json.dumps({})}
+            result = {
+                "role": "tool",
+                "tool_call_id": c.id,
+                "content": outcome.response if outcome.response is not None else json.dumps({}),
+            }
             messages.append(result)
             self.new_messages.append(result)
 

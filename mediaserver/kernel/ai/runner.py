@@ -46,8 +46,9 @@ class SessionRunner:
         self.sessions: dict[str, AiSession] = {}
 
     async def __call__(self, call: Call, effect: Ai, variables: Mapping[str, Any]) -> AiFinished:
-        config = AiSessionConfig.from_params(effect.params, render_prompt=self.render_prompt,
-                                             default_model=self.default_model)
+        config = AiSessionConfig.from_params(
+            effect.params, render_prompt=self.render_prompt, default_model=self.default_model
+        )
         try:
             engines = self.engines if isinstance(self.engines, AiEngines) else await self.engines()
         except Exception as exc:  # a model that will not load: the verb fails, the document goes on

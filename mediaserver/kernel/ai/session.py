@@ -97,16 +97,21 @@ class AiEngines:
 
 
 class AiSession:
-    def __init__(self, call: Call, config: AiSessionConfig, engines: AiEngines,
-                 tools: ToolRunner | None = None) -> None:
+    def __init__(
+        self, call: Call, config: AiSessionConfig, engines: AiEngines, tools: ToolRunner | None = None
+    ) -> None:
         self.call = call
         self.config = config
         self.engines = engines
         self.tools: ToolRunner = tools or StaticToolRunner()
         rate = call.media.sample_rate
         self.turn = TurnManager(replace(config.turn, far_end_delay_samples=engines.far_end_delay_ms * rate // 1000))
-        self.listener = Listener(engines.vad(), energy_floor_dbfs=energy_floor_from_level(int(config.energy_level)),
-                                 confirmer=engines.confirmer(), echo=EchoGate())
+        self.listener = Listener(
+            engines.vad(),
+            energy_floor_dbfs=energy_floor_from_level(int(config.energy_level)),
+            confirmer=engines.confirmer(),
+            echo=EchoGate(),
+        )
         self.history: list[dict[str, Any]] = [dict(m) for m in config.convo]
         self.global_data_: dict[str, Any] = dict(config.global_data)
         self.result = "success"
@@ -238,7 +243,7 @@ class AiSession:
         for a, b, pcm in self._outbound:
             if b > start and a < end:
                 ratio = len(pcm) / max(1, b - a)
-                parts.append(pcm[int(max(0, start - a) * ratio): int(max(0, min(end, b) - a) * ratio)])
+                parts.append(pcm[int(max(0, start - a) * ratio) : int(max(0, min(end, b) - a) * ratio)])
         return rms_dbfs(np.concatenate(parts)) if parts else SILENCE_DB
 
     def _apply(self, commands: list[TurnCommand]) -> None:
@@ -257,10 +262,19 @@ class AiSession:
             elif isinstance(cmd, SpeechEnded):
                 events.record("turn_speech_ended", caller_sample=cmd.at)
             elif isinstance(cmd, CommitTurn):
-                events.record("turn_endpoint", caller_sample=cmd.decided_at, speech_end=cmd.speech_end,
-                              reason=cmd.reason, preemptive=self._preemptive_text is not None)
-                if (cmd.text is not None and self._reply is not None and self._preemptive_text is not None
-                        and cmd.text == self._preemptive_text):
+                events.record(
+                    "turn_endpoint",
+                    caller_sample=cmd.decided_at,
+                    speech_end=cmd.speech_end,
+                    reason=cmd.reason,
+                    preemptive=self._preemptive_text is not None,
+                )
+                if (
+                    cmd.text is not None
+                    and self._reply is not None
+                    and self._preemptive_text is not None
+                    and cmd.text == self._preemptive_text
+                ):
                     # Release the preemptive reply now, inside the tick: its first audio is ready.
                     self.history.append({"role": "user", "content": cmd.text})
                     self._preemptive_text = None
@@ -273,8 +287,14 @@ class AiSession:
 
     def _flush(self, cmd: FlushReply) -> None:
         self.call.media.stop_playout()
-        self.call.events.record("barge_flushed", caller_sample=cmd.at, cursor=cmd.cursor, heard_text=cmd.heard_text,
-                                heard_words=cmd.heard_words, total_words=cmd.total_words)
+        self.call.events.record(
+            "barge_flushed",
+            caller_sample=cmd.at,
+            cursor=cmd.cursor,
+            heard_text=cmd.heard_text,
+            heard_words=cmd.heard_words,
+            total_words=cmd.total_words,
+        )
         reply, task = self._reply, self._reply_task
         self._reply = self._reply_task = None
         if task is not None:
@@ -367,7 +387,7 @@ class AiSession:
     def _messages(self, extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         history = self.history
         if self.config.sliding_window:
-            history = history[-self.config.sliding_window:]
+            history = history[-self.config.sliding_window :]
         prompt = self.config.prompt
         step_prompt = getattr(self.tools, "system_prompt", None)  # contexts/steps add the current step
         if step_prompt is not None:
@@ -377,9 +397,18 @@ class AiSession:
 
     def _new_reply(self, messages: list[dict[str, Any]], preemptive: bool = False) -> Reply:
         return Reply(
-            self.call, llm=self.engines.llm, llm_settings=self.engines.llm_settings(self.config), tts=self.engines.tts,
-            tools=self.tools, control=self, messages=messages, on_queued=self._queued, on_event=self._reply_event,
-            pronounce=self.config.pronounce, fillers=self.config.function_fillers, preemptive=preemptive,
+            self.call,
+            llm=self.engines.llm,
+            llm_settings=self.engines.llm_settings(self.config),
+            tts=self.engines.tts,
+            tools=self.tools,
+            control=self,
+            messages=messages,
+            on_queued=self._queued,
+            on_event=self._reply_event,
+            pronounce=self.config.pronounce,
+            fillers=self.config.function_fillers,
+            preemptive=preemptive,
             first_token_timeout_s=self.engines.first_token_timeout_s,
         )
 
@@ -494,8 +523,9 @@ class AiSession:
 
     def update_settings(self, settings: dict[str, Any]) -> None:
         merged = AiSessionConfig.from_params({"params": settings})
-        changes = {k: getattr(merged.turn, k) for k in vars(merged.turn)
-                   if any(p in settings for p in _TURN_KEYS.get(k, ()))}
+        changes = {
+            k: getattr(merged.turn, k) for k in vars(merged.turn) if any(p in settings for p in _TURN_KEYS.get(k, ()))
+        }
         if changes:
             self.turn.set_params(**changes)
         self.call.events.record("ai_settings_updated", keys=sorted(settings))
@@ -516,10 +546,16 @@ class AiSession:
 
 
 _TURN_KEYS = {
-    "end_of_speech_ms": ("end_of_speech_timeout",), "speech_event_timeout_ms": ("speech_event_timeout",),
-    "first_word_timeout_ms": ("first_word_timeout",), "speech_timeout_ms": ("speech_timeout",),
-    "attention_timeout_ms": ("attention_timeout",), "inactivity_timeout_ms": ("inactivity_timeout",),
-    "enable_barge": ("enable_barge",), "barge_min_words": ("barge_min_words",),
-    "barge_match": ("barge_match_string",), "interrupt_on_noise": ("interrupt_on_noise",),
-    "digit_timeout_ms": ("digit_timeout",), "digit_terminators": ("digit_terminators",),
+    "end_of_speech_ms": ("end_of_speech_timeout",),
+    "speech_event_timeout_ms": ("speech_event_timeout",),
+    "first_word_timeout_ms": ("first_word_timeout",),
+    "speech_timeout_ms": ("speech_timeout",),
+    "attention_timeout_ms": ("attention_timeout",),
+    "inactivity_timeout_ms": ("inactivity_timeout",),
+    "enable_barge": ("enable_barge",),
+    "barge_min_words": ("barge_min_words",),
+    "barge_match": ("barge_match_string",),
+    "interrupt_on_noise": ("interrupt_on_noise",),
+    "digit_timeout_ms": ("digit_timeout",),
+    "digit_terminators": ("digit_terminators",),
 }

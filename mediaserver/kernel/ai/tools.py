@@ -16,8 +16,15 @@ from typing import Any
 
 from mediaserver.swaig.seam import AiControl, ToolInvocation, ToolOutcome, ToolRunner, ToolRunnerFactory
 
-__all__ = ["AiControl", "StaticTool", "StaticToolRunner", "ToolInvocation", "ToolOutcome", "ToolRunner",
-           "ToolRunnerFactory"]
+__all__ = [
+    "AiControl",
+    "StaticTool",
+    "StaticToolRunner",
+    "ToolInvocation",
+    "ToolOutcome",
+    "ToolRunner",
+    "ToolRunnerFactory",
+]
 
 ToolFunction = Callable[[dict[str, Any], AiControl], "ToolOutcome | str | Awaitable[ToolOutcome | str]"]
 
@@ -37,9 +44,11 @@ class StaticToolRunner:
         self.invocations: list[ToolInvocation] = []
 
     def tool_definitions(self) -> list[dict[str, Any]]:
-        return [{"type": "function", "function": {"name": t.name, "description": t.description,
-                                                  "parameters": t.parameters}}
-                for t in self.tools.values() if t.active]
+        return [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in self.tools.values()
+            if t.active
+        ]
 
     async def invoke(self, invocation: ToolInvocation, control: AiControl) -> ToolOutcome:
         self.invocations.append(invocation)

@@ -27,13 +27,32 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from mediaserver.swaig.pom import PomError, render_pom
 from mediaserver.swaig.templates import expand
 
-__all__ = ["LEGS", "SKIP_TOOL", "SidecarConfig", "SidecarConfigError", "SidecarParams", "prompt_variables",
-           "system_prompt"]
+__all__ = [
+    "LEGS",
+    "SKIP_TOOL",
+    "SidecarConfig",
+    "SidecarConfigError",
+    "SidecarParams",
+    "prompt_variables",
+    "system_prompt",
+]
 
 LEGS = ("remote-caller", "local-caller")
 SKIP_TOOL = "sidecar_skip"
-TOP_LEVEL = {"prompt", "lang", "model", "direction", "customer_role", "url", "SWAIG", "permissions",
-             "global_data", "hints", "params", "action"}
+TOP_LEVEL = {
+    "prompt",
+    "lang",
+    "model",
+    "direction",
+    "customer_role",
+    "url",
+    "SWAIG",
+    "permissions",
+    "global_data",
+    "hints",
+    "params",
+    "action",
+}
 PERMISSIONS = ("swaig_allow_swml", "swaig_allow_settings", "swaig_set_global_data")
 ALLOWED_PROPERTY_FIELDS = {"type", "description", "enum", "default", "items", "properties", "required"}
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -165,7 +184,8 @@ def _check_schema_properties(props: Any, path: str) -> None:
             if field_name not in ALLOWED_PROPERTY_FIELDS:
                 raise SidecarConfigError(
                     f"{path}.{key}.{field_name}: not allowed in a SWAIG parameter (allowed: type, description, "
-                    "enum, default); put the constraint in the description")
+                    "enum, default); put the constraint in the description"
+                )
         _check_schema_properties(prop.get("properties"), f"{path}.{key}.properties")
         items = prop.get("items")
         if isinstance(items, dict):
@@ -259,10 +279,20 @@ class SidecarConfig:
         hints = body.get("hints") or []
         if not isinstance(hints, list) or not all(isinstance(h, str) for h in hints):
             raise SidecarConfigError("hints: expected a list of strings")
-        return cls(prompt=prompt, lang=lang, model=model, direction=tuple(direction), customer_role=role,
-                   url=url, swaig=dict(body.get("SWAIG") or {}), permissions=permissions,
-                   global_data=dict(global_data), hints=tuple(hints), params=parse_params(body.get("params")),
-                   body=dict(body))
+        return cls(
+            prompt=prompt,
+            lang=lang,
+            model=model,
+            direction=tuple(direction),
+            customer_role=role,
+            url=url,
+            swaig=dict(body.get("SWAIG") or {}),
+            permissions=permissions,
+            global_data=dict(global_data),
+            hints=tuple(hints),
+            params=parse_params(body.get("params")),
+            body=dict(body),
+        )
 
 
 def _check_prompt(prompt: Any) -> None:
@@ -301,9 +331,17 @@ def render_operator_prompt(prompt: Any) -> str:
     return str(prompt.get("text", ""))
 
 
-def prompt_variables(config: SidecarConfig, global_data: dict[str, Any], *, call_id: str, caller_id_number: str,
-                     destination_number: str, persistent: dict[str, Any] | None = None, local_tz: str = "UTC",
-                     now_unix_s: float | None = None) -> dict[str, Any]:
+def prompt_variables(
+    config: SidecarConfig,
+    global_data: dict[str, Any],
+    *,
+    call_id: str,
+    caller_id_number: str,
+    destination_number: str,
+    persistent: dict[str, Any] | None = None,
+    local_tz: str = "UTC",
+    now_unix_s: float | None = None,
+) -> dict[str, Any]:
     root: dict[str, Any] = {
         "global_data": global_data,
         "ai_agents_global_data": persistent if persistent is not None else global_data,

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["SidecarControl", "action_verdict"]
 
 
-def action_verdict(action: Any, act_on_channel: bool, permissions: dict[str, bool], *,
-                   can_run_swml: bool = False) -> tuple[bool, str]:
+def action_verdict(
+    action: Any, act_on_channel: bool, permissions: dict[str, bool], *, can_run_swml: bool = False
+) -> tuple[bool, str]:
     """Whether an action ran against the call, and why not (the `action` event's fields)."""
     names = set(action) if isinstance(action, dict) else set()
     if not act_on_channel:

@@ -45,15 +45,21 @@ __all__ = ["SKIP_DEFINITION", "SidecarEngine", "SidecarStats"]
 
 log = logging.getLogger(__name__)
 
-SKIP_DEFINITION: dict[str, Any] = {"type": "function", "function": {
-    "name": SKIP_TOOL,
-    "description": "Call this when the latest customer turn requires no advice for the agent. Ends this tick "
-                   "immediately.",
-    "parameters": {"type": "object", "properties": {
-        "reason": {"type": "string", "description": "Optional one-line reason for the audit log."}}},
-}}
-SUMMARY_PROMPT = ("Summarize this sidecar session for the agent's CRM: the customer's needs, the advice given, "
-                  "and open items.")
+SKIP_DEFINITION: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": SKIP_TOOL,
+        "description": "Call this when the latest customer turn requires no advice for the agent. Ends this tick "
+        "immediately.",
+        "parameters": {
+            "type": "object",
+            "properties": {"reason": {"type": "string", "description": "Optional one-line reason for the audit log."}},
+        },
+    },
+}
+SUMMARY_PROMPT = (
+    "Summarize this sidecar session for the agent's CRM: the customer's needs, the advice given, and open items."
+)
 CALL_SUMMARY_PROMPT = "Summarize this phone call between a customer and an agent in a few sentences."
 
 Sink = Callable[[dict[str, Any]], None]
@@ -143,8 +149,10 @@ class SidecarEngine:
 
     # -- events ----------------------------------------------------------------------------
     def emit(self, type_: str, **fields: Any) -> dict[str, Any]:
-        raw = json.dumps({"type": type_, "ts": self.now_us(), "tick_id": self.tick_id,
-                          "channel_data": self.channel_data, **fields}, default=str)
+        raw = json.dumps(
+            {"type": type_, "ts": self.now_us(), "tick_id": self.tick_id, "channel_data": self.channel_data, **fields},
+            default=str,
+        )
         # A snapshot: later changes (global_data, history) must not rewrite an event already sent.
         event: dict[str, Any] = json.loads(raw)
         if type_ != "final":
@@ -170,15 +178,26 @@ class SidecarEngine:
 
     def status_line(self) -> str:
         s = self.stats
-        return (f"+OK running={int(self.running)} ticks={s.ticks} insights={s.insights} skips={s.skips} "
-                f"tools={s.tools} errors={s.errors} in_tokens={s.in_tokens} out_tokens={s.out_tokens} "
-                f"history_size={self.history_size} event_log_bytes={self.event_log_bytes}")
+        return (
+            f"+OK running={int(self.running)} ticks={s.ticks} insights={s.insights} skips={s.skips} "
+            f"tools={s.tools} errors={s.errors} in_tokens={s.in_tokens} out_tokens={s.out_tokens} "
+            f"history_size={self.history_size} event_log_bytes={self.event_log_bytes}"
+        )
 
     def status(self) -> dict[str, int]:
         s = self.stats
-        return {"running": int(self.running), "ticks": s.ticks, "insights": s.insights, "skips": s.skips,
-                "tools": s.tools, "errors": s.errors, "in_tokens": s.in_tokens, "out_tokens": s.out_tokens,
-                "history_size": self.history_size, "event_log_bytes": self.event_log_bytes}
+        return {
+            "running": int(self.running),
+            "ticks": s.ticks,
+            "insights": s.insights,
+            "skips": s.skips,
+            "tools": s.tools,
+            "errors": s.errors,
+            "in_tokens": s.in_tokens,
+            "out_tokens": s.out_tokens,
+            "history_size": self.history_size,
+            "event_log_bytes": self.event_log_bytes,
+        }
 
     def turn(self, turn: TurnEnded) -> None:
         self._put(_Job("tick", turn=turn))
@@ -222,10 +241,17 @@ class SidecarEngine:
         self.emit("stop", stop_reason=reason)
         ended = self.now_us()
         final: dict[str, Any] = {
-            "stop_reason": reason, "history": self.history, "transcript": self.transcript,
-            "event_log": self.event_log, "tool_calls": self.tool_calls, "insights": self.insights,
-            "stats": {**self.status(), "asks": self.stats.asks}, "global_data": self.global_data,
-            "model": self.config.model, "started_at": self.started_at_us, "ended_at": ended,
+            "stop_reason": reason,
+            "history": self.history,
+            "transcript": self.transcript,
+            "event_log": self.event_log,
+            "tool_calls": self.tool_calls,
+            "insights": self.insights,
+            "stats": {**self.status(), "asks": self.stats.asks},
+            "global_data": self.global_data,
+            "model": self.config.model,
+            "started_at": self.started_at_us,
+            "ended_at": ended,
             "duration_ms": (ended - self.started_at_us) // 1000,
         }
         if summary is not None:
@@ -278,8 +304,13 @@ class SidecarEngine:
         if job.kind == "tick" and job.turn is not None:
             turn = job.turn
             delta = [u.as_dict() for u in turn.delta]
-            self.emit("turn", transcript_delta=delta, customer_text=turn.customer_text,
-                      agent_text=turn.agent_text, trigger=turn.trigger)
+            self.emit(
+                "turn",
+                transcript_delta=delta,
+                customer_text=turn.customer_text,
+                agent_text=turn.agent_text,
+                trigger=turn.trigger,
+            )
             lines = [f"{'Customer' if u.role == 'customer' else 'Agent'}: {u.text}" for u in turn.delta]
             self._append({"role": "user", "content": "\n".join(lines)})
         else:
@@ -310,8 +341,9 @@ class SidecarEngine:
                 await self.sleep(remaining / 1000)
         self._last_llm_ms = self.monotonic_ms()
 
-    async def _complete(self, messages: list[dict[str, Any]],
-                        tools: list[dict[str, Any]] | None) -> tuple[str, list[ToolCallRequested], str]:
+    async def _complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> tuple[str, list[ToolCallRequested], str]:
         await self._throttle()
         self.stats.in_tokens += estimate_tokens(messages)
         text: list[str] = []
@@ -337,8 +369,15 @@ class SidecarEngine:
         max_iters = self.config.params.max_iters_per_tick
         for it in range(max_iters):
             messages = loop.messages
-            self.emit("request", model=self.settings.model, iter=it, messages_count=len(messages),
-                      messages_token_count=estimate_tokens(messages), tool_choice="auto", **self._by(loop))
+            self.emit(
+                "request",
+                model=self.settings.model,
+                iter=it,
+                messages_count=len(messages),
+                messages_token_count=estimate_tokens(messages),
+                tool_choice="auto",
+                **self._by(loop),
+            )
             try:
                 text, calls, _reason = await self._complete(messages, tools)
             except LlmError as exc:
@@ -355,13 +394,26 @@ class SidecarEngine:
                 return
             if text.strip():
                 self.emit("thought", text=text.strip(), iter=it, **self._by(loop))
-            self._append_to(loop, {"role": "assistant", "content": text or None, "tool_calls": [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in calls]})
+            self._append_to(
+                loop,
+                {
+                    "role": "assistant",
+                    "content": text or None,
+                    "tool_calls": [
+                        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                        for c in calls
+                    ],
+                },
+            )
             if await self._run_calls(loop, calls, valid, it):
                 return
-        self.emit("error", error_reason="max_iters", iter=max_iters - 1,
-                  detail=f"no final answer within max_iters_per_tick={max_iters}", **self._by(loop))
+        self.emit(
+            "error",
+            error_reason="max_iters",
+            iter=max_iters - 1,
+            detail=f"no final answer within max_iters_per_tick={max_iters}",
+            **self._by(loop),
+        )
 
     async def _run_calls(self, loop: _Loop, calls: list[ToolCallRequested], valid: list[str], it: int) -> bool:
         """Run one reply's tool calls; True when the tick (or ask) is over."""
@@ -369,7 +421,7 @@ class SidecarEngine:
             if call.name == SKIP_TOOL and loop.mode == "tick":
                 # The skip event is the audit record; no tool_call/tool_result for the built-in.
                 self._append_to(loop, {"role": "tool", "tool_call_id": call.id, "content": "Skipped."})
-                self._drop_rest(loop, calls[n + 1:])
+                self._drop_rest(loop, calls[n + 1 :])
                 self.stats.skips += 1
                 self.emit("skip", reason=_skip_reason(call.arguments), iter=it)
                 return True
@@ -378,9 +430,14 @@ class SidecarEngine:
             if verdict.verdict is not Verdict.RUN:
                 self._tool_reply(loop, call, verdict.response, it)
                 if verdict.verdict is Verdict.BAIL:
-                    self._drop_rest(loop, calls[n + 1:])
-                    self.emit("error", error_reason=verdict.reason, detail=_guard_detail(verdict.reason, loop.guards),
-                              iter=it, **self._by(loop))
+                    self._drop_rest(loop, calls[n + 1 :])
+                    self.emit(
+                        "error",
+                        error_reason=verdict.reason,
+                        detail=_guard_detail(verdict.reason, loop.guards),
+                        iter=it,
+                        **self._by(loop),
+                    )
                     return True
                 continue
             self._deferred = []  # global_data_change events follow the action events that caused them
@@ -410,8 +467,13 @@ class SidecarEngine:
         # the model; its log says so, and the operator sees it as an error event.
         for entry in getattr(self.tools, "swaig_log", [])[log_before:]:
             if isinstance(entry, dict) and isinstance(entry.get("post_response"), str):
-                self.emit("error", error_reason="tool_webhook", detail=f"{call.name}: {entry['post_response']}",
-                          iter=it, **self._by(loop))
+                self.emit(
+                    "error",
+                    error_reason="tool_webhook",
+                    detail=f"{call.name}: {entry['post_response']}",
+                    iter=it,
+                    **self._by(loop),
+                )
         record["response"] = outcome.response
         self.tool_calls.append(record)
         return outcome
@@ -433,12 +495,19 @@ class SidecarEngine:
             fields["reason"] = reason
         self.emit("action", **fields)
         if reason == "swml_not_allowed":
-            self.emit("error", error_reason="swml_not_allowed",
-                      detail=f"{source} returned a SWML action but permissions.swaig_allow_swml is false")
+            self.emit(
+                "error",
+                error_reason="swml_not_allowed",
+                detail=f"{source} returned a SWML action but permissions.swaig_allow_swml is false",
+            )
 
     def action_verdict(self, action: Any) -> tuple[bool, str]:
-        return action_verdict(action, self.config.params.act_on_channel, self.config.permissions,
-                              can_run_swml=getattr(self.control, "can_run_swml", False))
+        return action_verdict(
+            action,
+            self.config.params.act_on_channel,
+            self.config.permissions,
+            can_run_swml=getattr(self.control, "can_run_swml", False),
+        )
 
     # -- history -----------------------------------------------------------------------------
     def _append_to(self, loop: _Loop, message: dict[str, Any]) -> None:

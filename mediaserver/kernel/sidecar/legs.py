@@ -29,8 +29,16 @@ class ObservedDialer:
         self.inner = inner
         self.on_bridge = on_bridge
 
-    async def dial(self, origin: Call, to: str, *, from_: str | None = None, timeout_s: float = 60.0,
-                   headers: Mapping[str, str] | None = None, codecs: list[str] | None = None) -> DialResult:
+    async def dial(
+        self,
+        origin: Call,
+        to: str,
+        *,
+        from_: str | None = None,
+        timeout_s: float = 60.0,
+        headers: Mapping[str, str] | None = None,
+        codecs: list[str] | None = None,
+    ) -> DialResult:
         return await self.inner.dial(origin, to, from_=from_, timeout_s=timeout_s, headers=headers, codecs=codecs)
 
     async def bridge(self, a: Call, b: Call) -> str:

@@ -153,16 +153,35 @@ class SidecarManager:
         writable = variables if isinstance(variables, MutableMapping) else None
         number = call.from_uri.split(":", 1)[-1].split("@")[0]
         destination = call.to_uri.split(":", 1)[-1].split("@")[0]
-        roots = prompt_variables(config, global_data, call_id=call.call_id, caller_id_number=number,
-                                 destination_number=destination, local_tz=svc.local_tz,
-                                 now_unix_s=svc.now_us() / 1e6)
-        channel_data = {"call_id": call.call_id, "caller_id_number": number, "destination_number": destination,
-                        "customer_role": config.customer_role, "lang": config.lang}
+        roots = prompt_variables(
+            config,
+            global_data,
+            call_id=call.call_id,
+            caller_id_number=number,
+            destination_number=destination,
+            local_tz=svc.local_tz,
+            now_unix_s=svc.now_us() / 1e6,
+        )
+        channel_data = {
+            "call_id": call.call_id,
+            "caller_id_number": number,
+            "destination_number": destination,
+            "customer_role": config.customer_role,
+            "lang": config.lang,
+        }
         info = call_info(call.call_id, call.info)
-        poster = WebhookPoster(config.url, info, svc.http or _no_http,
-                               on_failure=lambda why: call.events.record("ai_sidecar_webhook_failed",
-                                                                         level=logging.WARNING, error=why),
-                               ) if config.url else None
+        poster = (
+            WebhookPoster(
+                config.url,
+                info,
+                svc.http or _no_http,
+                on_failure=lambda why: call.events.record(
+                    "ai_sidecar_webhook_failed", level=logging.WARNING, error=why
+                ),
+            )
+            if config.url
+            else None
+        )
 
         def sink(event: dict[str, Any]) -> None:
             self.bus.publish(call.call_id, event, kind="sidecar")
@@ -181,16 +200,25 @@ class SidecarManager:
                 writable[PERSIST_VAR] = json.loads(json.dumps(data, default=str))
 
         engine = SidecarEngine(
-            config, llm, tools, control, sink,
+            config,
+            llm,
+            tools,
+            control,
+            sink,
             system_prompt=system_prompt(config, roots),
             ask_prompt=f"{ASK_FRAMING}\n\n{system_prompt(config, roots)}",
-            channel_data=channel_data, now_us=svc.now_us, monotonic_ms=svc.monotonic_ms,
-            llm_settings=svc.llm_settings(config.model), global_data=global_data, on_global_data=persist,
+            channel_data=channel_data,
+            now_us=svc.now_us,
+            monotonic_ms=svc.monotonic_ms,
+            llm_settings=svc.llm_settings(config.model),
+            global_data=global_data,
+            on_global_data=persist,
         )
         control.engine = engine
         persist(global_data)
-        sidecar = Sidecar(call, config, engine, TurnDetector(config.customer_role, config.params.idle_timeout_ms),
-                          poster, writable)
+        sidecar = Sidecar(
+            call, config, engine, TurnDetector(config.customer_role, config.params.idle_timeout_ms), poster, writable
+        )
         self.sidecars[call.call_id] = sidecar
         engine.start()
         if asr is not None and svc.vad is not None:
@@ -198,8 +226,9 @@ class SidecarManager:
             leg = self.bridges.get(call.call_id)
             if leg is not None:
                 self._listen(sidecar, "local-caller", leg, asr)
-        sidecar.supervisor = asyncio.get_running_loop().create_task(self._supervise(sidecar),
-                                                                    name=f"sidecar:{call.call_id}")
+        sidecar.supervisor = asyncio.get_running_loop().create_task(
+            self._supervise(sidecar), name=f"sidecar:{call.call_id}"
+        )
         return "+OK started"
 
     def status(self, call_id: str) -> str:
@@ -251,8 +280,13 @@ class SidecarManager:
             return
         now = self.services.monotonic_ms()
         role = "customer" if leg == sidecar.config.customer_role else "agent"
-        utterance = {"role": role, "leg": leg, "text": text, "confidence": round(confidence, 3),
-                     "ts": self.services.now_us()}
+        utterance = {
+            "role": role,
+            "leg": leg,
+            "text": text,
+            "confidence": round(confidence, 3),
+            "ts": self.services.now_us(),
+        }
         sidecar.engine.record_utterance(utterance)
         if sidecar.config.params.live_events:
             event = {"type": "utterance", **utterance, "call_id": call_id}
@@ -319,10 +353,14 @@ class SidecarManager:
         params = sidecar.config.params
         call_id = sidecar.call.call_id
         transcriber = LegTranscriber(
-            leg, self.services.vad(), asr, self.services.blocking,
+            leg,
+            self.services.vad(),
+            asr,
+            self.services.blocking,
             on_speech=lambda which: self.speech_started(call_id, which),
             on_final=lambda which, text, conf: self.transcript(call_id, which, text, conf),
-            silence_ms=params.vad_silence_ms or 500, hints=list(sidecar.config.hints),
+            silence_ms=params.vad_silence_ms or 500,
+            hints=list(sidecar.config.hints),
         )
         transcriber.attach(source.media)
         sidecar.transcribers[leg] = transcriber
@@ -352,8 +390,12 @@ class SidecarManager:
             sidecar.variables[PERSIST_VAR] = json.loads(json.dumps(sidecar.engine.global_data, default=str))
         if sidecar.config.params.ai_summary:
             summary = await sidecar.engine.call_summary()
-            event = {"type": "conversation_log", "summary": summary, "transcript": sidecar.engine.transcript,
-                     "call_id": call_id}
+            event = {
+                "type": "conversation_log",
+                "summary": summary,
+                "transcript": sidecar.engine.transcript,
+                "call_id": call_id,
+            }
             self.bus.publish(call_id, event, kind="transcribe")
             if sidecar.poster is not None:
                 sidecar.poster.send(event, key="conversation_log")
@@ -373,8 +415,9 @@ class SidecarManager:
             await self.stop(call_id, "transcribe_close")
 
 
-def _bind_swml(run: Callable[[Call, dict[str, Any], bool], bool] | None,
-               call: Call) -> Callable[[dict[str, Any], bool], bool] | None:
+def _bind_swml(
+    run: Callable[[Call, dict[str, Any], bool], bool] | None, call: Call
+) -> Callable[[dict[str, Any], bool], bool] | None:
     if run is None:
         return None
     return lambda document, transfer: run(call, document, transfer)

@@ -139,7 +139,8 @@ class LegTranscriber:
                 if previous is not None:
                     await previous  # finals of one leg stay in order
                 result = await loop.run_in_executor(
-                    self.blocking, lambda: self.asr.transcribe(pcm, hotwords=self.hotwords))
+                    self.blocking, lambda: self.asr.transcribe(pcm, hotwords=self.hotwords)
+                )
                 if self.active and result.text.strip():
                     self.on_final(self.leg, result.text.strip(), result.confidence)
             except asyncio.CancelledError:

@@ -76,10 +76,13 @@ class TurnDetector:
         return None
 
     def _fire(self, trigger: str) -> TurnEnded:
-        delta = tuple(self.transcript[self._since:])
+        delta = tuple(self.transcript[self._since :])
         self._since = len(self.transcript)
         self.pending = False
         self.deadline_ms = None
-        return TurnEnded(delta, trigger,
-                         customer_text=" ".join(u.text for u in delta if u.role == "customer"),
-                         agent_text=" ".join(u.text for u in delta if u.role == "agent"))
+        return TurnEnded(
+            delta,
+            trigger,
+            customer_text=" ".join(u.text for u in delta if u.role == "customer"),
+            agent_text=" ".join(u.text for u in delta if u.role == "agent"),
+        )

@@ -20,8 +20,13 @@ __all__ = ["ai_sidecar"]
 async def ai_sidecar(ex: Any, call: Call, effect: AiSidecar) -> None:
     runner = getattr(ex, "sidecar_runner", None)
     if runner is None:
-        call.events.record("verb_unsupported", level=logging.WARNING, verb="ai_sidecar", path=effect.path,
-                           reason="no sidecar engine configured")
+        call.events.record(
+            "verb_unsupported",
+            level=logging.WARNING,
+            verb="ai_sidecar",
+            path=effect.path,
+            reason="no sidecar engine configured",
+        )
         return None
     reply = await runner(call, effect.params, ex.interp.variables)
     if not reply.startswith("+OK"):

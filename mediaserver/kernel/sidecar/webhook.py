@@ -39,8 +39,13 @@ def call_info(call_id: str, info: dict[str, Any]) -> dict[str, Any]:
 
 
 class WebhookPoster:
-    def __init__(self, url: str, info: dict[str, Any], http: Callable[[], aiohttp.ClientSession],
-                 on_failure: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        info: dict[str, Any],
+        http: Callable[[], aiohttp.ClientSession],
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
         self.url = url
         self.info = info
         self.http = http

@@ -37,31 +37,53 @@ def _devices(params: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def connect(ex: SwmlExecutor, call: Call, effect: Connect) -> VerbResult:
     if ex.dialer is None:
-        call.events.record("verb_unsupported", level=logging.WARNING, verb="connect", path=effect.path,
-                           reason="no dialer (outbound SIP) configured")
+        call.events.record(
+            "verb_unsupported",
+            level=logging.WARNING,
+            verb="connect",
+            path=effect.path,
+            reason="no dialer (outbound SIP) configured",
+        )
         return VerbResult({"connect_result": "failed", "connect_failed_reason": "unsupported"})
     status, reason = 0, "no device to dial"
     for device in _devices(effect.params):
         headers = {h["name"]: str(h["value"]) for h in device.get("headers", []) if isinstance(h, dict) and "name" in h}
         codecs = device.get("codecs")
         outcome = await ex.dialer.dial(
-            call, str(device["to"]), from_=device.get("from"), timeout_s=float(device.get("timeout", 60)),
-            headers=headers or None, codecs=codecs.split(",") if isinstance(codecs, str) else None)
+            call,
+            str(device["to"]),
+            from_=device.get("from"),
+            timeout_s=float(device.get("timeout", 60)),
+            headers=headers or None,
+            codecs=codecs.split(",") if isinstance(codecs, str) else None,
+        )
         status, reason = outcome.status, outcome.reason
         call.events.record("connect_dialed", path=effect.path, to=device["to"], status=status, reason=reason)
         if outcome.answered and outcome.leg is not None:
             ended_by = await ex.dialer.bridge(call, outcome.leg)
-            return VerbResult({"connect_result": "connected", "connect_sip_status": status,
-                               "connect_ended_by": ended_by, **outcome.variables})
+            return VerbResult(
+                {
+                    "connect_result": "connected",
+                    "connect_sip_status": status,
+                    "connect_ended_by": ended_by,
+                    **outcome.variables,
+                }
+            )
     return VerbResult({"connect_result": "failed", "connect_failed_reason": reason, "connect_sip_status": status})
 
 
 async def sip_refer(ex: SwmlExecutor, call: Call, effect: SipRefer) -> VerbResult:
     if ex.dialer is None:
-        call.events.record("verb_unsupported", level=logging.WARNING, verb="sip_refer", path=effect.path,
-                           reason="no dialer (SIP REFER) configured")
+        call.events.record(
+            "verb_unsupported",
+            level=logging.WARNING,
+            verb="sip_refer",
+            path=effect.path,
+            reason="no dialer (SIP REFER) configured",
+        )
         return VerbResult({"sip_refer_result": "failed", "sip_refer_response_code": 0})
     status = await ex.dialer.refer(call, effect.to_uri)
     call.events.record("sip_refer_done", path=effect.path, to=effect.to_uri, status=status)
-    return VerbResult({"sip_refer_result": "success" if 200 <= status < 300 else "failed",
-                       "sip_refer_response_code": status})
+    return VerbResult(
+        {"sip_refer_result": "success" if 200 <= status < 300 else "failed", "sip_refer_response_code": status}
+    )

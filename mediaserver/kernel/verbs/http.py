@@ -51,7 +51,8 @@ async def request(ex: SwmlExecutor, call: Call, effect: Request) -> VerbResult:
             text = raw.decode(response.charset or "utf-8", errors="replace")[:MAX_BODY_CHARS]
             variables["request_response_code"] = response.status
             variables["request_response_headers"] = {
-                name.lower(): value for name, value in list(response.headers.items())[:MAX_HEADERS]}
+                name.lower(): value for name, value in list(response.headers.items())[:MAX_HEADERS]
+            }
             variables["request_response_body"] = text
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         return _failed(call, effect, variables, f"{type(exc).__name__}: {exc}")
@@ -67,8 +68,9 @@ async def request(ex: SwmlExecutor, call: Call, effect: Request) -> VerbResult:
 
 
 def _failed(call: Call, effect: Request, variables: dict[str, Any], reason: str) -> VerbResult:
-    call.events.record("request_failed", level=logging.WARNING, path=effect.path, url=variables["request_url"],
-                       error=reason)
+    call.events.record(
+        "request_failed", level=logging.WARNING, path=effect.path, url=variables["request_url"], error=reason
+    )
     variables["request_result"] = variables["return_value"] = "failed"
     return VerbResult(variables)
 

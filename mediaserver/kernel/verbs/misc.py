@@ -29,8 +29,13 @@ GAP_MS = 60  # silence between digits
 async def send_digits(ex: SwmlExecutor, call: Call, effect: SendDigits) -> VerbResult:
     sender = getattr(call.media, "send_dtmf", None)
     if sender is None:
-        call.events.record("verb_unsupported", level=logging.WARNING, verb="send_digits", path=effect.path,
-                           reason="this media path cannot send RFC 4733 events")
+        call.events.record(
+            "verb_unsupported",
+            level=logging.WARNING,
+            verb="send_digits",
+            path=effect.path,
+            reason="this media path cannot send RFC 4733 events",
+        )
         return VerbResult({"send_digits_result": "failed"})
     if not call.answered:
         call.answer()
@@ -64,8 +69,13 @@ async def user_event(ex: SwmlExecutor, call: Call, effect: UserEvent) -> None:
 
 
 async def denoise(ex: SwmlExecutor, call: Call, effect: Denoise) -> VerbResult:
-    call.events.record("denoise", path=effect.path, enabled=effect.enabled, applied=False,
-                       reason="no noise suppressor in the pipeline; accepted as a no-op")
+    call.events.record(
+        "denoise",
+        path=effect.path,
+        enabled=effect.enabled,
+        applied=False,
+        reason="no noise suppressor in the pipeline; accepted as a no-op",
+    )
     return VerbResult({"denoise_result": "on" if effect.enabled else "off"})
 
 

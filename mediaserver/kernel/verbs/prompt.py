@@ -65,10 +65,15 @@ async def prompt(ex: SwmlExecutor, call: Call, effect: Prompt) -> VerbResult:
         if speech is not None:
             speech.close()
     if variables["prompt_result"] == "no_input" and effect.speech and ex.recognizer is None:
-        call.events.record("prompt_speech_unavailable", level=logging.WARNING, path=effect.path,
-                           reason="no speech recognizer configured")
-    call.events.record("prompt_done", path=effect.path, result=variables["prompt_result"],
-                       value=variables["prompt_value"])
+        call.events.record(
+            "prompt_speech_unavailable",
+            level=logging.WARNING,
+            path=effect.path,
+            reason="no speech recognizer configured",
+        )
+    call.events.record(
+        "prompt_done", path=effect.path, result=variables["prompt_result"], value=variables["prompt_value"]
+    )
     return VerbResult({**variables, "return_value": variables["prompt_result"]})
 
 
@@ -163,8 +168,9 @@ class SpeechCapture:
         self._tap.close()
 
 
-async def _digits_or_speech(ex: SwmlExecutor, call: Call, effect: Prompt, collector: DigitCollector,
-                            speech: SpeechCapture) -> dict[str, Any]:
+async def _digits_or_speech(
+    ex: SwmlExecutor, call: Call, effect: Prompt, collector: DigitCollector, speech: SpeechCapture
+) -> dict[str, Any]:
     speech.armed = True
     digits = asyncio.ensure_future(_collect(effect, collector, None)) if effect.max_digits else None
     waiting: set[asyncio.Future[Any]] = {speech.done}
@@ -192,12 +198,17 @@ async def _digits_or_speech(ex: SwmlExecutor, call: Call, effect: Prompt, collec
         pcm = speech.utterance_16k()
         hints = " ".join(effect.speech_hints) or None
         recognition = await asyncio.get_running_loop().run_in_executor(
-            ex.blocking, lambda: recognizer.transcribe(pcm, hotwords=hints))
+            ex.blocking, lambda: recognizer.transcribe(pcm, hotwords=hints)
+        )
     except Exception as exc:  # an engine failure is the verb's failure, not the call's
         call.events.record("prompt_speech_failed", level=logging.ERROR, path=effect.path, error=repr(exc))
         return {"prompt_result": "failed", "prompt_value": "", "prompt_digit_terminator": ""}
     text = recognition.text.strip()
     if not text:
         return _digit_result("", "")
-    return {"prompt_result": "match_speech", "prompt_value": text, "prompt_digit_terminator": "",
-            "prompt_speech_confidence": round(float(recognition.confidence), 3)}
+    return {
+        "prompt_result": "match_speech",
+        "prompt_value": text,
+        "prompt_digit_terminator": "",
+        "prompt_speech_confidence": round(float(recognition.confidence), 3),
+    }

@@ -54,7 +54,6 @@ class DigitCollector:
             self.call.media.on_dtmf = self._previous
 
 
-
 class InboundTap:
     def __init__(self, call: Call, on_frame: Callable[[AudioFrame], None]) -> None:
         self.call = call

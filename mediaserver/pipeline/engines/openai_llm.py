@@ -132,8 +132,11 @@ def _events(chunk: Any, calls: dict[int, _PartialToolCall]) -> list[LlmEvent]:
                 call = calls[index]
                 if not call.name:
                     raise LlmError("bad_response", f"tool call #{index} has no function name")
-                events.append(ToolCallRequested(id=call.id or f"call_{index}", name=call.name,
-                                                arguments="".join(call.arguments) or "{}"))  # fmt: skip
+                events.append(
+                    ToolCallRequested(
+                        id=call.id or f"call_{index}", name=call.name, arguments="".join(call.arguments) or "{}"
+                    )
+                )
             calls.clear()
             events.append(LlmFinished(str(choice.finish_reason)))
     # A role-only or usage-only chunk yields nothing and does not count as the first token.

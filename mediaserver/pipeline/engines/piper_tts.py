@@ -74,17 +74,18 @@ class PiperTts:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1  # the graph is one sequential chain; more buys nothing
         model_or_bytes, self.alignments = _load_model(model, alignments)
-        session = onnxruntime.InferenceSession(
-            model_or_bytes, sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session = onnxruntime.InferenceSession(model_or_bytes, sess_options=options, providers=["CPUExecutionProvider"])
         self._voice = PiperVoice(session=session, config=piper_config)
         self._syn_config = SynthesisConfig()
         self.sample_rate: int = piper_config.sample_rate
         self.model_path = str(model)
         log.info(
             "piper voice %s loaded (%d Hz, %d intra-op threads, alignments %s)",
-            model.name, self.sample_rate, threads, "on" if self.alignments else "off",
-        )  # fmt: skip
+            model.name,
+            self.sample_rate,
+            threads,
+            "on" if self.alignments else "off",
+        )
 
     @property
     def voice_id(self) -> str:
@@ -131,8 +132,10 @@ def _load_model(model: Path, alignments: bool) -> tuple[str | bytes, bool]:
         import onnx
         from piper.patch_voice_with_alignment import add_alignment_output
     except ImportError:
-        log.warning("piper alignments need the onnx package (pip install 'piper-tts[alignment]'); "
-                    "word timings will be estimated")  # fmt: skip
+        log.warning(
+            "piper alignments need the onnx package (pip install 'piper-tts[alignment]'); "
+            "word timings will be estimated"
+        )
         return str(model), False
     proto = onnx.load(str(model))
     try:

@@ -153,9 +153,13 @@ class WhisperRecognizer:
     def word_timestamps(self, pcm: Pcm) -> list[tuple[str, float, float]]:
         """(word, start_s, end_s) with the stock path: for tests and tools, not the call path."""
         segments, _info = self.model.transcribe(
-            pcm.astype(np.float32) / 32768.0, language=self.language, beam_size=1, word_timestamps=True,
-            condition_on_previous_text=False, vad_filter=False,
-        )  # fmt: skip
+            pcm.astype(np.float32) / 32768.0,
+            language=self.language,
+            beam_size=1,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
         return [(w.word.strip(), w.start, w.end) for s in segments for w in (s.words or [])]
 
 

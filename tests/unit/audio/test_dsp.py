@@ -24,9 +24,7 @@ def pcm(*values: int) -> np.ndarray:
 
 def test_rms_dbfs_exact_values() -> None:
     assert rms_dbfs(np.full(160, 16384, np.int16)) == pytest.approx(20 * math.log10(0.5), abs=1e-12)
-    assert rms_dbfs(pcm(32767, -32768)) == pytest.approx(
-        20 * math.log10(math.sqrt((32767**2 + 32768**2) / 2) / 32768)
-    )
+    assert rms_dbfs(pcm(32767, -32768)) == pytest.approx(20 * math.log10(math.sqrt((32767**2 + 32768**2) / 2) / 32768))
     assert rms_dbfs(pcm(-32768)) == 0.0
     assert rms_dbfs(np.zeros(160, np.int16)) == -math.inf
     assert rms_dbfs(np.zeros(0, np.int16)) == -math.inf

@@ -56,8 +56,12 @@ def test_wrong_size_is_a_parse_error(wire: bytes) -> None:
 @pytest.mark.parametrize(
     "fields",
     [
-        {"event": 256}, {"event": -1}, {"volume": 64}, {"volume": -1},
-        {"duration": 0x10000}, {"duration": -1},
+        {"event": 256},
+        {"event": -1},
+        {"volume": 64},
+        {"volume": -1},
+        {"duration": 0x10000},
+        {"duration": -1},
     ],
 )
 def test_out_of_range_fields_are_refused(fields: dict[str, int]) -> None:

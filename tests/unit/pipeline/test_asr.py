@@ -18,8 +18,12 @@ QUESTIONS = [
 
 
 def test_parse_hints_splits_words_and_rules() -> None:
-    hints = ["SignalWire", {"hint": "Qubit", "pattern": "cue bit", "replace": "Qubit", "ignore_case": True},
-             {"pattern": r"(\d) o'clock", "replace": r"\1:00"}, "  "]  # fmt: skip
+    hints = [
+        "SignalWire",
+        {"hint": "Qubit", "pattern": "cue bit", "replace": "Qubit", "ignore_case": True},
+        {"pattern": r"(\d) o'clock", "replace": r"\1:00"},
+        "  ",
+    ]
     found, rules = parse_hints(hints)
     assert found == ["SignalWire", "Qubit"]
     assert rules == [HintRule("cue bit", "Qubit", True), HintRule(r"(\d) o'clock", r"\1:00", False)]
@@ -63,9 +67,11 @@ def test_question_over_pcmu_is_transcribed(
 
 @pytest.mark.slow
 def test_long_utterances_take_the_stock_window(recognizer: object, piper_speech: Callable[[str], np.ndarray]) -> None:
-    text = ("I would like to book a table for four people tomorrow evening at seven. "
-            "We would prefer a quiet table near the window, and one of us is vegetarian, "
-            "so please let the kitchen know in advance.")  # fmt: skip
+    text = (
+        "I would like to book a table for four people tomorrow evening at seven. "
+        "We would prefer a quiet table near the window, and one of us is vegetarian, "
+        "so please let the kitchen know in advance."
+    )
     speech = through_pcmu(piper_speech(text))
     assert len(speech) > 9 * 16000  # past the 10 s window less its margin
     result = recognizer.transcribe(speech)  # type: ignore[attr-defined]

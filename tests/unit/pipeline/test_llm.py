@@ -39,8 +39,11 @@ async def test_text_streams_in_the_scripted_chunks_and_records_the_request() -> 
 
 async def test_tool_calls_are_assembled_from_fragments() -> None:
     args = json.dumps({"city": "Paris", "units": "metric", "days": [1, 2, 3]})
-    turn = Turn(text="Let me check.", tool_calls=[ToolCall("weather", args, id="call_a"), ToolCall("time", "{}")],
-                fragment_chars=5)  # fmt: skip
+    turn = Turn(
+        text="Let me check.",
+        tool_calls=[ToolCall("weather", args, id="call_a"), ToolCall("time", "{}")],
+        fragment_chars=5,
+    )
     async with ScriptedLlmServer([turn]) as server:
         events = await collect(OpenAiLanguageModel(server.base_url), tools=TOOLS)
     assert events[:2] == [TextDelta("Let"), TextDelta(" me")]

@@ -157,9 +157,7 @@ def test_word_timings_fall_back_to_proportion_when_espeak_merges_words() -> None
         at += 100
     phones.append(Phone("$", at, at + 100))
     timings = word_timings("that the cat.", phones, at + 100, phonemize)
-    assert [(w.text, w.start, w.end) for w in timings] == [
-        ("that", 100, 400), ("the", 400, 600), ("cat.", 700, 1000)
-    ]  # fmt: skip
+    assert [(w.text, w.start, w.end) for w in timings] == [("that", 100, 400), ("the", 400, 600), ("cat.", 700, 1000)]
     # no alignment at all: spread over the chunk by phoneme counts, still ordered
     rough = word_timings("that the cat.", None, 8000, phonemize)
     assert [w.text for w in rough] == ["that", "the", "cat."]

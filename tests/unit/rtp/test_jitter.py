@@ -208,8 +208,7 @@ def mangled_trains(draw: st.DrawFn, max_n: int = 40) -> tuple[list[RtpPacket], s
 def expected_playout(pkts: list[RtpPacket], dropped: set[int]) -> list[str]:
     present = [i for i in range(len(pkts)) if i not in dropped]
     return [
-        label(pkts[i]) if i not in dropped else f"gap@{pkts[i].timestamp}"
-        for i in range(present[0], present[-1] + 1)
+        label(pkts[i]) if i not in dropped else f"gap@{pkts[i].timestamp}" for i in range(present[0], present[-1] + 1)
     ]
 
 

@@ -118,8 +118,7 @@ packets = st.builds(
     payload=st.binary(max_size=64),
     marker=st.booleans(),
     csrcs=st.lists(u32, max_size=15).map(tuple),
-    extension=st.none()
-    | st.tuples(st.integers(0, 0xFFFF), st.binary(max_size=16).map(lambda b: b[: len(b) // 4 * 4])),
+    extension=st.none() | st.tuples(st.integers(0, 0xFFFF), st.binary(max_size=16).map(lambda b: b[: len(b) // 4 * 4])),
 )
 
 

@@ -47,10 +47,12 @@ class ScriptedLlm:
         self.requests: list[Request] = []
         self._ids = 0
 
-    async def stream(self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None,
-                     settings: LlmSettings) -> AsyncIterator[Any]:
-        self.requests.append(Request([dict(m) for m in messages],
-                                     [t["function"]["name"] for t in tools or []], settings.model))
+    async def stream(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None, settings: LlmSettings
+    ) -> AsyncIterator[Any]:
+        self.requests.append(
+            Request([dict(m) for m in messages], [t["function"]["name"] for t in tools or []], settings.model)
+        )
         entry = self.script.pop(0) if self.script else self.default
         if isinstance(entry, LlmError):
             raise entry
@@ -67,11 +69,19 @@ class ScriptedLlm:
         yield LlmFinished("stop")
 
 
-def make_call(call_id: str = "call-a", from_uri: str = "sip:+15550100@example.com",
-              to_uri: str = "sip:+15550199@example.com") -> Call:
+def make_call(
+    call_id: str = "call-a", from_uri: str = "sip:+15550100@example.com", to_uri: str = "sip:+15550199@example.com"
+) -> Call:
     media = MediaStream(MediaParams("PCMU", 0, 8000, 101), "test", rng=random.Random(7))
-    call = Call(call_id, from_uri=from_uri, to_uri=to_uri, media=media, signal=FakeSignal(),
-                send_media=lambda _: None, event_log=CallEventLog(call_id))
+    call = Call(
+        call_id,
+        from_uri=from_uri,
+        to_uri=to_uri,
+        media=media,
+        signal=FakeSignal(),
+        send_media=lambda _: None,
+        event_log=CallEventLog(call_id),
+    )
     call.answer()
     return call
 
@@ -87,13 +97,18 @@ class FakeClock:
         return self.ms
 
 
-def lookup_tool(response: str = "ACME charges $99/seat. We're $79.",
-                actions: list[dict[str, Any]] | None = None) -> StaticTool:
+def lookup_tool(
+    response: str = "ACME charges $99/seat. We're $79.", actions: list[dict[str, Any]] | None = None
+) -> StaticTool:
     def run(args: dict[str, Any], _control: Any) -> ToolOutcome:
         return ToolOutcome(response=response, actions=list(actions or []))
 
-    return StaticTool("lookup_competitor", "Look up a competitor by name.", run,
-                      {"type": "object", "properties": {"competitor": {"type": "string"}}})
+    return StaticTool(
+        "lookup_competitor",
+        "Look up a competitor by name.",
+        run,
+        {"type": "object", "properties": {"competitor": {"type": "string"}}},
+    )
 
 
 class ActingTools(StaticToolRunner):
@@ -133,9 +148,13 @@ class Harness:
         def tool_factory(_call: Call, _config: SidecarConfig) -> ToolRunner:
             return tools if tools is not None else ActingTools([lookup_tool()])
 
-        self.services = SidecarServices(llm=get_llm, blocking=None,  # type: ignore[arg-type]
-                                        tool_factory=tool_factory, now_us=self.clock.now_us,
-                                        monotonic_ms=self.clock.monotonic_ms)
+        self.services = SidecarServices(
+            llm=get_llm,
+            blocking=None,  # type: ignore[arg-type]
+            tool_factory=tool_factory,
+            now_us=self.clock.now_us,
+            monotonic_ms=self.clock.monotonic_ms,
+        )
         self.manager = SidecarManager(self.services, self.bus)
         self.sub: Subscription = self.bus.subscribe(self.call.call_id)
         self.variables: dict[str, Any] = {}
@@ -175,5 +194,16 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-__all__ = ["BODY", "ActingTools", "Calls", "FakeClock", "Harness", "LlmError", "ScriptedLlm", "lookup_tool",
-           "make_call", "settle", "types"]
+__all__ = [
+    "BODY",
+    "ActingTools",
+    "Calls",
+    "FakeClock",
+    "Harness",
+    "LlmError",
+    "ScriptedLlm",
+    "lookup_tool",
+    "make_call",
+    "settle",
+    "types",
+]

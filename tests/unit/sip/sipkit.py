@@ -68,10 +68,17 @@ class Phone:
         return f"z9hG4bK{self.from_tag}.{self._branches}"
 
     def request(
-        self, method: str, *, cseq: int, branch: str | None = None, to_tag: str | None = None,
-        body: bytes = b"", extra: tuple[tuple[str, str], ...] = (), cseq_method: str | None = None,
+        self,
+        method: str,
+        *,
+        cseq: int,
+        branch: str | None = None,
+        to_tag: str | None = None,
+        body: bytes = b"",
+        extra: tuple[tuple[str, str], ...] = (),
+        cseq_method: str | None = None,
         uri: str = "sip:agent@192.0.2.1",
-    ) -> bytes:  # fmt: skip
+    ) -> bytes:
         branch = branch or self.new_branch()
         to = "<sip:agent@192.0.2.1>" + (f";tag={to_tag}" if to_tag else "")
         lines = [

@@ -51,8 +51,9 @@ def test_through_pcmu_with_noise() -> None:
 def test_speech_gives_no_digits(tmp_path: Path) -> None:
     speech = pytest.importorskip("tests.support.speech")
     try:
-        wav = speech.synthesize_espeak("one two three, press five for sales, zero for the operator", tmp_path / "s.wav",
-                                       8000)  # fmt: skip
+        wav = speech.synthesize_espeak(
+            "one two three, press five for sales, zero for the operator", tmp_path / "s.wav", 8000
+        )
     except RuntimeError as exc:
         pytest.skip(str(exc))
     samples, rate = speech.read_wav(wav)

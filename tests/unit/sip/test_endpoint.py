@@ -326,8 +326,9 @@ def test_tcp_transport_is_echoed() -> None:
         ((), "text/plain", 415, ("Accept", "application/sdp")),
     ],
 )
-def test_screening(extra: tuple[tuple[str, str], ...], body_type: str | None, status: int,
-                   header: tuple[str, str] | None) -> None:  # fmt: skip
+def test_screening(
+    extra: tuple[tuple[str, str], ...], body_type: str | None, status: int, header: tuple[str, str] | None
+) -> None:
     ep, phone = make_endpoint(), Phone()
     data = phone.invite()
     if body_type:

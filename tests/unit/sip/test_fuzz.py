@@ -38,8 +38,29 @@ def mutated(draw: st.DrawFn) -> bytes:
         elif op == "dup":
             data[pos:pos] = data[pos : pos + draw(st.integers(1, 80))]
         else:
-            data[pos:pos] = draw(st.sampled_from([b"\r\n", b" ", b";", b",", b"<", b">", b'"', b"\\", b":", b"\x00",
-                                                  b"\r\n ", b"%", b"@", b"[", b"]", b"SIP/2.0", b"99999999999"]))
+            data[pos:pos] = draw(
+                st.sampled_from(
+                    [
+                        b"\r\n",
+                        b" ",
+                        b";",
+                        b",",
+                        b"<",
+                        b">",
+                        b'"',
+                        b"\\",
+                        b":",
+                        b"\x00",
+                        b"\r\n ",
+                        b"%",
+                        b"@",
+                        b"[",
+                        b"]",
+                        b"SIP/2.0",
+                        b"99999999999",
+                    ]
+                )
+            )
     return bytes(data)
 
 

@@ -6,9 +6,11 @@ from mssip.message import Request, Response
 from mssip.parser import parse_message
 from mssip.transaction import InviteClientTransaction, TxState
 
-INVITE = (b"INVITE sip:bob@198.51.100.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKict1\r\n"
-          b"Max-Forwards: 70\r\nFrom: <sip:a@192.0.2.1>;tag=a1\r\nTo: <sip:bob@198.51.100.20>\r\n"
-          b"Call-ID: ict@x\r\nCSeq: 1 INVITE\r\nRoute: <sip:proxy;lr>\r\nContent-Length: 0\r\n\r\n")  # fmt: skip
+INVITE = (
+    b"INVITE sip:bob@198.51.100.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKict1\r\n"
+    b"Max-Forwards: 70\r\nFrom: <sip:a@192.0.2.1>;tag=a1\r\nTo: <sip:bob@198.51.100.20>\r\n"
+    b"Call-ID: ict@x\r\nCSeq: 1 INVITE\r\nRoute: <sip:proxy;lr>\r\nContent-Length: 0\r\n\r\n"
+)
 
 
 def tx(transport: str = "udp") -> InviteClientTransaction:
@@ -18,9 +20,11 @@ def tx(transport: str = "udp") -> InviteClientTransaction:
 
 
 def response(status: int) -> Response:
-    data = (f"SIP/2.0 {status} X\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKict1\r\n"
-            "From: <sip:a@192.0.2.1>;tag=a1\r\nTo: <sip:bob@198.51.100.20>;tag=b1\r\nCall-ID: ict@x\r\n"
-            "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n").encode()  # fmt: skip
+    data = (
+        f"SIP/2.0 {status} X\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKict1\r\n"
+        "From: <sip:a@192.0.2.1>;tag=a1\r\nTo: <sip:bob@198.51.100.20>;tag=b1\r\nCall-ID: ict@x\r\n"
+        "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
     parsed = parse_message(data)
     assert isinstance(parsed, Response)
     return parsed

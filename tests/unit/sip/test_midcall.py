@@ -26,9 +26,13 @@ def our_answer(offer_sdp: bytes, version: int) -> tuple[bytes, str]:
 
 @pytest.mark.parametrize(
     ("direction", "host", "answered_direction"),
-    [("sendonly", "192.168.1.50", "recvonly"), ("inactive", "192.168.1.50", "inactive"),
-     ("recvonly", "192.168.1.50", "sendonly"), ("sendrecv", "0.0.0.0", "recvonly")],
-)  # fmt: skip
+    [
+        ("sendonly", "192.168.1.50", "recvonly"),
+        ("inactive", "192.168.1.50", "inactive"),
+        ("recvonly", "192.168.1.50", "sendonly"),
+        ("sendrecv", "0.0.0.0", "recvonly"),
+    ],
+)
 def test_hold_and_resume_by_reinvite(direction: str, host: str, answered_direction: str) -> None:
     ep, phone, tag = answered()
     hold = offer(2103640583, direction, host)
@@ -98,12 +102,14 @@ def info(phone_request: bytes, content_type: str) -> bytes:
 
 @pytest.mark.parametrize(
     ("content_type", "body", "digit", "duration"),
-    [("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n", "5", 160),
-     ("application/dtmf-relay", b"signal= #\r\n", "#", 100),
-     ("application/dtmf-relay", b"Signal=10\r\nDuration=250\r\n", "*", 250),
-     ("application/dtmf", b"7", "7", 100),
-     ("Application/DTMF-Relay; charset=us-ascii", b"Signal=A\nDuration=80", "A", 80)],
-)  # fmt: skip
+    [
+        ("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n", "5", 160),
+        ("application/dtmf-relay", b"signal= #\r\n", "#", 100),
+        ("application/dtmf-relay", b"Signal=10\r\nDuration=250\r\n", "*", 250),
+        ("application/dtmf", b"7", "7", 100),
+        ("Application/DTMF-Relay; charset=us-ascii", b"Signal=A\nDuration=80", "A", 80),
+    ],
+)
 def test_info_dtmf(content_type: str, body: bytes, digit: str, duration: int) -> None:
     ep, phone, tag = answered()
     ep.receive_datagram(info(phone.request("INFO", cseq=2, to_tag=tag, body=body), content_type), PEER, 2.0)

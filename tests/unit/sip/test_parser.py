@@ -171,8 +171,14 @@ def test_make_response_copies_headers_and_adds_tag() -> None:
     response = make_response(request, 486, "Busy Here", to_tag="abc")
     assert response.to_addr.tag == "abc" and response.headers.get("Timestamp") is None
     assert [n for n, _ in response.headers] == ["Via", "From", "To", "Call-ID", "CSeq"]
-    tagged = make_response(parse_message(response.serialize().replace(b"SIP/2.0 486 Busy Here", b"BYE sip:x@y SIP/2.0")
-                                         .replace(b"INVITE", b"BYE")), 200, "OK", to_tag="zzz")  # type: ignore[arg-type]  # fmt: skip
+    tagged = make_response(
+        parse_message(
+            response.serialize().replace(b"SIP/2.0 486 Busy Here", b"BYE sip:x@y SIP/2.0").replace(b"INVITE", b"BYE")
+        ),
+        200,
+        "OK",
+        to_tag="zzz",
+    )  # type: ignore[arg-type]
     assert tagged.to_addr.tag == "abc"  # an existing tag is kept
 
 

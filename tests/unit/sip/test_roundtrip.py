@@ -73,9 +73,19 @@ def test_framer_splits_a_stream_at_any_boundary(messages: list[Request], cuts: l
 
 
 BASE = Request(
-    "INVITE", "sip:a@b", Headers([("Via", "SIP/2.0/UDP h;branch=z9hG4bKx"), ("From", "<sip:x@y>;tag=1"),
-                                  ("To", "<sip:a@b>"), ("Call-ID", "c"), ("CSeq", "1 INVITE")]), b"v=0\r\n",
-).serialize()  # fmt: skip
+    "INVITE",
+    "sip:a@b",
+    Headers(
+        [
+            ("Via", "SIP/2.0/UDP h;branch=z9hG4bKx"),
+            ("From", "<sip:x@y>;tag=1"),
+            ("To", "<sip:a@b>"),
+            ("Call-ID", "c"),
+            ("CSeq", "1 INVITE"),
+        ]
+    ),
+    b"v=0\r\n",
+).serialize()
 
 
 @settings(max_examples=300, deadline=None)

@@ -150,9 +150,16 @@ def test_nothing_to_answer_raises(offer: bytes, message: str) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"o=- 1 1 IN IP4 h\r\n", b"v=0\r\nthis is not sdp\r\n", b"v=0\r\nm=audio x RTP/AVP 0\r\n",
-     b"v=0\r\no=too few\r\n", b"v=0\r\nc=IN IP4\r\n", b"v=0\r\n\xff\r\n"],
-)  # fmt: skip
+    [
+        b"",
+        b"o=- 1 1 IN IP4 h\r\n",
+        b"v=0\r\nthis is not sdp\r\n",
+        b"v=0\r\nm=audio x RTP/AVP 0\r\n",
+        b"v=0\r\no=too few\r\n",
+        b"v=0\r\nc=IN IP4\r\n",
+        b"v=0\r\n\xff\r\n",
+    ],
+)
 def test_malformed_sdp(data: bytes) -> None:
     with pytest.raises(SdpParseError):
         parse_sdp(data)

@@ -28,17 +28,33 @@ def endpoint(**policy: object) -> SipEndpoint:
 
 def test_rfc_2617_and_7616_known_answers() -> None:
     # RFC 2617 §3.5 (MD5, qop=auth).
-    assert compute_response(
-        algorithm="MD5", username="Mufasa", realm="testrealm@host.com", password="Circle Of Life", method="GET",
-        uri="/dir/index.html", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", qop="auth", nc="00000001",
-        cnonce="0a4f113b",
-    ) == "6629fae49393a05397450978507c4ef1"  # fmt: skip
+    assert (
+        compute_response(
+            algorithm="MD5",
+            username="Mufasa",
+            realm="testrealm@host.com",
+            password="Circle Of Life",
+            method="GET",
+            uri="/dir/index.html",
+            nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            qop="auth",
+            nc="00000001",
+            cnonce="0a4f113b",
+        )
+        == "6629fae49393a05397450978507c4ef1"
+    )
     # RFC 7616 §3.9.1 (SHA-256 and MD5 for the same request).
     common = dict(
-        username="Mufasa", realm="http-auth@example.org", password="Circle of Life", method="GET",
-        uri="/dir/index.html", nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", qop="auth", nc="00000001",
+        username="Mufasa",
+        realm="http-auth@example.org",
+        password="Circle of Life",
+        method="GET",
+        uri="/dir/index.html",
+        nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+        qop="auth",
+        nc="00000001",
         cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
-    )  # fmt: skip
+    )
     assert compute_response(algorithm="MD5", **common) == "8ca523f5e9506fed4657c9700eebdbec"
     assert compute_response(algorithm="SHA-256", **common) == (
         "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
@@ -56,8 +72,14 @@ def test_nonce_expiry() -> None:
 
 def authed_invite(phone: Phone, challenge_header: str, password: str, *, cseq: int, uri: str | None = None) -> bytes:
     challenge = parse_challenge(challenge_header)
-    creds = answer_challenge(challenge, method="INVITE", uri=uri or "sip:agent@192.0.2.1", username="alice",
-                             password=password, cnonce="c0ffee")  # fmt: skip
+    creds = answer_challenge(
+        challenge,
+        method="INVITE",
+        uri=uri or "sip:agent@192.0.2.1",
+        username="alice",
+        password=password,
+        cnonce="c0ffee",
+    )
     return phone.request("INVITE", cseq=cseq, body=b"v=0\r\n", extra=(("Authorization", creds.header_value()),))
 
 

@@ -24,7 +24,9 @@ def test_defaults_keep_the_old_behaviour(tmp_path: Path) -> None:
 
 
 def test_users_trunks_and_register(tmp_path: Path) -> None:
-    sip = load(tmp_path, """
+    sip = load(
+        tmp_path,
+        """
 [sip]
 unknown_user = "reject"
 [sip.users]
@@ -37,7 +39,8 @@ challenge = 407
 registrar = "sip:pbx.example.com:5060"
 user = "agent"
 password = "x"
-""").sip
+""",
+    ).sip
     assert sip.unknown_user == "reject"
     assert sip.security.users == {"alice": "wonderland"} and sip.security.challenge == 407
     assert sip.security.trunks == {"carrier": ("203.0.113.0/24", "2001:db8::1")}

@@ -37,13 +37,25 @@ def requests(ep: SipEndpoint) -> list[Request]:
     return out
 
 
-def reply(request: Request, status: int, reason: str, *, to_tag: str | None = "callee1", body: bytes = b"",
-          extra: tuple[tuple[str, str], ...] = ()) -> bytes:  # fmt: skip
+def reply(
+    request: Request,
+    status: int,
+    reason: str,
+    *,
+    to_tag: str | None = "callee1",
+    body: bytes = b"",
+    extra: tuple[tuple[str, str], ...] = (),
+) -> bytes:
     lines = [f"SIP/2.0 {status} {reason}"]
     lines += [f"Via: {v}" for v in request.headers.get_all("Via")]
     to = (request.headers.get("To") or "") + (f";tag={to_tag}" if to_tag and status > 100 else "")
-    lines += [f"From: {request.headers.get('From')}", f"To: {to}", f"Call-ID: {request.call_id}",
-              f"CSeq: {request.headers.get('CSeq')}", "Contact: <sip:bob@198.51.100.20:5060>"]  # fmt: skip
+    lines += [
+        f"From: {request.headers.get('From')}",
+        f"To: {to}",
+        f"Call-ID: {request.call_id}",
+        f"CSeq: {request.headers.get('CSeq')}",
+        "Contact: <sip:bob@198.51.100.20:5060>",
+    ]
     lines += [f"{n}: {v}" for n, v in extra]
     if body:
         lines.append("Content-Type: application/sdp")
@@ -52,8 +64,7 @@ def reply(request: Request, status: int, reason: str, *, to_tag: str | None = "c
 
 
 def dial(ep: SipEndpoint, **kw: object) -> tuple[str, Request]:
-    call_id = ep.invite("sip:bob@198.51.100.20", from_uri="sip:agent@192.0.2.1", sdp=OFFER, addr=CALLEE,
-                        now=0.0, **kw)  # type: ignore[arg-type]  # fmt: skip
+    call_id = ep.invite("sip:bob@198.51.100.20", from_uri="sip:agent@192.0.2.1", sdp=OFFER, addr=CALLEE, now=0.0, **kw)  # type: ignore[arg-type]
     [invite] = requests(ep)
     assert invite.method == "INVITE" and invite.call_id == call_id and invite.body == OFFER
     return call_id, invite
@@ -95,9 +106,11 @@ def test_bye_from_callee_ends_outbound_call() -> None:
     call_id, invite = dial(ep)
     ep.receive_datagram(reply(invite, 200, "OK", body=b"v=0\r\n"), CALLEE, 1.0)
     requests(ep), drain(ep)
-    bye = (f"BYE sip:agent@192.0.2.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.20;branch=z9hG4bKbye1\r\n"
-           f"From: <sip:bob@198.51.100.20>;tag=callee1\r\nTo: {invite.headers.get('From')}\r\n"
-           f"Call-ID: {call_id}\r\nCSeq: 7 BYE\r\nContent-Length: 0\r\n\r\n").encode()  # fmt: skip
+    bye = (
+        f"BYE sip:agent@192.0.2.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.20;branch=z9hG4bKbye1\r\n"
+        f"From: <sip:bob@198.51.100.20>;tag=callee1\r\nTo: {invite.headers.get('From')}\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: 7 BYE\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
     ep.receive_datagram(bye, CALLEE, 2.0)
     [ok] = [m for m, _, _ in sent(ep)]
     assert isinstance(ok, Response) and ok.status == 200
@@ -107,10 +120,15 @@ def test_bye_from_callee_ends_outbound_call() -> None:
 def test_407_is_answered_with_digest_and_a_new_cseq() -> None:
     ep = make()
     call_id, invite = dial(ep, credentials=("agent", "pw"))
-    challenge = ('Digest realm="pbx", nonce="n1", algorithm=MD5, qop="auth"', 'Digest realm="pbx", nonce="n2", '
-                 'algorithm=SHA-256, qop="auth"')  # fmt: skip
-    ep.receive_datagram(reply(invite, 407, "Proxy Authentication Required",
-                              extra=tuple(("Proxy-Authenticate", c) for c in challenge)), CALLEE, 0.2)  # fmt: skip
+    challenge = (
+        'Digest realm="pbx", nonce="n1", algorithm=MD5, qop="auth"',
+        'Digest realm="pbx", nonce="n2", algorithm=SHA-256, qop="auth"',
+    )
+    ep.receive_datagram(
+        reply(invite, 407, "Proxy Authentication Required", extra=tuple(("Proxy-Authenticate", c) for c in challenge)),
+        CALLEE,
+        0.2,
+    )
     ack, second = requests(ep)
     assert ack.method == "ACK" and ack.top_via.branch == invite.top_via.branch  # non-2xx ACK: same branch
     assert second.method == "INVITE" and second.cseq.number == 2 and second.call_id == call_id
@@ -119,8 +137,9 @@ def test_407_is_answered_with_digest_and_a_new_cseq() -> None:
     assert creds.algorithm == "SHA-256" and creds.nonce == "n2" and creds.uri == "sip:bob@198.51.100.20"
     assert verify(creds, method="INVITE", password="pw")
     # A second challenge means the password is wrong: the call fails with it.
-    ep.receive_datagram(reply(second, 407, "Proxy Authentication Required",
-                              extra=(("Proxy-Authenticate", challenge[1]),)), CALLEE, 0.3)  # fmt: skip
+    ep.receive_datagram(
+        reply(second, 407, "Proxy Authentication Required", extra=(("Proxy-Authenticate", challenge[1]),)), CALLEE, 0.3
+    )
     third = [r for r in requests(ep) if r.method == "INVITE"]
     assert third and third[0].cseq.number == 3  # MAX_AUTH_TRIES is 2
     ep.receive_datagram(reply(third[0], 403, "Forbidden"), CALLEE, 0.4)
@@ -140,8 +159,11 @@ def test_cancel_waits_for_a_provisional_then_gets_487() -> None:
     ep.receive_datagram(reply(invite, 487, "Request Terminated"), CALLEE, 0.4)
     [ack] = requests(ep)
     assert ack.method == "ACK"
-    assert drain(ep) == [CallProgress(call_id, 180, "Ringing"), CallFailed(call_id, 487, "Request Terminated"),
-                         CallEnded(call_id, "cancelled")]  # fmt: skip
+    assert drain(ep) == [
+        CallProgress(call_id, 180, "Ringing"),
+        CallFailed(call_id, 487, "Request Terminated"),
+        CallEnded(call_id, "cancelled"),
+    ]
     assert [m.method for _, m in run_timers(ep, 40.0) if isinstance(m, Request)] == []  # Timer D absorbs resends
 
 
@@ -163,12 +185,28 @@ def register_reply(request: Request, status: int, reason: str, extra: tuple[tupl
 
 def test_register_with_digest_refreshes_at_half_life_and_retries_after_failure() -> None:
     ep = make()
-    reg_id = ep.register(REGISTRAR, aor="sip:agent@pbx.example.com", addr=CALLEE, now=0.0, user="agent",
-                         password="secret", expires=600, retry_s=20.0)  # fmt: skip
+    reg_id = ep.register(
+        REGISTRAR,
+        aor="sip:agent@pbx.example.com",
+        addr=CALLEE,
+        now=0.0,
+        user="agent",
+        password="secret",
+        expires=600,
+        retry_s=20.0,
+    )
     [first] = requests(ep)
     assert first.method == "REGISTER" and first.headers.get("Expires") == "600"
-    ep.receive_datagram(register_reply(first, 401, "Unauthorized", extra=(
-        ("WWW-Authenticate", 'Digest realm="pbx.example.com", nonce="abc", qop="auth"'),)), CALLEE, 0.1)  # fmt: skip
+    ep.receive_datagram(
+        register_reply(
+            first,
+            401,
+            "Unauthorized",
+            extra=(("WWW-Authenticate", 'Digest realm="pbx.example.com", nonce="abc", qop="auth"'),),
+        ),
+        CALLEE,
+        0.1,
+    )
     [second] = requests(ep)
     assert second.cseq.number == first.cseq.number + 1 and second.call_id == first.call_id
     creds = parse_credentials(second.headers.get("Authorization") or "")
@@ -199,12 +237,17 @@ def test_refer_reports_notify_sipfrag_progress() -> None:
     assert refer.method == "REFER" and refer.headers.get("Refer-To") == "<sip:carol@198.51.100.30>"
     ep.receive_datagram(reply(refer, 202, "Accepted"), CALLEE, 2.1)
     for cseq, (frag, state) in enumerate([(b"SIP/2.0 100 Trying", "active"), (b"SIP/2.0 200 OK", "terminated")], 10):
-        notify = (f"NOTIFY sip:agent@192.0.2.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.20;branch=z9hG4bKn{cseq}\r\n"
-                  f"From: <sip:bob@198.51.100.20>;tag=callee1\r\nTo: {invite.headers.get('From')}\r\n"
-                  f"Call-ID: {call_id}\r\nCSeq: {cseq} NOTIFY\r\nEvent: refer\r\nSubscription-State: {state}\r\n"
-                  f"Content-Type: message/sipfrag\r\nContent-Length: {len(frag)}\r\n\r\n").encode() + frag  # fmt: skip
+        notify = (
+            f"NOTIFY sip:agent@192.0.2.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.20;branch=z9hG4bKn{cseq}\r\n"
+            f"From: <sip:bob@198.51.100.20>;tag=callee1\r\nTo: {invite.headers.get('From')}\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: {cseq} NOTIFY\r\nEvent: refer\r\nSubscription-State: {state}\r\n"
+            f"Content-Type: message/sipfrag\r\nContent-Length: {len(frag)}\r\n\r\n"
+        ).encode() + frag
         ep.receive_datagram(notify, CALLEE, 2.2 + cseq / 100)
         [ok] = [parse_message(d) for d, _, _ in ep.datagrams_to_send()]
         assert isinstance(ok, Response) and ok.status == 200
-    assert drain(ep) == [ReferProgress(call_id, 202, "Accepted", False), ReferProgress(call_id, 100, "Trying", False),
-                         ReferProgress(call_id, 200, "OK", True)]  # fmt: skip
+    assert drain(ep) == [
+        ReferProgress(call_id, 202, "Accepted", False),
+        ReferProgress(call_id, 100, "Trying", False),
+        ReferProgress(call_id, 200, "OK", True),
+    ]

@@ -17,20 +17,50 @@ from aiohttp import web
 
 CITIES = ["New York", "boston", "São Paulo", "a&b=c d", "", "NEW YORK", 'quo"te\\slash']
 STRINGS = [
-    "${args.city}", "${lc:args.city}", "${enc:args.city}", "${ARGS.CITY}", "${global_data.tier}",
-    "${meta_data.plan}", "${args.n}", "${args.price}", "${caller_id_num}", "${args.list[0]}",
-    "${args.list[-1]}", "${args.list[9]}", "literal text", "${meta_data.t.${lc:args.d}}", "%{args.city}",
-    "${fmt_ph:args.phone}", "${lc:enc:args.city}", "${args}", "${args.missing}", "${}", "${args.city",
-    "${local_date}", "${prompt_vars.local_date}", "${input.args.city}", "${function}",
+    "${args.city}",
+    "${lc:args.city}",
+    "${enc:args.city}",
+    "${ARGS.CITY}",
+    "${global_data.tier}",
+    "${meta_data.plan}",
+    "${args.n}",
+    "${args.price}",
+    "${caller_id_num}",
+    "${args.list[0]}",
+    "${args.list[-1]}",
+    "${args.list[9]}",
+    "literal text",
+    "${meta_data.t.${lc:args.d}}",
+    "%{args.city}",
+    "${fmt_ph:args.phone}",
+    "${lc:enc:args.city}",
+    "${args}",
+    "${args.missing}",
+    "${}",
+    "${args.city",
+    "${local_date}",
+    "${prompt_vars.local_date}",
+    "${input.args.city}",
+    "${function}",
 ]
 PATTERNS = ["^new", "/^New/", "york", "/YORK/i", r"\d+", "^$", ".*", "[", "/a.b/s", "/x/", "boston|paulo", "^5"]
 RESPONSE_TEMPLATES = [
-    "City ${args.city}", "Tier ${global_data.tier} plan ${meta_data.plan}", "N=${args.n} P=${args.price}",
-    "Obj ${args.obj}", "List ${args.list}", "${input.args.city} / ${args.city}", "Got ${name} #${count}",
-    "Method ${method} body ${body} q ${query.c}", "First ${array[0].name} last ${array[-1].name}",
-    "Err ${error} code ${http_code} parse ${parse_error} raw ${raw_response}", "Out ${out}",
-    "PV ${prompt_vars.local_date} GD ${global_data.tier}", "Auth ${auth} UA ${ua} CT ${ct}",
-    "Proto ${protocol_error} ${http_req_result}", "T ${meta_data.t.${lc:input.args.d}}", "Plain",
+    "City ${args.city}",
+    "Tier ${global_data.tier} plan ${meta_data.plan}",
+    "N=${args.n} P=${args.price}",
+    "Obj ${args.obj}",
+    "List ${args.list}",
+    "${input.args.city} / ${args.city}",
+    "Got ${name} #${count}",
+    "Method ${method} body ${body} q ${query.c}",
+    "First ${array[0].name} last ${array[-1].name}",
+    "Err ${error} code ${http_code} parse ${parse_error} raw ${raw_response}",
+    "Out ${out}",
+    "PV ${prompt_vars.local_date} GD ${global_data.tier}",
+    "Auth ${auth} UA ${ua} CT ${ct}",
+    "Proto ${protocol_error} ${http_req_result}",
+    "T ${meta_data.t.${lc:input.args.d}}",
+    "Plain",
 ]
 ENDPOINTS = ["items", "list", "err", "text", "empty", "fail500", "redirect", "echo", "echo?c=${enc:args.city}"]
 ERR = "Err ${error} code ${http_code} parse ${parse_error} raw ${raw_response} proto ${protocol_error}"
@@ -39,7 +69,10 @@ ENDPOINT_TEMPLATES = {
     "redirect": ["Got ${name} #${count} at ${price}", "Out ${out}"],
     "list": ["First ${array[0].name} last ${array[-1].name}", "Out ${out}"],
     "echo": ["Method ${method} body ${body} q ${query.c}", "Auth ${auth} UA ${ua} CT ${ct} X ${x}"],
-    "err": [ERR], "text": [ERR], "empty": [ERR], "fail500": [ERR + " ${name}"],
+    "err": [ERR],
+    "text": [ERR],
+    "empty": [ERR],
+    "fail500": [ERR + " ${name}"],
 }
 FOREACH_APPENDS = ["${this.name}, ", "[${this.count}]", "${this}", "${this.name} in ${input.args.city}; "]
 
@@ -52,8 +85,14 @@ def free_port() -> int:
 
 def datamap_app() -> web.Application:
     async def items(_: web.Request) -> web.Response:
-        return web.json_response({"name": "Widget", "count": 3, "price": 72.5, "items": [
-            {"name": "a", "count": 1}, {"name": "b", "count": 2}, {"name": "c", "count": 3}]})
+        return web.json_response(
+            {
+                "name": "Widget",
+                "count": 3,
+                "price": 72.5,
+                "items": [{"name": "a", "count": 1}, {"name": "b", "count": 2}, {"name": "c", "count": 3}],
+            }
+        )
 
     async def array(_: web.Request) -> web.Response:
         return web.json_response([{"name": "first"}, {"name": "mid"}, {"name": "last"}])
@@ -75,15 +114,29 @@ def datamap_app() -> web.Application:
 
     async def echo(request: web.Request) -> web.Response:
         body = await request.text()
-        return web.json_response({
-            "method": request.method, "body": body, "query": dict(request.query),
-            "auth": request.headers.get("Authorization", ""), "ua": request.headers.get("User-Agent", ""),
-            "ct": request.headers.get("Content-Type", ""), "x": request.headers.get("X-Test", ""),
-        })
+        return web.json_response(
+            {
+                "method": request.method,
+                "body": body,
+                "query": dict(request.query),
+                "auth": request.headers.get("Authorization", ""),
+                "ua": request.headers.get("User-Agent", ""),
+                "ct": request.headers.get("Content-Type", ""),
+                "x": request.headers.get("X-Test", ""),
+            }
+        )
 
     app = web.Application()
-    for name, handler in [("items", items), ("list", array), ("err", err), ("text", text), ("empty", empty),
-                          ("fail500", fail500), ("redirect", redirect), ("echo", echo)]:
+    for name, handler in [
+        ("items", items),
+        ("list", array),
+        ("err", err),
+        ("text", text),
+        ("empty", empty),
+        ("fail500", fail500),
+        ("redirect", redirect),
+        ("echo", echo),
+    ]:
         app.router.add_route("*", f"/{name}", handler)
     return app
 
@@ -99,8 +152,11 @@ def _output(rng: random.Random, templates: list[str]) -> dict[str, Any]:
 
 
 def _expression(rng: random.Random, templates: list[str]) -> dict[str, Any]:
-    expr: dict[str, Any] = {"string": rng.choice(STRINGS), "pattern": rng.choice(PATTERNS),
-                            "output": _output(rng, templates)}
+    expr: dict[str, Any] = {
+        "string": rng.choice(STRINGS),
+        "pattern": rng.choice(PATTERNS),
+        "output": _output(rng, templates),
+    }
     if rng.random() < 0.25:
         expr["nomatch-output"] = _output(rng, templates)
     if rng.random() < 0.05:
@@ -129,8 +185,12 @@ def _webhook(rng: random.Random, base: str, closed: str) -> dict[str, Any]:
     if rng.random() < 0.4:
         hook["error_keys"] = rng.choice(["error", ["error", "fault"], "fault", "http_code"])
     if rng.random() < 0.35:
-        hook["foreach"] = {"input_key": rng.choice(["items", "array", "nothing"]), "output_key": "out",
-                           "append": rng.choice(FOREACH_APPENDS), "max": rng.choice([0, 2, "1", -1])}
+        hook["foreach"] = {
+            "input_key": rng.choice(["items", "array", "nothing"]),
+            "output_key": "out",
+            "append": rng.choice(FOREACH_APPENDS),
+            "max": rng.choice([0, 2, "1", -1]),
+        }
     templates = ENDPOINT_TEMPLATES[endpoint.split("?")[0]] if rng.random() < 0.75 else RESPONSE_TEMPLATES
     if rng.random() < 0.35:
         hook["expressions"] = [_expression(rng, templates) for _ in range(rng.randint(1, 2))]
@@ -170,7 +230,9 @@ def generate_case(seed: int, base: str, closed: str) -> tuple[dict[str, Any], di
     if rng.random() < 0.2:
         args["phone"] = rng.choice(["+1 (202) 555-0123", "2025550123", "12025550123"])
     call_data = {
-        "call_id": "call-1", "ai_session_id": "sess-1", "caller_id_num": "+15551230000",
+        "call_id": "call-1",
+        "ai_session_id": "sess-1",
+        "caller_id_num": "+15551230000",
         "global_data": {"tier": rng.choice(["silver", "Gold"]), "plan": "base"},
         "prompt_vars": {"local_date": "Friday", "tier": "pv"},
     }

@@ -74,8 +74,11 @@ def test_sdk_helpers_apply_in_order() -> None:
 
 
 def test_swml_actions_from_connect_and_send_sms() -> None:
-    result = FunctionResult("bye").connect("+15551234567", final=True).send_sms(
-        to_number="+15550001111", from_number="+15550002222", body="hi")
+    result = (
+        FunctionResult("bye")
+        .connect("+15551234567", final=True)
+        .send_sms(to_number="+15550001111", from_number="+15550002222", body="hi")
+    )
     control = FakeControl()
     report = apply_actions(result.to_dict()["action"], control, {})
     (doc1, transfer1), (doc2, transfer2) = [v for n, v in control.calls if n == "swml"]
@@ -86,8 +89,14 @@ def test_swml_actions_from_connect_and_send_sms() -> None:
 
 def test_swml_as_json_text_and_transfer_string() -> None:
     control = FakeControl()
-    apply_actions([{"SWML": '{"version":"1.0.0","sections":{"main":[{"hangup":{}}]}}', "transfer": "false"},
-                   {"transfer": {"dest": "https://example.com/next", "summarize": True}}], control, {})
+    apply_actions(
+        [
+            {"SWML": '{"version":"1.0.0","sections":{"main":[{"hangup":{}}]}}', "transfer": "false"},
+            {"transfer": {"dest": "https://example.com/next", "summarize": True}},
+        ],
+        control,
+        {},
+    )
     assert control.calls[0] == ("swml", ({"version": "1.0.0", "sections": {"main": [{"hangup": {}}]}}, False))
     assert control.calls[1] == ("update_settings", {"transfer_summary": True})
     assert control.calls[2][1][0]["sections"]["main"] == [{"transfer": {"dest": "https://example.com/next"}}]
@@ -115,8 +124,10 @@ def test_permission_flags_deny(flag: str, action: dict[str, Any], call: str) -> 
 def test_unknown_and_malformed_actions_are_skipped_not_fatal() -> None:
     control = FakeControl()
     report = apply_actions(
-        [{"start_playback": "x.mp3"}, "junk", {"hold": "soon"}, {"say": 3}, {"SWML": "not json"},
-         {"say": "after"}], control, {})
+        [{"start_playback": "x.mp3"}, "junk", {"hold": "soon"}, {"say": 3}, {"SWML": "not json"}, {"say": "after"}],
+        control,
+        {},
+    )
     assert control.calls == [("say", "after")]
     assert report.ignored == ["start_playback", "[1]", "hold", "say", "SWML"]
     assert report.applied == ["say"]
@@ -151,10 +162,37 @@ def test_hold_durations(value: Any, seconds: int) -> None:
 
 
 def test_every_seed_action_has_a_handler() -> None:
-    seed = ["SWML", "hangup", "hold", "wait_for_user", "stop", "say", "playback_bg", "stop_playback_bg",
-            "end_of_speech_timeout", "speech_event_timeout", "set_global_data", "unset_global_data",
-            "set_meta_data", "unset_meta_data", "toggle_functions", "functions_on_speaker_timeout",
-            "extensive_data", "settings", "context_switch", "user_input"]
-    contract = ["transfer", "change_step", "change_context", "back_to_back_functions", "replace_in_history",
-                "add_dynamic_hints", "clear_dynamic_hints", "change_voice", "user_event"]
+    seed = [
+        "SWML",
+        "hangup",
+        "hold",
+        "wait_for_user",
+        "stop",
+        "say",
+        "playback_bg",
+        "stop_playback_bg",
+        "end_of_speech_timeout",
+        "speech_event_timeout",
+        "set_global_data",
+        "unset_global_data",
+        "set_meta_data",
+        "unset_meta_data",
+        "toggle_functions",
+        "functions_on_speaker_timeout",
+        "extensive_data",
+        "settings",
+        "context_switch",
+        "user_input",
+    ]
+    contract = [
+        "transfer",
+        "change_step",
+        "change_context",
+        "back_to_back_functions",
+        "replace_in_history",
+        "add_dynamic_hints",
+        "clear_dynamic_hints",
+        "change_voice",
+        "user_event",
+    ]
     assert set(seed + contract) <= set(ACTIONS)

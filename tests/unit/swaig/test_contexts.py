@@ -94,9 +94,17 @@ def test_internal_filler_spoken_on_next_step_in_rotation() -> None:
 
 
 def test_implicit_next_step_and_next_keyword() -> None:
-    engine = ContextEngine({"default": {"steps": [{"name": "a", "text": "A"}, {"name": "b", "text": "B",
-                                                                                "valid_steps": ["next"]},
-                                                  {"name": "c", "text": "C", "valid_steps": []}]}})
+    engine = ContextEngine(
+        {
+            "default": {
+                "steps": [
+                    {"name": "a", "text": "A"},
+                    {"name": "b", "text": "B", "valid_steps": ["next"]},
+                    {"name": "c", "text": "C", "valid_steps": []},
+                ]
+            }
+        }
+    )
     assert engine.valid_steps() == ["b"]
     engine.go_step("b")
     assert engine.valid_steps() == ["c"]
@@ -123,8 +131,9 @@ def test_gather_info_with_confirmation_types_and_completion() -> None:
         engine.submit({"answer": "old"})
     engine.submit({"answer": "36"})
     reply, update = engine.submit({"answer": "a friend"})
-    assert update == {"customer": {"email": "ada@example.com", "zip": "02134", "age": 36,
-                                   "referral_source": "a friend"}}
+    assert update == {
+        "customer": {"email": "ada@example.com", "zip": "02134", "age": 36, "referral_source": "a friend"}
+    }
     assert engine.step_name == "confirm" and "confirm" in reply  # completion_action next_step
     assert engine.allowed_functions() == set()
 
@@ -146,17 +155,24 @@ def test_gather_info_demo_through_runner_sets_global_data() -> None:
 
     asyncio.run(go())
     assert control.global_data()["patient_demographics"] == {
-        "full_name": "Ada Lovelace", "date_of_birth": "1815-12-10", "phone_number": "555 0100",
-        "email": "ada@example.com"}
+        "full_name": "Ada Lovelace",
+        "date_of_birth": "1815-12-10",
+        "phone_number": "555 0100",
+        "email": "ada@example.com",
+    }
     # no completion_action: back to the step's own instructions, with next_step to `symptoms`
     assert enum_of(runner.tool_definitions(), "next_step", "step") == ["symptoms"]
 
 
 def test_initial_prompt_includes_first_step_and_expands_global_data() -> None:
-    ai = {"prompt": {"text": "Hello ${customer}. Plan ${global_data.plan}.",
-                     "contexts": {"default": {"steps": [{"name": "greet", "text": "Say hi",
-                                                         "step_criteria": "greeted"}]}}},
-          "global_data": {"customer": "Ada", "plan": "gold"}, "params": {"conscience": "Be kind."}}
+    ai = {
+        "prompt": {
+            "text": "Hello ${customer}. Plan ${global_data.plan}.",
+            "contexts": {"default": {"steps": [{"name": "greet", "text": "Say hi", "step_criteria": "greeted"}]}},
+        },
+        "global_data": {"customer": "Ada", "plan": "gold"},
+        "params": {"conscience": "Be kind."},
+    }
     text = render_ai_prompt(ai)
     assert text.startswith("Hello Ada. Plan gold.\n\nBe kind.\n\n" + STEP_HEADER + "\nSay hi")
     assert "greeted" in text

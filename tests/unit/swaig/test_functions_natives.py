@@ -15,22 +15,27 @@ from tests.unit.swaig.fakes import FakeControl
 
 
 def test_function_set_aliases_hooks_reserved_and_toggles() -> None:
-    fs = FunctionSet.from_swaig({
-        "defaults": {"web_hook_url": "https://agent/swaig"},
-        "functions": [
-            {"function": "legacy", "purpose": "old style", "argument": {"properties": {"a": {"type": "string"}}}},
-            {"function": "off", "description": "starts inactive", "active": "false"},
-            {"function": "next_step", "description": "clashes with the engine"},
-            {"function": "hangup_hook", "description": "Internal"},
-            {"description": "no name"},
-            {"function": "dm", "description": "d", "data_map": {"output": {"response": "x"}}},
-        ],
-        "native_functions": ["wait_seconds"],
-    })
+    fs = FunctionSet.from_swaig(
+        {
+            "defaults": {"web_hook_url": "https://agent/swaig"},
+            "functions": [
+                {"function": "legacy", "purpose": "old style", "argument": {"properties": {"a": {"type": "string"}}}},
+                {"function": "off", "description": "starts inactive", "active": "false"},
+                {"function": "next_step", "description": "clashes with the engine"},
+                {"function": "hangup_hook", "description": "Internal"},
+                {"description": "no name"},
+                {"function": "dm", "description": "d", "data_map": {"output": {"response": "x"}}},
+            ],
+            "native_functions": ["wait_seconds"],
+        }
+    )
     tools = fs.definitions()
     assert [t["function"]["name"] for t in tools] == ["legacy", "dm", "wait_seconds"]
-    assert tools[0]["function"] == {"name": "legacy", "description": "old style", "parameters": {
-        "type": "object", "properties": {"a": {"type": "string"}}}}
+    assert tools[0]["function"] == {
+        "name": "legacy",
+        "description": "old style",
+        "parameters": {"type": "object", "properties": {"a": {"type": "string"}}},
+    }
     assert fs.functions["legacy"].kind == "webhook" and fs.functions["legacy"].url == "https://agent/swaig"
     assert fs.functions["dm"].kind == "datamap" and "hangup_hook" in fs.hooks
     assert any("reserved" in w for w in fs.warnings) and any("needs a `function` name" in w for w in fs.warnings)
@@ -39,9 +44,14 @@ def test_function_set_aliases_hooks_reserved_and_toggles() -> None:
 
 
 def test_fillers_by_language_and_skip() -> None:
-    fs = FunctionSet.from_swaig({"functions": [
-        {"function": "a", "description": "", "fillers": {"en-US": ["One moment"], "default": ["Hmm"]}},
-        {"function": "b", "description": "", "fillers": {"default": ["Hmm"]}, "skip_fillers": True}]})
+    fs = FunctionSet.from_swaig(
+        {
+            "functions": [
+                {"function": "a", "description": "", "fillers": {"en-US": ["One moment"], "default": ["Hmm"]}},
+                {"function": "b", "description": "", "fillers": {"default": ["Hmm"]}, "skip_fillers": True},
+            ]
+        }
+    )
     assert fs.fillers_for("a", "en-US") == ["One moment"]
     assert fs.fillers_for("a", "fr-FR") == ["Hmm"]
     assert fs.fillers_for("b", "en-US") == []
@@ -56,14 +66,17 @@ async def test_natives() -> None:
 
     env = NativeEnv(now_s=1_700_000_000.0, local_tz="Europe/Paris", sleep=sleep)
     assert await run_native("check_time", {}, control, env) == (
-        "The current time is 11:13 PM on Tuesday, November 14, 2023 (CET).")
+        "The current time is 11:13 PM on Tuesday, November 14, 2023 (CET)."
+    )
     assert await run_native("wait_seconds", {"seconds": 5000}, control, env) == "Waited 300 seconds."
     assert slept == [300]
     assert "needs a number" in await run_native("wait_seconds", {"seconds": "soon"}, control, env)
     await run_native("wait_for_user", {}, control, env)
     await run_native("adjust_response_latency", {"latency": 50}, control, env)
-    assert control.calls == [("update_settings", {"wait_for_user": True}),
-                             ("update_settings", {"end_of_speech_timeout": 250})]
+    assert control.calls == [
+        ("update_settings", {"wait_for_user": True}),
+        ("update_settings", {"end_of_speech_timeout": 250}),
+    ]
 
 
 def test_guard_total_cap() -> None:
@@ -96,8 +109,10 @@ def test_guard_phantoms_bail_on_third() -> None:
     ],
 )
 def test_path_expander(template: str, expected: str) -> None:
-    data: dict[str, Any] = {"args": {"price": 72.5, "city": "São Paulo", "list": ["a", "b", "c"], "key": "K",
-                                     "phone": "+1 202 555 0123"}, "meta": {"k": "found"}}
+    data: dict[str, Any] = {
+        "args": {"price": 72.5, "city": "São Paulo", "list": ["a", "b", "c"], "key": "K", "phone": "+1 202 555 0123"},
+        "meta": {"k": "found"},
+    }
     assert expand(template, data) == expected
 
 

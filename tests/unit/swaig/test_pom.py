@@ -36,9 +36,11 @@ def section(draw: Any, depth: int = 0, titled: bool = True) -> dict[str, Any]:
     return sec
 
 
-poms = st.lists(st.booleans(), min_size=1, max_size=4).flatmap(
-    lambda flags: st.tuples(*[section(0, titled=f) for f in flags])
-).map(list)
+poms = (
+    st.lists(st.booleans(), min_size=1, max_size=4)
+    .flatmap(lambda flags: st.tuples(*[section(0, titled=f) for f in flags]))
+    .map(list)
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -57,8 +59,12 @@ def test_quickstart_prompt() -> None:
 def test_numbered_sections_and_bullets() -> None:
     pom = [
         {"title": "A", "body": "x", "numbered": True},
-        {"title": "B", "bullets": ["one", "two"], "numberedBullets": True,
-         "subsections": [{"title": "B1", "body": "y", "numbered": True}]},
+        {
+            "title": "B",
+            "bullets": ["one", "two"],
+            "numberedBullets": True,
+            "subsections": [{"title": "B1", "body": "y", "numbered": True}],
+        },
     ]
     assert render_pom(pom) == "## 1. A\n\nx\n\n## 2. B\n\n1. one\n2. two\n\n### 2.1. B1\n\ny\n"
 

@@ -23,8 +23,16 @@ swaig_models = pytest.importorskip("signalwire.core.swaig_request_generated")
 post_models = pytest.importorskip("signalwire.core.post_prompt_generated")
 validator = pytest.importorskip("signalwire.core.security.webhook_validator")
 
-CALL = CallInfo(call_id="call-42", ai_session_id="sess-1", caller_id_name="Ada", caller_id_num="+15551230000",
-                project_id="p", space_id="s", call={"call_id": "call-42"}, vars={"a": 1, "b": 2})
+CALL = CallInfo(
+    call_id="call-42",
+    ai_session_id="sess-1",
+    caller_id_name="Ada",
+    caller_id_num="+15551230000",
+    project_id="p",
+    space_id="s",
+    call={"call_id": "call-42"},
+    vars={"a": 1, "b": 2},
+)
 
 
 def _check_typed(body: dict[str, Any], model: Any, allowed_extra: set[str]) -> None:
@@ -49,11 +57,22 @@ def _check_typed(body: dict[str, Any], model: Any, allowed_extra: set[str]) -> N
 
 
 def test_swaig_request_matches_the_sdk_model() -> None:
-    fn = {"function": "lookup", "description": "Look up", "meta_data_token": "grp",
-          "parameters": {"type": "object", "properties": {"x": {"type": "string"}}}}
-    body = swaig_request(fn, '{"x":"1"}', {"x": "1"}, call=CALL, params={"swaig_post_conversation": True,
-                                                                          "swaig_post_swml_vars": ["a"]},
-                         global_data={"g": 1}, meta_data={"m": 2}, call_log=[{"role": "user", "content": "hi"}])
+    fn = {
+        "function": "lookup",
+        "description": "Look up",
+        "meta_data_token": "grp",
+        "parameters": {"type": "object", "properties": {"x": {"type": "string"}}},
+    }
+    body = swaig_request(
+        fn,
+        '{"x":"1"}',
+        {"x": "1"},
+        call=CALL,
+        params={"swaig_post_conversation": True, "swaig_post_swml_vars": ["a"]},
+        global_data={"g": 1},
+        meta_data={"m": 2},
+        call_log=[{"role": "user", "content": "hi"}],
+    )
     _check_typed(body, swaig_models.SwaigRequest, {"purpose", "SWMLVars", "SWMLCall"})
     assert body["argument"] == {"parsed": [{"x": "1"}], "raw": '{"x":"1"}', "substituted": ""}
     assert body["call_id"] == "call-42" and body["meta_data_token"] == "grp" and body["call_log"]
@@ -63,9 +82,15 @@ def test_swaig_request_matches_the_sdk_model() -> None:
 
 
 def test_post_prompt_body_matches_the_sdk_model() -> None:
-    body = post_prompt_body('Summary: {"name": "Ada", "ok": true} done', call=CALL, params={"app_name": "x"},
-                            global_data={"g": 1}, call_log=[], swaig_log=[],
-                            times_us={"ai_start_date": 1, "ai_end_date": 2})
+    body = post_prompt_body(
+        'Summary: {"name": "Ada", "ok": true} done',
+        call=CALL,
+        params={"app_name": "x"},
+        global_data={"g": 1},
+        call_log=[],
+        swaig_log=[],
+        times_us={"ai_start_date": 1, "ai_end_date": 2},
+    )
     _check_typed(body, post_models.PostPrompt, set())
     assert body["post_prompt_data"]["parsed"] == [{"name": "Ada", "ok": True}]
     assert body["caller_id_number"] == "+15551230000" and body["action"] == "post_conversation"
@@ -88,10 +113,12 @@ async def test_post_auth_token_and_signature() -> None:
         assert seen.query == {"__token": "abc=="}
         assert seen.headers["Authorization"] == "Basic " + base64.b64encode(b"user:pass").decode()
         public_url = agent.url("/swaig/?__token=abc%3D%3D")
-        assert validator.validate_webhook_signature("key-1", seen.headers["X-SignalWire-Signature"], public_url,
-                                                    seen.text)
+        assert validator.validate_webhook_signature(
+            "key-1", seen.headers["X-SignalWire-Signature"], public_url, seen.text
+        )
         assert validator.validate_webhook_signature_sha256(
-            "key-1", seen.headers["X-SignalWire-Sha256-Signature"], public_url, seen.text)
+            "key-1", seen.headers["X-SignalWire-Sha256-Signature"], public_url, seen.text
+        )
 
 
 @pytest.mark.parametrize(
@@ -130,13 +157,31 @@ def _ai(agent: FakeAgent, **extra: Any) -> dict[str, Any]:
         "SWAIG": {
             "defaults": {"web_hook_url": agent.url("/default", "d:pw")},
             "functions": [
-                {"function": "own", "description": "has its own URL", "web_hook_url": agent.url("/own?__token=t1"),
-                 "meta_data_token": "grp", "meta_data": {"base": 1}},
+                {
+                    "function": "own",
+                    "description": "has its own URL",
+                    "web_hook_url": agent.url("/own?__token=t1"),
+                    "meta_data_token": "grp",
+                    "meta_data": {"base": 1},
+                },
                 {"function": "shared", "description": "uses defaults", "meta_data_token": "grp"},
-                {"function": "dm", "description": "datamap", "data_map": {"expressions": [
-                    {"string": "${args.x}", "pattern": "^y", "output": {
-                        "response": "yes ${global_data.tier} ${meta_data.base}",
-                        "action": [{"set_global_data": {"dm": "${args.x}"}}]}}]}, "meta_data": {"base": 7}},
+                {
+                    "function": "dm",
+                    "description": "datamap",
+                    "data_map": {
+                        "expressions": [
+                            {
+                                "string": "${args.x}",
+                                "pattern": "^y",
+                                "output": {
+                                    "response": "yes ${global_data.tier} ${meta_data.base}",
+                                    "action": [{"set_global_data": {"dm": "${args.x}"}}],
+                                },
+                            }
+                        ]
+                    },
+                    "meta_data": {"base": 7},
+                },
                 {"function": "startup_hook", "description": "Internal", "web_hook_url": agent.url("/hook")},
                 {"function": "hangup_hook", "description": "Internal", "web_hook_url": agent.url("/hook")},
             ],
@@ -148,8 +193,12 @@ def _ai(agent: FakeAgent, **extra: Any) -> dict[str, Any]:
 
 async def test_runner_dispatch_precedence_meta_scope_and_actions() -> None:
     agent = FakeAgent()
-    agent.replies["/own"] = [{"response": "own ${global_data.tier}", "action": [{"set_meta_data": {"k": "v"}},
-                                                                              {"set_global_data": {"x": 1}}]}]
+    agent.replies["/own"] = [
+        {
+            "response": "own ${global_data.tier}",
+            "action": [{"set_meta_data": {"k": "v"}}, {"set_global_data": {"x": 1}}],
+        }
+    ]
     agent.replies["/default"] = [{"response": {"tool_result": "R", "tool_prompt": "P"}}]
     async with agent.running(), aiohttp.ClientSession() as http:
         runner = SwaigToolRunner(_ai(agent), CALL, http=http, now_s=lambda: 0.0)
@@ -202,16 +251,24 @@ async def test_guards_duplicate_phantom_and_loop() -> None:
         runner.begin_turn()
         ghost = await runner.invoke(ToolInvocation("4", "web_search", "{}"), control)
         assert ghost.response is not None and "'web_search' is not a valid tool. Available tools: own, shared" in (
-            ghost.response)
+            ghost.response
+        )
 
 
 async def test_hooks_startup_actions_and_hangup_call_log() -> None:
     agent = FakeAgent()
-    agent.replies["/hook"] = [{"response": "Caller is a VIP.", "action": [{"set_global_data": {"vip": True}}]},
-                              {"response": ""}, {}]
+    agent.replies["/hook"] = [
+        {"response": "Caller is a VIP.", "action": [{"set_global_data": {"vip": True}}]},
+        {"response": ""},
+        {},
+    ]
     async with agent.running(), aiohttp.ClientSession() as http:
-        runner = SwaigToolRunner(_ai(agent, params={"swaig_post_conversation": True}), CALL, http=http,
-                                 call_log=lambda: [{"role": "user", "content": "bye"}])
+        runner = SwaigToolRunner(
+            _ai(agent, params={"swaig_post_conversation": True}),
+            CALL,
+            http=http,
+            call_log=lambda: [{"role": "user", "content": "bye"}],
+        )
         control = FakeControl()
         assert await run_startup_hook(runner, control)
         assert control.calls == [("set_global_data", {"vip": True}), ("add_system_message", "Caller is a VIP.")]
@@ -229,13 +286,23 @@ async def test_summary_delivery_body_and_failure() -> None:
     agent.replies["/post_prompt/"] = [{"success": True}, 500]
     async with agent.running(), aiohttp.ClientSession() as http:
         url = agent.url("/post_prompt/?__token=pp", "u:p")
-        reply = await deliver_summary(http, url, '{"done": true}', call=CALL, params={}, global_data={"g": 1},
-                                      call_log=[{"role": "assistant", "content": "bye"}])
+        reply = await deliver_summary(
+            http,
+            url,
+            '{"done": true}',
+            call=CALL,
+            params={},
+            global_data={"g": 1},
+            call_log=[{"role": "assistant", "content": "bye"}],
+        )
         assert reply.ok
         body = agent.seen[0].json
         assert agent.seen[0].query == {"__token": "pp"}
-        assert body["post_prompt_data"] == {"raw": '{"done": true}', "parsed": [{"done": True}],
-                                            "substituted": '{"done": true}'}
+        assert body["post_prompt_data"] == {
+            "raw": '{"done": true}',
+            "parsed": [{"done": True}],
+            "substituted": '{"done": true}',
+        }
         assert body["call_id"] == "call-42" and body["global_data"] == {"g": 1}
         failed = await deliver_summary(http, url, "x", call=CALL, params={}, global_data={}, call_log=[])
         assert not failed.ok and failed.error == "HTTP 500"
@@ -244,12 +311,19 @@ async def test_summary_delivery_body_and_failure() -> None:
 
 async def test_includes_get_signature_adds_functions() -> None:
     agent = FakeAgent()
-    agent.replies["/inc"] = [[{"function": "remote_a", "description": "A", "parameters": {"type": "object"}},
-                              {"function": "remote_b", "description": "B"}]]
+    agent.replies["/inc"] = [
+        [
+            {"function": "remote_a", "description": "A", "parameters": {"type": "object"}},
+            {"function": "remote_b", "description": "B"},
+        ]
+    ]
     async with agent.running(), aiohttp.ClientSession() as http:
         include = {"url": agent.url("/inc", "u:p"), "functions": ["remote_a"], "meta_data": {"k": 1}}
-        ai = {"SWAIG": {"includes": [include, {"url": "http://127.0.0.1:9/unreachable", "functions": ["x"]},
-                                     {"nourl": 1}]}}
+        ai = {
+            "SWAIG": {
+                "includes": [include, {"url": "http://127.0.0.1:9/unreachable", "functions": ["x"]}, {"nourl": 1}]
+            }
+        }
         runner = SwaigToolRunner(ai, CALL, http=http)
         assert await runner.load_includes() == 1
         assert agent.seen[0].json == {"action": "get_signature", "functions": ["remote_a"], "meta_data": {"k": 1}}

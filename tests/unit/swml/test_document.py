@@ -26,8 +26,7 @@ BAD_EXPECTED = {
     " (say, silence, ring, http, https, file)",
     "ring_country.yaml": "sections.main[0].play.urls[0]: ring needs a two-letter country code, got 'usa'",
     "sleep_negative.json": "sections.main[0].sleep.duration: expected an integer >= -1, got -5",
-    "two_keys.json": "sections.main[0]: expected a single-key object {verb: params},"
-    " got keys 'answer', 'play'",
+    "two_keys.json": "sections.main[0]: expected a single-key object {verb: params}, got keys 'answer', 'play'",
     "unknown_param.yaml": "sections.main[0].answer.max_duraton: unknown parameter",
     "unknown_verb.yaml": "sections.main[2]: unknown verb 'plya'",
     "url_and_urls.json": "sections.main[0].play: give either 'url' or 'urls', not both",

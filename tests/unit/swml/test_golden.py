@@ -30,18 +30,38 @@ ROOT = Path(__file__).resolve().parents[3]
 SDK = Path(signalwire.__file__).parent
 SCHEMA = SDK / "schema.json"
 EXAMPLES = SDK / "_docs" / "examples"
-OUR_DOCUMENTS = sorted([*ROOT.glob("config/**/*.yaml"), *ROOT.glob("config/**/*.json"),
-                        *(ROOT / "tests/fixtures/swml").glob("*.yaml")])
+OUR_DOCUMENTS = sorted(
+    [*ROOT.glob("config/**/*.yaml"), *ROOT.glob("config/**/*.json"), *(ROOT / "tests/fixtures/swml").glob("*.yaml")]
+)
 # Examples that render one agent offline (SWML_CONTRACT §9); the others need keys or several agents.
 AGENT_EXAMPLES = [
-    "quickstart_agent", "declarative_agent", "faq_bot_agent", "session_and_state_demo", "call_flow_and_actions_demo",
-    "swaig_features_agent", "simple_agent", "contexts_demo", "gather_info_demo", "gather_per_question_functions_demo",
-    "step_function_inheritance_demo", "info_gatherer_example", "dynamic_info_gatherer_example",
-    "receptionist_agent_example", "simple_static_agent", "simple_dynamic_agent", "simple_dynamic_enhanced",
-    "comprehensive_dynamic_agent", "custom_path_agent", "data_map_demo", "kubernetes_ready_agent",
-    "multi_endpoint_agent", "swml_service_routing_example", "swmlservice_swaig_standalone", "swmlservice_ai_sidecar",
+    "quickstart_agent",
+    "declarative_agent",
+    "faq_bot_agent",
+    "session_and_state_demo",
+    "call_flow_and_actions_demo",
+    "swaig_features_agent",
+    "simple_agent",
+    "contexts_demo",
+    "gather_info_demo",
+    "gather_per_question_functions_demo",
+    "step_function_inheritance_demo",
+    "info_gatherer_example",
+    "dynamic_info_gatherer_example",
+    "receptionist_agent_example",
+    "simple_static_agent",
+    "simple_dynamic_agent",
+    "simple_dynamic_enhanced",
+    "comprehensive_dynamic_agent",
+    "custom_path_agent",
+    "data_map_demo",
+    "kubernetes_ready_agent",
+    "multi_endpoint_agent",
+    "swml_service_routing_example",
+    "swmlservice_swaig_standalone",
+    "swmlservice_ai_sidecar",
     "bedrock_agent_run",
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +94,13 @@ def rendered() -> dict[str, str]:
         pytest.skip("swaig-test is not installed")
 
     def dump(name: str) -> tuple[str, str]:
-        done = subprocess.run([tool, str(EXAMPLES / f"{name}.py"), "--dump-swml", "--raw"], capture_output=True,
-                              text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [tool, str(EXAMPLES / f"{name}.py"), "--dump-swml", "--raw"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         return name, done.stdout
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -98,9 +123,12 @@ def _service_documents() -> list[tuple[str, dict[str, Any]]]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = []
-    for cls, build in [("VoicemailService", "build_voicemail_document"), ("IvrMenuService", "build_ivr_document"),
-                       ("CallTransferService", "build_transfer_document"),
-                       ("CallRecordingService", "build_recording_document")]:
+    for cls, build in [
+        ("VoicemailService", "build_voicemail_document"),
+        ("IvrMenuService", "build_ivr_document"),
+        ("CallTransferService", "build_transfer_document"),
+        ("CallRecordingService", "build_recording_document"),
+    ]:
         service = getattr(module, cls)()
         getattr(service, build)()
         out.append((cls, json.loads(service.render_document())))

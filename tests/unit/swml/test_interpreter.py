@@ -64,9 +64,7 @@ def test_answer_play_sleep_hangup() -> None:
 
 
 def test_defaults_and_finished_when_verbs_run_out() -> None:
-    effects = run(
-        interpret('{"sections": {"main": ["answer", {"play": {"url": "say:Hi", "auto_answer": false}}]}}')
-    )
+    effects = run(interpret('{"sections": {"main": ["answer", {"play": {"url": "say:Hi", "auto_answer": false}}]}}'))
     assert effects == [
         Answer(path="sections.main[0]"),
         Play(path="sections.main[1]", items=(PlaySay("Hi"),), volume_db=0.0, auto_answer=False),
@@ -100,8 +98,10 @@ def test_sdk_document_gives_record_call_then_ai() -> None:
 
 def test_unsupported_verbs_come_out_as_effects_and_the_script_goes_on() -> None:
     effects = run(interpret('{"sections": {"main": [{"send_fax": {"document": "https://e.com/a.pdf"}}, "hangup"]}}'))
-    assert effects == [Unsupported(path="sections.main[0]", verb="send_fax", params={"document": "https://e.com/a.pdf"}),
-                       Hangup(path="sections.main[1]")]
+    assert effects == [
+        Unsupported(path="sections.main[0]", verb="send_fax", params={"document": "https://e.com/a.pdf"}),
+        Hangup(path="sections.main[1]"),
+    ]
 
 
 def test_labels_run_silently_and_return_ends_main() -> None:

@@ -26,8 +26,10 @@ def load(*verbs: Any, **sections: Any) -> None:
         ({"switch": {"variable": "v", "case": {"1": ["nope"]}}}, "sections.main[0].switch.case.1[0]: unknown verb"),
         ({"execute": {"params": {}}}, "sections.main[0].execute: missing required parameter 'dest'"),
         ({"execute": {"dest": "s", "on_return": {}}}, "sections.main[0].execute.on_return: expected a list of verbs"),
-        ({"execute": {"dest": "s", "result": {"case": {"a": [{"sleep": "x"}]}}}},
-         "sections.main[0].execute.result.case.a[0].sleep: expected an integer"),
+        (
+            {"execute": {"dest": "s", "result": {"case": {"a": [{"sleep": "x"}]}}}},
+            "sections.main[0].execute.result.case.a[0].sleep: expected an integer",
+        ),
         ({"transfer": {"dest": 5}}, "sections.main[0].transfer.dest: expected a string"),
         ({"goto": {"label": "a", "max": 101}}, "sections.main[0].goto.max: expected an integer from 1 to 100"),
         ({"goto": {"when": "x"}}, "sections.main[0].goto: missing required parameter 'label'"),
@@ -54,7 +56,10 @@ def test_bad_params_name_their_path(verb: Any, message: str) -> None:
 
 
 def test_expressions_are_accepted_where_numbers_are_expected() -> None:
-    load({"prompt": {"play": "say:x", "max_digits": "${vars.n}", "digit_timeout": "%{t}"}},
-         {"goto": {"label": "a", "max": "${m}"}}, {"label": "a"},
-         {"record": {"beep": "${b}", "max_length": "${l}"}},
-         {"request": {"url": "http://h/${x}", "method": "GET", "timeout": "${t}", "save_variables": "${s}"}})
+    load(
+        {"prompt": {"play": "say:x", "max_digits": "${vars.n}", "digit_timeout": "%{t}"}},
+        {"goto": {"label": "a", "max": "${m}"}},
+        {"label": "a"},
+        {"record": {"beep": "${b}", "max_length": "${l}"}},
+        {"request": {"url": "http://h/${x}", "method": "GET", "timeout": "${t}", "save_variables": "${s}"}},
+    )

@@ -13,9 +13,11 @@ from mediaserver.settings import ConfigError, load_settings
 
 def test_url_route_becomes_a_transfer_to_the_url(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
-    config.write_text('[routes.users]\nagent = "http://u:p@127.0.0.1:3000/agent?x=1"\n'
-                      '[swml]\nfetch_timeout_s = 3\napology = "Oops."\nrecordings_dir = "rec"\n'
-                      '[swml.envs]\nregion = "eu"\n')
+    config.write_text(
+        '[routes.users]\nagent = "http://u:p@127.0.0.1:3000/agent?x=1"\n'
+        '[swml]\nfetch_timeout_s = 3\napology = "Oops."\nrecordings_dir = "rec"\n'
+        '[swml.envs]\nregion = "eu"\n'
+    )
     settings = load_settings(config, environ={})
     assert settings.routes.document_for("agent") == "http://u:p@127.0.0.1:3000/agent?x=1"
     assert (settings.swml.fetch_timeout_s, settings.swml.apology) == (3.0, "Oops.")
