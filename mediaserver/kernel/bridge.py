@@ -1,14 +1,15 @@
 """The B2BUA media bridge: decoded audio relayed both ways between two calls.
 
 Theory of operation: each call's `CallMedia` hands out its decoded inbound audio once per 20 ms
-tick (`on_inbound(AudioFrame)`); the bridge enqueues that frame on the other call's playout,
+tick on `taps.inbound`; the bridge subscribes there (beside any recorder or sidecar that listens
+to the same leg) and enqueues that frame on the other call's playout,
 which encodes it with that call's codec on its next tick. Transcoding therefore happens through
 PCM: decode with A's codec, resample (the playout's per-rate resampler, kept across frames with
 `final=False` so that no click appears at frame seams) and encode with B's codec. DTMF digits
 received on one leg are logged on the other's event log (not regenerated as RFC 4733 yet).
 
-The bridge owns nothing: `run_bridge` installs the callbacks, waits until either call ends,
-restores the callbacks it replaced and returns the call that ended first. The caller decides
+The bridge owns nothing: `run_bridge` subscribes to both legs, waits until either call ends,
+closes its own subscriptions (nobody else's) and returns the call that ended first. The caller decides
 what to do with the other leg (the dialer hangs up the outbound leg; the origin call goes on
 with its script). Latency added: at most one tick (20 ms) plus the far side's jitter buffer.
 """
@@ -20,6 +21,7 @@ from collections.abc import Callable
 
 from mediaserver.audio.frame import AudioFrame
 from mediaserver.kernel.call import Call
+from mediaserver.kernel.taps import Digit, Subscription
 
 
 class MediaBridge:
@@ -27,7 +29,7 @@ class MediaBridge:
         self.a = a
         self.b = b
         self.frames = {a.call_id: 0, b.call_id: 0}  # frames relayed from each call
-        self._saved: list[tuple[Call, Callable[[AudioFrame], None] | None, Callable[[str], None] | None]] = []
+        self._subscriptions: list[tuple[Call, Subscription[AudioFrame], Subscription[Digit]]] = []
 
     def _relay(self, source: Call, target: Call) -> Callable[[AudioFrame], None]:
         def on_inbound(frame: AudioFrame) -> None:
@@ -38,27 +40,28 @@ class MediaBridge:
 
         return on_inbound
 
-    def _dtmf(self, source: Call, target: Call) -> Callable[[str], None]:
-        def on_dtmf(digit: str) -> None:
-            target.events.record("bridge_dtmf", digit=digit, from_call=source.call_id)
+    def _dtmf(self, source: Call, target: Call) -> Callable[[Digit], None]:
+        def on_dtmf(digit: Digit) -> None:
+            target.events.record("bridge_dtmf", digit=digit.digit, from_call=source.call_id)
 
         return on_dtmf
 
     def start(self) -> None:
         for source, target in ((self.a, self.b), (self.b, self.a)):
-            self._saved.append((source, source.media.on_inbound, source.media.on_dtmf))
-            source.media.on_inbound = self._relay(source, target)
-            source.media.on_dtmf = self._dtmf(source, target)
+            taps = source.media.taps
+            inbound = taps.inbound.subscribe(self._relay(source, target), name=f"bridge->{target.call_id}")
+            dtmf = taps.dtmf.subscribe(self._dtmf(source, target), name=f"bridge->{target.call_id}")
+            self._subscriptions.append((source, inbound, dtmf))
             source.events.record(
                 "bridged", peer_call=target.call_id, codec=source.media.codec_name, peer_codec=target.media.codec_name
             )
 
     def stop(self) -> None:
-        for call, on_inbound, on_dtmf in self._saved:
-            call.media.on_inbound = on_inbound
-            call.media.on_dtmf = on_dtmf
+        for call, inbound, dtmf in self._subscriptions:
+            inbound.close()
+            dtmf.close()
             call.events.record("unbridged", frames_relayed=self.frames[call.call_id])
-        self._saved.clear()
+        self._subscriptions.clear()
         for call in (self.a, self.b):
             if not call.is_over:
                 call.media.stop_playout()  # the other side's last words must not leak into what follows

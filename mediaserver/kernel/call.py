@@ -62,7 +62,6 @@ class Call:
         self._signal = signal
         self._send_media = send_media
         self._waiters: list[tuple[int, asyncio.Future[bool]]] = []
-        self.after_tick: Callable[[], None] | None = None
         self._speaking = False
 
     def __repr__(self) -> str:
@@ -162,8 +161,6 @@ class Call:
             self.events.record("audio_started", played_samples=playout.played_samples)
         for datagram in self.media.tick(now_ns, unix_time):
             self._send_media(datagram)
-        if self.after_tick is not None:
-            self.after_tick()  # observers of what just left (per-turn timing), in this very tick
         if self._speaking and playout.queued_samples == 0:
             self._speaking = False
             self.events.record("audio_stopped", played_samples=playout.played_samples)

@@ -16,12 +16,9 @@ Returns the digits found in this call, in order. Pure computation, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from mediaserver.audio.frame import AudioFrame, Pcm
-from mediaserver.kernel.media import MediaParams, MediaStream
+from mediaserver.audio.frame import Pcm
 
 ROWS = (697.0, 770.0, 852.0, 941.0)
 COLS = (1209.0, 1336.0, 1477.0, 1633.0)
@@ -97,76 +94,3 @@ class InbandDtmfDetector:
         if (row + col) < MIN_SHARE * total:
             return None
         return KEYS[r][c]
-
-
-class _InboundTap:
-    """What `DtmfStream.on_inbound` reads as: runs the tone detector, then the installed callback.
-
-    Whoever reads `on_inbound` to restore it later (the bridge does) gets a tap; assigning a tap
-    back installs the callback it wraps, so taps never nest."""
-
-    def __init__(self, stream: DtmfStream, user: Callable[[AudioFrame], None] | None) -> None:
-        self.stream = stream
-        self.user = user
-
-    def __call__(self, frame: AudioFrame) -> None:
-        self.stream.detect_tones(frame)
-        if self.user is not None:
-            self.user(frame)
-
-
-class _DtmfTap:
-    """What `DtmfStream.on_dtmf` reads as: RFC 4733 digits go through `deliver_dtmf`."""
-
-    def __init__(self, stream: DtmfStream, user: Callable[[str], None] | None) -> None:
-        self.stream = stream
-        self.user = user
-
-    def __call__(self, digit: str) -> None:
-        self.stream.deliver_dtmf(digit, "rfc4733")
-
-
-class DtmfStream(MediaStream):
-    """A `MediaStream` where every DTMF digit, whatever carried it, reaches one place.
-
-    RFC 4733 events (decoded by `MediaStream`), SIP INFO digits (`deliver_dtmf(digit,
-    "sip_info")` from the front end) and, when `inband` (no telephone-event negotiated), tones
-    found in the decoded audio all go to `on_digit(digit, source)` (the call log) and then to the
-    `on_dtmf` callback the call's users install. `on_inbound` still gets every frame."""
-
-    def __init__(self, params: MediaParams, cname: str, *, inband: bool) -> None:
-        self.detector = InbandDtmfDetector() if inband else None
-        self.on_digit: Callable[[str, str], None] | None = None
-        self._user_inbound: Callable[[AudioFrame], None] | None = None
-        self._user_dtmf: Callable[[str], None] | None = None
-        super().__init__(params, cname)
-
-    @property
-    def on_inbound(self) -> Callable[[AudioFrame], None] | None:
-        if self.detector is None:
-            return self._user_inbound
-        return _InboundTap(self, self._user_inbound)
-
-    @on_inbound.setter
-    def on_inbound(self, callback: Callable[[AudioFrame], None] | None) -> None:
-        self._user_inbound = callback.user if isinstance(callback, _InboundTap) else callback
-
-    @property
-    def on_dtmf(self) -> Callable[[str], None] | None:
-        return _DtmfTap(self, self._user_dtmf)
-
-    @on_dtmf.setter
-    def on_dtmf(self, callback: Callable[[str], None] | None) -> None:
-        self._user_dtmf = callback.user if isinstance(callback, _DtmfTap) else callback
-
-    def detect_tones(self, frame: AudioFrame) -> None:
-        if self.detector is not None:
-            for digit in self.detector.feed(frame.pcm, frame.sample_rate):
-                self.counters.dtmf_digits += 1
-                self.deliver_dtmf(digit, "inband")
-
-    def deliver_dtmf(self, digit: str, source: str) -> None:
-        if self.on_digit is not None:
-            self.on_digit(digit, source)
-        if self._user_dtmf is not None:
-            self._user_dtmf(digit)

@@ -8,6 +8,12 @@ inbound frame from the jitter buffer, decoding it or concealing a gap. Audio to 
 enqueued at any rate; it is resampled once, per stream, to the codec's rate. The playout
 keeps the played-sample cursor: what has really left on the wire.
 
+Consumers never hook the stream: they subscribe to its `taps` (kernel/taps.py). Each decoded
+inbound frame goes to `taps.inbound`, each frame handed to RTP to `taps.outbound`, and every
+digit, whatever carried it (RFC 4733 here, SIP INFO through `deliver_dtmf` from the front end,
+tones in the audio when `inband_dtmf` is on because no telephone-event was negotiated), to
+`taps.dtmf` with its source.
+
 No sockets and no clock reads here: the caller passes time in and sends the bytes returned.
 """
 
@@ -23,6 +29,8 @@ import numpy as np
 
 from mediaserver.audio.frame import AudioFrame, Pcm
 from mediaserver.audio.playout import Playout
+from mediaserver.kernel.dtmf_inband import InbandDtmfDetector
+from mediaserver.kernel.taps import Digit, DigitSource, MediaTaps, SentFrame
 from mediaserver.rtp.jitter import Gap, JitterBuffer
 from mediaserver.rtp.packet import RtpPacket, RtpParseError, is_rtcp
 from mediaserver.rtp.session import RtpSession
@@ -57,14 +65,13 @@ class CallMedia(Protocol):
 
     `tick` runs once per 20 ms frame and returns datagrams for the front end to send (a front
     end that sends by itself, like aiortc, returns none); `receive_datagram` takes raw packets
-    from the peer. Decoded inbound audio and DTMF come out through the two callbacks.
+    from the peer. Decoded inbound audio, what left and DTMF come out through `taps`.
     """
 
     sample_rate: int
     playout: Playout
     counters: MediaCounters
-    on_inbound: Callable[[AudioFrame], None] | None
-    on_dtmf: Callable[[str], None] | None
+    taps: MediaTaps
 
     @property
     def codec_name(self) -> str: ...
@@ -79,7 +86,9 @@ class CallMedia(Protocol):
 class MediaStream:
     """The RTP implementation of `CallMedia` (SIP calls)."""
 
-    def __init__(self, params: MediaParams, cname: str, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, params: MediaParams, cname: str, rng: random.Random | None = None, *, inband_dtmf: bool = False
+    ) -> None:
         self.params = params
         self.codec = make_codec(params.codec, params.clock_rate)
         self.sample_rate = self.codec.sample_rate
@@ -91,10 +100,10 @@ class MediaStream:
         self.playout = Playout(self.sample_rate, self.frame_pcm)
         self.counters = MediaCounters()
         self._dtmf = DtmfReceiver()
+        self.detector = InbandDtmfDetector() if inband_dtmf else None
         self._resamplers: dict[int, Resampler] = {}
         self._inbound_samples = 0
-        self.on_inbound: Callable[[AudioFrame], None] | None = None
-        self.on_dtmf: Callable[[str], None] | None = None
+        self.taps = MediaTaps(self.sample_rate)
         # RFC 4733 out (SWML send_digits): one entry per tick; None = a tick of normal audio.
         self._dtmf_out: deque[tuple[TelephoneEvent, bool] | None] = deque()
         self._dtmf_frames = 0  # ticks spent on the event in flight (its timestamp stays fixed)
@@ -131,9 +140,12 @@ class MediaStream:
             return
         digit = self._dtmf.receive(event, pkt.timestamp)
         if digit is not None:
-            self.counters.dtmf_digits += 1
-            if self.on_dtmf:
-                self.on_dtmf(digit)
+            self.deliver_dtmf(digit, DigitSource.RFC4733)
+
+    def deliver_dtmf(self, digit: str, source: DigitSource) -> None:
+        """A digit from any carrier (the SIP front end calls this for INFO digits)."""
+        self.counters.dtmf_digits += 1
+        self.taps.dtmf.emit(Digit(digit, source))
 
     def _pull_inbound(self) -> None:
         slot = self.jitter.pop()
@@ -149,8 +161,10 @@ class MediaStream:
                 pcm = self.codec.conceal(self.frame_pcm)
         frame = AudioFrame(np.ascontiguousarray(pcm, dtype=np.int16), self.sample_rate, self._inbound_samples)
         self._inbound_samples += frame.samples
-        if self.on_inbound:
-            self.on_inbound(frame)
+        if self.detector is not None:
+            for digit in self.detector.feed(frame.pcm, frame.sample_rate):
+                self.deliver_dtmf(digit, DigitSource.INBAND)
+        self.taps.inbound.emit(frame)
 
     # -- outbound ------------------------------------------------------------------------
     def enqueue(self, pcm: Pcm, sample_rate: int, *, final: bool = True) -> int:
@@ -236,6 +250,8 @@ class MediaStream:
             self.counters.packets_out += 1
             return [dtmf]
         frame = self.playout.next_frame()
+        if self.taps.outbound:
+            self.taps.outbound.emit(SentFrame(frame.pcm, self.sample_rate, self.playout.played_samples, frame.speech))
         payload = self.codec.encode(frame.pcm)
         packet = self.session.packetize(payload, self.frame_rtp, frame.talkspurt_start)
         out = [packet.serialize()]

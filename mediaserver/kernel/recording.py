@@ -1,10 +1,11 @@
 """Recording: `record` (foreground, voicemail), `record_call`/`stop_record_call` (background),
 and `detect_machine` (an energy-cadence heuristic on the same inbound tap).
 
-Theory of operation: an `InboundTap` chains onto `call.media.on_inbound` (restoring the
-previous callback when closed) and sees every decoded inbound 20 ms frame; an outbound tap
-wraps the playout's `next_frame` so that each frame handed to RTP is seen at the tick it
-leaves. Timeouts count inbound audio samples, not wall-clock time, so they are exact under a
+Theory of operation: each recorder subscribes to the call leg's taps (kernel/taps.py):
+`taps.inbound` gives every decoded inbound 20 ms frame, `taps.outbound` every frame handed to
+the wire, at the tick it leaves. Other consumers (the AI agent, a bridge, the sidecar) subscribe
+beside them, so a recording started before an `ai` verb or a `connect` keeps both directions
+through it. Timeouts count inbound audio samples, not wall-clock time, so they are exact under a
 manual clock; a frame is speech when its level is above `-input_sensitivity` dBFS.
 
 - `record`: optional beep, then capture the caller until a terminator digit, `end_silence_timeout`
@@ -33,7 +34,8 @@ import numpy as np
 from mediaserver.audio.dsp import mix, rms_dbfs
 from mediaserver.audio.frame import AudioFrame, Pcm
 from mediaserver.kernel.call import Call
-from mediaserver.kernel.verbs.taps import DigitCollector, InboundTap
+from mediaserver.kernel.taps import LISTEN_RATE, SentFrame
+from mediaserver.kernel.verbs.taps import DigitCollector
 from mediaserver.swml.effects import DetectMachine, Record, RecordCall, StopRecordCall, VerbResult
 
 if TYPE_CHECKING:
@@ -101,7 +103,7 @@ async def record(ex: SwmlExecutor, call: Call, effect: Record) -> VerbResult:
         ):
             finished.set_result("silence")
 
-    tap = InboundTap(call, on_frame)
+    tap = call.media.taps.inbound.subscribe(on_frame, name="record")
     digits = DigitCollector(call)
     waiter = asyncio.ensure_future(_wait_terminator(digits, effect.terminators))
     ended = asyncio.ensure_future(call.ended.wait())
@@ -156,23 +158,16 @@ class CallRecorder:
         self.inbound: list[Pcm] = []
         self.outbound: list[Pcm] = []
         self._ex = ex
-        self._tap = InboundTap(call, lambda frame: self.inbound.append(frame.pcm))
-        playout = call.media.playout
-        self._playout = playout
-        self._next_frame = playout.next_frame
+        taps = call.media.taps
+        self._inbound = taps.inbound.subscribe(lambda frame: self.inbound.append(frame.pcm), name="record_call")
+        self._outbound = taps.outbound.subscribe(self._sent, name="record_call")
 
-        def next_frame() -> Any:
-            frame = self._next_frame()
-            self.outbound.append(frame.pcm)
-            return frame
-
-        # Wrapping the instance's method sees exactly the frames handed to RTP, one per tick.
-        playout.next_frame = next_frame  # type: ignore[method-assign]
+    def _sent(self, frame: SentFrame) -> None:
+        self.outbound.append(frame.pcm)
 
     def stop(self) -> tuple[Path, float] | None:
-        self._tap.close()
-        if self._playout.__dict__.get("next_frame") is not None:
-            del self._playout.next_frame  # back to the class's method
+        self._inbound.close()
+        self._outbound.close()
         inbound = np.concatenate(self.inbound) if self.inbound else np.zeros(0, dtype=np.int16)
         outbound = np.concatenate(self.outbound) if self.outbound else np.zeros(0, dtype=np.int16)
         direction = self.effect.direction
@@ -246,7 +241,7 @@ def stop_all(ex: SwmlExecutor, call: Call) -> None:
 async def detect_machine(ex: SwmlExecutor, call: Call, effect: DetectMachine) -> VerbResult:
     if not call.answered:
         call.answer()
-    rate = call.media.sample_rate
+    rate = LISTEN_RATE  # the shared 16 kHz view every listener uses
     verdict: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     state = {"samples": 0, "speech": 0, "silent": 0, "started": False}
 
@@ -267,7 +262,7 @@ async def detect_machine(ex: SwmlExecutor, call: Call, effect: DetectMachine) ->
         elif not state["started"] and state["samples"] >= effect.initial_timeout_ms * rate // 1000:
             verdict.set_result("unknown")
 
-    tap = InboundTap(call, on_frame)
+    tap = call.media.taps.inbound16.subscribe(on_frame, name="detect_machine")
     try:
         await asyncio.wait_for(asyncio.shield(verdict), effect.timeout_ms / 1000)
         result = verdict.result()

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 from mediaserver.errors import PortPoolExhausted
 from mediaserver.kernel.call import Call
-from mediaserver.kernel.dtmf_inband import DtmfStream
-from mediaserver.kernel.media import MediaParams
+from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.registry import Kernel
+from mediaserver.kernel.taps import DigitSource
 from mediaserver.settings import Settings
 from mediaserver.signaling.sip_dialer import SipDialer
 from mediaserver.swml.document import Document
@@ -314,8 +314,8 @@ class SipFrontEnd:
             self._on_offer(event)
         elif isinstance(event, sip_events.DtmfReceived):
             entry = self._calls.get(event.call_id)
-            if entry is not None and isinstance(entry.call.media, DtmfStream):
-                entry.call.media.deliver_dtmf(event.digit, "sip_info")  # where RFC 4733 digits go too
+            if entry is not None and isinstance(entry.call.media, MediaStream):
+                entry.call.media.deliver_dtmf(event.digit, DigitSource.SIP_INFO)  # where RFC 4733 digits go too
         elif isinstance(event, sip_events.MessageRejected):
             # Floods are answered by the thousand: 503s and challenges are not worth a warning each.
             level = logging.DEBUG if event.status in (401, 407, 503) else logging.WARNING
@@ -424,7 +424,7 @@ class SipFrontEnd:
             jitter_depth_frames=self.settings.rtp.jitter_depth_frames,
         )
         # No telephone-event negotiated: listen for DTMF tones in the audio instead.
-        media = DtmfStream(params, self.kernel.cname, inband=answer.dtmf_payload_type is None)
+        media = MediaStream(params, self.kernel.cname, inband_dtmf=answer.dtmf_payload_type is None)
         call = self.kernel.start_call(
             call_id,
             from_uri=invite.from_uri,
@@ -443,7 +443,9 @@ class SipFrontEnd:
             },
         )
         rtp.on_media = call.receive_media
-        media.on_digit = lambda digit, source: call.events.record("dtmf", digit=digit, source=source)
+        media.taps.dtmf.subscribe(
+            lambda d: call.events.record("dtmf", digit=d.digit, source=d.source.value), name="call-log"
+        )
         self._calls[call_id] = _SipCall(call, rtp, answer_sdp, answer.codec)
         call.ring()
 

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING
 
 from mediaserver.kernel.bridge import run_bridge
 from mediaserver.kernel.call import Call
-from mediaserver.kernel.dtmf_inband import DtmfStream
-from mediaserver.kernel.media import MediaParams
+from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.services import DialResult
 from mediaserver.logs import CallEventLog
 from mssip import events as sip_events
@@ -169,7 +168,7 @@ class SipDialer:
             dtmf_payload_type=answer.dtmf_payload_type,
             jitter_depth_frames=front.settings.rtp.jitter_depth_frames,
         )
-        media = DtmfStream(params, front.kernel.cname, inband=answer.dtmf_payload_type is None)
+        media = MediaStream(params, front.kernel.cname, inband_dtmf=answer.dtmf_payload_type is None)
         leg = Call(
             call_id,
             from_uri=from_uri,
@@ -181,7 +180,9 @@ class SipDialer:
             info={"type": "sip", "direction": "outbound", "origin": origin.call_id, "rtp_port": rtp.port},
         )
         rtp.on_media = leg.receive_media
-        media.on_digit = lambda digit, source: leg.events.record("dtmf", digit=digit, source=source)
+        media.taps.dtmf.subscribe(
+            lambda d: leg.events.record("dtmf", digit=d.digit, source=d.source.value), name="call-log"
+        )
         leg.events.record(
             "call_started", direction="outbound", to=str(target), codec=answer.codec.name, origin=origin.call_id
         )

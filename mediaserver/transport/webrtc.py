@@ -18,11 +18,12 @@ bounds the burst after a stall to a few frames, as the RTP pacer does.
 Inbound. A task in the signalling glue reads decoded frames from the remote track and calls
 `push_inbound`; they are mixed to mono, resampled once (only when the decoder's rate differs
 from ours: Opus decodes at 48 kHz, our rate) and buffered. Each tick pulls exactly one 20 ms
-`AudioFrame` for `on_inbound`, once two frames are buffered (priming, like the RTP jitter
+`AudioFrame` for `taps.inbound`, once two frames are buffered (priming, like the RTP jitter
 buffer); after that a starved tick gets silence so that the inbound clock never stops, and
 a backlog beyond `MAX_INBOUND_FRAMES` is trimmed from the oldest end to bound latency.
 
-DTMF from the page arrives as data-channel messages; the glue calls `receive_dtmf`.
+DTMF from the page arrives as data-channel messages; the glue calls `receive_dtmf`, which
+emits each digit on `taps.dtmf`. Every frame handed to aiortc goes to `taps.outbound` as it goes.
 
 ICE: `rtc_configuration` builds aiortc's configuration from `[webrtc]` settings and always
 passes an explicit server list, because aiortc falls back to a public Google STUN server
@@ -34,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import aioice.ice
 import av
@@ -46,6 +47,7 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from mediaserver.audio.frame import AudioFrame, Pcm, samples_per_frame
 from mediaserver.audio.playout import Playout
 from mediaserver.kernel.media import MediaCounters
+from mediaserver.kernel.taps import Digit, DigitSource, MediaTaps, SentFrame
 from mediaserver.settings import WebRtcSettings
 from mscodecs import Resampler
 
@@ -88,8 +90,11 @@ class PlayoutTrack(MediaStreamTrack):
         return await self._waiter
 
     def _take(self) -> av.AudioFrame:
-        frame = self._media.playout.next_frame()
-        self._media.counters.packets_out += 1
+        media = self._media
+        frame = media.playout.next_frame()
+        media.counters.packets_out += 1
+        if media.taps.outbound:
+            media.taps.outbound.emit(SentFrame(frame.pcm, SAMPLE_RATE, media.playout.played_samples, frame.speech))
         out = av.AudioFrame.from_ndarray(frame.pcm.reshape(1, -1), format="s16", layout="mono")
         out.sample_rate = SAMPLE_RATE
         out.time_base = fractions.Fraction(1, SAMPLE_RATE)
@@ -113,8 +118,7 @@ class WebRtcMedia:
         self.playout = Playout(SAMPLE_RATE, FRAME_SAMPLES)
         self.counters = MediaCounters()
         self.outbound = PlayoutTrack(self)
-        self.on_inbound: Callable[[AudioFrame], None] | None = None
-        self.on_dtmf: Callable[[str], None] | None = None
+        self.taps = MediaTaps(SAMPLE_RATE)
         self.inbound_concealed_frames = 0
         self.inbound_dropped_samples = 0
         self._out_resamplers: dict[int, Resampler] = {}
@@ -209,16 +213,14 @@ class WebRtcMedia:
             self.inbound_concealed_frames += 1
         frame = AudioFrame(pcm, SAMPLE_RATE, self._inbound_samples)
         self._inbound_samples += FRAME_SAMPLES
-        if self.on_inbound:
-            self.on_inbound(frame)
+        self.taps.inbound.emit(frame)
 
     def receive_dtmf(self, digit: str) -> bool:
         """A keypad press from the page; False (and ignored) if it is not a DTMF digit."""
         if len(digit) != 1 or digit.upper() not in DTMF_DIGITS:
             return False
         self.counters.dtmf_digits += 1
-        if self.on_dtmf:
-            self.on_dtmf(digit.upper())
+        self.taps.dtmf.emit(Digit(digit.upper(), DigitSource.DATA_CHANNEL))
         return True
 
     def close(self) -> None:

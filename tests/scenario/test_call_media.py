@@ -116,7 +116,7 @@ def test_inbound_packets_are_decoded_one_frame_per_tick() -> None:
     call, _, _ = make_call()
     call.answer()
     frames = []
-    call.media.on_inbound = frames.append
+    call.media.taps.inbound.subscribe(frames.append)
     pcm = tone(160 * 6, 8000)
     for i in range(6):
         payload = call.media.codec.encode(pcm[i * 160 : (i + 1) * 160])

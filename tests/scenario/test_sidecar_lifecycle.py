@@ -102,10 +102,10 @@ async def test_each_leg_is_transcribed_from_its_own_audio_and_the_agent_forces_t
 
     async def speak(call: Any, pcm: np.ndarray) -> None:
         for i in range(0, len(pcm), 160):
-            assert call.media.on_inbound is not None
+            assert call.media.taps.inbound
             from mediaserver.audio.frame import AudioFrame
 
-            call.media.on_inbound(AudioFrame(pcm[i : i + 160], 8000, i))
+            call.media.taps.inbound.emit(AudioFrame(pcm[i : i + 160], 8000, i))
         for _ in range(20):
             import asyncio
 

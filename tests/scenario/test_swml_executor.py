@@ -24,6 +24,7 @@ from mediaserver.kernel.executor import SwmlExecutor, SwmlOptions
 from mediaserver.kernel.fetch import swml_call
 from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.speech import SpeechSynthesizer
+from mediaserver.kernel.taps import DigitSource
 from mediaserver.logs import CallEventLog
 from mediaserver.pipeline.tts import TtsChunk
 from mediaserver.rtp.packet import RtpPacket
@@ -67,6 +68,8 @@ class Harness:
         self.options = SwmlOptions(fetch_timeout_s=2.0, apology="Sorry, goodbye.", recordings_dir=tmp)
         self.inbound_seq = 0
         self.recognizer: Any = None
+        self.ai_runner: Any = None
+        self.dialer: Any = None
 
     def events(self, name: str) -> list[dict[str, Any]]:
         return [e for e in self.call.events.events if e["event"] == name]
@@ -91,6 +94,8 @@ class Harness:
             http,
             options=self.options,
             recognizer=self.recognizer,
+            ai_runner=self.ai_runner,
+            dialer=self.dialer,
         )
 
         async def tick() -> None:
@@ -136,8 +141,8 @@ async def test_prompt_collects_digits_until_terminator_and_switch_branches(harne
     presses = {10: "4", 14: "2", 18: "#"}
 
     def press(n: int) -> None:
-        if n in presses and harness.call.media.on_dtmf is not None:
-            harness.call.media.on_dtmf(presses[n])
+        if n in presses:
+            harness.call.media.deliver_dtmf(presses[n], DigitSource.RFC4733)
 
     await harness.run(sections, on_tick=press)
     assert harness.tts.spoken == ["Enter your code", "right #"]

@@ -1,8 +1,9 @@
 """The caller's side of the AI loop: inbound audio to 16 kHz frames, VAD verdicts, echo gate.
 
-Theory of operation: `Listener.push(frame)` takes each decoded inbound frame at the codec rate
-(one per tick), resamples it to 16 kHz with the low-latency polyphase filter (soxr would hold
-100+ ms back), cuts 320-sample frames and keeps them in a ring (`audio(start, upto)` returns the
+Theory of operation: `Listener.push(frame)` takes each 16 kHz frame of the call's shared
+listening view (`taps.inbound16`, resampled once per leg for every listener; a frame at another
+rate is resampled here with the same low-latency polyphase filter), cuts 320-sample frames and
+keeps them in a ring (`audio(start, upto)` returns the
 utterance for ASR by caller-sample index). For every 16 kHz frame it returns `(at, voiced)`:
 webrtcvad's verdict, gated by the energy floor, then by the echo gate. While the agent talks (or
 is paused by a barge-in) the neural confirmer, when configured, must agree within
@@ -80,10 +81,13 @@ class Listener:
         self.samples = 0  # 16 kHz samples taken so far: the caller clock
 
     def push(self, frame: AudioFrame, *, agent_talking: bool = False) -> list[tuple[int, bool]]:
-        if self._resampler is None or frame.sample_rate != self._rate:
-            self._rate = frame.sample_rate
-            self._resampler = Resampler(frame.sample_rate, SAMPLE_RATE, low_latency=True)
-        pcm = self._resampler.process(frame.pcm)
+        if frame.sample_rate == SAMPLE_RATE:
+            pcm = frame.pcm
+        else:
+            if self._resampler is None or frame.sample_rate != self._rate:
+                self._rate = frame.sample_rate
+                self._resampler = Resampler(frame.sample_rate, SAMPLE_RATE, low_latency=True)
+            pcm = self._resampler.process(frame.pcm)
         self._pending = np.concatenate([self._pending, pcm]) if len(self._pending) else pcm
         out: list[tuple[int, bool]] = []
         while len(self._pending) >= FRAME_SAMPLES:

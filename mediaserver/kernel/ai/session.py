@@ -1,8 +1,11 @@
 """The AI conversation loop on a live call: listener, turn manager, ASR, replies, barge-in.
 
-Theory of operation: the session hooks the call's inbound audio (`media.on_inbound`, one frame
-per 20 ms tick, inside the tick, after this tick's outbound frame has left). Each frame goes
-through the `Listener` (16 kHz, VAD, echo gate) into the pure `TurnManager`; its playout
+Theory of operation: the session subscribes to the call leg's taps (kernel/taps.py): the shared
+16 kHz view of the inbound audio (`taps.inbound16`, one frame per 20 ms tick, inside the tick,
+before this tick's outbound frame is taken), the digits (`taps.dtmf`) and what left
+(`taps.outbound`). Other consumers (a `record_call` started before the `ai` verb, the sidecar)
+keep their own subscriptions beside ours. Each frame goes through the `Listener` (16 kHz, VAD,
+echo gate) into the pure `TurnManager`; its playout
 commands are applied right there, in the same tick, so that after a `PausePlayout` decision not
 one more agent frame is sent (`Playout.pause` keeps the queue and the exact sample position for
 `ResumePlayout`). Everything slow is queued to `run()`'s loop: ASR passes run in the bounded
@@ -42,6 +45,7 @@ from mediaserver.kernel.ai.listen import SILENCE_DB, EchoGate, Listener, rms_dbf
 from mediaserver.kernel.ai.reply import Reply, ReplyFailed, Synthesizer
 from mediaserver.kernel.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.kernel.call import Call
+from mediaserver.kernel.taps import Digit, SentFrame
 from mediaserver.pipeline.asr import SpeechRecognizer, apply_hint_rules, hotwords_text
 from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmSettings, TextDelta
 from mediaserver.pipeline.tts import TtsChunk
@@ -131,10 +135,12 @@ class AiSession:
 
     # -- the loop --------------------------------------------------------------------------------
     async def run(self) -> AiFinished:
-        media = self.call.media
-        media.on_inbound = self._on_inbound
-        self.call.after_tick = self._after_tick
-        media.on_dtmf = self._on_dtmf
+        taps = self.call.media.taps
+        subscriptions = [
+            taps.inbound16.subscribe(self._on_inbound, name="ai"),
+            taps.outbound.subscribe(self._on_sent, name="ai"),
+            taps.dtmf.subscribe(self._on_dtmf, name="ai"),
+        ]
         for warning in self.config.warnings:
             self.call.events.record("ai_config_warning", level=logging.WARNING, warning=warning)
         await self._lifecycle("start", self)  # SWAIG includes, then startup_hook
@@ -158,9 +164,8 @@ class AiSession:
             finally:
                 ended.cancel()
         finally:
-            media.on_inbound = None
-            media.on_dtmf = None
-            self.call.after_tick = None
+            for subscription in subscriptions:
+                subscription.close()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -225,15 +230,15 @@ class AiSession:
         for at, voiced in self.listener.push(frame, agent_talking=self.turn.agent is not Agent.QUIET):
             self._apply(self.turn.handle(FrameAnalyzed(at, voiced)))
 
-    def _after_tick(self) -> None:
-        # Runs right after the tick's agent frame left, so the log names the tick it went out in.
-        cursor = self.call.media.playout.played_samples
+    def _on_sent(self, frame: SentFrame) -> None:
+        # Runs as the tick's agent frame leaves, so the log names the tick it went out in.
+        cursor = frame.played_samples
         if self._first_frame_mark is not None and cursor > self._first_frame_mark:
             self.call.events.record("turn_first_agent_frame", cursor=cursor, caller_sample=self.listener.samples)
             self._first_frame_mark = None
 
-    def _on_dtmf(self, digit: str) -> None:
-        self._apply(self.turn.handle(DigitPressed(digit, self.listener.samples)))
+    def _on_dtmf(self, digit: Digit) -> None:
+        self._apply(self.turn.handle(DigitPressed(digit.digit, self.listener.samples)))
 
     def _outbound_level(self, start: int, end: int) -> float:
         if end <= start:

@@ -4,10 +4,9 @@ Theory of operation: the sidecar listens to the customer on its own call's inbou
 the agent on the bridged leg's inbound audio, so it has to learn which leg `connect` bridged.
 `ObservedDialer` wraps the real `Dialer` (the app installs it as `kernel.dialer`) and passes
 `dial` and `refer` through untouched. `bridge(a, b)` starts the real bridge as a task and
-reports `bridged(a, b)` from a callback queued right after that task's first step: the media
-bridge replaces both legs' `on_inbound` when it starts, and the sidecar's transcribers chain
-onto the bridge's callbacks from there (the bridge restores its own saved callbacks at the
-end, which keeps the customer's transcriber on the origin call).
+reports `bridged(a, b)` from a callback queued right after that task's first step, so the
+sidecar starts listening to the agent's leg as the bridge starts. The bridge and the sidecar's
+transcribers each hold their own subscriptions to the legs' taps: neither disturbs the other.
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ class ObservedDialer:
 
     async def bridge(self, a: Call, b: Call) -> str:
         task = asyncio.ensure_future(self.inner.bridge(a, b))
-        # Queued after the task's first step: by then the media bridge has installed its callbacks.
+        # Queued after the task's first step: by then the media bridge is relaying.
         asyncio.get_running_loop().call_soon(self.on_bridge, a, b)
         return await task
 

@@ -343,7 +343,6 @@ class SidecarManager:
             mine = sidecar.transcribers.get("remote-caller") if sidecar is not None else None
             if sidecar is None or mine is None:
                 continue
-            mine.attach(call.media)  # the bridge took over on_inbound: chain onto its relay
             if "local-caller" not in sidecar.transcribers:
                 self._listen(sidecar, "local-caller", other, mine.asr)
             call.events.record("ai_sidecar_legs", customer_call=call.call_id, agent_call=other.call_id)

@@ -1,17 +1,14 @@
 """One leg's live transcription for the sidecar: inbound frames -> VAD utterances -> ASR finals.
 
-Theory of operation: `LegTranscriber.attach(call)` chains itself onto the call's
-`media.on_inbound` (keeping any callback already there: the AI session, a recorder) and then
-sees one decoded frame per 20 ms tick. Frames are resampled to 16 kHz (low-latency polyphase
-filter) and cut into 20 ms VAD frames. An utterance starts after `start_frames` voiced frames
+Theory of operation: `LegTranscriber.attach(media)` subscribes to the leg's shared 16 kHz
+view (`taps.inbound16`, kernel/taps.py: resampled once per leg for every listener, beside the
+AI session, a recorder or a bridge on the same leg) and sees one 20 ms frame per tick. An
+utterance starts after `start_frames` voiced frames
 in a row (`on_speech(leg)` fires then: the turn detector disarms the customer's idle timer) and
 ends after `silence_ms` of unvoiced frames; its audio (with the onset frames) is transcribed in
 the blocking executor, off the loop, and `on_final(leg, text, confidence)` is called back on the
 loop. Utterances are transcribed one at a time per leg, in order, so finals never overtake each
-other. `detach()` only stops the work: the callback stays in the chain so that a callback that
-was chained after ours is not cut off. `attach` may be called again on the same media (the
-media bridge replaces `on_inbound` while it runs): frames are deduplicated by their start
-sample, so a frame that reaches us through two chains is heard once.
+other. `detach()` closes our subscription (nobody else's) and stops the work.
 """
 
 from __future__ import annotations
@@ -20,21 +17,25 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from mediaserver.audio.frame import AudioFrame
+from mediaserver.kernel.taps import LISTEN_FRAME, MediaTaps, Subscription
 from mediaserver.pipeline.asr import SpeechRecognizer, hotwords_text
 from mediaserver.pipeline.vad import VoiceActivityDetector
-from mscodecs import Resampler
 
 __all__ = ["LegTranscriber"]
 
+
+class _Tapped(Protocol):
+    taps: MediaTaps
+
+
 log = logging.getLogger(__name__)
 
-RATE = 16000
-VAD_FRAME = 320  # 20 ms at 16 kHz
+VAD_FRAME = LISTEN_FRAME  # 20 ms at 16 kHz
 MAX_UTTERANCE_S = 20
 
 
@@ -63,46 +64,31 @@ class LegTranscriber:
         self.hotwords = hotwords_text(list(hints or []))
         self.active = False
         self.utterances = 0
-        self._resampler: Resampler | None = None
-        self._rate = 0
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._subscription: Subscription[AudioFrame] | None = None
         self._onset: list[np.ndarray] = []
         self._speech: list[np.ndarray] = []
         self._in_speech = False
         self._silent = 0
         self._chain: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._next_start = 0  # the inbound sample index (codec rate) of the next new frame
 
-    def attach(self, media: Any) -> None:
-        previous = media.on_inbound
-
-        def chained(frame: AudioFrame) -> None:
-            if previous is not None:
-                previous(frame)
-            self.push(frame)
-
-        media.on_inbound = chained
+    def attach(self, media: _Tapped) -> None:
+        if self._subscription is None:
+            self._subscription = media.taps.inbound16.subscribe(self.push, name=f"sidecar-{self.leg}")
         self.active = True
 
     def detach(self) -> None:
         self.active = False
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
         for task in self._tasks:
             task.cancel()
 
     def push(self, frame: AudioFrame) -> None:
-        if not self.active or frame.start < self._next_start:
-            return  # attached twice (re-chained after a bridge took the callback): one copy only
-        self._next_start = frame.start + frame.samples
-        if self._resampler is None or frame.sample_rate != self._rate:
-            self._rate = frame.sample_rate
-            self._resampler = Resampler(frame.sample_rate, RATE, low_latency=True)
-        pcm = self._resampler.process(frame.pcm)
-        self._pending = np.concatenate([self._pending, pcm]) if len(self._pending) else pcm
-        while len(self._pending) >= VAD_FRAME:
-            chunk = np.ascontiguousarray(self._pending[:VAD_FRAME], dtype=np.int16)
-            self._pending = self._pending[VAD_FRAME:]
-            self._frame(chunk)
+        """One 20 ms frame of the leg's 16 kHz view."""
+        if self.active:
+            self._frame(frame.pcm)
 
     def _frame(self, chunk: np.ndarray) -> None:
         voiced = self.vad.is_speech(chunk)

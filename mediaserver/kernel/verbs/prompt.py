@@ -5,7 +5,9 @@ pressed during the announcement are kept and also cut it short (barge-in by keyp
 the announcement:
 - digits: wait `initial_timeout` for the first digit, then `digit_timeout` between digits;
   stop on a terminator or at `max_digits`;
-- speech (any `speech_*` param given): at the same time, an `InboundTap` captures the caller;
+- speech (any `speech_*` param given): at the same time, a subscription to the leg's
+  `taps.inbound` captures the caller (at the leg rate: the whole utterance is resampled once at
+  the end, with soxr's better filter, since no decision here waits on its delay);
   speech starts when a frame is louder than -44 dBFS and ends after `speech_end_timeout`
   (default 1 s) of quiet or at `speech_timeout` (default 10 s); the utterance, resampled to
   16 kHz, goes to the recognizer (`mediaserver.pipeline.asr.SpeechRecognizer`, blocking, run in
@@ -32,7 +34,7 @@ import numpy as np
 from mediaserver.audio.dsp import rms_dbfs
 from mediaserver.audio.frame import AudioFrame, Pcm
 from mediaserver.kernel.call import Call
-from mediaserver.kernel.verbs.taps import DigitCollector, InboundTap
+from mediaserver.kernel.verbs.taps import DigitCollector
 from mediaserver.swml.effects import Prompt, VerbResult
 from mscodecs import Resampler
 
@@ -128,7 +130,7 @@ class SpeechCapture:
         self.quiet = 0
         self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.armed = False  # frames count only after the announcement
-        self._tap = InboundTap(call, self._frame)
+        self._subscription = call.media.taps.inbound.subscribe(self._frame, name="prompt-speech")
 
     def _frame(self, frame: AudioFrame) -> None:
         if not self.armed or self.done.done():
@@ -165,7 +167,7 @@ class SpeechCapture:
         return np.concatenate([out, tail]) if len(tail) else out
 
     def close(self) -> None:
-        self._tap.close()
+        self._subscription.close()
 
 
 async def _digits_or_speech(

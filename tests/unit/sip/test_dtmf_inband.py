@@ -61,30 +61,30 @@ def test_speech_gives_no_digits(tmp_path: Path) -> None:
     assert detect(pcm, rate, rate // 50) == []
 
 
-def test_stream_sends_every_digit_to_one_place_and_taps_never_nest() -> None:
-    from mediaserver.audio.frame import AudioFrame
-    from mediaserver.kernel.dtmf_inband import DtmfStream
-    from mediaserver.kernel.media import MediaParams
+def test_stream_sends_every_digit_to_one_place_with_its_source() -> None:
+    from mediaserver.kernel.media import MediaParams, MediaStream
+    from mediaserver.kernel.taps import DigitSource
+    from mediaserver.rtp.packet import RtpPacket
 
-    stream = DtmfStream(MediaParams("PCMU", 0, 8000, None, 3), "test", inband=True)
+    stream = MediaStream(MediaParams("PCMU", 0, 8000, None, 3), "test", inband_dtmf=True)
     logged: list[tuple[str, str]] = []
     digits: list[str] = []
     frames: list[int] = []
-    stream.on_digit = lambda digit, source: logged.append((digit, source))
-    stream.on_dtmf = digits.append
-    stream.on_inbound = lambda frame: frames.append(len(frame.pcm))
-    # A bridge-like user saves both callbacks, installs its own, then restores them.
-    saved_inbound, saved_dtmf = stream.on_inbound, stream.on_dtmf
-    stream.on_inbound, stream.on_dtmf = (lambda frame: None), (lambda digit: None)
-    stream.on_inbound, stream.on_dtmf = saved_inbound, saved_dtmf
+    stream.taps.dtmf.subscribe(lambda d: logged.append((d.digit, d.source.value)))
+    stream.taps.dtmf.subscribe(lambda d: digits.append(d.digit))
+    stream.taps.inbound.subscribe(lambda frame: frames.append(len(frame.pcm)))
+    # A bridge-like user subscribes and leaves: the others keep everything.
+    stream.taps.inbound.subscribe(lambda frame: None).close()
+    stream.taps.dtmf.subscribe(lambda digit: None).close()
     pcm = np.concatenate([keypress(d, 8000) for d in "19"])
-    for i in range(0, len(pcm) - 159, 160):
-        inbound = stream.on_inbound
-        assert inbound is not None
-        inbound(AudioFrame(pcm[i : i + 160], 8000, i))
-    stream.deliver_dtmf("5", "sip_info")
-    tap = stream.on_dtmf
-    assert tap is not None
-    tap("7")  # what MediaStream does with an RFC 4733 event
+    for n, i in enumerate(range(0, len(pcm) - 159, 160)):  # the tones arrive as PCMU packets
+        payload = stream.codec.encode(pcm[i : i + 160])
+        stream.receive_datagram(RtpPacket(0, 100 + n, i, 42, payload).serialize(), n * 20_000_000)
+        stream.tick((n + 1) * 20_000_000, 0.0)
+    for n in range(3):  # drain the jitter buffer
+        if len(frames) < len(pcm) // 160:
+            stream.tick((n + 1000) * 20_000_000, 0.0)
+    stream.deliver_dtmf("5", DigitSource.SIP_INFO)
+    stream.deliver_dtmf("7", DigitSource.RFC4733)  # what MediaStream does with an RFC 4733 event
     assert digits == ["1", "9", "5", "7"] and len(frames) == len(pcm) // 160
     assert logged == [("1", "inband"), ("9", "inband"), ("5", "sip_info"), ("7", "rfc4733")]

@@ -81,7 +81,7 @@ def test_enqueue_resamples_tts_audio_once_to_48k() -> None:
 def test_inbound_primes_then_one_frame_per_tick_and_conceals_gaps() -> None:
     media = WebRtcMedia()
     got: list[AudioFrame] = []
-    media.on_inbound = got.append
+    media.taps.inbound.subscribe(got.append)
     pcm = tone(3 * FRAME_SAMPLES)
     media.push_inbound(av_frame(pcm[:FRAME_SAMPLES], SAMPLE_RATE))
     media.tick(0, 0.0)
@@ -97,7 +97,7 @@ def test_inbound_primes_then_one_frame_per_tick_and_conceals_gaps() -> None:
 def test_inbound_backlog_is_trimmed_from_the_oldest_end() -> None:
     media = WebRtcMedia()
     got: list[AudioFrame] = []
-    media.on_inbound = got.append
+    media.taps.inbound.subscribe(got.append)
     frames = [np.full(FRAME_SAMPLES, i, dtype=np.int16) for i in range(MAX_INBOUND_FRAMES + 5)]
     for pcm in frames:
         media.push_inbound(av_frame(pcm, SAMPLE_RATE, channels=1))
@@ -109,7 +109,7 @@ def test_inbound_backlog_is_trimmed_from_the_oldest_end() -> None:
 def test_inbound_at_another_rate_is_resampled_to_ours() -> None:
     media = WebRtcMedia()
     got: list[AudioFrame] = []
-    media.on_inbound = got.append
+    media.taps.inbound.subscribe(got.append)
     for _ in range(10):
         media.push_inbound(av_frame(tone(160, 8000), 8000, channels=1))  # 20 ms of PCMU-rate audio
     for _ in range(8):
@@ -120,7 +120,7 @@ def test_inbound_at_another_rate_is_resampled_to_ours() -> None:
 def test_dtmf_digits_are_checked() -> None:
     media = WebRtcMedia()
     digits: list[str] = []
-    media.on_dtmf = digits.append
+    media.taps.dtmf.subscribe(lambda d: digits.append(d.digit))
     assert media.receive_dtmf("5") and media.receive_dtmf("#") and media.receive_dtmf("a")
     assert not media.receive_dtmf("x") and not media.receive_dtmf("55") and not media.receive_dtmf("")
     assert digits == ["5", "#", "A"] and media.counters.dtmf_digits == 3
