@@ -4,7 +4,7 @@
 
 1. ASR: Piper utterances of about 1 s and 3 s, through G.711 µ-law at 8 kHz and back to 16 kHz,
    transcribed by `WhisperRecognizer` (tiny.en int8, 1 thread) on its 10 s fixed window and on
-   the stock 30 s `transcribe()` path, interleaved round-robin (the VM's speed drifts; COSTS.md).
+   the stock 30 s `transcribe()` path, interleaved round-robin (the VM's speed drifts; docs/costs.md).
    Also reports word recall of each path.
 2. VAD: µs per 20 ms frame for `make_vad()` (webrtcvad + energy floor) and for the silero
    confirmer fed frame by frame (it runs one ONNX window per 32 ms), on speech.

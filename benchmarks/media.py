@@ -3,7 +3,7 @@
     python -m benchmarks.media [--seconds 10] [--calls 1,50,200] [--out benchmarks/results]
 
 1. Per-frame cost (µs) of each codec's encode and decode and of the jitter buffer push+pop,
-   measured in interleaved batches (the VM's speed drifts; see COSTS.md).
+   measured in interleaved batches (the VM's speed drifts; see docs/costs.md).
 2. Pacing: N answered calls playing idle audio (silence frames, real RTP over loopback UDP to
    a sink socket) in one process on the real clock, driven by the kernel's MediaTicker under
    uvloop. Reports the ticker's deviation from the 20 ms grid (p50/p99/max), frames later

@@ -5,7 +5,7 @@ Theory of operation
 Input and output are 8 kHz mono int16 PCM; one byte per sample each way, so a 20 ms frame is
 160 samples <-> 160 bytes. Encoding indexes a 65,536-entry ``uint8`` table with the int16
 samples viewed as ``uint16``; decoding indexes a 256-entry ``int16`` table with the bytes.
-Both are one numpy gather (about 2 µs a frame, COSTS.md §4) and the codec has no state.
+Both are one numpy gather (about 2 µs a frame, docs/costs.md §4) and the codec has no state.
 
 The tables reproduce FFmpeg's ``pcm_mulaw`` / ``pcm_alaw`` exactly (libavcodec
 ``pcm_tablegen.h``): decoding is the classic Sun ``ulaw2linear`` / ``alaw2linear``, and

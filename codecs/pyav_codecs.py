@@ -117,7 +117,7 @@ class OpusCodec(_PyAvCodec):
             raise ValueError(f"Opus frame of {frame_ms} ms; allowed: {_OPUS_FRAME_MS}")
         options = {"application": "voip", "frame_duration": f"{frame_ms:g}"}
         if complexity is not None:
-            # libopus complexity 0..10 (default 10): ~300 µs a frame at 10, ~130 µs at 0 (COSTS.md §4).
+            # libopus complexity 0..10 (default 10): ~300 µs a frame at 10, ~130 µs at 0 (docs/costs.md §4).
             options["compression_level"] = str(complexity)
         frame_samples = int(self.sample_rate * frame_ms) // 1000
         # libopus first, because it decodes straight to s16; FFmpeg's native decoder gives float.

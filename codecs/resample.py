@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-``Resampler(in_rate, out_rate)`` belongs to one stream and one direction (DESIGN §3:
+``Resampler(in_rate, out_rate)`` belongs to one stream and one direction (docs/design.md §3:
 resample once per direction, at the codec boundary). ``process(pcm)`` takes the next chunk
 of input at ``in_rate`` and returns whatever output soxr has ready at ``out_rate``;
 ``flush()`` drains the filter's tail at the end of the stream. Over a whole stream the
@@ -15,7 +15,7 @@ re-frame downstream.
 soxr's ``ResampleStream`` keeps the filter state across chunks, so a stream cut into 20 ms
 pieces resamples like one long signal, without the clicks (about 30 dB SNR) of stateless
 per-frame resampling. It runs in float32 at HQ quality: that measured about 5-9 µs a
-frame and 60+ dB SNR against a one-shot very-high-quality reference (COSTS.md §4), better
+frame and 60+ dB SNR against a one-shot very-high-quality reference (docs/costs.md §4), better
 than its int16 mode. Output is rounded and clipped back to int16, because a filter's
 overshoot on a full-scale input would otherwise wrap around.
 

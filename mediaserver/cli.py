@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import uvloop
 
-        # One loop for every call: uvloop halves the per-packet cost (COSTS.md §5).
+        # One loop for every call: uvloop halves the per-packet cost (docs/costs.md §5).
         loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         loop_factory = None

@@ -1,4 +1,4 @@
-"""Clocks. The only module that reads the system clock (DESIGN §3: time is passed in).
+"""Clocks. The only module that reads the system clock (docs/design.md §3: time is passed in).
 
 All times are integer nanoseconds on a monotonic scale. `MonotonicClock` serves production;
 `ManualClock` lets tests move time by hand so a long call runs in milliseconds.

@@ -19,7 +19,7 @@ Two clocks, chosen per stage:
 
 Gauges that describe the process (calls active/started, ticker late frames and deviation, event
 loop lag) are read at scrape time from callables the app binds, so the media path pays nothing.
-This module imports only the standard library and `prometheus_client` (lowest layer).
+This module imports only the standard library, `prometheus_client` and `mediaserver.rates` (lowest layer).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-CALLER_RATE = 16000  # Hz: the AI listener's media clock that `caller_sample` counts
+from mediaserver.rates import PIPELINE_RATE
+
+CALLER_RATE = PIPELINE_RATE  # Hz: the AI listener's media clock that `caller_sample` counts
 STAGE_BUCKETS = (0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 SAMPLE_STAGES = ("endpoint", "first_agent_frame", "after_endpoint")  # exact, from the media clock
 WALL_STAGES = ("asr_final", "llm_first_token", "tts_first_audio")  # from log time, after speech end

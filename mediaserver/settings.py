@@ -2,8 +2,10 @@
 
 Theory of operation: `config/default.toml` (shipped in the `msconfig` package) holds every key.
 A user file passed with --config sets only the keys it changes; environment variables and CLI
-flags win over both. Every value is checked here, once, so that a bad config stops the server
-at start with a message naming the key (`rtp.port_min: expected an integer, got 'abc'`).
+flags win over both. Every value is checked here, once, against the `SCHEMA` field table
+(`mediaserver.fields`), so that a bad config stops the server at start with a message naming
+every bad key (`rtp.port_min: expected an integer, got 'abc'`); the checks that join two keys or
+look at files follow it.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mediaserver.fields import Field, FieldErrors, Kind, Table, validate
+from mscodecs import SUPPORTED
 from msconfig import CONFIG_DIR
 
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
-KNOWN_CODECS = ("PCMU", "PCMA", "G722", "opus")
+KNOWN_CODECS = tuple(SUPPORTED)  # the one codec table (mscodecs.registry) decides
 
 
 class ConfigError(ValueError):
@@ -209,9 +213,7 @@ def load_settings(
     source = str(DEFAULT_CONFIG)
     if config_path:
         path = Path(config_path)
-        user = _read_toml(path)
-        _check_known_keys(user, raw, "")
-        _merge(raw, user)
+        _merge(raw, _read_toml(path))
         base_dirs["user"] = path.parent.resolve()
         source = str(path)
     env = os.environ if environ is None else environ
@@ -234,19 +236,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
-def _check_known_keys(user: Mapping[str, Any], defaults: Mapping[str, Any], prefix: str) -> None:
-    for key, value in user.items():
-        dotted = f"{prefix}{key}"
-        if key not in defaults:
-            raise ConfigError(f"{dotted}: unknown setting")
-        if isinstance(value, Mapping) and isinstance(defaults[key], Mapping) and dotted not in _FREE_TABLES:
-            _check_known_keys(value, defaults[key], dotted + ".")
-
-
-# Tables whose keys are names the user chooses (users, trunks), not settings.
-_FREE_TABLES = ("routes.users", "sip.users", "sip.trunks", "swml.envs")
-
-
 def _merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
     for key, value in other.items():
         if isinstance(value, Mapping) and isinstance(into.get(key), dict):
@@ -260,27 +249,280 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     raw.setdefault(section, {})[name] = value
 
 
-def _int(raw: Mapping[str, Any], section: str, key: str, lo: int, hi: int) -> int:
-    value = raw.get(section, {}).get(key)
+# ---- the schema: every key of config/default.toml, its type and its range --------------------
+
+
+def _section(**fields: Field) -> Table:
+    return Table(fields, noun="setting", loose=True, choice_text="{value!r} is not one of {choices}")
+
+
+def _req(kind: Kind, **rules: Any) -> Field:
+    """A key that config/default.toml always sets."""
+    return Field(kind, required=True, **rules)
+
+
+def _one_of_networks(addresses: list[str]) -> str | None:
+    for address in addresses:
+        try:
+            ipaddress.ip_network(address, strict=False)
+        except ValueError:
+            return f"{address!r} is not an IP address or network"
+    return None
+
+
+def _starts(prefixes: tuple[str, ...], what: str) -> Callable[[str], str | None]:
+    def rule(value: str) -> str | None:
+        return None if not value or value.startswith(prefixes) else f"{value!r} is not {what}"
+
+    return rule
+
+
+def _http_url(value: str) -> str | None:
+    ok = value.startswith(("http://", "https://"))
+    return None if ok else f"expected an http:// or https:// URL, got {value!r}"
+
+
+def _ice_urls(urls: list[str]) -> str | None:
+    bad = [url for url in urls if not url.startswith(("stun:", "turn:", "turns:"))]
+    return f"{bad[0]!r} is not a stun:, turn: or turns: URL" if bad else None
+
+
+def _known_codecs(codecs: list[Any]) -> str | None:
+    bad = [name for name in codecs if name not in KNOWN_CODECS]
+    return f"unknown codec {bad[0]!r} (known: {', '.join(KNOWN_CODECS)})" if bad else None
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else f"expected a number of seconds in (0, 120], got {value!r}"
+
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_PORT = _req("int", lo=0, hi=65535)
+_DOCUMENT = Field("str", nonempty=True, expected="a path to a SWML document", required=True)
+_ICE_SERVER = Table(
+    {
+        "urls": _req(
+            "list", lone=True, nonempty=True, items=Field("str"), expected="a URL or a list of URLs", check=_ice_urls
+        ),
+        "username": Field("str", default=""),
+        "credential": Field("str", default=""),
+    },
+    unknown_text="unknown setting {key!r}",
+    unknown_at_table=True,
+)
+
+SCHEMA = _section(
+    sip=_req(
+        "table",
+        table=_section(
+            host=_req("str"),
+            port=_PORT,
+            advertised_host=_req("str"),
+            user_agent=_req("str"),
+            unknown_user=_req("str", choices=("default", "reject")),
+            route_header=_req("str"),
+            max_body_bytes=_req("int", lo=1024, hi=1 << 20),
+            security=_req(
+                "table",
+                table=_section(
+                    realm=_req("str"),
+                    challenge=_req("int", choices=(401, 407)),
+                    nonce_lifetime_s=_req("int", lo=10, hi=86400),
+                    rate_limit_per_s=_req("int", lo=0, hi=100000),
+                    rate_limit_burst=_req("int", lo=1, hi=100000),
+                ),
+            ),
+            trunks=Field(
+                "map",
+                default={},
+                items=Field(
+                    "list", items=Field("str"), expected="a list of IP addresses or networks", check=_one_of_networks
+                ),
+            ),
+            users=Field("map", default={}, items=Field("str", nonempty=True, expected="a non-empty password string")),
+            tls=_req("table", table=_section(port=_PORT, cert=_req("str"), key=_req("str"))),
+            register=_req(
+                "table",
+                table=_section(
+                    registrar=_req("str", check=_starts(("sip:", "sips:"), "a sip: URI")),
+                    user=_req("str"),
+                    password=_req("str"),
+                    expires=_req("int", lo=30, hi=86400),
+                ),
+            ),
+        ),
+    ),
+    http=_req("table", table=_section(host=_req("str"), port=_PORT)),
+    rtp=_req(
+        "table",
+        table=_section(
+            port_min=_req("int", lo=1024, hi=65534),
+            port_max=_req("int", lo=1025, hi=65535),
+            jitter_depth_frames=_req("int", lo=1, hi=25),
+            codecs=_req("list", nonempty=True, expected="a non-empty list", check=_known_codecs),
+        ),
+    ),
+    tts=_req(
+        "table",
+        table=_section(
+            engine=_req("str", check=lambda e: None if e == "piper" else f"{e!r} is not supported (supported: piper)"),
+            model=_req("str"),
+            threads=_req("int", lo=1, hi=16),
+        ),
+    ),
+    routes=_req("table", table=_section(default=_DOCUMENT, users=Field("map", default={}, items=_DOCUMENT))),
+    webrtc=_req(
+        "table",
+        table=_section(
+            enabled=_req("bool"),
+            host_addresses=_req("list", items=Field("str", nonempty=True), expected="a list of IP addresses"),
+            ice_transport_policy=_req("str", choices=("all", "relay")),
+            ice_servers=_req("list", items=Field("table", table=_ICE_SERVER)),
+        ),
+    ),
+    llm=_req(
+        "table",
+        table=_section(
+            enabled=_req("bool"),
+            base_url=_req("str", check=_http_url),
+            api_key_env=_req("str"),
+            model=_req("str"),
+            timeout_s=_req("num", lo=0.1, hi=600.0),
+            first_token_timeout_s=_req("num", lo=0.1, hi=600.0),
+            far_end_delay_ms=_req("int", lo=0, hi=1000),
+        ),
+    ),
+    asr=_req(
+        "table",
+        table=_section(model=_req("str"), window_s=_req("num", lo=1.0, hi=30.0), threads=_req("int", lo=1, hi=16)),
+    ),
+    swml=Field(
+        "table",
+        default={},
+        table=_section(
+            fetch_timeout_s=Field(
+                "num", default=10.0, hi=120, expected="a number of seconds in (0, 120]", check=_positive
+            ),
+            apology=Field("str", default=SwmlSettings.apology),
+            recordings_dir=Field("str", default="recordings", nonempty=True, expected="a folder path"),
+            expression_timeout_ms=Field("int", default=100, lo=1, hi=10_000),
+            envs=Field(
+                "map",
+                default={},
+                items=Field("any", check=lambda v: None if isinstance(v, str | int | float | bool) else "not a scalar"),
+                expected="a table of name = value",
+            ),
+        ),
+    ),
+    api=_req("table", table=_section(token=_req("str"), token_env=_req("str"))),
+    logging=_req(
+        "table",
+        table=_section(
+            level=_req(
+                "str",
+                check=lambda v: None if v.upper() in _LEVELS else f"{v.upper()!r} is not one of {', '.join(_LEVELS)}",
+            ),
+            call_log_dir=_req("str"),
+        ),
+    ),
+)
+
+
+def _build(raw: dict[str, Any], base_dirs: Mapping[str, Path], source: str) -> Settings:
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{section}.{key}: expected an integer, got {value!r}") from None
-    if isinstance(value, bool) or not lo <= number <= hi:
-        raise ConfigError(f"{section}.{key}: {value!r} is outside {lo}..{hi}")
-    return number
+        v = validate(SCHEMA, raw)
+    except FieldErrors as exc:
+        raise ConfigError(str(exc)) from None
+    sip, rtp, webrtc, llm, asr = v["sip"], v["rtp"], v["webrtc"], v["llm"], v["asr"]
+    if rtp["port_max"] - rtp["port_min"] < 2:
+        raise ConfigError(f"rtp.port_max: range {rtp['port_min']}..{rtp['port_max']} holds no pair of ports")
+    return Settings(
+        sip=_sip(sip, base_dirs),
+        http=HttpSettings(**v["http"]),
+        rtp=RtpSettings(rtp["port_min"], rtp["port_max"], rtp["jitter_depth_frames"], tuple(rtp["codecs"])),
+        tts=TtsSettings(**v["tts"]),
+        routes=Routes(
+            default=_document_path(v["routes"]["default"], "routes.default", base_dirs),
+            users={u: _document_path(p, f"routes.users.{u}", base_dirs) for u, p in v["routes"]["users"].items()},
+        ),
+        logging=LoggingSettings(level=v["logging"]["level"].upper(), call_log_dir=v["logging"]["call_log_dir"]),
+        source=source,
+        webrtc=_webrtc(webrtc),
+        ai=AiSettings(
+            enabled=llm["enabled"],
+            base_url=llm["base_url"],
+            api_key_env=llm["api_key_env"],
+            model=llm["model"],
+            timeout_s=float(llm["timeout_s"]),
+            first_token_timeout_s=float(llm["first_token_timeout_s"]),
+            asr_model=asr["model"],
+            asr_window_s=float(asr["window_s"]),
+            asr_threads=asr["threads"],
+            far_end_delay_ms=llm["far_end_delay_ms"],
+        ),
+        swml=_swml(v["swml"], base_dirs),
+        api=ApiSettings(**v["api"]),
+    )
 
 
-def _str(raw: Mapping[str, Any], section: str, key: str) -> str:
-    value = raw.get(section, {}).get(key)
-    if not isinstance(value, str):
-        raise ConfigError(f"{section}.{key}: expected a string, got {value!r}")
-    return value
+def _sip(sip: Mapping[str, Any], base_dirs: Mapping[str, Path]) -> SipSettings:
+    """[sip] after the schema: the checks that join two keys or look at files."""
+    tls = SipTlsSettings(
+        port=sip["tls"]["port"],
+        cert=_config_path(sip["tls"]["cert"], base_dirs),
+        key=_config_path(sip["tls"]["key"], base_dirs),
+    )
+    if tls.port and not (tls.cert and Path(tls.cert).is_file()):
+        raise ConfigError(f"sip.tls.cert: certificate file {tls.cert!r} not found")
+    if tls.port and tls.key and not Path(tls.key).is_file():
+        raise ConfigError(f"sip.tls.key: key file {tls.key!r} not found")
+    register = SipRegisterSettings(**sip["register"])
+    if register.registrar and not register.user:
+        raise ConfigError("sip.register.user: needed when sip.register.registrar is set")
+    return SipSettings(
+        host=sip["host"],
+        port=sip["port"],
+        advertised_host=sip["advertised_host"],
+        user_agent=sip["user_agent"],
+        unknown_user=sip["unknown_user"],
+        route_header=sip["route_header"],
+        max_body_bytes=sip["max_body_bytes"],
+        security=SipSecuritySettings(
+            **sip["security"],
+            trunks={name: tuple(addresses) for name, addresses in sip["trunks"].items()},
+            users=dict(sip["users"]),
+        ),
+        tls=tls,
+        register=register,
+    )
 
 
-def _document_path(value: Any, key: str, base_dirs: Mapping[str, Path]) -> Path | str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key}: expected a path to a SWML document, got {value!r}")
+def _webrtc(section: Mapping[str, Any]) -> WebRtcSettings:
+    servers = []
+    for i, server in enumerate(section["ice_servers"]):
+        if any(u.startswith("turn") for u in server["urls"]) and not (server["username"] and server["credential"]):
+            raise ConfigError(f"webrtc.ice_servers[{i}]: a TURN server needs a username and a credential")
+        servers.append(IceServer(tuple(server["urls"]), server["username"], server["credential"]))
+    policy = section["ice_transport_policy"]
+    if policy == "relay" and not any(u.startswith("turn") for s in servers for u in s.urls):
+        raise ConfigError("webrtc.ice_transport_policy: 'relay' needs a TURN server in webrtc.ice_servers")
+    return WebRtcSettings(section["enabled"], tuple(section["host_addresses"]), tuple(servers), policy)
+
+
+def _swml(section: Mapping[str, Any], base_dirs: Mapping[str, Path]) -> SwmlSettings:
+    recordings = Path(section["recordings_dir"])
+    if not recordings.is_absolute():
+        recordings = list(base_dirs.values())[-1] / recordings if "user" in base_dirs else Path.cwd() / recordings
+    return SwmlSettings(
+        envs={str(k): str(v) for k, v in section["envs"].items()},
+        fetch_timeout_s=float(section["fetch_timeout_s"]),
+        apology=section["apology"],
+        recordings_dir=recordings,
+        expression_timeout_ms=section["expression_timeout_ms"],
+    )
+
+
+def _document_path(value: str, key: str, base_dirs: Mapping[str, Path]) -> Path | str:
     if value.lower().startswith(("http://", "https://")):
         return value  # fetched per call (kernel/fetch.py); checked when a call arrives
     path = Path(value)
@@ -294,222 +536,7 @@ def _document_path(value: Any, key: str, base_dirs: Mapping[str, Path]) -> Path 
     raise ConfigError(f"{key}: SWML document {value!r} not found (looked in {[str(c) for c in candidates]})")
 
 
-def _webrtc(raw: Mapping[str, Any]) -> WebRtcSettings:
-    section = raw.get("webrtc", {})
-    enabled = section.get("enabled")
-    if isinstance(enabled, str) and enabled.lower() in ("1", "0", "true", "false", "yes", "no"):
-        enabled = enabled.lower() in ("1", "true", "yes")  # from MS_WEBRTC_ENABLED
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"webrtc.enabled: expected true or false, got {enabled!r}")
-    hosts = section.get("host_addresses")
-    if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
-        raise ConfigError(f"webrtc.host_addresses: expected a list of IP addresses, got {hosts!r}")
-    policy = section.get("ice_transport_policy")
-    if policy not in ("all", "relay"):
-        raise ConfigError(f"webrtc.ice_transport_policy: {policy!r} is not one of 'all', 'relay'")
-    servers = section.get("ice_servers")
-    if not isinstance(servers, list):
-        raise ConfigError(f"webrtc.ice_servers: expected a list of tables, got {servers!r}")
-    parsed: list[IceServer] = []
-    for i, server in enumerate(servers):
-        key = f"webrtc.ice_servers[{i}]"
-        if not isinstance(server, Mapping):
-            raise ConfigError(f"{key}: expected a table with urls (and username, credential for TURN)")
-        unknown = set(server) - {"urls", "username", "credential"}
-        if unknown:
-            raise ConfigError(f"{key}: unknown setting {sorted(unknown)[0]!r}")
-        urls = server.get("urls")
-        urls = [urls] if isinstance(urls, str) else urls
-        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
-            raise ConfigError(f"{key}.urls: expected a URL or a list of URLs, got {server.get('urls')!r}")
-        for url in urls:
-            if not url.startswith(("stun:", "turn:", "turns:")):
-                raise ConfigError(f"{key}.urls: {url!r} is not a stun:, turn: or turns: URL")
-        username, credential = server.get("username", ""), server.get("credential", "")
-        if not isinstance(username, str) or not isinstance(credential, str):
-            raise ConfigError(f"{key}: username and credential must be strings")
-        if any(u.startswith("turn") for u in urls) and not (username and credential):
-            raise ConfigError(f"{key}: a TURN server needs a username and a credential")
-        parsed.append(IceServer(tuple(urls), username, credential))
-    if policy == "relay" and not any(u.startswith("turn") for s in parsed for u in s.urls):
-        raise ConfigError("webrtc.ice_transport_policy: 'relay' needs a TURN server in webrtc.ice_servers")
-    return WebRtcSettings(enabled, tuple(hosts), tuple(parsed), policy)
-
-
-def _float(raw: Mapping[str, Any], section: str, key: str, lo: float, hi: float) -> float:
-    value = raw.get(section, {}).get(key)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{section}.{key}: expected a number, got {value!r}") from None
-    if isinstance(value, bool) or not lo <= number <= hi:
-        raise ConfigError(f"{section}.{key}: {value!r} is outside {lo}..{hi}")
-    return number
-
-
-def _ai(raw: Mapping[str, Any]) -> AiSettings:
-    enabled = raw.get("llm", {}).get("enabled")
-    if isinstance(enabled, str) and enabled.lower() in ("1", "0", "true", "false", "yes", "no"):
-        enabled = enabled.lower() in ("1", "true", "yes")
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"llm.enabled: expected true or false, got {enabled!r}")
-    base_url = _str(raw, "llm", "base_url")
-    if not base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"llm.base_url: expected an http:// or https:// URL, got {base_url!r}")
-    return AiSettings(
-        enabled=enabled,
-        base_url=base_url,
-        api_key_env=_str(raw, "llm", "api_key_env"),
-        model=_str(raw, "llm", "model"),
-        timeout_s=_float(raw, "llm", "timeout_s", 0.1, 600.0),
-        first_token_timeout_s=_float(raw, "llm", "first_token_timeout_s", 0.1, 600.0),
-        asr_model=_str(raw, "asr", "model"),
-        asr_window_s=_float(raw, "asr", "window_s", 1.0, 30.0),
-        asr_threads=_int(raw, "asr", "threads", 1, 16),
-        far_end_delay_ms=_int(raw, "llm", "far_end_delay_ms", 0, 1000),
-    )
-
-
-def _sip_extras(raw: dict[str, Any], base_dirs: Mapping[str, Path]) -> dict[str, Any]:
-    """The [sip] keys beyond the first four, and its subtables; errors name the key."""
-    sip = raw.get("sip", {})
-    unknown_user = _str(raw, "sip", "unknown_user")
-    if unknown_user not in ("default", "reject"):
-        raise ConfigError(f"sip.unknown_user: {unknown_user!r} is not one of default, reject")
-    sec = {"sec": sip.get("security", {}), "tls": sip.get("tls", {}), "reg": sip.get("register", {})}
-    view = {"sip.security": sec["sec"], "sip.tls": sec["tls"], "sip.register": sec["reg"]}
-    challenge = _int(view, "sip.security", "challenge", 401, 407)
-    if challenge not in (401, 407):
-        raise ConfigError(f"sip.security.challenge: {challenge} is not 401 or 407")
-    trunks: dict[str, tuple[str, ...]] = {}
-    for name, addresses in (sip.get("trunks") or {}).items():
-        if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
-            raise ConfigError(f"sip.trunks.{name}: expected a list of IP addresses or networks")
-        for address in addresses:
-            try:
-                ipaddress.ip_network(address, strict=False)
-            except ValueError:
-                raise ConfigError(f"sip.trunks.{name}: {address!r} is not an IP address or network") from None
-        trunks[name] = tuple(addresses)
-    users = sip.get("users") or {}
-    for name, password in users.items():
-        if not isinstance(password, str) or not password:
-            raise ConfigError(f"sip.users.{name}: expected a non-empty password string")
-    tls = SipTlsSettings(
-        port=_int(view, "sip.tls", "port", 0, 65535),
-        cert=_config_path(_str(view, "sip.tls", "cert"), base_dirs),
-        key=_config_path(_str(view, "sip.tls", "key"), base_dirs),
-    )
-    if tls.port and not (tls.cert and Path(tls.cert).is_file()):
-        raise ConfigError(f"sip.tls.cert: certificate file {tls.cert!r} not found")
-    if tls.port and tls.key and not Path(tls.key).is_file():
-        raise ConfigError(f"sip.tls.key: key file {tls.key!r} not found")
-    register = SipRegisterSettings(
-        registrar=_str(view, "sip.register", "registrar"),
-        user=_str(view, "sip.register", "user"),
-        password=_str(view, "sip.register", "password"),
-        expires=_int(view, "sip.register", "expires", 30, 86400),
-    )
-    if register.registrar and not register.registrar.startswith(("sip:", "sips:")):
-        raise ConfigError(f"sip.register.registrar: {register.registrar!r} is not a sip: URI")
-    if register.registrar and not register.user:
-        raise ConfigError("sip.register.user: needed when sip.register.registrar is set")
-    return {
-        "unknown_user": unknown_user,
-        "route_header": _str(raw, "sip", "route_header"),
-        "max_body_bytes": _int(raw, "sip", "max_body_bytes", 1024, 1 << 20),
-        "security": SipSecuritySettings(
-            realm=_str(view, "sip.security", "realm"),
-            challenge=challenge,
-            nonce_lifetime_s=_int(view, "sip.security", "nonce_lifetime_s", 10, 86400),
-            rate_limit_per_s=_int(view, "sip.security", "rate_limit_per_s", 0, 100000),
-            rate_limit_burst=_int(view, "sip.security", "rate_limit_burst", 1, 100000),
-            trunks=trunks,
-            users=dict(users),
-        ),
-        "tls": tls,
-        "register": register,
-    }
-
-
 def _config_path(value: str, base_dirs: Mapping[str, Path]) -> str:
     if not value or Path(value).is_absolute():
         return value
     return str(list(base_dirs.values())[-1] / value)
-
-
-def _build(raw: dict[str, Any], base_dirs: Mapping[str, Path], source: str) -> Settings:
-    codecs = raw.get("rtp", {}).get("codecs")
-    if not isinstance(codecs, list) or not codecs:
-        raise ConfigError(f"rtp.codecs: expected a non-empty list, got {codecs!r}")
-    for name in codecs:
-        if name not in KNOWN_CODECS:
-            raise ConfigError(f"rtp.codecs: unknown codec {name!r} (known: {', '.join(KNOWN_CODECS)})")
-    rtp = RtpSettings(
-        port_min=_int(raw, "rtp", "port_min", 1024, 65534),
-        port_max=_int(raw, "rtp", "port_max", 1025, 65535),
-        jitter_depth_frames=_int(raw, "rtp", "jitter_depth_frames", 1, 25),
-        codecs=tuple(codecs),
-    )
-    if rtp.port_max - rtp.port_min < 2:
-        raise ConfigError(f"rtp.port_max: range {rtp.port_min}..{rtp.port_max} holds no pair of ports")
-    users = raw.get("routes", {}).get("users", {})
-    if not isinstance(users, Mapping):
-        raise ConfigError("routes.users: expected a table of user = document")
-    routes = Routes(
-        default=_document_path(raw.get("routes", {}).get("default"), "routes.default", base_dirs),
-        users={u: _document_path(p, f"routes.users.{u}", base_dirs) for u, p in users.items()},
-    )
-    level = _str(raw, "logging", "level").upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"logging.level: {level!r} is not one of DEBUG, INFO, WARNING, ERROR")
-    engine = _str(raw, "tts", "engine")
-    if engine != "piper":
-        raise ConfigError(f"tts.engine: {engine!r} is not supported (supported: piper)")
-    return Settings(
-        sip=SipSettings(
-            host=_str(raw, "sip", "host"),
-            port=_int(raw, "sip", "port", 0, 65535),
-            advertised_host=_str(raw, "sip", "advertised_host"),
-            user_agent=_str(raw, "sip", "user_agent"),
-            **_sip_extras(raw, base_dirs),
-        ),
-        http=HttpSettings(host=_str(raw, "http", "host"), port=_int(raw, "http", "port", 0, 65535)),
-        rtp=rtp,
-        tts=TtsSettings(engine=engine, model=_str(raw, "tts", "model"), threads=_int(raw, "tts", "threads", 1, 16)),
-        routes=routes,
-        logging=LoggingSettings(level=level, call_log_dir=_str(raw, "logging", "call_log_dir")),
-        source=source,
-        webrtc=_webrtc(raw),
-        ai=_ai(raw),
-        swml=_swml(raw, base_dirs),
-        api=ApiSettings(token=_str(raw, "api", "token"), token_env=_str(raw, "api", "token_env")),
-    )
-
-
-def _swml(raw: Mapping[str, Any], base_dirs: Mapping[str, Path]) -> SwmlSettings:
-    section = raw.get("swml", {})
-    timeout = section.get("fetch_timeout_s", 10.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 120:
-        raise ConfigError(f"swml.fetch_timeout_s: expected a number of seconds in (0, 120], got {timeout!r}")
-    apology = section.get("apology", SwmlSettings.apology)
-    if not isinstance(apology, str):
-        raise ConfigError(f"swml.apology: expected a string, got {apology!r}")
-    folder = section.get("recordings_dir", "recordings")
-    if not isinstance(folder, str) or not folder:
-        raise ConfigError(f"swml.recordings_dir: expected a folder path, got {folder!r}")
-    recordings = Path(folder)
-    if not recordings.is_absolute():
-        recordings = list(base_dirs.values())[-1] / recordings if "user" in base_dirs else Path.cwd() / recordings
-    envs = section.get("envs", {})
-    if not isinstance(envs, Mapping) or not all(isinstance(v, str | int | float | bool) for v in envs.values()):
-        raise ConfigError(f"swml.envs: expected a table of name = value, got {envs!r}")
-    return SwmlSettings(
-        envs={str(k): str(v) for k, v in envs.items()},
-        fetch_timeout_s=float(timeout),
-        apology=apology,
-        recordings_dir=recordings,
-        expression_timeout_ms=_int(raw, "swml", "expression_timeout_ms", 1, 10_000)
-        if "expression_timeout_ms" in section
-        else 100,
-    )

@@ -282,12 +282,16 @@ class CodecSpec:
     """A codec we can run, as SDP names it: ``CodecSpec("opus", 48000, 2)``, ``CodecSpec("G722", 8000)``.
 
     ``fmtp`` is what we put in our answer for it (what we want to receive), if anything.
+    ``payload_type`` is the static RTP payload type our offers use for it (None: the RFC 3551
+    static type if it has one, else a dynamic one). This package knows no codec of its own: the
+    caller passes the list, derived from its codec table (the server's is ``mscodecs.SUPPORTED``).
     """
 
     name: str
     clock_rate: int
     channels: int = 1
     fmtp: str | None = None
+    payload_type: int | None = None
 
     def matches(self, rtpmap: RtpMap) -> bool:
         return (
@@ -401,19 +405,23 @@ def _choose_telephone_event(media: MediaDescription, clock_rate: int) -> str | N
     return same_clock[0] if same_clock else events[0][0]
 
 
-_STATIC_PT = {("PCMU", 8000): "0", ("PCMA", 8000): "8", ("G722", 8000): "9"}
+def _static_payload_type(codec: CodecSpec) -> str | None:
+    if codec.payload_type is not None:
+        return str(codec.payload_type)
+    return next((str(pt) for pt, known in STATIC_PAYLOAD_TYPES.items() if codec.matches(known)), None)
 
 
 def make_offer(codecs: list[CodecSpec], local_ip: str, local_port: int, session_id: int) -> SessionDescription:
     """An offer of one audio stream with ``codecs`` in preference order, plus telephone-event.
 
-    Static payload types where RFC 3551 has them, dynamic ones from 96 otherwise; telephone-event
-    is offered at 8000 Hz (and at 48000 Hz too when opus is offered, as browsers expect)."""
+    Each codec's static payload type (``CodecSpec.payload_type``, else RFC 3551's), dynamic ones
+    from 96 otherwise; telephone-event is offered at 8000 Hz (and at 48000 Hz too when a 48 kHz
+    codec such as opus is offered, as browsers expect)."""
     formats: list[str] = []
     attributes: list[Attribute] = []
     dynamic = 96
     for codec in codecs:
-        pt = _STATIC_PT.get((codec.name, codec.clock_rate))
+        pt = _static_payload_type(codec)
         if pt is None:
             pt, dynamic = str(dynamic), dynamic + 1
         formats.append(pt)

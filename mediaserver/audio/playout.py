@@ -1,4 +1,4 @@
-"""The outbound audio queue and its played-sample cursor (DESIGN §4).
+"""The outbound audio queue and its played-sample cursor (docs/design.md §4).
 
 Theory of operation
 -------------------
@@ -12,7 +12,7 @@ left in frames (silence between utterances and tail padding do not count), `queu
 many wait. `enqueue` returns a mark, `played_samples + queued_samples` after the append: the
 position of the end of that audio, so `reached(mark)` (`played_samples >= mark`) says the audio
 has been handed to the wire in full. Word offsets from TTS are added to the mark of their chunk's
-start to decide what the caller heard (DESIGN §4, "Heard text").
+start to decide what the caller heard (docs/design.md §4, "Heard text").
 
 `clear()` (barge-in) drops everything queued, leaves `played_samples` alone and returns the
 number of samples dropped. Positions then continue from `played_samples`, so marks handed out
@@ -25,7 +25,7 @@ frame carrying queued audio.
 `pause()` (a barge-in being confirmed) makes `next_frame()` return silence without taking
 anything from the queue: the queue, the offset into its first chunk and `played_samples` stay
 exactly where they were, so `resume()` continues from the very sample that would have gone
-next (reversible barge-in, DESIGN §4); the first frame after a resume starts a new talkspurt.
+next (reversible barge-in, docs/design.md §4); the first frame after a resume starts a new talkspurt.
 `clear()` also ends a pause. Word positions: a word that ends `k` samples into audio enqueued
 when `end_mark` was `m` has left on the wire once `reached(m + k)`.
 

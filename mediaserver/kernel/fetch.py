@@ -1,4 +1,4 @@
-"""SWML over HTTP: fetch a call's document from a URL (SWML_CONTRACT §4.1, §11 items 1–2).
+"""SWML over HTTP: fetch a call's document from a URL (docs/swml-contract.md §4.1).
 
 Theory of operation: a route (or `execute`/`transfer`) names an http(s) URL. We POST the call
 body `{"call": {...}, "vars": {...}, "envs": {...}, "params": {...}}` as JSON with the same
@@ -140,7 +140,7 @@ async def validate_url(url: str, timeout_s: float = 10.0) -> Document:
 
 
 def swml_call(call: Any) -> dict[str, Any]:
-    """`call.*` for SWML and the fetch body, from a kernel Call (SWML_CONTRACT §2, §4.1)."""
+    """`call.*` for SWML and the fetch body, from a kernel Call (docs/swml-contract.md §2, §4.1)."""
     from_number, to_number = _user(call.from_uri), _user(call.to_uri)
     kind = "webrtc" if str(call.info.get("transport", call.info.get("front_end", ""))).lower() == "webrtc" else "sip"
     return {

@@ -1,4 +1,4 @@
-"""The call state machine: an Enum, a table and one exception (DESIGN §3).
+"""The call state machine: an Enum, a table and one exception (docs/design.md §3).
 
 Every transition a call can make is in TRANSITIONS; nothing here knows whether the call came
 over SIP or WebRTC. An event that is not allowed in the current state raises InvalidTransition

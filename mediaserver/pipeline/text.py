@@ -1,7 +1,7 @@
 """Text for speech: markup clean-up, numbers spoken naturally, `pronounce` rules, clause splitting.
 
 Theory of operation: text from an LLM or a SWML `say:` is not speakable as-is, and espeak (Piper's
-phonemizer) reads several common forms badly (COSTS.md §1). Three pure steps, all regular
+phonemizer) reads several common forms badly (docs/costs.md §1). Three pure steps, all regular
 expressions, no I/O:
 
 * `normalize_text` strips markup (SSML/HTML tags, markdown emphasis, links, bullets), expands

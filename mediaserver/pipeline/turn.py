@@ -1,4 +1,4 @@
-"""The turn manager: endpointing and reversible barge-in as pure state machines (DESIGN §4).
+"""The turn manager: endpointing and reversible barge-in as pure state machines (docs/design.md §4).
 
 Theory of operation
 -------------------
@@ -47,6 +47,7 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from mediaserver.audio.frame import samples_per_frame
 from mediaserver.pipeline.turn_events import (
     CancelPreemptive,
     CommitTurn,
@@ -72,6 +73,7 @@ from mediaserver.pipeline.turn_events import (
     TurnEvent,
     WordMark,
 )
+from mediaserver.rates import PIPELINE_RATE
 
 __all__ = [
     "AGENT_TRANSITIONS",
@@ -111,11 +113,12 @@ __all__ = [
     "heard_words",
 ]
 
-SAMPLE_RATE = 16_000
-FRAME_SAMPLES = 320  # 20 ms at 16 kHz
+SAMPLE_RATE = PIPELINE_RATE  # the speech pipeline's rate, defined once in mediaserver.rates
+FRAME_SAMPLES = samples_per_frame(SAMPLE_RATE)  # 20 ms: 320 samples
 
 # Words that acknowledge rather than interrupt ("uh-huh" while the agent talks): they never
-# count towards barge_min_words, so a backchannel resumes the reply (PEERS.md §2, pain 2).
+# count towards barge_min_words, so a backchannel resumes the reply (backchannels stopping the
+# bot is a recurring complaint about voice bots, e.g. pipecat-ai/pipecat#984, livekit/agents#2339).
 BACKCHANNELS = frozenset(
     {
         "uh-huh",

@@ -4,7 +4,7 @@ Theory of operation: the kernel asks two questions of the caller's audio (16 kHz
 
 * `VoiceActivityDetector.is_speech(frame)` on every 20 ms frame (320 samples). webrtcvad costs
   ~3 µs per frame and reacts within one frame, but it is an energy/GMM detector that fires on
-  every noise onset (COSTS.md §3: gated noise bursts flagged on 38-51 % of frames). It is gated
+  every noise onset (docs/costs.md §3: gated noise bursts flagged on 38-51 % of frames). It is gated
   by an energy floor in dBFS (frame RMS relative to int16 full scale), so quiet background never
   counts as speech whatever the GMM says; the floor comes from the `ai` param `energy_level`.
 * `SpeechConfirmer.speech_probability(chunk)` where a decision matters (barge-in, end of turn):
@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from mediaserver.audio.frame import Pcm
+from mediaserver.audio.frame import Pcm, samples_per_frame
+from mediaserver.rates import PIPELINE_RATE
 
 __all__ = [
     "FRAME_SAMPLES",
@@ -35,8 +36,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
-FRAME_SAMPLES = 320  # 20 ms
+SAMPLE_RATE = PIPELINE_RATE  # defined once in mediaserver.rates
+FRAME_SAMPLES = samples_per_frame(SAMPLE_RATE)  # 20 ms: 320 samples
 
 # energy_level 0..100 maps linearly onto this dBFS range: 0 hears everything above -71 dBFS
 # (near the int16 noise floor of a G.711 line), 100 only speech louder than -21 dBFS (shouting

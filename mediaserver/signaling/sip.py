@@ -24,6 +24,7 @@ from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.taps import DigitSource
 from mediaserver.settings import Settings
+from mediaserver.signaling.sdp_codecs import sdp_codecs
 from mediaserver.signaling.sip_dialer import SipDialer
 from mediaserver.swml.document import Document
 from mediaserver.swml.errors import SwmlError
@@ -41,12 +42,6 @@ log = logging.getLogger(__name__)
 
 DRAIN_RETRY_AFTER_S = 30  # what a draining instance tells callers and proxies to wait
 
-CODEC_SPECS = {
-    "PCMU": CodecSpec("PCMU", 8000),
-    "PCMA": CodecSpec("PCMA", 8000),
-    "G722": CodecSpec("G722", 8000),
-    "opus": CodecSpec("opus", 48000, 2),
-}
 _CALL_ID = re.compile(rb"^(?:Call-ID|i)[ \t]*:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -90,7 +85,7 @@ class SipFrontEnd:
         self.dialer = SipDialer(self)
         kernel.dialer = self.dialer  # SWML connect / transfer / sip_refer go through us
         self.registered: dict[str, int] = {}  # reg_id -> granted seconds (0: not registered)
-        self.supported = [CODEC_SPECS[name] for name in settings.rtp.codecs]
+        self.supported = sdp_codecs(settings.rtp.codecs)  # from the one codec table, mscodecs.SUPPORTED
         self._udp: DatagramEndpoint | None = None
         self._tcp_server: asyncio.Server | None = None
         self._tcp: dict[Addr, StreamConnection] = {}
@@ -100,6 +95,7 @@ class SipFrontEnd:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # calls being set up: kept so none is collected mid-flight
 
     def _make_endpoint(self, port: int) -> SipEndpoint:
         sip = self.settings.sip
@@ -297,7 +293,9 @@ class SipFrontEnd:
                 "registration failed", extra={"aor": event.reg_id, "status": event.status, "reason": event.reason}
             )
         elif isinstance(event, sip_events.InviteReceived):
-            asyncio.get_running_loop().create_task(self._start_call(event))
+            task = asyncio.get_running_loop().create_task(self._start_call(event), name=f"invite:{event.call_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         elif isinstance(event, sip_events.ByeReceived | sip_events.CallCancelled):
             entry = self._calls.get(event.call_id)
             if entry:

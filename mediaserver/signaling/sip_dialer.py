@@ -28,6 +28,8 @@ from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.services import DialResult
 from mediaserver.logs import CallEventLog
+from mediaserver.signaling.sdp_codecs import sdp_codecs
+from mscodecs import SUPPORTED
 from mssip import events as sip_events
 from mssip.errors import SipError
 from mssip.sdp import CodecSpec, NegotiationError, SessionDescription, make_offer, read_answer
@@ -238,13 +240,11 @@ class SipDialer:
 
     # -- helpers -----------------------------------------------------------------------------
     def _codecs(self, origin: Call, names: list[str] | None) -> list[CodecSpec]:
-        from mediaserver.signaling.sip import CODEC_SPECS
-
-        wanted = [n for n in (names or list(self.front.settings.rtp.codecs)) if n in CODEC_SPECS]
+        wanted = [n for n in (names or list(self.front.settings.rtp.codecs)) if n in SUPPORTED]
         if origin.media.codec_name in wanted:  # the origin's codec first: no transcoding if the far end agrees
             wanted.remove(origin.media.codec_name)
             wanted.insert(0, origin.media.codec_name)
-        return [CODEC_SPECS[n] for n in wanted] or [CODEC_SPECS["PCMU"]]
+        return sdp_codecs(wanted or ["PCMU"])
 
     def _credentials(self, host: str) -> tuple[str, str] | None:
         register = self.front.settings.sip.register

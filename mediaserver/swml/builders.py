@@ -7,7 +7,7 @@ interpreter (so the effect carries concrete values), converts SWML's units (seco
 returns one frozen `Effect`. A value of the wrong type after expansion (`max_digits:
 "${vars.n}"` giving "abc") raises `SwmlError` with the field's path. `ai` / `amazon_bedrock`
 params are passed through unexpanded: inside the AI verb `${…}` is the AI engine's template
-language, not JavaScript (SWML_CONTRACT §2). Verbs without a builder become `Unsupported`.
+language, not JavaScript (docs/swml-contract.md §2). Verbs without a builder become `Unsupported`.
 """
 
 from __future__ import annotations

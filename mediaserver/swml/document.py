@@ -6,7 +6,7 @@ raises `SwmlError(path, message)` where `path` is the JSON path of the offending
 `sections.main[3].play.urls[1]: expected a string`, so a bad document fails at load with a
 message its author can act on, never halfway through a call.
 
-Shape (SWML_CONTRACT §2): an object with `sections` (an object of name -> list of verbs) that
+Shape (docs/swml-contract.md §2): an object with `sections` (an object of name -> list of verbs) that
 must hold `main`; `version` is optional and other top-level keys are tolerated. A verb is a
 single-key object `{verb: params}`, or a bare string (`"answer"`, `"hangup"`) meaning the verb
 with empty params, as SignalWire accepts. Verb names must be one of the 39 schema verbs.
@@ -39,7 +39,7 @@ from mediaserver.swml.play_urls import parse_play_url
 
 __all__ = ["VERBS", "Document", "SwmlError", "Verb", "document_from_data", "is_expression", "load_document"]
 
-# The schema's SWMLMethod list (SWML_CONTRACT §1, signalwire SDK 3.7.5): 39 verbs.
+# The schema's SWMLMethod list (docs/swml-contract.md §1, signalwire SDK 3.7.5): 39 verbs.
 VERBS: frozenset[str] = frozenset(
     {
         "answer",

@@ -1,6 +1,6 @@
 """SWML expressions: `${…}` / `%{…}` templates and raw `when` clauses, evaluated as JavaScript.
 
-Theory of operation: SWML's expression language is JavaScript (SWML_CONTRACT §2). Strings may
+Theory of operation: SWML's expression language is JavaScript (docs/swml-contract.md §2). Strings may
 hold templates: a value that is exactly one template (`"${vars.count + 1}"`, schema SWMLVar)
 takes the expression's typed value (number, object, bool); templates embedded in text
 (`"say:Hello ${call.from}"`) are replaced by their string form (undefined and null as "",

@@ -27,7 +27,7 @@ Variables (`vars`) hold `set` values and every verb's results; expressions see `
 `vars.*` (also bare), `params.*` (the current CALL frame's) and `envs.*`.
 
 A guard against runaway scripts: more than `step_budget` control steps in one `start`/`resume`
-without an effect raises `SwmlLoopError` (DESIGN §2.4).
+without an effect raises `SwmlLoopError` (docs/design.md §2).
 
 Lifecycle is an Enum and a table (`_ALLOWED`): NEW --start--> WAITING --resume--> WAITING...;
 after `Hangup` or `Finished`, or after an error, the state is DONE and every call raises

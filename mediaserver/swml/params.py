@@ -2,11 +2,12 @@
 
 Theory of operation: `document.py` validates the verb list shape; this module holds one small
 validator per verb that checks its params against the schema (signalwire SDK 3.7.5
-`schema.json`, SWML_CONTRACT §1) and returns a canonical form the interpreter can run without
+`schema.json`, docs/swml-contract.md §1) and returns a canonical form the interpreter can run without
 re-checking: nested verb lists (`cond.then`, `switch.case`, `execute.on_return`) become
 `list[Verb]`, `unset` becomes a list, `cond` becomes `CondBranch`es. Simple verbs use a field
-table (`_FIELDS`: name -> kind) so that adding a verb is adding a row. Every number or boolean
-field also accepts a SWML expression string (`${…}`), resolved when the verb runs.
+table (name -> kind, checked by `mediaserver.fields`) so that adding a verb is adding a row.
+Every number or boolean field also accepts a SWML expression string (`${…}`), resolved when the
+verb runs.
 
 Verb lists are loaded through the `LoadVerbs` callback that `document.py` passes in, so this
 module does not import the document model (no cycle) and nested paths read like
@@ -17,15 +18,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from mediaserver.fields import Field, FieldError, Table, check, check_value
 from mediaserver.swml.errors import SwmlError
 
 LoadVerbs = Callable[[Any, str], list[Any]]
 Validator = Callable[[Any, str], Any]
 
-_EXPRESSION = re.compile(r"^[$%]\{.*\}$", re.DOTALL)
 _DIGITS = re.compile(r"^[0-9*#A-DwW]+$")
 
 
@@ -47,8 +48,33 @@ class SwitchSpec:
     path: str = ""
 
 
-def _is_expr(value: Any) -> bool:
-    return isinstance(value, str) and _EXPRESSION.match(value) is not None
+# The field kinds of the tables below; SWML words its messages without the bad value.
+_KINDS: dict[str, Field] = {
+    "any": Field("any"),
+    "str": Field("str", expected="a string"),
+    "int": Field("int", expected="an integer"),
+    "num": Field("num", expected="a number"),
+    "bool": Field("bool", expected="a boolean"),
+    "obj": Field("obj", expected="an object"),
+    "strs": Field("list", items=Field("str"), expected="a list of strings"),
+}
+_PLAIN = Table({}, noun="parameter", expr=True)
+
+
+def _field(kind: Any) -> Field:
+    """A kind of the tables below: a name from `_KINDS`, a tuple of allowed values, or a Field."""
+    if isinstance(kind, Field):
+        return kind
+    if isinstance(kind, tuple):
+        return Field("any", choices=kind, expr=False)
+    return _KINDS[kind]
+
+
+def _raise_first(errors: list[FieldError]) -> None:
+    if errors:
+        error = errors[0]
+        message = f"expected {error.expected}" if error.problem == "type" else error.message
+        raise SwmlError(error.path, message)
 
 
 def check_object(params: Any, path: str, allowed: frozenset[str] | None) -> dict[str, Any]:
@@ -56,61 +82,44 @@ def check_object(params: Any, path: str, allowed: frozenset[str] | None) -> dict
         return {}
     if not isinstance(params, dict):
         raise SwmlError(path, "expected an object")
-    if allowed is not None:
-        for key in params:
-            if key not in allowed:
-                raise SwmlError(f"{path}.{key}", "unknown parameter")
-    return dict(params)
+    table = Table(dict.fromkeys(allowed or (), _KINDS["any"]), "keep" if allowed is None else "reject", "parameter")
+    values, errors = check(table, params, path)
+    _raise_first(errors)
+    return values
 
 
 def check_field(kind: Any, value: Any, path: str) -> None:
-    """kind: 'str' 'int' 'num' 'bool' 'obj' 'any' 'strs', or a tuple of allowed strings."""
-    if isinstance(kind, tuple):
-        if value not in kind:
-            raise SwmlError(path, f"expected one of {', '.join(map(str, kind))}, got {value!r}")
-        return
-    if kind == "any":
-        return
-    if kind == "str":
-        ok = isinstance(value, str)
-    elif kind in ("int", "num", "bool") and _is_expr(value):
-        ok = True
-    elif kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind == "num":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-    elif kind == "bool":
-        ok = isinstance(value, bool)
-    elif kind == "obj":
-        ok = isinstance(value, dict)
-    elif kind == "strs":
-        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
-    else:  # pragma: no cover - a typo in the tables below
-        raise AssertionError(kind)
-    if not ok:
-        names = {
-            "str": "a string",
-            "int": "an integer",
-            "num": "a number",
-            "bool": "a boolean",
-            "obj": "an object",
-            "strs": "a list of strings",
-        }
-        raise SwmlError(path, f"expected {names[kind]}")
+    """kind: 'str' 'int' 'num' 'bool' 'obj' 'any' 'strs', a tuple of allowed strings, or a Field."""
+    _raise_first(check_value(_field(kind), value, path, _PLAIN)[1])
 
 
 def _fields(table: dict[str, Any], required: frozenset[str] = frozenset()) -> Callable[[Any, str], dict[str, Any]]:
-    allowed = frozenset(table)
+    spec = Table(
+        {key: replace(_field(kind), required=key in required) for key, kind in table.items()},
+        noun="parameter",
+        expr=True,
+    )
 
     def validate(params: Any, path: str) -> dict[str, Any]:
-        checked = check_object(params, path, allowed)
-        for key in sorted(required - set(checked)):
-            raise SwmlError(path, f"missing required parameter {key!r}")
-        for key, value in checked.items():
-            check_field(table[key], value, f"{path}.{key}")
-        return checked
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise SwmlError(path, "expected an object")
+        values, errors = check(spec, params, path)
+        _raise_first(errors)
+        return values
 
     return validate
+
+
+def _digits(value: str) -> str | None:
+    return None if _DIGITS.match(value) else "expected DTMF digits 0-9 * # A-D, W (1 s pause) or w (0.5 s)"
+
+
+def _play(value: Any) -> str | None:
+    if isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(u, str) for u in value)):
+        return None
+    return "expected a play URL or a non-empty list of play URLs"
 
 
 _RECORD = {
@@ -127,7 +136,7 @@ _RECORD = {
 }
 _RECORD_CALL = {**_RECORD, "direction": ("speak", "listen", "both"), "control_id": "str"}
 _PROMPT = {
-    "play": "any",
+    "play": Field("any", check=_play),
     "volume": "num",
     "say_voice": "str",
     "say_language": "str",
@@ -165,6 +174,28 @@ _REQUEST = {
     "connect_timeout": "num",
     "save_variables": "bool",
 }
+
+_goto = _fields(
+    {"label": "str", "when": "str", "max": Field("int", lo=1, hi=100, expected="an integer from 1 to 100")},
+    frozenset({"label"}),
+)
+_send_digits = _fields({"digits": Field("str", check=_digits)}, frozenset({"digits"}))
+_prompt = _fields(_PROMPT, frozenset({"play"}))
+_CONNECT = Table(
+    {
+        "to": _KINDS["str"],
+        "from": _KINDS["str"],
+        **dict.fromkeys(("timeout", "max_duration", "session_timeout"), _KINDS["int"]),
+    },
+    unknown="keep",
+    expr=True,
+)
+
+
+def _connect(params: dict[str, Any], path: str) -> dict[str, Any]:
+    values, errors = check(_CONNECT, params, path)
+    _raise_first(errors)
+    return values
 
 
 def build_validators(load_verbs: LoadVerbs) -> dict[str, Validator]:
@@ -225,11 +256,7 @@ def build_validators(load_verbs: LoadVerbs) -> dict[str, Validator]:
         return checked
 
     def goto(params: Any, path: str) -> dict[str, Any]:
-        checked = _fields({"label": "str", "when": "str", "max": "int"}, frozenset({"label"}))(params, path)
-        limit = checked.get("max", 100)
-        if not _is_expr(limit) and not 1 <= limit <= 100:
-            raise SwmlError(f"{path}.max", f"expected an integer from 1 to 100, got {limit}")
-        return checked
+        return _goto(params, path)
 
     def unset(params: Any, path: str) -> list[str]:
         if isinstance(params, str):
@@ -241,30 +268,16 @@ def build_validators(load_verbs: LoadVerbs) -> dict[str, Validator]:
         return check_object(params, path, None)
 
     def send_digits(params: Any, path: str) -> dict[str, Any]:
-        checked = _fields({"digits": "str"}, frozenset({"digits"}))(params, path)
-        if not _is_expr(checked["digits"]) and not _DIGITS.match(checked["digits"]):
-            raise SwmlError(f"{path}.digits", "expected DTMF digits 0-9 * # A-D, W (1 s pause) or w (0.5 s)")
-        return checked
+        return _send_digits(params, path)
 
     def prompt(params: Any, path: str) -> dict[str, Any]:
-        checked = _fields(_PROMPT, frozenset({"play"}))(params, path)
-        play = checked["play"]
-        if not (isinstance(play, str) or (isinstance(play, list) and play and all(isinstance(u, str) for u in play))):
-            raise SwmlError(f"{path}.play", "expected a play URL or a non-empty list of play URLs")
-        return checked
+        return _prompt(params, path)
 
     def connect(params: Any, path: str) -> dict[str, Any]:
         checked = check_object(params, path, None)
         if not any(key in checked for key in ("to", "serial", "parallel", "serial_parallel")):
             raise SwmlError(path, "missing 'to' (or 'serial', 'parallel', 'serial_parallel')")
-        if "to" in checked:
-            check_field("str", checked["to"], f"{path}.to")
-        for key in ("timeout", "max_duration", "session_timeout"):
-            if key in checked:
-                check_field("int", checked[key], f"{path}.{key}")
-        if "from" in checked:
-            check_field("str", checked["from"], f"{path}.from")
-        return checked
+        return _connect(checked, path)
 
     return {
         "cond": cond_list,

@@ -1,7 +1,7 @@
 """The URL mini-language of `play` (and later `prompt.play`): one string, one thing to hear.
 
 Theory of operation: SWML packs four kinds of media into one string field, told apart by a
-scheme-like prefix (SWML_CONTRACT §1, schema `play_url`):
+scheme-like prefix (docs/swml-contract.md §1, schema `play_url`):
 
     say:<text>              text to speak with the call's TTS voice   -> PlaySay
     silence:<seconds>       seconds of silence, fractions allowed      -> PlaySilence

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 Addr = tuple[str, int]
 DatagramHandler = Callable[[bytes, Addr], None]
 # Datagram payloads are small; asyncio's default 256 KiB receive buffer per read cost page
-# faults on every packet (COSTS.md §5).
+# faults on every packet (docs/costs.md §5).
 MAX_DATAGRAM = 4096
 
 

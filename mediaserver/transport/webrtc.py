@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 aiortc owns the RTP, SRTP, Opus and ICE; this module only trades 20 ms frames with it, so that
-a browser call looks to the kernel exactly like a SIP call (DESIGN §4).
+a browser call looks to the kernel exactly like a SIP call (docs/design.md §4).
 
 Outbound. aiortc's RTP sender loops on `await track.recv()`; our `PlayoutTrack` hands it one
 frame per kernel tick and never paces by itself. On every `WebRtcMedia.tick` the track gets
@@ -12,7 +12,7 @@ frame is pulled right then and handed over; otherwise the credit is kept (at mos
 `MAX_CREDIT_FRAMES`) and the next `recv()` pulls its frame at once. Either way the playout's
 played-sample cursor moves when aiortc takes the frame, never earlier: before the peer
 connection is up nobody takes frames, so queued audio waits instead of being "played" into
-the void, and barge-in / heard-text see what really left (DESIGN §4). The cap on credits
+the void, and barge-in / heard-text see what really left (docs/design.md §4). The cap on credits
 bounds the burst after a stall to a few frames, as the RTP pacer does.
 
 Inbound. A task in the signalling glue reads decoded frames from the remote track and calls
@@ -49,9 +49,10 @@ from mediaserver.audio.playout import Playout
 from mediaserver.kernel.media import MediaCounters
 from mediaserver.kernel.taps import Digit, DigitSource, MediaTaps, SentFrame
 from mediaserver.settings import WebRtcSettings
-from mscodecs import Resampler
+from mscodecs import Resampler, codec_info
 
-SAMPLE_RATE = 48000  # Opus's native rate: inbound needs no resampling, only a mono mix
+OPUS = codec_info("opus")  # aiortc runs the codec; its facts come from the one codec table
+SAMPLE_RATE = OPUS.sample_rate  # Opus's native rate (48 kHz): inbound needs no resampling, only a mono mix
 FRAME_SAMPLES = samples_per_frame(SAMPLE_RATE)
 MAX_CREDIT_FRAMES = 3  # frames aiortc may take back to back after a stall
 PRIME_FRAMES = 2
@@ -111,7 +112,7 @@ class PlayoutTrack(MediaStreamTrack):
 class WebRtcMedia:
     """The aiortc implementation of `CallMedia` (browser and WHIP calls)."""
 
-    codec_name = "opus"
+    codec_name = OPUS.name
 
     def __init__(self) -> None:
         self.sample_rate = SAMPLE_RATE

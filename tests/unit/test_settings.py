@@ -55,3 +55,20 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, key: str) -> None:
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "absent.toml", environ={})
+
+
+def test_every_bad_key_is_named_at_once(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[sip]\nport = 'abc'\n[rtp]\njitter_depth_frames = 99\n[webrtc]\nice_servers = [{ urls = 5 }]\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ={})
+    message = str(info.value)
+    assert "sip.port: expected an integer, got 'abc'" in message
+    assert "rtp.jitter_depth_frames: 99 is outside 1..25" in message
+    assert "webrtc.ice_servers[0].urls: expected a URL or a list of URLs, got 5" in message
+
+
+def test_environment_strings_are_coerced_and_checked() -> None:
+    assert load_settings(environ={"MS_RTP_PORT_MIN": "20100", "MS_WEBRTC_ENABLED": "no"}).rtp.port_min == 20100
+    with pytest.raises(ConfigError, match=r"http.port: 70000 is outside 0..65535"):
+        load_settings(environ={"MS_HTTP_PORT": "70000"})

@@ -2,12 +2,14 @@
 
 Theory of operation: `AiSessionConfig.from_params(ai)` takes the verb's raw object (`prompt`,
 `post_prompt`, `params`, `languages`, `hints`, `pronounce`, `global_data`, `SWAIG`…; see
-SWML_CONTRACT.md §3) and returns plain values: the system prompt, LLM knobs, `TurnParams` for
+docs/swml-contract.md §3) and returns plain values: the system prompt, LLM knobs, `TurnParams` for
 the turn manager, greeting, fillers, hint rules and pronounce rules. POM prompts are rendered by
 an injected `render_prompt` callable (the SDK-exact renderer lives in SWAIG); the fallback here
 renders markdown simply. Bad values never stop the call: each one is replaced by its default and
-named in `warnings` (`params.end_of_speech_timeout: 'soon' is not a number; using 700`), which
-the session logs on the call. Durations are milliseconds, as in SWML.
+named in `warnings` (`params.end_of_speech_timeout: expected a number, got 'soon'; using 700`),
+which the session logs on the call; a number out of range is clamped. The keys and their ranges
+are the `_PARAMS` and `_PROMPT_KNOBS` field tables (`mediaserver.fields`). Durations are
+milliseconds, as in SWML.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mediaserver.fields import MISSING, Field, Table, check
 from mediaserver.pipeline.asr import HintRule, parse_hints
 from mediaserver.pipeline.turn import TurnParams
 
@@ -79,21 +82,21 @@ class AiSessionConfig:
                 warnings.append(f"prompt: {exc}; rendered without formatting")
                 return render_prompt_simply(obj)
 
-        reader = _Reader(params, warnings)
-        knobs = _Reader(prompt_obj, warnings, "prompt")
+        p = _read(_PARAMS, params, "params", warnings)
+        knobs = _read(_PROMPT_KNOBS, prompt_obj, "prompt", warnings)
         turn = TurnParams(
-            end_of_speech_ms=reader.get_int("end_of_speech_timeout", 700, 250, 10_000),
-            speech_event_timeout_ms=reader.get_int("speech_event_timeout", 1400, 0, 10_000),
-            first_word_timeout_ms=reader.get_int("first_word_timeout", 1000, 0, 10_000),
-            speech_timeout_ms=reader.get_int("speech_timeout", 60_000, 0, 600_000) or 600_000,
-            attention_timeout_ms=reader.get_int("attention_timeout", 0, 0, 600_000),
-            inactivity_timeout_ms=reader.get_int("inactivity_timeout", 600_000, 0, 3_600_000),
+            end_of_speech_ms=int(p["end_of_speech_timeout"]),
+            speech_event_timeout_ms=int(p["speech_event_timeout"]),
+            first_word_timeout_ms=int(p["first_word_timeout"]),
+            speech_timeout_ms=int(p["speech_timeout"]) or 600_000,
+            attention_timeout_ms=int(p["attention_timeout"]),
+            inactivity_timeout_ms=int(p["inactivity_timeout"]),
             enable_barge=_barge_enabled(params.get("enable_barge", True)),
-            barge_min_words=reader.get_int("barge_min_words", 1, 1, 99),
-            barge_match=reader.get_regex("barge_match_string"),
-            interrupt_on_noise=reader.get_bool("interrupt_on_noise", False),
-            digit_timeout_ms=reader.get_int("digit_timeout", 3000, 0, 30_000),
-            digit_terminators=reader.get_str("digit_terminators", ""),
+            barge_min_words=int(p["barge_min_words"]),
+            barge_match=p["barge_match_string"],
+            interrupt_on_noise=p["interrupt_on_noise"],
+            digit_timeout_ms=int(p["digit_timeout"]),
+            digit_terminators=p["digit_terminators"],
         )
         languages = ai.get("languages") if isinstance(ai.get("languages"), list) else []
         first = languages[0] if languages and isinstance(languages[0], dict) else {}
@@ -106,23 +109,23 @@ class AiSessionConfig:
         return cls(
             prompt=render(prompt_obj),
             post_prompt=render(post) if isinstance(post, dict) else "",
-            model=reader.get_str("ai_model", "") or default_model,
-            temperature=knobs.float_or_none("temperature", 0.0, 2.0)
-            if "temperature" in prompt_obj
-            else reader.float_or_none("temperature", 0.0, 2.0),
-            top_p=knobs.float_or_none("top_p", 0.0, 1.0),
-            max_tokens=knobs.get_int("max_tokens", 256, 1, 16_384)
-            if "max_tokens" in prompt_obj
-            else (reader.get_int("max_response_tokens", 256, 1, 16_384) if "max_response_tokens" in params else None),
-            presence_penalty=knobs.float_or_none("presence_penalty", -2.0, 2.0),
-            frequency_penalty=knobs.float_or_none("frequency_penalty", -2.0, 2.0),
+            model=p["ai_model"] or default_model,
+            temperature=_float(knobs.get("temperature") if "temperature" in prompt_obj else p.get("temperature")),
+            top_p=_float(knobs.get("top_p")),
+            max_tokens=_int(
+                knobs["max_tokens"]
+                if "max_tokens" in prompt_obj
+                else (p["max_response_tokens"] if "max_response_tokens" in params else None)
+            ),
+            presence_penalty=_float(knobs.get("presence_penalty")),
+            frequency_penalty=_float(knobs.get("frequency_penalty")),
             turn=turn,
-            static_greeting=reader.get_str("static_greeting", ""),
-            static_greeting_no_barge=reader.get_bool("static_greeting_no_barge", False),
-            wait_for_user=reader.get_bool("wait_for_user", False),
-            attention_timeout_prompt=reader.get_str("attention_timeout_prompt", cls.attention_timeout_prompt),
-            energy_level=float(reader.get_int("energy_level", 52, 0, 100)),
-            transparent_barge=reader.get_bool("transparent_barge", True),
+            static_greeting=p["static_greeting"],
+            static_greeting_no_barge=p["static_greeting_no_barge"],
+            wait_for_user=p["wait_for_user"],
+            attention_timeout_prompt=p["attention_timeout_prompt"],
+            energy_level=float(int(p["energy_level"])),
+            transparent_barge=p["transparent_barge"],
             speech_fillers=speech_fillers,
             function_fillers=function_fillers,
             hotwords=hotwords,
@@ -130,7 +133,7 @@ class AiSessionConfig:
             pronounce=pronounce,
             global_data=dict(ai["global_data"]) if isinstance(ai.get("global_data"), dict) else {},
             convo=[{"role": str(m["role"]), "content": str(m["content"])} for m in convo],
-            sliding_window=reader.get_int("conversation_sliding_window", 0, 0, 10_000),
+            sliding_window=int(p["conversation_sliding_window"]),
             warnings=warnings,
         )
 
@@ -187,61 +190,71 @@ def _strings(items: Any) -> list[str]:
     return [str(x) for x in items if isinstance(x, str) and x.strip()] if isinstance(items, list) else []
 
 
-class _Reader:
-    """Reads one typed key with a default, a range and a warning instead of an exception."""
+def _ms(default: int, lo: int, hi: int) -> Field:
+    """A whole number knob; a fraction is cut (SWML numbers may come as 700.0 or "700")."""
+    return Field("num", default, lo=lo, hi=hi)
 
-    def __init__(self, source: dict[str, Any], warnings: list[str], prefix: str = "params") -> None:
-        self.source, self.warnings, self.prefix = source, warnings, prefix
 
-    def _bad(self, key: str, value: Any, why: str, default: Any) -> Any:
-        self.warnings.append(f"{self.prefix}.{key}: {value!r} {why}; using {default!r}")
-        return default
+def _regex(value: str) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"expected a regular expression, got {value!r} ({exc})"
+    return None
 
-    def get_int(self, key: str, default: int, lo: int, hi: int) -> int:
-        value = self.source.get(key, default)
-        try:
-            number = int(float(value)) if not isinstance(value, bool) else None
-        except (TypeError, ValueError):
-            number = None
-        if number is None:
-            return int(self._bad(key, value, "is not a number", default))
-        if not lo <= number <= hi:
-            return int(self._bad(key, value, f"is outside {lo}..{hi}", min(max(number, lo), hi)))
-        return number
 
-    def float_or_none(self, key: str, lo: float, hi: float) -> float | None:
-        if key not in self.source:
-            return None
-        value = self.source[key]
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return self._bad(key, value, "is not a number", None)  # type: ignore[no-any-return]
-        if not lo <= number <= hi:
-            return float(self._bad(key, value, f"is outside {lo}..{hi}", min(max(number, lo), hi)))
-        return number
+_PARAMS = Table(
+    {
+        "end_of_speech_timeout": _ms(700, 250, 10_000),
+        "speech_event_timeout": _ms(1400, 0, 10_000),
+        "first_word_timeout": _ms(1000, 0, 10_000),
+        "speech_timeout": _ms(60_000, 0, 600_000),
+        "attention_timeout": _ms(0, 0, 600_000),
+        "inactivity_timeout": _ms(600_000, 0, 3_600_000),
+        "barge_min_words": _ms(1, 1, 99),
+        "barge_match_string": Field("str", "", check=_regex),
+        "interrupt_on_noise": Field("bool", False),
+        "digit_timeout": _ms(3000, 0, 30_000),
+        "digit_terminators": Field("str", ""),
+        "ai_model": Field("str", ""),
+        "temperature": Field("num", lo=0.0, hi=2.0),
+        "max_response_tokens": _ms(256, 1, 16_384),
+        "static_greeting": Field("str", ""),
+        "static_greeting_no_barge": Field("bool", False),
+        "wait_for_user": Field("bool", False),
+        "attention_timeout_prompt": Field("str", AiSessionConfig.attention_timeout_prompt),
+        "energy_level": _ms(52, 0, 100),
+        "transparent_barge": Field("bool", True),
+        "conversation_sliding_window": _ms(0, 0, 10_000),
+    },
+    unknown="ignore",  # the rest of `params` is read elsewhere, or is the platform's
+    loose=True,
+)
+_PROMPT_KNOBS = Table(
+    {
+        "temperature": Field("num", lo=0.0, hi=2.0),
+        "top_p": Field("num", lo=0.0, hi=1.0),
+        "max_tokens": _ms(256, 1, 16_384),
+        "presence_penalty": Field("num", lo=-2.0, hi=2.0),
+        "frequency_penalty": Field("num", lo=-2.0, hi=2.0),
+    },
+    unknown="ignore",  # text, pom
+    loose=True,
+)
 
-    def get_bool(self, key: str, default: bool) -> bool:
-        value = self.source.get(key, default)
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.strip().lower() in ("true", "1", "yes")
-        if isinstance(value, int):
-            return bool(value)
-        return bool(self._bad(key, value, "is not a boolean", default))
 
-    def get_str(self, key: str, default: str) -> str:
-        value = self.source.get(key, default)
-        if isinstance(value, str):
-            return value
-        return str(self._bad(key, value, "is not a string", default))
+def _read(table: Table, source: dict[str, Any], path: str, warnings: list[str]) -> dict[str, Any]:
+    """The table's values; a bad one becomes its default (a number out of range: the bound), with a warning."""
+    values, errors = check(table, source, path, repair=True)
+    for error in errors:
+        using = None if error.repaired is MISSING else error.repaired
+        warnings.append(f"{error}; using {using!r}")
+    return values
 
-    def get_regex(self, key: str) -> str:
-        value = self.get_str(key, "")
-        if value:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                return str(self._bad(key, value, f"is not a regular expression ({exc})", ""))
-        return value
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)

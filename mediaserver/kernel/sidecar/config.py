@@ -5,9 +5,10 @@ the control API's `start`) gives it and returns a frozen config, or raises `Side
 whose message is the spec's text: `lang is required`, `sidecar requires both legs
 (remote-caller and local-caller)`, or `<field>: <reason>` for a bad field (seed 002: "-ERR:
 <field>: <reason>"). The top level is structural and fixed (an unknown key, or a tunable put
-there instead of under `params`, is refused); `params` is validated strictly: every knob has a
-type and range, strings that look like numbers are accepted on number fields (YAML and `${}`
-leave those behind), and an unknown knob is refused. SWAIG function parameters may only use
+there instead of under `params`, is refused); `params` is validated strictly against the
+`PARAMS` field table (`mediaserver.fields`): every knob has a type and range, strings that look
+like numbers are accepted on number fields (YAML and `${}` leave those behind), and an unknown
+knob is refused. The first bad field is the one named. SWAIG function parameters may only use
 the JSON-schema fields the platform's validator allows, and `sidecar_skip` is reserved.
 
 `system_prompt(config, variables)` renders the operator prompt (text, POM `sections`, or
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mediaserver.fields import Field, FieldError, Table, check
 from mediaserver.swaig.pom import PomError, render_pom
 from mediaserver.swaig.templates import expand
 
@@ -39,20 +41,6 @@ __all__ = [
 
 LEGS = ("remote-caller", "local-caller")
 SKIP_TOOL = "sidecar_skip"
-TOP_LEVEL = {
-    "prompt",
-    "lang",
-    "model",
-    "direction",
-    "customer_role",
-    "url",
-    "SWAIG",
-    "permissions",
-    "global_data",
-    "hints",
-    "params",
-    "action",
-}
 PERMISSIONS = ("swaig_allow_swml", "swaig_allow_settings", "swaig_set_global_data")
 ALLOWED_PROPERTY_FIELDS = {"type", "description", "enum", "default", "items", "properties", "required"}
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -69,6 +57,10 @@ ASK_FRAMING = (
     "agent is asking you a question directly. Answer it concisely from the conversation so far, "
     "using tools if they help. Do not skip; always answer."
 )
+
+
+# `permissions: null`, `hints: []`... mean the default, as the platform reads them.
+_FALSY_IS_ABSENT = ("permissions", "global_data", "hints")
 
 
 class SidecarConfigError(ValueError):
@@ -95,54 +87,83 @@ class SidecarParams:
     debug: bool = False
 
 
-# knob -> (kind, lo, hi); kind "int" | "bool" | "str" | "enum:<a>|<b>"
-_KNOBS: dict[str, tuple[str, int | None, int | None]] = {
-    "idle_timeout_ms": ("int", 50, 5000),
-    "min_interval_ms": ("int", 0, 60000),
-    "max_iters_per_tick": ("int", 1, 20),
-    "max_history_tokens": ("int", 1000, 200000),
-    "act_on_channel": ("bool", None, None),
-    "final_summary": ("bool", None, None),
-    "ai_summary": ("bool", None, None),
-    "ai_summary_prompt": ("str", None, None),
-    "live_events": ("bool", None, None),
-    "verbose_utterances": ("bool", None, None),
-    "speech_engine": ("enum:deepgram|google", None, None),
-    "speech_timeout": ("int", 0, 600000),
-    "vad_silence_ms": ("int", 0, 60000),
-    "vad_thresh": ("int", 0, 100),
-    "debug_level": ("int", 0, 100),
-    "debug": ("bool", None, None),
-}
+def _int(lo: int, hi: int) -> Field:
+    return Field("int", lo=lo, hi=hi)
 
 
-def _int(name: str, value: Any, lo: int | None, hi: int | None) -> int:
-    if isinstance(value, bool):
-        raise SidecarConfigError(f"{name}: expected an integer, got {value!r}")
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise SidecarConfigError(f"{name}: expected an integer, got {value!r}") from None
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise SidecarConfigError(f"{name}: expected an integer, got {value!r}")
-        value = int(value)
-    if not isinstance(value, int):
-        raise SidecarConfigError(f"{name}: expected an integer, got {value!r}")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise SidecarConfigError(f"{name}: {value} is outside {lo}..{hi}")
-    return value
+# The `params` knobs; an absent one keeps SidecarParams' default. Number and boolean strings pass.
+PARAMS = Table(
+    {
+        "idle_timeout_ms": _int(50, 5000),
+        "min_interval_ms": _int(0, 60000),
+        "max_iters_per_tick": _int(1, 20),
+        "max_history_tokens": _int(1000, 200000),
+        "act_on_channel": Field("bool"),
+        "final_summary": Field("bool"),
+        "ai_summary": Field("bool"),
+        "ai_summary_prompt": Field("str"),
+        "live_events": Field("bool"),
+        "verbose_utterances": Field("bool"),
+        "speech_engine": Field("any", choices=("deepgram", "google")),
+        "speech_timeout": _int(0, 600000),
+        "vad_silence_ms": _int(0, 60000),
+        "vad_thresh": _int(0, 100),
+        "debug_level": _int(0, 100),
+        "debug": Field("bool"),
+    },
+    noun="parameter",
+    unknown_text="unknown parameter (known: {known})",
+    loose=True,
+)
+_KNOBS = PARAMS.fields
 
 
-def _bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.strip().lower() in ("true", "1", "yes")
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise SidecarConfigError(f"{name}: expected true or false, got {value!r}")
+def _http_url(url: str) -> str | None:
+    return (
+        None
+        if not url or url.startswith(("http://", "https://"))
+        else f"expected an http:// or https:// URL, got {url!r}"
+    )
+
+
+# The top level of the body: structural and fixed. `prompt`, `lang`, `SWAIG` and `params` have
+# rules of their own below (the spec's "... is required" texts, POM, JSON schema).
+BODY = Table(
+    {
+        "prompt": Field("any"),
+        "lang": Field("any"),
+        "model": Field("str", nonempty=True, expected="a model name"),
+        "direction": Field(
+            "list", list(LEGS), items=Field("any", choices=LEGS), expected="a list of remote-caller and local-caller"
+        ),
+        "customer_role": Field("any", "remote-caller", choices=LEGS, expected="remote-caller or local-caller"),
+        "url": Field("str", "", expected="an http:// or https:// URL", check=_http_url),
+        "SWAIG": Field("any"),
+        "permissions": Field(
+            "table",
+            {},
+            expected="an object",
+            table=Table(
+                dict.fromkeys(PERMISSIONS, Field("bool")),
+                noun="permission",
+                unknown_text="unknown permission (known: {known})",
+                loose=True,
+            ),
+        ),
+        "global_data": Field("obj", {}, expected="an object"),
+        "hints": Field("list", [], items=Field("str"), expected="a list of strings"),
+        "params": Field("any"),
+        "action": Field("any"),
+    },
+    noun="field",
+    unknown_text="unknown field (allowed: {known})",
+)
+TOP_LEVEL = set(BODY.fields)
+
+
+def _first(errors: list[FieldError]) -> None:
+    if errors:
+        raise SidecarConfigError(str(errors[0]))
 
 
 def parse_params(raw: Any) -> SidecarParams:
@@ -150,25 +171,8 @@ def parse_params(raw: Any) -> SidecarParams:
         return SidecarParams()
     if not isinstance(raw, dict):
         raise SidecarConfigError(f"params: expected an object, got {type(raw).__name__}")
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        spec = _KNOBS.get(name)
-        if spec is None:
-            raise SidecarConfigError(f"{name}: unknown parameter (known: {', '.join(sorted(_KNOBS))})")
-        kind, lo, hi = spec
-        if kind == "int":
-            values[name] = _int(name, value, lo, hi)
-        elif kind == "bool":
-            values[name] = _bool(name, value)
-        elif kind == "str":
-            if not isinstance(value, str):
-                raise SidecarConfigError(f"{name}: expected a string, got {value!r}")
-            values[name] = value
-        else:
-            choices = kind.split(":", 1)[1].split("|")
-            if value not in choices:
-                raise SidecarConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
-            values[name] = value
+    values, errors = check(PARAMS, raw)
+    _first(errors)
     return SidecarParams(**values)
 
 
@@ -239,8 +243,9 @@ class SidecarConfig:
         for key in body:
             if key in _KNOBS:
                 raise SidecarConfigError(f"{key}: tunables belong in params, not at the top level")
-            if key not in TOP_LEVEL:
-                raise SidecarConfigError(f"{key}: unknown field (allowed: {', '.join(sorted(TOP_LEVEL))})")
+        given = {key: value for key, value in body.items() if value or key not in _FALSY_IS_ABSENT}
+        values, errors = check(BODY, given)
+        _first([error for error in errors if error.problem == "unknown"])
         lang = body.get("lang")
         if lang is None or lang == "":
             raise SidecarConfigError("lang is required")
@@ -250,46 +255,21 @@ class SidecarConfig:
         if prompt is None or prompt == "":
             raise SidecarConfigError("prompt is required")
         _check_prompt(prompt)
-        direction = body.get("direction", list(LEGS))
-        if not isinstance(direction, list) or any(d not in LEGS for d in direction):
-            raise SidecarConfigError(f"direction: expected a list of remote-caller and local-caller, got {direction!r}")
-        if set(direction) != set(LEGS):
+        _first(errors)
+        if set(values["direction"]) != set(LEGS):
             raise SidecarConfigError("sidecar requires both legs (remote-caller and local-caller)")
-        role = body.get("customer_role", "remote-caller")
-        if role not in LEGS:
-            raise SidecarConfigError(f"customer_role: expected remote-caller or local-caller, got {role!r}")
-        model = body.get("model", default_model or DEFAULT_MODEL)
-        if not isinstance(model, str) or not model:
-            raise SidecarConfigError(f"model: expected a model name, got {model!r}")
-        url = body.get("url", "")
-        if not isinstance(url, str) or (url and not url.startswith(("http://", "https://"))):
-            raise SidecarConfigError(f"url: expected an http:// or https:// URL, got {url!r}")
         _check_swaig(body.get("SWAIG"))
-        perms = body.get("permissions") or {}
-        if not isinstance(perms, dict):
-            raise SidecarConfigError("permissions: expected an object")
-        permissions = dict.fromkeys(PERMISSIONS, True)
-        for key, value in perms.items():
-            if key not in PERMISSIONS:
-                raise SidecarConfigError(f"permissions.{key}: unknown permission (known: {', '.join(PERMISSIONS)})")
-            permissions[key] = _bool(f"permissions.{key}", value)
-        global_data = body.get("global_data") or {}
-        if not isinstance(global_data, dict):
-            raise SidecarConfigError("global_data: expected an object")
-        hints = body.get("hints") or []
-        if not isinstance(hints, list) or not all(isinstance(h, str) for h in hints):
-            raise SidecarConfigError("hints: expected a list of strings")
         return cls(
             prompt=prompt,
             lang=lang,
-            model=model,
-            direction=tuple(direction),
-            customer_role=role,
-            url=url,
+            model=values.get("model", default_model or DEFAULT_MODEL),
+            direction=tuple(values["direction"]),
+            customer_role=values["customer_role"],
+            url=values["url"],
             swaig=dict(body.get("SWAIG") or {}),
-            permissions=permissions,
-            global_data=dict(global_data),
-            hints=tuple(hints),
+            permissions={**dict.fromkeys(PERMISSIONS, True), **values["permissions"]},
+            global_data=dict(values["global_data"]),
+            hints=tuple(values["hints"]),
             params=parse_params(body.get("params")),
             body=dict(body),
         )

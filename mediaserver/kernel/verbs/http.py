@@ -2,7 +2,7 @@
 
 Theory of operation: `request` sends one HTTP request with aiohttp (userinfo of the URL as
 Basic auth, `body` as JSON when it is an object) and reports what SWML scripts read
-(SWML_CONTRACT §2): request_url, request_result success|failed (also return_value),
+(docs/swml-contract.md §2): request_url, request_result success|failed (also return_value),
 request_response_code, request_response_headers (lower-case names, at most 64),
 request_response_body (at most 64 KB of text), and with save_variables the parsed JSON reply as
 request_response. A transport error or timeout is `failed` with the reason logged, never an

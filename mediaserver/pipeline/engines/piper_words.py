@@ -10,7 +10,7 @@ espeak does not always keep words apart: it merges function words ("that the" ->
 "to be" -> `təbi`) and expands numbers into several words ("3.5" -> three point five). When the
 group count differs from the word count, each written word is phonemized on its own (the
 `phonemize` callback) and the sentence's voiced phonemes are shared out in proportion to those
-counts (COSTS.md §1: both methods put word ends within ~90 ms median of whisper's). Without any
+counts (docs/costs.md §1: both methods put word ends within ~90 ms median of whisper's). Without any
 alignment (`phones=None`), the same proportion is applied to the whole chunk.
 
 Invariants of the result: one `WordTiming` per written word that contains a letter or digit

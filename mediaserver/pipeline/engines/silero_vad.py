@@ -2,7 +2,7 @@
 
 Theory of operation: the model file is the one faster-whisper ships (`faster_whisper/assets/
 silero_vad_v6.onnx`), so it comes with a dependency we already have and nothing is downloaded;
-the `silero-vad` package would pull in torch (COSTS.md §3), and the torch-free wrappers would be
+the `silero-vad` package would pull in torch (docs/costs.md §3), and the torch-free wrappers would be
 one more dependency for the same file. This export takes a batch of 512-sample windows, each
 prefixed by the 64 samples before it (576 in all), plus the LSTM state (h, c), and returns one
 probability per window: the batch axis is time, so a whole chunk runs in one `session.run`.

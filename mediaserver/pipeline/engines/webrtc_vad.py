@@ -4,7 +4,7 @@ Theory of operation: each frame is classified by webrtcvad (GMM, aggressiveness 
 RMS level; it is speech only if both agree. webrtcvad sees every frame, including those under
 the floor, because it adapts its noise model to what it hears. `reset()` builds a fresh
 `webrtcvad.Vad`: the library has no reset of its own. A new instance flags its first 4-6 frames
-of any non-silent noise as speech (COSTS.md §3); the turn manager's N-consecutive-frames rule
+of any non-silent noise as speech (docs/costs.md §3); the turn manager's N-consecutive-frames rule
 and the energy floor absorb most of it, and the confirmer the rest.
 """
 

@@ -1,7 +1,7 @@
 """faster-whisper recognizer with a short fixed encoder window for short utterances.
 
 Theory of operation: stock `WhisperModel.transcribe` always pads the features to Whisper's 30 s
-window, so even 1 s of speech costs ~0.5-0.7 s of CPU-bound encoder time (COSTS.md §2). The
+window, so even 1 s of speech costs ~0.5-0.7 s of CPU-bound encoder time (docs/costs.md §2). The
 CTranslate2 encoder accepts fewer frames: a fixed 10 s window (1000 feature frames) is ~3.5x
 faster with the same word error rate on our test set. So an utterance that fits in
 `window_s` (minus a margin) is padded to exactly `window_s`, encoded, and decoded greedily with
@@ -32,13 +32,14 @@ import numpy as np
 
 from mediaserver.audio.frame import Pcm
 from mediaserver.pipeline.asr import Recognition
+from mediaserver.rates import PIPELINE_RATE
 
 __all__ = ["WhisperRecognizer"]
 
 log = logging.getLogger(__name__)
 
 _MARGIN_S = 1.0  # the short window needs room after the speech, or tiny.en repeats itself
-_LEAD_IN = 3200  # samples of silence before the speech (200 ms)
+_LEAD_IN = PIPELINE_RATE // 5  # samples of silence before the speech (200 ms)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -54,7 +55,7 @@ def _bundled_model() -> str:
 class WhisperRecognizer:
     """A `SpeechRecognizer` backed by faster-whisper (CTranslate2), English, greedy decoding."""
 
-    sample_rate = 16000
+    sample_rate = PIPELINE_RATE  # Whisper's own input rate, which the pipeline rate is chosen to match
 
     def __init__(
         self,

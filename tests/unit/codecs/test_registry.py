@@ -86,3 +86,16 @@ def test_package_reexports_the_public_api() -> None:
         assert hasattr(mscodecs, name), name
     assert mscodecs.make_codec is make_codec
     assert "DtmfReceiver" in mscodecs.__all__ and "Resampler" in mscodecs.__all__
+
+
+def test_every_row_builds_its_codec_through_its_factory() -> None:
+    for name, info in SUPPORTED.items():
+        codec = info.factory(info.sample_rate, 20)
+        assert (codec.name, codec.clock_rate, codec.sample_rate) == (name, info.clock_rate, info.sample_rate)
+    with pytest.raises(UnsupportedCodec):
+        CodecInfo("X", 8000, 1, None, 8000).factory(8000, 20)  # a bare info cannot build anything
+
+
+def test_only_any_rate_rows_take_another_clock_rate() -> None:
+    assert [name for name, info in SUPPORTED.items() if info.any_rate] == ["L16"]
+    assert all(info.fmtp is None or info.fmtp for info in SUPPORTED.values())  # no empty fmtp line

@@ -32,7 +32,7 @@ def active_region(pcm: np.ndarray) -> np.ndarray:
 
 
 def noise_bursts(seed: int, seconds: float, level: float) -> np.ndarray:
-    """Gated white/pink noise: bursts of 100-400 ms with 0.2-1 s gaps (COSTS.md §3)."""
+    """Gated white/pink noise: bursts of 100-400 ms with 0.2-1 s gaps (docs/costs.md §3)."""
     rng = np.random.default_rng(seed)
     out = np.zeros(int(seconds * 16000))
     at = 3200

@@ -165,3 +165,16 @@ def test_malformed_sdp(data: bytes) -> None:
         parse_sdp(data)
     assert issubclass(SdpParseError, NegotiationError)  # one except clause answers 488
     assert issubclass(SdpParseError, ValueError)
+
+
+def test_offer_takes_payload_types_from_the_caller_then_rfc3551() -> None:
+    from mssip.sdp import make_offer
+
+    custom = CodecSpec("X-TEST", 8000, payload_type=77)
+    offer = make_offer([OPUS, custom, PCMA, G722, CodecSpec("L16", 16000)], "192.0.2.1", 4000, session_id=1)
+    audio = offer.media[0]
+    # opus and L16/16000 are dynamic; PCMA/G722 take RFC 3551's static types; X-TEST its own.
+    assert audio.formats[:5] == ["96", "77", "8", "9", "97"]
+    assert audio.rtpmap("77") is not None and str(audio.rtpmap("77")) == "X-TEST/8000"
+    assert audio.fmtp("96") == "useinbandfec=1"
+    assert [str(audio.rtpmap(pt)) for pt in audio.formats[5:]] == ["telephone-event/8000", "telephone-event/48000"]

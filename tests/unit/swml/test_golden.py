@@ -33,7 +33,7 @@ EXAMPLES = SDK / "_docs" / "examples"
 OUR_DOCUMENTS = sorted(
     [*ROOT.glob("config/**/*.yaml"), *ROOT.glob("config/**/*.json"), *(ROOT / "tests/fixtures/swml").glob("*.yaml")]
 )
-# Examples that render one agent offline (SWML_CONTRACT §9); the others need keys or several agents.
+# Examples that render one agent offline (docs/swml-contract.md §9); the others need keys or several agents.
 AGENT_EXAMPLES = [
     "quickstart_agent",
     "declarative_agent",
