@@ -4,7 +4,8 @@ Theory of operation: `Reply.run()` streams the LLM (`LanguageModel.stream`) and 
 deltas to a `ClauseSplitter`; each finished clause goes on a queue that the speaker task turns
 into audio (`SpeechSynthesizer.stream`, off the loop) and enqueues on the call. Tool calls are
 collected, run through the `ToolRunner` (a function filler is spoken first) and the LLM is asked
-again with the results, up to `MAX_TOOL_ROUNDS`.
+again with the results, up to `MAX_TOOL_ROUNDS`: the tool loop shared with the sidecar
+(`mediaserver.pipeline.toolloop`), with `_ReplyHooks` as this verb's side of it.
 
 A preemptive reply (started on a stable transcript before the endpoint) does everything up to
 the playout: the first clause is synthesized and waits on `committed`; `commit()` at the endpoint
@@ -29,8 +30,9 @@ from typing import Any, Protocol
 
 from mediaserver.kernel.ai.tools import AiControl, ToolInvocation, ToolRunner
 from mediaserver.kernel.call import Call
-from mediaserver.pipeline.llm import LanguageModel, LlmError, TextDelta, ToolCallRequested
+from mediaserver.pipeline.llm import LanguageModel, LlmError, ToolCallRequested
 from mediaserver.pipeline.text import ClauseSplitter
+from mediaserver.pipeline.toolloop import Completion, ToolAnswer, ToolLoopHooks, run_tool_loop
 from mediaserver.pipeline.tts import TtsChunk
 from mediaserver.pipeline.turn import WordMark
 
@@ -125,67 +127,17 @@ class Reply:
 
     # -- LLM -------------------------------------------------------------------------------------
     async def _generate(self) -> None:
-        messages = list(self.messages)
-        for _ in range(MAX_TOOL_ROUNDS):
-            splitter = ClauseSplitter(pronounce=self.pronounce)
-            calls: list[ToolCallRequested] = []
-            text = ""
-            definitions = self.tools.tool_definitions()
-            stream = self.llm.stream(messages, tools=definitions or None, settings=self.llm_settings)
-            try:
-                async for event in _first_within(stream, self.first_token_timeout_s):
-                    if isinstance(event, TextDelta) and event.text:
-                        if not self.timing.llm_first_token:
-                            self.timing.llm_first_token = True
-                            self.on_event("turn_llm_first_token", {})
-                        text += event.text
-                        for clause in splitter.feed(event.text):
-                            self._clauses.put_nowait(clause)
-                    elif isinstance(event, ToolCallRequested):
-                        calls.append(event)
-            except TimeoutError as exc:
-                raise ReplyFailed("llm_timeout", "no first token in time") from exc
-            except ReplyFailed:
-                raise
-            except LlmError as exc:
-                raise ReplyFailed("llm_timeout" if exc.kind == "timeout" else "llm_error", str(exc)) from exc
-            except Exception as exc:  # an engine bug must still end in a spoken recovery
-                raise ReplyFailed("llm_error", repr(exc)) from exc
-            tail = splitter.flush()
-            if tail:
-                self._clauses.put_nowait(tail)
-            self.text = text.strip()
-            if not calls:
-                return
-            await self._run_tools(calls, text, messages)
-        log.warning("tool rounds exhausted")
-
-    async def _run_tools(self, calls: list[ToolCallRequested], text: str, messages: list[dict[str, Any]]) -> None:
-        assistant = {
-            "role": "assistant",
-            "content": text or None,
-            "tool_calls": [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
-            ],
-        }
-        messages.append(assistant)
-        self.new_messages.append(assistant)
-        if self._fillers is not None:
-            self._clauses.put_nowait(next(self._fillers))
-        for c in calls:
-            self.on_event("tool_invoked", {"name": c.name})
-            try:
-                outcome = await self.tools.invoke(ToolInvocation(c.id, c.name, c.arguments or "{}"), self.control)
-            except Exception as exc:
-                self.on_event("tool_failed", {"name": c.name, "error": repr(exc), "level": logging.WARNING})
-                raise ReplyFailed("tool_failure", f"{c.name}: {exc!r}") from exc
-            result = {
-                "role": "tool",
-                "tool_call_id": c.id,
-                "content": outcome.response if outcome.response is not None else json.dumps({}),
-            }
-            messages.append(result)
-            self.new_messages.append(result)
+        result = await run_tool_loop(
+            self.llm,
+            list(self.messages),
+            _ReplyHooks(self),
+            tools=self.tools.tool_definitions,
+            settings=lambda: self.llm_settings,
+            max_rounds=MAX_TOOL_ROUNDS,
+            first_token_timeout_s=self.first_token_timeout_s,
+        )
+        if result.end == "limit":
+            log.warning("tool rounds exhausted")
 
     # -- TTS -------------------------------------------------------------------------------------
     async def _speak_all(self) -> None:
@@ -218,13 +170,54 @@ class Reply:
         self.on_queued(chunk, words, start, end)
 
 
-async def _first_within(stream: AsyncIterator[Any], timeout_s: float) -> AsyncIterator[Any]:
-    """The stream's events; TimeoutError when the first one takes longer than timeout_s."""
-    iterator = aiter(stream)
-    try:
-        first = await asyncio.wait_for(anext(iterator), timeout_s)
-    except StopAsyncIteration:
-        return
-    yield first
-    async for event in iterator:
-        yield event
+class _ReplyHooks(ToolLoopHooks):
+    """The `ai` verb's side of the tool loop: text is spoken clause by clause, a failure is fatal."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.splitter = ClauseSplitter(pronounce=reply.pronounce)
+
+    async def before_request(self, round_: int, messages: list[dict[str, Any]]) -> None:
+        self.splitter = ClauseSplitter(pronounce=self.reply.pronounce)
+
+    def on_text(self, text: str) -> None:
+        reply = self.reply
+        if not reply.timing.llm_first_token:
+            reply.timing.llm_first_token = True
+            reply.on_event("turn_llm_first_token", {})
+        for clause in self.splitter.feed(text):
+            reply._clauses.put_nowait(clause)
+
+    def on_response(self, round_: int, completion: Completion) -> None:
+        tail = self.splitter.flush()
+        if tail:
+            self.reply._clauses.put_nowait(tail)
+        self.reply.text = completion.text.strip()
+
+    def llm_failed(self, round_: int, exc: Exception) -> bool:
+        if isinstance(exc, ReplyFailed):
+            return False
+        if isinstance(exc, TimeoutError):
+            raise ReplyFailed("llm_timeout", "no first token in time") from exc
+        if isinstance(exc, LlmError):
+            raise ReplyFailed("llm_timeout" if exc.kind == "timeout" else "llm_error", str(exc)) from exc
+        raise ReplyFailed("llm_error", repr(exc)) from exc  # an engine bug must still end in a spoken recovery
+
+    async def before_tools(self, round_: int, completion: Completion) -> None:
+        if self.reply._fillers is not None:
+            self.reply._clauses.put_nowait(next(self.reply._fillers))
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        self.reply.new_messages.append(message)
+
+    async def run_tool(self, round_: int, call: ToolCallRequested) -> ToolAnswer:
+        reply = self.reply
+        reply.on_event("tool_invoked", {"name": call.name})
+        try:
+            outcome = await reply.tools.invoke(
+                ToolInvocation(call.id, call.name, call.arguments or "{}"), reply.control
+            )
+        except Exception as exc:
+            reply.on_event("tool_failed", {"name": call.name, "error": repr(exc), "level": logging.WARNING})
+            raise ReplyFailed("tool_failure", f"{call.name}: {exc!r}") from exc
+        return ToolAnswer(outcome.response if outcome.response is not None else json.dumps({}))
