@@ -1,4 +1,4 @@
-"""Wiring: the only place that builds concrete objects from settings (DESIGN §2)."""
+"""Wiring: the only place that builds concrete objects from settings (docs/design.md §2)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import gc
 import logging
 import os
 import signal
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,17 +14,22 @@ import aiohttp
 from aiohttp import web
 
 from mediaserver.clock import MonotonicClock
+from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.ai.config import AiSessionConfig
 from mediaserver.kernel.ai.runner import LoopLagMonitor, SessionRunner
 from mediaserver.kernel.ai.session import AiEngines
-from mediaserver.kernel.executor import SwmlOptions
+from mediaserver.kernel.eventbus import EventBus
 from mediaserver.kernel.registry import Kernel
+from mediaserver.kernel.services import AiRunner, DialerPort, KernelServices, NoAiRunner, SwmlOptions
+from mediaserver.kernel.sidecar import SidecarManager
+from mediaserver.kernel.sidecar.legs import ObservedDialer
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.kernel.tick import MediaTicker
 from mediaserver.logs import CallEventLog
 from mediaserver.metrics import Metrics
 from mediaserver.pipeline.tts import TtsEngine
 from mediaserver.settings import Settings
+from mediaserver.signaling.control import control_routes
 from mediaserver.signaling.http import build_http_app, metrics_mount
 from mediaserver.signaling.sip import SipFrontEnd
 from mediaserver.signaling.webrtc import WebRtcFrontEnd
@@ -88,9 +92,10 @@ class MediaServer:
     def __init__(self, settings: Settings, tts: TtsEngine | None = None) -> None:
         self.settings = settings
         self._tts = tts
-        # Inference is CPU-bound; more threads than cores only adds queueing (COSTS.md §7).
+        # Inference is CPU-bound; more threads than cores only adds queueing (docs/costs.md §7).
         self.blocking = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engine")
-        self.ticker = MediaTicker(MonotonicClock())
+        self.clock = MonotonicClock()
+        self.ticker = MediaTicker(self.clock)
         self.kernel: Kernel | None = None
         self.sip: SipFrontEnd | None = None
         self.webrtc: WebRtcFrontEnd | None = None
@@ -98,10 +103,11 @@ class MediaServer:
         self._http_runner: web.AppRunner | None = None
         self._http_session: aiohttp.ClientSession | None = None
         self.http_port = settings.http.port
-        self.loop_lag = LoopLagMonitor(MonotonicClock())
+        self.loop_lag = LoopLagMonitor(self.clock)
         self._lag_task: asyncio.Task[None] | None = None
         self._ai_engines: asyncio.Future[AiEngines] | None = None
-        self.sidecars: Any = None  # the SidecarManager, once started
+        self.events = EventBus()  # the kernel's bus: sidecar and call-control events, /api/events
+        self.sidecars: SidecarManager | None = None  # once started
         self.metrics: Metrics | None = None
 
     async def start(self) -> None:
@@ -109,20 +115,37 @@ class MediaServer:
         loop = asyncio.get_running_loop()
         if self._tts is None:
             self._tts = await loop.run_in_executor(self.blocking, load_tts, settings)
-        self.kernel = Kernel(
-            self.ticker,
-            SpeechSynthesizer(self._tts, self.blocking),
-            self.blocking,
-            settings.routes.document_for,
+        # Every service first, then the kernel on them (KernelServices), then the front ends.
+        synthesizer = SpeechSynthesizer(self._tts, self.blocking)
+        self._http_session = aiohttp.ClientSession()
+        agents = AgentRegistry()
+        sidecars = self.sidecars = self._sidecar_manager(synthesizer)
+        ai_runner: AiRunner = NoAiRunner()
+        prompt_recognizer: Any = None
+        if settings.ai.enabled:
+            session_runner = self._ai_runner(synthesizer, agents)
+            ai_runner = session_runner
+
+            def prompt_recognizer() -> Any:  # SWML `prompt` speech shares the ai verb's recognizer
+                return _asr_of(session_runner)
+
+        services = KernelServices(
+            synthesizer=synthesizer,
+            blocking=self.blocking,
+            http=self._http_session,
+            swml=SwmlOptions.from_settings(settings.swml),
+            ai_runner=ai_runner,
+            sidecar_runner=sidecars,
+            prompt_recognizer=prompt_recognizer,
+            # Bound by the SIP front end below (its dialer needs the kernel); bridges are reported
+            # to the sidecar manager, which listens to the agent's leg.
+            dialer=DialerPort(observe=lambda dialer: ObservedDialer(dialer, sidecars.bridged)),
+            events=self.events,
+            agents=agents,
+            clock=self.clock,
             call_log_dir=settings.logging.call_log_dir,
         )
-        self._http_session = aiohttp.ClientSession()
-        self.kernel.http = self._http_session
-        self.kernel.swml_options = SwmlOptions.from_settings(settings.swml)
-        if settings.ai.enabled:
-            self.kernel.ai_runner = ai_runner = self._ai_runner(self.kernel.synthesizer)
-            # SWML `prompt` speech input shares the ai verb's recognizer (loaded on first use).
-            self.kernel.prompt_recognizer = lambda: _asr_of(ai_runner)
+        self.kernel = Kernel(self.ticker, services, settings.routes.document_for)
         self.sip = SipFrontEnd(settings, self.kernel, PortPool(settings.rtp.port_min, settings.rtp.port_max))
         try:
             await self.sip.start()
@@ -132,7 +155,7 @@ class MediaServer:
             ) from exc
         sip = self.sip
         webrtc = self.webrtc = WebRtcFrontEnd(settings, self.kernel) if settings.webrtc.enabled else None
-        control = self._sidecars(self.kernel)  # ai_sidecar verb + /api control routes
+        control = control_routes(self.kernel, sidecars, self.events, settings.api.bearer)  # /api
         metrics = self.metrics = self._metrics(self.kernel)
         health = build_http_app(
             self.kernel,
@@ -153,9 +176,8 @@ class MediaServer:
             raise StartupError(
                 f"cannot listen for HTTP on {settings.http.host}:{settings.http.port}: {exc.strerror or exc}"
             ) from exc
-        server = getattr(site, "_server", None)
-        if server is not None and server.sockets:
-            self.http_port = server.sockets[0].getsockname()[1]
+        if self._http_runner.addresses:  # the port actually bound (settings may say 0)
+            self.http_port = self._http_runner.addresses[0][1]
         # Everything loaded so far (models, libraries) lives for the whole process: move it out of
         # the collector's reach, so a full collection never walks it in the middle of a tick.
         gc.freeze()
@@ -229,17 +251,14 @@ class MediaServer:
             await self._http_session.close()
         self.blocking.shutdown(wait=False, cancel_futures=True)
 
-    def _sidecars(self, kernel: Kernel) -> Callable[[web.Application], None]:
-        """The sidecar manager (on the AI engines, loaded on first use), its bridge hook, the API."""
+    def _sidecar_manager(self, synthesizer: SpeechSynthesizer) -> SidecarManager:
+        """The sidecar manager (the ai_sidecar verb), on the AI engines, loaded on first use."""
         from mediaserver.clock import wall_time
-        from mediaserver.kernel.eventbus import EventBus
-        from mediaserver.kernel.sidecar import SidecarManager, SidecarServices
-        from mediaserver.kernel.sidecar.legs import ObservedDialer
+        from mediaserver.kernel.sidecar import SidecarServices
         from mediaserver.pipeline.llm import LanguageModel, LlmSettings
         from mediaserver.pipeline.vad import make_vad
-        from mediaserver.signaling.control import control_routes
 
-        ai, clock = self.settings.ai, MonotonicClock()
+        ai, clock = self.settings.ai, self.clock
 
         async def engines() -> AiEngines:
             if not ai.enabled:
@@ -247,7 +266,7 @@ class MediaServer:
             if self._ai_engines is None:
                 self._ai_engines = asyncio.ensure_future(
                     asyncio.get_running_loop().run_in_executor(
-                        self.blocking, load_ai_engines, self.settings, kernel.synthesizer, self.blocking
+                        self.blocking, load_ai_engines, self.settings, synthesizer, self.blocking
                     )
                 )
                 self._ai_engines.add_done_callback(_log_engine_failure)
@@ -272,14 +291,9 @@ class MediaServer:
             monotonic_ms=lambda: clock.now_ns() // 1_000_000,
             default_model=ai.model,
         )
-        self.events = EventBus()
-        self.sidecars = manager = SidecarManager(services, self.events)
-        kernel.sidecar_runner = manager
-        if kernel.dialer is not None:
-            kernel.dialer = ObservedDialer(kernel.dialer, manager.bridged)
-        return control_routes(kernel, manager, self.events, self.settings.api.bearer)
+        return SidecarManager(services, self.events)
 
-    def _ai_runner(self, synthesizer: SpeechSynthesizer) -> SessionRunner:
+    def _ai_runner(self, synthesizer: SpeechSynthesizer, agents: AgentRegistry) -> SessionRunner:
         """The ai verb's runner; its engines load once, on first use."""
         from mediaserver.swaig.gateway import make_tool_runner
         from mediaserver.swaig.prompt import render_prompt
@@ -295,7 +309,11 @@ class MediaServer:
             return await asyncio.shield(self._ai_engines)
 
         return SessionRunner(
-            ready, tool_factory=make_tool_runner, render_prompt=render_prompt, default_model=self.settings.ai.model
+            ready,
+            tool_factory=make_tool_runner,
+            render_prompt=render_prompt,
+            default_model=self.settings.ai.model,
+            agents=agents,
         )
 
 

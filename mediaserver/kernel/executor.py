@@ -19,8 +19,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -31,12 +29,11 @@ from mediaserver.audio.dsp import apply_gain_db
 from mediaserver.audio.tones import ring_cadence_ms, ringback
 from mediaserver.errors import HangupCause
 from mediaserver.kernel.call import Call, CallEnded
-from mediaserver.kernel.services import AiRunner, Dialer, SidecarRunner
+from mediaserver.kernel.services import FETCH_TIMEOUT_S, KernelServices, SwmlOptions
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.pipeline.media_files import MediaFileError, decode_audio_file
 from mediaserver.swml.effects import (
     Ai,
-    AiFinished,
     Answer,
     Effect,
     EffectResult,
@@ -47,6 +44,7 @@ from mediaserver.swml.effects import (
     Sleep,
 )
 from mediaserver.swml.errors import SwmlError
+from mediaserver.swml.expr import JsEvaluator
 from mediaserver.swml.interpreter import Interpreter
 from mediaserver.swml.play_urls import PlayFile, PlayItem, PlayRing, PlaySay, PlaySilence
 
@@ -57,30 +55,7 @@ HANGUP_CAUSES = {
     "busy": HangupCause.USER_BUSY,
     "decline": HangupCause.CALL_REJECTED,
 }
-FETCH_TIMEOUT_S = 10.0
-DEFAULT_APOLOGY = "We are sorry, this call cannot be completed right now. Goodbye."
-
-
-@dataclass
-class SwmlOptions:
-    """The [swml] settings the executor needs (the app builds it from config)."""
-
-    fetch_timeout_s: float = FETCH_TIMEOUT_S
-    apology: str = DEFAULT_APOLOGY
-    recordings_dir: Path = field(default_factory=lambda: Path("recordings"))
-    envs: dict[str, Any] = field(default_factory=dict)
-    expression_timeout_ms: int = 100
-
-    @classmethod
-    def from_settings(cls, swml: Any) -> SwmlOptions:
-        """From `settings.SwmlSettings` (duck-typed: the kernel does not import settings' types)."""
-        return cls(
-            fetch_timeout_s=swml.fetch_timeout_s,
-            apology=swml.apology,
-            recordings_dir=Path(swml.recordings_dir),
-            expression_timeout_ms=swml.expression_timeout_ms,
-            envs=dict(getattr(swml, "envs", {})),
-        )
+__all__ = ["HANGUP_CAUSES", "Handler", "SwmlExecutor", "SwmlOptions"]  # SwmlOptions: kernel/services.py
 
 
 Handler = Callable[["SwmlExecutor", Call, Any], Awaitable[EffectResult | None]]
@@ -90,28 +65,22 @@ class SwmlExecutor:
     def __init__(
         self,
         interpreter: Interpreter,
-        synthesizer: SpeechSynthesizer,
-        blocking: Executor,
-        http: aiohttp.ClientSession | None = None,
-        ai_runner: AiRunner | None = None,
+        services: KernelServices,
         *,
-        dialer: Dialer | None = None,
-        options: SwmlOptions | None = None,
-        recognizer: Any = None,
         user_events: Callable[[str, dict[str, Any]], None] | None = None,
-        sidecar_runner: SidecarRunner | None = None,
     ) -> None:
-        self.ai_runner = ai_runner
-        self.sidecar_runner = sidecar_runner
+        """One call's script on the kernel's services (the verbs read them as attributes)."""
         self.interp = interpreter
-        self.tts = synthesizer
-        self.blocking = blocking
-        self.http = http
-        self.dialer = dialer
-        self.options = options or SwmlOptions()
-        # A speech recognizer for `prompt` speech input (mediaserver.pipeline.asr.SpeechRecognizer);
-        # None: speech prompts end with no_input and a log line.
-        self.recognizer = recognizer
+        self.ai_runner = services.ai_runner
+        self.sidecar_runner = services.sidecar_runner
+        self.tts: SpeechSynthesizer = services.synthesizer
+        self.blocking: Executor = services.blocking
+        self.http: aiohttp.ClientSession | None = services.http
+        self.dialer = services.dialer
+        self.options: SwmlOptions = services.swml
+        # A speech recognizer for `prompt` speech input (mediaserver.pipeline.asr.SpeechRecognizer),
+        # or an async callable returning one; None: speech prompts end with no_input and a log line.
+        self.recognizer: Any = services.prompt_recognizer
         self.user_events = user_events
         self.background: dict[str, Any] = {}  # record_call sessions by control_id
 
@@ -139,9 +108,8 @@ class SwmlExecutor:
             from mediaserver.kernel.recording import stop_all
 
             stop_all(self, call)
-            close = getattr(self.interp.evaluator, "close", None)
-            if close is not None:
-                close()  # the call's V8 isolate and its thread
+            if isinstance(self.interp.evaluator, JsEvaluator):
+                self.interp.evaluator.close()  # the call's V8 isolate and its thread
 
     async def apologize(self, call: Call) -> None:
         if call.is_over or not self.options.apology:
@@ -175,17 +143,7 @@ class SwmlExecutor:
             call.hangup(HangupCause.NORMAL_CLEARING, reason="end of document")
             return None
         if isinstance(effect, Ai):
-            if self.ai_runner is None:
-                call.events.record(
-                    "verb_unsupported",
-                    level=logging.WARNING,
-                    verb=effect.verb,
-                    path=effect.path,
-                    reason="no AI engine configured",
-                )
-                return AiFinished(result="failed")
-            if not call.answered:
-                call.answer()
+            # The runner answers the call (services.NoAiRunner, on a server without AI, does not).
             return await self.ai_runner(call, effect, self.interp.variables)
         raise TypeError(f"no executor for effect {effect!r}")
 

@@ -5,6 +5,10 @@ then asks `Kernel.start_call` for a call. The kernel loads the SWML document the
 (errors are raised to the front end before anything is answered, so it can refuse the call
 cleanly), registers the call with the ticker and runs its executor in a task it owns. When
 the call is over the task removes it and invokes the front end's teardown callback.
+
+The kernel's services (TTS, executor threads, HTTP client, AI and sidecar runners, the
+dialer, the event bus, the agents, settings-derived options) come in one `KernelServices`
+at construction (kernel/services.py says why the dialer is a port the SIP front end binds).
 """
 
 from __future__ import annotations
@@ -14,16 +18,15 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
-
-import aiohttp
 
 from mediaserver.errors import HangupCause
+from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.call import Call, CallSignal
-from mediaserver.kernel.executor import SwmlExecutor, SwmlOptions
+from mediaserver.kernel.eventbus import EventBus
+from mediaserver.kernel.executor import SwmlExecutor
 from mediaserver.kernel.fetch import public_url, swml_call
 from mediaserver.kernel.media import CallMedia
-from mediaserver.kernel.services import AiRunner, Dialer, SidecarRunner
+from mediaserver.kernel.services import Dialer, DialerPort, KernelServices
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.kernel.tick import MediaTicker
 from mediaserver.logs import CallEventLog
@@ -35,35 +38,51 @@ log = logging.getLogger(__name__)
 
 
 class Kernel:
-    def __init__(
-        self,
-        ticker: MediaTicker,
-        synthesizer: SpeechSynthesizer,
-        blocking: Executor,
-        route: Callable[[str], Path | str],
-        call_log_dir: str = "",
-        cname: str = "mediaserver",
-    ) -> None:
+    def __init__(self, ticker: MediaTicker, services: KernelServices, route: Callable[[str], Path | str]) -> None:
         self.ticker = ticker
-        self.synthesizer = synthesizer
-        self.blocking = blocking
+        self.services = services
         self.route = route
-        self.call_log_dir = call_log_dir
-        self.cname = cname
         self.calls: dict[str, Call] = {}
-        self.http: aiohttp.ClientSession | None = None
-        self.ai_runner: AiRunner | None = None  # set by the app when an AI engine is configured
-        self.sidecar_runner: SidecarRunner | None = None  # set by the app (ai_sidecar verb)
-        self.dialer: Dialer | None = None  # set by the SIP front end (outbound legs, REFER)
-        self.swml_options = SwmlOptions()  # [swml] settings: fetch timeout, apology, recordings
-        # Speech input for SWML `prompt`: a SpeechRecognizer, or an async callable returning one
-        # (engines load lazily); None = speech prompts end with no_input and a log line.
-        self.prompt_recognizer: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls_started = 0
         self.calls_ended = 0
         self.draining = False  # set by SIGTERM: no new calls, live ones finish
         self._idle = asyncio.Event()  # set whenever the last live call has ended
+
+    # -- services (read-only views of `services`) ----------------------------------------------
+    @property
+    def synthesizer(self) -> SpeechSynthesizer:
+        return self.services.synthesizer
+
+    @property
+    def blocking(self) -> Executor:
+        return self.services.blocking
+
+    @property
+    def call_log_dir(self) -> str:
+        return self.services.call_log_dir
+
+    @property
+    def cname(self) -> str:
+        return self.services.cname
+
+    @property
+    def events(self) -> EventBus:
+        return self.services.events
+
+    @property
+    def agents(self) -> AgentRegistry:
+        """The AI agent of each call that has one running (the control API and the page use it)."""
+        return self.services.agents
+
+    @property
+    def dialer(self) -> DialerPort:
+        return self.services.dialer
+
+    @dialer.setter
+    def dialer(self, dialer: Dialer) -> None:
+        """The one late-bound service: the SIP front end binds its dialer here, once."""
+        self.services.dialer.bind(dialer)
 
     def load_route(self, user: str) -> Document:
         """The SWML document for a called user; raises SwmlError / OSError for the front end."""
@@ -110,23 +129,14 @@ class Kernel:
         self._idle.clear()
         self.calls_started += 1
         self.ticker.add(call)
+        options = self.services.swml
         interpreter = Interpreter(
             document,
             call=swml_call(call),
-            envs=self.swml_options.envs,
-            evaluator=JsEvaluator(self.swml_options.expression_timeout_ms),
+            envs=options.envs,
+            evaluator=JsEvaluator(options.expression_timeout_ms),
         )
-        executor = SwmlExecutor(
-            interpreter,
-            self.synthesizer,
-            self.blocking,
-            self.http,
-            self.ai_runner,
-            dialer=self.dialer,
-            options=self.swml_options,
-            sidecar_runner=self.sidecar_runner,
-            recognizer=self.prompt_recognizer,
-        )
+        executor = SwmlExecutor(interpreter, self.services)
         task = asyncio.create_task(self._own(call, executor, on_ended), name=f"call:{call_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -25,6 +25,9 @@ and an HTTP status that says the same (404 no call / no sidecar, 409 busy, 400 b
     GET  /api/events/ws[?call_id=…&kinds=…]              the same as WebSocket text frames
 
 Each streamed event is `{"call_id", "kind", "seq", "data"}` (SSE: `event: <kind>`, `id: <seq>`).
+
+The AI agent of a call is reached only through its `AgentHandle` in `kernel.agents`
+(kernel/agent.py): `say`, `user_input`, `status`; nothing here reads the agent's state.
 """
 
 from __future__ import annotations
@@ -122,9 +125,12 @@ def control_routes(
             "to": call.to_uri,
             "codec": call.media.codec_name,
             "answered": call.answered,
-            "ai": call.call_id in _ai_sessions(kernel),
+            "ai": call.call_id in kernel.agents,
             "transcriber": sidecars.transcribers.get(call.call_id) if sidecars else None,
         }
+        agent = kernel.agents.get(call.call_id)
+        if agent is not None and events:
+            out["agent"] = agent.status()
         if sidecars is not None and call.call_id in sidecars.sidecars:
             out["sidecar"] = sidecars.sidecars[call.call_id].engine.status()
         if events:
@@ -161,9 +167,9 @@ def control_routes(
         if isinstance(found, web.Response):
             return found
         call, text = found
-        session = _ai_sessions(kernel).get(call.call_id)
-        if session is not None:
-            session.say(text)
+        agent = kernel.agents.get(call.call_id)
+        if agent is not None:
+            agent.say(text)
             how = "ai"
         else:
             if not call.answered:
@@ -180,9 +186,9 @@ def control_routes(
         if isinstance(found, web.Response):
             return found
         call, text = found
-        session = _ai_sessions(kernel).get(call.call_id)
-        if session is not None:
-            session.add_user_input(text)
+        agent = kernel.agents.get(call.call_id)
+        if agent is not None:
+            agent.user_input(text)
             via = "ai"
         elif sidecars is not None and call.call_id in sidecars.sidecars:
             sidecars.sidecars[call.call_id].engine.user_input(text)
@@ -302,11 +308,6 @@ def control_routes(
 
 
 _background: set[asyncio.Task[None]] = set()
-
-
-def _ai_sessions(kernel: Kernel) -> dict[str, Any]:
-    sessions = getattr(kernel.ai_runner, "sessions", None)
-    return sessions if isinstance(sessions, dict) else {}
 
 
 async def _speak(kernel: Kernel, call: Call, text: str) -> None:

@@ -23,7 +23,9 @@ connection a moment later (the last frames still in aiortc's encoder get out fir
 
 A data channel (`events`, opened by the page) carries JSON both ways: the server forwards the
 call's event log (state changes, audio started/stopped, DTMF, transcript and turn events from
-the AI engine, with their latency fields) a few times a second; the page sends
+the AI engine, with their latency fields) a few times a second, and the agent's side of the
+transcript as the AI agent's conversation grows (its `AgentHandle` events from
+`kernel.agents.watch`, pushed, not polled); the page sends
 `{"type": "dtmf", "digit": "5"}` and `{"type": "hangup"}`. A WHIP client without a data
 channel can read the same events as server-sent events at `/webrtc/calls/{call_id}/events`.
 
@@ -46,6 +48,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 
+from mediaserver.kernel.agent import AgentEvent, AgentFeed
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.registry import Kernel
 from mediaserver.settings import Settings
@@ -96,7 +99,8 @@ class _Session:
         self.channel: RTCDataChannel | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.sent_events = 0
-        self.agent_text: dict[int, str] = {}  # assistant history entries sent, by identity
+        self.agent_text: dict[int, str] = {}  # assistant entries sent, by the agent's entry key
+        self.agent_feed: AgentFeed | None = None
         self.closing = False
         self.timer: asyncio.TimerHandle | None = None
         # SSE readers and how many of the call's events each has been given
@@ -190,43 +194,44 @@ class _Session:
                 queue.put_nowait({"type": "event", **entry})
             self.subscribers[queue] = len(events)
 
-    def flush_agent_text(self) -> None:
-        """The agent's side of the transcript, from the AI session's LLM history.
+    def agent_said(self, event: AgentEvent) -> None:
+        """The agent's side of the transcript, from its conversation events.
 
         The AI engine logs what the caller said (`turn_asr_final`) but not what the agent says,
-        so its history is read instead (OpenAI-style {"role", "content"} dicts): each assistant
-        message once, and again when a barge-in cuts it to the words the caller heard. Duck-typed
-        on purpose: no AI runner, or one without `sessions`, simply shows no agent text.
+        so the agent's conversation entries (OpenAI-style {"role", "content"}) are sent instead:
+        each assistant message once, and again (`update`) when a barge-in cuts it to the words
+        the caller heard.
         """
-        runner = self.front.kernel.ai_runner
-        sessions = getattr(runner, "sessions", None)
-        session = sessions.get(self.call_id) if isinstance(sessions, dict) else None
-        history = getattr(session, "history", None)
-        if not isinstance(history, list):
+        entry = event.entry
+        text = entry.get("content")
+        if event.kind == "removed" or entry.get("role") != "assistant" or not isinstance(text, str) or not text:
             return
-        for entry in history:
-            if not isinstance(entry, dict) or entry.get("role") != "assistant":
-                continue
-            text = entry.get("content")
-            key = id(entry)
-            if isinstance(text, str) and text and self.agent_text.get(key) != text:
-                message = {
-                    "type": "transcript",
-                    "role": "agent",
-                    "text": text,
-                    "key": key,
-                    "update": key in self.agent_text,
-                }
-                self.agent_text[key] = text
-                self.send(message)
-                for queue in self.subscribers:
-                    queue.put_nowait(message)
+        if self.agent_text.get(event.key) == text:
+            return
+        message = {"type": "transcript", "role": "agent", "text": text, "key": event.key}
+        message["update"] = event.key in self.agent_text
+        self.agent_text[event.key] = text
+        self.send(message)
+        for queue in self.subscribers:
+            queue.put_nowait(message)
 
     async def forward_events(self) -> None:
         while True:
             self.flush_events()
-            self.flush_agent_text()
             await asyncio.sleep(EVENT_POLL_S)
+
+    async def forward_agent(self, feed: AgentFeed) -> None:
+        """Push the agent's transcript as it grows (whichever `ai` verb runs on the call)."""
+        async for event in feed:
+            self.agent_said(event)
+
+    def flush_agent(self) -> None:
+        """At the call's end: forward what the agent feed still holds, then stop watching."""
+        feed, self.agent_feed = self.agent_feed, None
+        if feed is not None:
+            while (event := feed.get_nowait()) is not None:
+                self.agent_said(event)
+            feed.close()
 
     def server_hangup(self) -> None:
         if self.closing:
@@ -396,6 +401,8 @@ class WebRtcFrontEnd:
         session.call = call
         self.sessions[call_id] = session
         session.spawn(session.forward_events(), "webrtc-events")
+        session.agent_feed = self.kernel.agents.watch(call_id)
+        session.spawn(session.forward_agent(session.agent_feed), "webrtc-agent")
         session.timer = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT_S, session.connect_timeout)
         call.ring()
         return session
@@ -405,11 +412,12 @@ class WebRtcFrontEnd:
         if session is None:
             return
         session.flush_events()
+        session.flush_agent()
         session.send({"type": "hangup"})
         for queue in session.subscribers:
             queue.put_nowait(None)
         for task in list(session.tasks):
-            if task.get_name().startswith(("webrtc-in", "webrtc-events")):
+            if task.get_name().startswith(("webrtc-in", "webrtc-events", "webrtc-agent")):
                 task.cancel()
         task = asyncio.get_running_loop().create_task(session.close(), name=f"webrtc-close:{call.call_id}")
         self._closing.add(task)

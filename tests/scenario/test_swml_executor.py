@@ -23,6 +23,7 @@ from mediaserver.kernel.call import Call
 from mediaserver.kernel.executor import SwmlExecutor, SwmlOptions
 from mediaserver.kernel.fetch import swml_call
 from mediaserver.kernel.media import MediaParams, MediaStream
+from mediaserver.kernel.services import DialerPort, KernelServices, NoAiRunner
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.kernel.taps import DigitSource
 from mediaserver.logs import CallEventLog
@@ -87,16 +88,16 @@ class Harness:
     async def run(self, sections: dict[str, Any], http: Any = None, on_tick: Any = None, ticks: int = 3000) -> None:
         document = document_from_data({"sections": sections})
         interp = Interpreter(document, call=swml_call(self.call))
-        executor = SwmlExecutor(
-            interp,
+        services = KernelServices(
             SpeechSynthesizer(self.tts, self.pool),
             self.pool,
-            http,
-            options=self.options,
-            recognizer=self.recognizer,
-            ai_runner=self.ai_runner,
-            dialer=self.dialer,
+            http=http,
+            swml=self.options,
+            prompt_recognizer=self.recognizer,
+            ai_runner=self.ai_runner or NoAiRunner(),
+            dialer=DialerPort(self.dialer),
         )
+        executor = SwmlExecutor(interp, services)
 
         async def tick() -> None:
             now = 0

@@ -3,9 +3,11 @@
 Theory of operation: `SessionRunner` holds the process-wide engines (`AiEngines`: one ASR model,
 one LLM client, the TTS, the bounded executor and the phrase cache) and, for each `ai` verb,
 parses its parameters (`AiSessionConfig.from_params`), asks the SWAIG factory for a
-`ToolRunner` (a plain in-process runner when none is wired) and runs an `AiSession` on the call
-until it ends. A verb whose session crashes is logged on the call and reported as
-`ai_result = failed`, so the document goes on instead of the call dying.
+`ToolRunner` (a plain in-process runner when none is wired), answers the call and runs an
+`AiSession` on it until it ends. While the session runs, its `AgentHandle` is attached to the
+kernel's `AgentRegistry` (the control API and the WebRTC page find it there). A verb whose
+session crashes is logged on the call and reported as `ai_result = failed`, so the document
+goes on instead of the call dying.
 
 `LoopLagMonitor` sleeps `interval_s` again and again and records how much later than asked it
 woke up: the event loop's lag, which is what every call's 20 ms tick waits behind. The app runs
@@ -21,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from mediaserver.clock import Clock
+from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.ai.config import AiSessionConfig
 from mediaserver.kernel.ai.session import AiEngines, AiSession
 from mediaserver.kernel.ai.tools import StaticToolRunner, ToolRunner
@@ -38,14 +41,17 @@ class SessionRunner:
         tool_factory: Callable[[Call, AiSessionConfig, dict[str, Any]], ToolRunner] | None = None,
         render_prompt: Callable[[dict[str, Any]], str] | None = None,
         default_model: str = "",
+        agents: AgentRegistry | None = None,
     ) -> None:
         self.engines = engines
         self.tool_factory = tool_factory
         self.render_prompt = render_prompt
         self.default_model = default_model
-        self.sessions: dict[str, AiSession] = {}
+        self.agents = agents if agents is not None else AgentRegistry()  # the kernel's (KernelServices.agents)
 
     async def __call__(self, call: Call, effect: Ai, variables: Mapping[str, Any]) -> AiFinished:
+        if not call.answered:
+            call.answer()
         config = AiSessionConfig.from_params(
             effect.params, render_prompt=self.render_prompt, default_model=self.default_model
         )
@@ -60,21 +66,19 @@ class SessionRunner:
             call.events.record("ai_failure", level=logging.ERROR, kind="tool_setup", error=repr(exc))
             tools = StaticToolRunner()
         session = AiSession(call, config, engines, tools)
-        self.sessions[call.call_id] = session
         try:
+            self.agents.attach(session.handle)
             return await session.run()
         except Exception as exc:
             call.events.record("ai_failure", level=logging.ERROR, kind="session", error=repr(exc))
             log.exception("ai session failed")
             return AiFinished(result="failed")
         finally:
-            self.sessions.pop(call.call_id, None)
-            close = getattr(tools, "close", None)  # SWAIG's runner owns an HTTP session
-            if close is not None:
-                try:
-                    await close()
-                except Exception:
-                    log.exception("closing the tool runner failed")
+            self.agents.detach(session.handle)
+            try:
+                await tools.close()  # SWAIG's runner owns an HTTP session
+            except Exception:
+                log.exception("closing the tool runner failed")
 
 
 class LoopLagMonitor:

@@ -18,6 +18,11 @@ the interrupted assistant turn is cut to the words the caller heard (`FlushReply
 Failures (LLM timeout or error, empty transcript, tool failure, TTS failure) each speak a cached
 recovery phrase and log `ai_failure` with the class; none leaves dead air.
 
+Outside the session, the call's agent is `session.handle` (`AiAgentHandle`, the kernel's
+`AgentHandle`): say, user input, hangup, status, a copy of the history and a subscription to
+it (the history is a `Conversation` that reports each entry appended, cut or removed). The
+control API and the WebRTC page use only that.
+
 Per-turn timing events in the call log (samples on the 16 kHz caller clock where they apply):
 `turn_speech_started`, `turn_speech_ended` (caller's last voiced sample), `turn_asr_final`,
 `turn_endpoint` (the decision), `turn_llm_first_token`, `turn_tts_first_audio`,
@@ -30,8 +35,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,12 +46,14 @@ import numpy as np
 
 from mediaserver.audio.frame import AudioFrame, Pcm
 from mediaserver.errors import HangupCause
+from mediaserver.kernel.agent import Conversation, Unsubscribe
+from mediaserver.kernel.agent import Listener as AgentListener
 from mediaserver.kernel.ai.config import AiSessionConfig
 from mediaserver.kernel.ai.listen import SILENCE_DB, EchoGate, Listener, rms_dbfs
 from mediaserver.kernel.ai.reply import Reply, ReplyFailed, Synthesizer
 from mediaserver.kernel.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.kernel.call import Call
-from mediaserver.kernel.taps import Digit, SentFrame
+from mediaserver.kernel.taps import Digit, SentFrame, Subscription
 from mediaserver.pipeline.asr import SpeechRecognizer, apply_hint_rules, hotwords_text
 from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmSettings, TextDelta
 from mediaserver.pipeline.tts import TtsChunk
@@ -116,7 +124,7 @@ class AiSession:
             confirmer=engines.confirmer(),
             echo=EchoGate(),
         )
-        self.history: list[dict[str, Any]] = [dict(m) for m in config.convo]
+        self.history = Conversation(call.call_id, (dict(m) for m in config.convo))
         self.global_data_: dict[str, Any] = dict(config.global_data)
         self.result = "success"
         self.swml_after: dict[str, Any] | None = None
@@ -132,11 +140,14 @@ class AiSession:
         self._first_frame_mark: int | None = None
         self._fillers = itertools.cycle(config.speech_fillers) if config.speech_fillers else None
         self._done = False
+        # The history entry of each reply that got one (for the barge-in cut); weak: replies come and go.
+        self._entries: weakref.WeakKeyDictionary[Reply, dict[str, Any]] = weakref.WeakKeyDictionary()
+        self.handle = AiAgentHandle(self)
 
     # -- the loop --------------------------------------------------------------------------------
     async def run(self) -> AiFinished:
         taps = self.call.media.taps
-        subscriptions = [
+        subscriptions: list[Subscription[Any]] = [
             taps.inbound16.subscribe(self._on_inbound, name="ai"),
             taps.outbound.subscribe(self._on_sent, name="ai"),
             taps.dtmf.subscribe(self._on_dtmf, name="ai"),
@@ -179,12 +190,10 @@ class AiSession:
         return AiFinished(result=self.result, variables=variables)
 
     async def _lifecycle(self, name: str, *args: Any) -> None:
-        """Call an optional ToolRunner hook (SWAIG's start/finish); a failing hook is logged only."""
-        hook = getattr(self.tools, name, None)
-        if hook is None:
-            return
+        """Call a ToolRunner lifecycle hook (SWAIG's start/finish); a failing hook is logged only."""
+        hooks: dict[str, Callable[..., Awaitable[None]]] = {"start": self.tools.start, "finish": self.tools.finish}
         try:
-            await hook(*args)
+            await hooks[name](*args)
         except Exception as exc:
             self.call.events.record("ai_failure", level=logging.WARNING, kind=f"swaig_{name}", error=repr(exc))
 
@@ -309,10 +318,11 @@ class AiSession:
 
     def _keep_heard(self, reply: Reply, heard: str) -> None:
         """Cut the interrupted assistant turn in the history to the words the caller heard."""
-        entry = getattr(reply, "history_entry", None)
+        entry = self._entries.get(reply)
         if entry is not None:
             if heard:
                 entry["content"] = heard
+                self.history.updated(entry)
             else:
                 self.history.remove(entry)
         elif heard:
@@ -359,9 +369,7 @@ class AiSession:
         self._user_turn(text)
 
     def _user_turn(self, text: str) -> None:
-        begin_turn = getattr(self.tools, "begin_turn", None)  # SWAIG's loop guards reset per caller turn
-        if begin_turn is not None:
-            begin_turn()
+        self.tools.begin_turn()  # SWAIG's loop guards reset per caller turn
         self._cancel_reply()
         self.history.append({"role": "user", "content": text})
         self._start_reply()
@@ -390,13 +398,11 @@ class AiSession:
 
     # -- replies ---------------------------------------------------------------------------------
     def _messages(self, extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        history = self.history
+        history: list[dict[str, Any]] = self.history
         if self.config.sliding_window:
             history = history[-self.config.sliding_window :]
         prompt = self.config.prompt
-        step_prompt = getattr(self.tools, "system_prompt", None)  # contexts/steps add the current step
-        if step_prompt is not None:
-            prompt = step_prompt(prompt)
+        prompt = self.tools.system_prompt(prompt)  # contexts/steps add the current step
         system = [{"role": "system", "content": prompt}] if prompt else []
         return system + history + (extra or [])
 
@@ -440,7 +446,7 @@ class AiSession:
             if reply.text:
                 entry = {"role": "assistant", "content": reply.text}
                 self.history.append(entry)
-                reply.history_entry = entry  # type: ignore[attr-defined]
+                self._entries[reply] = entry
             if reply.last_mark is not None:
                 await self.call.wait_played(reply.last_mark)
         except* ReplyFailed as group:
@@ -483,7 +489,7 @@ class AiSession:
         if history:
             entry = {"role": "assistant", "content": text}
             self.history.append(entry)
-            reply.history_entry = entry  # type: ignore[attr-defined]
+            self._entries[reply] = entry
         if reply.last_mark is not None:
             await self.call.wait_played(reply.last_mark)
         if self._reply is reply:
@@ -548,6 +554,47 @@ class AiSession:
 
     def hold(self, timeout_s: int) -> None:
         self.call.events.record("ai_hold", timeout_s=timeout_s)
+
+
+class AiAgentHandle:
+    """The `AgentHandle` of an `ai` verb's session: all that the control API and the page see."""
+
+    kind = "ai"
+
+    def __init__(self, session: AiSession) -> None:
+        self._session = session
+
+    @property
+    def call_id(self) -> str:
+        return self._session.call.call_id
+
+    def say(self, text: str) -> None:
+        self._session.say(text)
+
+    def user_input(self, text: str) -> None:
+        self._session.add_user_input(text)
+
+    def hangup(self, reason: str = "") -> None:
+        self._session.hangup(reason or "agent handle hangup")
+
+    def status(self) -> dict[str, Any]:
+        session = self._session
+        history = session.history
+        return {
+            "kind": self.kind,
+            "call_id": self.call_id,
+            "model": session.config.model,
+            "entries": len(history),
+            "user_turns": sum(1 for entry in history if entry.get("role") == "user"),
+            "finished": session._done,
+            "result": session.result,
+        }
+
+    def history(self) -> list[dict[str, Any]]:
+        return self._session.history.snapshot()
+
+    def subscribe(self, listener: AgentListener, *, replay: bool = False) -> Unsubscribe:
+        return self._session.history.subscribe(listener, replay=replay)
 
 
 _TURN_KEYS = {

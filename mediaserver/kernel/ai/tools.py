@@ -5,6 +5,13 @@ layers, so SWAIG can use them without importing the kernel) and are re-exported 
 name the kernel uses. `StaticToolRunner` is a trivial in-process runner: a dict of Python
 callables, each taking the parsed arguments and the `AiControl` and returning a `ToolOutcome`
 (or a plain string). Tests use it, and the app falls back to it when no SWAIG runner is wired.
+
+The kernel's `ToolRunner` is the seam's plus the lifecycle the AI session and the sidecar use:
+`start` (SWAIG includes and startup_hook), `finish` (hangup_hook, post-prompt summary),
+`begin_turn` (loop guards reset per caller turn), `system_prompt` (contexts/steps add the
+current step), `swaig_log` (what each webhook answered) and `close`. Its methods have no-op
+defaults: a runner that subclasses it (`StaticToolRunner`) gets them; the SWAIG runner
+implements them all. `with_lifecycle` gives a runner typed only as the narrow seam the defaults.
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from mediaserver.swaig.seam import AiControl, ToolInvocation, ToolOutcome, ToolRunner, ToolRunnerFactory
+from mediaserver.swaig.seam import AiControl, ToolInvocation, ToolOutcome, ToolRunnerFactory
+from mediaserver.swaig.seam import ToolRunner as SeamToolRunner
 
 __all__ = [
     "AiControl",
@@ -24,9 +32,58 @@ __all__ = [
     "ToolOutcome",
     "ToolRunner",
     "ToolRunnerFactory",
+    "with_lifecycle",
 ]
 
 ToolFunction = Callable[[dict[str, Any], AiControl], "ToolOutcome | str | Awaitable[ToolOutcome | str]"]
+
+
+@runtime_checkable
+class ToolRunner(SeamToolRunner, Protocol):
+    """A tool runner with the session lifecycle (see the module doc); the bodies are the defaults."""
+
+    swaig_log: list[dict[str, Any]]
+
+    async def start(self, control: AiControl) -> None:
+        """Before the first turn."""
+        return None
+
+    async def finish(
+        self, global_data: dict[str, Any], summary: str | None = None, history: list[dict[str, Any]] | None = None
+    ) -> None:
+        """When the agent ends, even after the caller hung up."""
+        return None
+
+    def begin_turn(self) -> None:
+        """A new caller turn (or sidecar tick) begins."""
+        return None
+
+    def system_prompt(self, base: str) -> str:
+        """The system prompt to send, from the verb's `base` prompt."""
+        return base
+
+    async def close(self) -> None:
+        """Release what the runner owns (an HTTP session)."""
+        return None
+
+
+class _SeamOnly(ToolRunner):
+    """A narrow seam runner with the default lifecycle."""
+
+    def __init__(self, inner: SeamToolRunner) -> None:
+        self.inner = inner
+        self.swaig_log = []
+
+    def tool_definitions(self) -> list[dict[str, Any]]:
+        return self.inner.tool_definitions()
+
+    async def invoke(self, invocation: ToolInvocation, control: AiControl) -> ToolOutcome:
+        return await self.inner.invoke(invocation, control)
+
+
+def with_lifecycle(runner: SeamToolRunner) -> ToolRunner:
+    """`runner` as the kernel's ToolRunner: itself when it has the lifecycle, else wrapped."""
+    return runner if isinstance(runner, ToolRunner) else _SeamOnly(runner)
 
 
 @dataclass
@@ -38,10 +95,11 @@ class StaticTool:
     active: bool = True
 
 
-class StaticToolRunner:
+class StaticToolRunner(ToolRunner):
     def __init__(self, tools: list[StaticTool] | None = None) -> None:
         self.tools = {t.name: t for t in tools or []}
         self.invocations: list[ToolInvocation] = []
+        self.swaig_log: list[dict[str, Any]] = []
 
     def tool_definitions(self) -> list[dict[str, Any]]:
         return [

@@ -8,15 +8,18 @@ persistent history, then a tick), `ask(question)` (a tool loop over an ephemeral
 head system message is the ask framing and whose tools lack `sidecar_skip`: the persistent
 history is never touched), `user_input` (a SWAIG action: like poke).
 
-The tool loop runs at most `max_iters_per_tick` LLM calls. Each call emits `request`; the
-`min_interval_ms` throttle delays it if the previous LLM call was too recent. A reply with tool
-calls emits `thought` (text alongside the calls), then per call `tool_call` / `tool_result`
-(and `action` / `global_data_change` for the actions its reply carried); `sidecar_skip` ends
-the tick silently with `skip`; a plain reply ends it with `insight` (or `ask_answer`). The
-anti-loop guards (`mediaserver.swaig.guards.ToolGuards`, reset per tick and per ask) answer a
-duplicate or a phantom call without dispatching it, and on a bail (more than 4 calls, the 3rd
-identical call in a row, the 3rd phantom) give the model the canned reply, emit `error` with
-`error_reason` `tool_loop` (`phantom_tool` for phantoms) and end the tick.
+The tool loop (the one the `ai` verb uses too: `mediaserver.pipeline.toolloop`, with
+`_LoopHooks` as the sidecar's side of it) runs at most `max_iters_per_tick` LLM calls; every
+tool call the model makes gets its tool message, "Not run." for those after a skip, a bail or a
+close. Each call emits `request`; the `min_interval_ms` throttle delays it if the previous LLM
+call was too recent. A reply with tool calls emits `thought` (text alongside the calls), then
+per call `tool_call` / `tool_result` (and `action` / `global_data_change` for the actions its
+reply carried); `sidecar_skip` ends the tick silently with `skip`; a plain reply ends it with
+`insight` (or `ask_answer`). The anti-loop guards (`mediaserver.swaig.guards.ToolGuards`,
+reset per tick and per ask) answer a duplicate or a phantom call without dispatching it, and on
+a bail (more than 4 calls, the 3rd identical call in a row, the 3rd phantom) give the model the
+canned reply, emit `error` with `error_reason` `tool_loop` (`phantom_tool` for phantoms) and end
+the tick.
 
 Every event goes through `emit`: `{type, ts (µs), tick_id, channel_data, ...fields}`; it is kept
 in the event log (for `final` and `event_log_bytes`) and handed to the sink (event bus and
@@ -33,13 +36,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mediaserver.kernel.ai.tools import with_lifecycle
 from mediaserver.kernel.sidecar.config import SKIP_TOOL, SidecarConfig
-from mediaserver.kernel.sidecar.control import action_verdict
+from mediaserver.kernel.sidecar.control import SidecarControl, action_verdict
 from mediaserver.kernel.sidecar.history import estimate_tokens, prune
 from mediaserver.kernel.sidecar.turns import TurnEnded
-from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmSettings, TextDelta, ToolCallRequested
-from mediaserver.swaig.guards import ToolGuards, Verdict
-from mediaserver.swaig.seam import AiControl, ToolInvocation, ToolOutcome, ToolRunner
+from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmSettings, ToolCallRequested
+from mediaserver.pipeline.toolloop import Completion, ToolAnswer, ToolLoopHooks, complete, run_tool_loop
+from mediaserver.swaig.guards import GuardVerdict, ToolGuards, Verdict
+from mediaserver.swaig.seam import ToolInvocation, ToolOutcome, ToolRunner
 
 __all__ = ["SKIP_DEFINITION", "SidecarEngine", "SidecarStats"]
 
@@ -100,7 +105,7 @@ class SidecarEngine:
         config: SidecarConfig,
         llm: LanguageModel,
         tools: ToolRunner,
-        control: AiControl,
+        control: SidecarControl,
         sink: Sink,
         *,
         system_prompt: str,
@@ -115,7 +120,7 @@ class SidecarEngine:
     ) -> None:
         self.config = config
         self.llm = llm
-        self.tools = tools
+        self.tools = with_lifecycle(tools)  # the narrow seam gets the no-op lifecycle
         self.control = control
         self.sink = sink
         self.channel_data = channel_data
@@ -271,11 +276,11 @@ class SidecarEngine:
         if instruction:
             msgs.append({"role": "user", "content": instruction})
         try:
-            text, _calls, _reason = await self._complete(msgs, None)
+            completion = await self._complete(msgs, None)
         except LlmError as exc:
             self.emit("error", error_reason=f"llm_{exc.kind}", detail=f"summary: {exc}")
             return None
-        return text.strip()
+        return completion.text.strip()
 
     # -- the worker ------------------------------------------------------------------------
     async def _work(self) -> None:
@@ -341,123 +346,52 @@ class SidecarEngine:
                 await self.sleep(remaining / 1000)
         self._last_llm_ms = self.monotonic_ms()
 
-    async def _complete(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
-    ) -> tuple[str, list[ToolCallRequested], str]:
+    async def _before_llm(self, messages: list[dict[str, Any]]) -> None:
         await self._throttle()
         self.stats.in_tokens += estimate_tokens(messages)
-        text: list[str] = []
-        calls: list[ToolCallRequested] = []
-        reason = "stop"
-        async for event in self.llm.stream(messages, tools=tools or None, settings=self.settings):
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-            elif isinstance(event, ToolCallRequested):
-                calls.append(event)
-            else:
-                reason = event.reason
-        out = "".join(text)
-        self.stats.out_tokens += (len(out) + sum(len(c.name) + len(c.arguments) for c in calls) + 3) // 4
-        return out, calls, reason
+
+    def _count_out(self, completion: Completion) -> None:
+        calls = completion.calls
+        self.stats.out_tokens += (len(completion.text) + sum(len(c.name) + len(c.arguments) for c in calls) + 3) // 4
+
+    async def _complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Completion:
+        await self._before_llm(messages)
+        completion = await complete(self.llm, messages, tools=tools, settings=self.settings)
+        self._count_out(completion)
+        return completion
 
     async def _loop(self, loop: _Loop) -> None:
         tools = self._tool_definitions(loop.mode)
         valid = [t["function"]["name"] for t in tools]
-        begin = getattr(self.tools, "begin_turn", None)
-        if callable(begin):
-            begin()  # the SWAIG runner's own guards count per turn too
+        self.tools.begin_turn()  # the SWAIG runner's own guards count per turn too
         max_iters = self.config.params.max_iters_per_tick
-        for it in range(max_iters):
-            messages = loop.messages
+        hooks = _LoopHooks(self, loop, valid)
+        result = await run_tool_loop(
+            self.llm, loop.messages, hooks, tools=lambda: tools, settings=lambda: self.settings, max_rounds=max_iters
+        )
+        it = result.rounds - 1
+        if result.end == "answer":
+            text = result.text
+            self._append_to(loop, {"role": "assistant", "content": text})
+            if loop.mode == "ask":
+                self.emit("ask_answer", raw=text.strip(), iter=it, total_iters=it + 1, triggered_by="ask")
+            else:
+                self.stats.insights += 1
+                event = self.emit("insight", raw=text.strip(), iter=it, total_iters=it + 1)
+                self.insights.append({"tick_id": self.tick_id, "raw": event["raw"], "ts": event["ts"]})
+        elif result.end == "limit":
             self.emit(
-                "request",
-                model=self.settings.model,
-                iter=it,
-                messages_count=len(messages),
-                messages_token_count=estimate_tokens(messages),
-                tool_choice="auto",
+                "error",
+                error_reason="max_iters",
+                iter=max_iters - 1,
+                detail=f"no final answer within max_iters_per_tick={max_iters}",
                 **self._by(loop),
             )
-            try:
-                text, calls, _reason = await self._complete(messages, tools)
-            except LlmError as exc:
-                self.emit("error", error_reason=f"llm_{exc.kind}", detail=str(exc), iter=it, **self._by(loop))
-                return
-            if not calls:
-                self._append_to(loop, {"role": "assistant", "content": text})
-                if loop.mode == "ask":
-                    self.emit("ask_answer", raw=text.strip(), iter=it, total_iters=it + 1, triggered_by="ask")
-                else:
-                    self.stats.insights += 1
-                    event = self.emit("insight", raw=text.strip(), iter=it, total_iters=it + 1)
-                    self.insights.append({"tick_id": self.tick_id, "raw": event["raw"], "ts": event["ts"]})
-                return
-            if text.strip():
-                self.emit("thought", text=text.strip(), iter=it, **self._by(loop))
-            self._append_to(
-                loop,
-                {
-                    "role": "assistant",
-                    "content": text or None,
-                    "tool_calls": [
-                        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                        for c in calls
-                    ],
-                },
-            )
-            if await self._run_calls(loop, calls, valid, it):
-                return
-        self.emit(
-            "error",
-            error_reason="max_iters",
-            iter=max_iters - 1,
-            detail=f"no final answer within max_iters_per_tick={max_iters}",
-            **self._by(loop),
-        )
-
-    async def _run_calls(self, loop: _Loop, calls: list[ToolCallRequested], valid: list[str], it: int) -> bool:
-        """Run one reply's tool calls; True when the tick (or ask) is over."""
-        for n, call in enumerate(calls):
-            if call.name == SKIP_TOOL and loop.mode == "tick":
-                # The skip event is the audit record; no tool_call/tool_result for the built-in.
-                self._append_to(loop, {"role": "tool", "tool_call_id": call.id, "content": "Skipped."})
-                self._drop_rest(loop, calls[n + 1 :])
-                self.stats.skips += 1
-                self.emit("skip", reason=_skip_reason(call.arguments), iter=it)
-                return True
-            self.emit("tool_call", name=call.name, arguments=call.arguments, iter=it, **self._by(loop))
-            verdict = loop.guards.check(call.name, call.arguments, valid)
-            if verdict.verdict is not Verdict.RUN:
-                self._tool_reply(loop, call, verdict.response, it)
-                if verdict.verdict is Verdict.BAIL:
-                    self._drop_rest(loop, calls[n + 1 :])
-                    self.emit(
-                        "error",
-                        error_reason=verdict.reason,
-                        detail=_guard_detail(verdict.reason, loop.guards),
-                        iter=it,
-                        **self._by(loop),
-                    )
-                    return True
-                continue
-            self._deferred = []  # global_data_change events follow the action events that caused them
-            try:
-                outcome = await self._invoke(call, it, loop)
-            finally:
-                deferred, self._deferred = self._deferred, None
-            self._tool_reply(loop, call, outcome.response or "", it)
-            for action in outcome.actions:
-                self._action_event(action, call.name)
-            for fields in deferred:
-                self.emit("global_data_change", **fields)
-            if not self.running or self._closing:
-                return True
-        return False
 
     async def _invoke(self, call: ToolCallRequested, it: int, loop: _Loop) -> ToolOutcome:
         self.stats.tools += 1
         record = {"tick_id": self.tick_id, "name": call.name, "arguments": call.arguments, "iter": it}
-        log_before = len(getattr(self.tools, "swaig_log", []))
+        log_before = len(self.tools.swaig_log)
         try:
             outcome = await self.tools.invoke(ToolInvocation(call.id, call.name, call.arguments), self.control)
         except Exception as exc:  # a runner that raises: the model hears it failed, the tick goes on
@@ -465,7 +399,7 @@ class SidecarEngine:
             outcome = ToolOutcome(response=f"The function {call.name} failed: {exc}")
         # The SWAIG runner answers a failed webhook (timeout, HTTP error, not JSON) with text for
         # the model; its log says so, and the operator sees it as an error event.
-        for entry in getattr(self.tools, "swaig_log", [])[log_before:]:
+        for entry in self.tools.swaig_log[log_before:]:
             if isinstance(entry, dict) and isinstance(entry.get("post_response"), str):
                 self.emit(
                     "error",
@@ -477,16 +411,6 @@ class SidecarEngine:
         record["response"] = outcome.response
         self.tool_calls.append(record)
         return outcome
-
-    def _tool_reply(self, loop: _Loop, call: ToolCallRequested, response: str, it: int) -> None:
-        self.emit("tool_result", name=call.name, response=response, iter=it, **self._by(loop))
-        self._append_to(loop, {"role": "tool", "tool_call_id": call.id, "content": response})
-
-    def _drop_rest(self, loop: _Loop, rest: list[ToolCallRequested]) -> None:
-        # Every tool call the assistant message names needs a tool message, or the next LLM
-        # request is malformed; calls after a skip or a bail are answered as not run.
-        for call in rest:
-            self._append_to(loop, {"role": "tool", "tool_call_id": call.id, "content": "Not run."})
 
     def _action_event(self, action: Any, source: str) -> None:
         executed, reason = self.action_verdict(action)
@@ -506,7 +430,7 @@ class SidecarEngine:
             action,
             self.config.params.act_on_channel,
             self.config.permissions,
-            can_run_swml=getattr(self.control, "can_run_swml", False),
+            can_run_swml=self.control.can_run_swml,
         )
 
     # -- history -----------------------------------------------------------------------------
@@ -518,6 +442,9 @@ class SidecarEngine:
 
     def _append(self, message: dict[str, Any]) -> None:
         self.history.append(message)
+        self._prune()
+
+    def _prune(self) -> None:
         before, after, dropped = prune(self.history, self.config.params.max_history_tokens)
         if dropped:
             self.emit("history_pruned", tokens_before=before, tokens_after=after, dropped_count=dropped)
@@ -538,6 +465,102 @@ class SidecarEngine:
                 self.emit("global_data_change", **fields)
         if self.on_global_data is not None:
             self.on_global_data(self.global_data)
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """A tool call the runner answered: its outcome and the global_data changes its actions made."""
+
+    outcome: ToolOutcome
+    deferred: list[dict[str, Any]]
+
+
+_SKIPPED = "skipped"
+
+
+class _LoopHooks(ToolLoopHooks):
+    """The sidecar's side of the shared tool loop: events, throttle, guards, skip, actions."""
+
+    def __init__(self, engine: SidecarEngine, loop: _Loop, valid: list[str]) -> None:
+        self.engine = engine
+        self.loop = loop
+        self.valid = valid
+
+    async def before_request(self, round_: int, messages: list[dict[str, Any]]) -> None:
+        engine = self.engine
+        engine.emit(
+            "request",
+            model=engine.settings.model,
+            iter=round_,
+            messages_count=len(messages),
+            messages_token_count=estimate_tokens(messages),
+            tool_choice="auto",
+            **engine._by(self.loop),
+        )
+        await engine._before_llm(messages)
+
+    def on_response(self, round_: int, completion: Completion) -> None:
+        self.engine._count_out(completion)
+
+    def llm_failed(self, round_: int, exc: Exception) -> bool:
+        if not isinstance(exc, LlmError):
+            return False
+        self.engine.emit(
+            "error", error_reason=f"llm_{exc.kind}", detail=str(exc), iter=round_, **self.engine._by(self.loop)
+        )
+        return True
+
+    async def before_tools(self, round_: int, completion: Completion) -> None:
+        if completion.text.strip():
+            self.engine.emit("thought", text=completion.text.strip(), iter=round_, **self.engine._by(self.loop))
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        if self.loop.messages is self.engine.history:
+            self.engine._prune()
+
+    async def run_tool(self, round_: int, call: ToolCallRequested) -> ToolAnswer:
+        engine, loop = self.engine, self.loop
+        if call.name == SKIP_TOOL and loop.mode == "tick":
+            # The skip event is the audit record; no tool_call/tool_result for the built-in.
+            return ToolAnswer("Skipped.", stop=True, detail=_SKIPPED)
+        engine.emit("tool_call", name=call.name, arguments=call.arguments, iter=round_, **engine._by(loop))
+        verdict = loop.guards.check(call.name, call.arguments, self.valid)
+        if verdict.verdict is not Verdict.RUN:
+            return self._answer(round_, call, verdict.response, stop=verdict.verdict is Verdict.BAIL, detail=verdict)
+        engine._deferred = []  # global_data_change events follow the action events that caused them
+        try:
+            outcome = await engine._invoke(call, round_, loop)
+        finally:
+            deferred, engine._deferred = engine._deferred, None
+        return self._answer(round_, call, outcome.response or "", detail=_Ran(outcome, deferred))
+
+    def _answer(
+        self, round_: int, call: ToolCallRequested, response: str, *, detail: Any, stop: bool = False
+    ) -> ToolAnswer:
+        self.engine.emit("tool_result", name=call.name, response=response, iter=round_, **self.engine._by(self.loop))
+        return ToolAnswer(response, stop=stop, detail=detail)
+
+    def after_tool(self, round_: int, call: ToolCallRequested, answer: ToolAnswer) -> None:
+        engine, detail = self.engine, answer.detail
+        if detail == _SKIPPED:
+            engine.stats.skips += 1
+            engine.emit("skip", reason=_skip_reason(call.arguments), iter=round_)
+        elif isinstance(detail, GuardVerdict) and detail.verdict is Verdict.BAIL:
+            engine.emit(
+                "error",
+                error_reason=detail.reason,
+                detail=_guard_detail(detail.reason, self.loop.guards),
+                iter=round_,
+                **engine._by(self.loop),
+            )
+        elif isinstance(detail, _Ran):
+            for action in detail.outcome.actions:
+                engine._action_event(action, call.name)
+            for fields in detail.deferred:
+                engine.emit("global_data_change", **fields)
+
+    def stopped(self) -> bool:
+        return not self.engine.running or self.engine._closing
 
 
 def _skip_reason(arguments: str) -> str:

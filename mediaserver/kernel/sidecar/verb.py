@@ -3,23 +3,28 @@
 The verb does not block: the sidecar runs alongside the rest of the script (typically a
 `connect` that bridges the customer to a human agent) and dies with the call. A refused start
 (`-ERR: …`, e.g. a bad param) is logged on the call with the spec's text and the document goes
-on, as the platform does after an FS API error.
+on, as the platform does after an FS API error. On a server without the sidecar the kernel's
+runner is `NoSidecarRunner`, whose `SIDECAR_UNAVAILABLE` answer is logged as `verb_unsupported`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mediaserver.kernel.call import Call
+from mediaserver.kernel.services import SIDECAR_UNAVAILABLE
 from mediaserver.swml.effects import AiSidecar
+
+if TYPE_CHECKING:
+    from mediaserver.kernel.executor import SwmlExecutor
 
 __all__ = ["ai_sidecar"]
 
 
-async def ai_sidecar(ex: Any, call: Call, effect: AiSidecar) -> None:
-    runner = getattr(ex, "sidecar_runner", None)
-    if runner is None:
+async def ai_sidecar(ex: SwmlExecutor, call: Call, effect: AiSidecar) -> None:
+    reply = await ex.sidecar_runner(call, effect.params, ex.interp.variables)
+    if reply == SIDECAR_UNAVAILABLE:
         call.events.record(
             "verb_unsupported",
             level=logging.WARNING,
@@ -27,8 +32,6 @@ async def ai_sidecar(ex: Any, call: Call, effect: AiSidecar) -> None:
             path=effect.path,
             reason="no sidecar engine configured",
         )
-        return None
-    reply = await runner(call, effect.params, ex.interp.variables)
-    if not reply.startswith("+OK"):
+    elif not reply.startswith("+OK"):
         call.events.record("ai_sidecar_refused", level=logging.WARNING, path=effect.path, reply=reply)
     return None

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from mediaserver.kernel.call import Call
 from mediaserver.swml.effects import Denoise, SendDigits, Unsupported, UserEvent, VerbResult
@@ -26,9 +27,18 @@ DIGIT_MS = 100  # tone length per digit
 GAP_MS = 60  # silence between digits
 
 
+@runtime_checkable
+class DtmfSender(Protocol):
+    """A media path that can send RFC 4733 events (RTP's `MediaStream`; WebRTC's cannot yet)."""
+
+    def send_dtmf(
+        self, digits: str, duration_ms: int = 100, gap_ms: int = 60, done: Callable[[], None] | None = None
+    ) -> None: ...
+
+
 async def send_digits(ex: SwmlExecutor, call: Call, effect: SendDigits) -> VerbResult:
-    sender = getattr(call.media, "send_dtmf", None)
-    if sender is None:
+    media = call.media
+    if not isinstance(media, DtmfSender):
         call.events.record(
             "verb_unsupported",
             level=logging.WARNING,
@@ -46,7 +56,7 @@ async def send_digits(ex: SwmlExecutor, call: Call, effect: SendDigits) -> VerbR
             done.set_result(True)
 
     try:
-        sender(effect.digits, DIGIT_MS, GAP_MS, done=sent)
+        media.send_dtmf(effect.digits, DIGIT_MS, GAP_MS, done=sent)
     except ValueError as exc:  # the peer negotiated no telephone-event
         call.events.record("send_digits_failed", level=logging.WARNING, path=effect.path, error=str(exc))
         return VerbResult({"send_digits_result": "failed"})

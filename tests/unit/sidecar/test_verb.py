@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from mediaserver.kernel.services import NoSidecarRunner
 from mediaserver.kernel.sidecar.verb import ai_sidecar
 from mediaserver.kernel.verbs import HANDLERS
 from mediaserver.swml.document import load_document
@@ -44,6 +45,6 @@ async def test_the_handler_calls_the_runner_and_logs_a_refusal() -> None:
     assert seen == [({"prompt": "x"}, {"x": 1})]
     refused = [e for e in call.events.events if e["event"] == "ai_sidecar_refused"]
     assert refused[0]["reply"] == "-ERR: lang is required"
-    bare = SimpleNamespace(sidecar_runner=None, interp=SimpleNamespace(variables={}))
+    bare = SimpleNamespace(sidecar_runner=NoSidecarRunner(), interp=SimpleNamespace(variables={}))
     await ai_sidecar(bare, call, AiSidecar(path="p", params={}))
     assert call.events.events[-1]["event"] == "verb_unsupported"

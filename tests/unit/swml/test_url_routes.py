@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mediaserver.kernel.registry import Kernel
+from mediaserver.kernel.services import KernelServices
 from mediaserver.settings import ConfigError, load_settings
 
 
@@ -23,7 +24,8 @@ def test_url_route_becomes_a_transfer_to_the_url(tmp_path: Path) -> None:
     assert (settings.swml.fetch_timeout_s, settings.swml.apology) == (3.0, "Oops.")
     assert settings.swml.recordings_dir == tmp_path.resolve() / "rec"
     assert settings.swml.envs == {"region": "eu"}
-    kernel = Kernel(None, None, ThreadPoolExecutor(1), settings.routes.document_for)  # type: ignore[arg-type]
+    services = KernelServices(None, ThreadPoolExecutor(1))  # type: ignore[arg-type]
+    kernel = Kernel(None, services, settings.routes.document_for)  # type: ignore[arg-type]
     document = kernel.load_route("agent")
     (verb,) = document.sections["main"]
     assert (verb.name, verb.params) == ("transfer", {"dest": "http://u:p@127.0.0.1:3000/agent?x=1"})
