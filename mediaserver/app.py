@@ -13,16 +13,16 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from mediaserver.agents.ai.config import AiSessionConfig
+from mediaserver.agents.ai.runner import LoopLagMonitor, SessionRunner
+from mediaserver.agents.ai.session import AiEngines
+from mediaserver.agents.sidecar import SidecarManager
+from mediaserver.agents.sidecar.legs import ObservedDialer
 from mediaserver.clock import MonotonicClock
 from mediaserver.kernel.agent import AgentRegistry
-from mediaserver.kernel.ai.config import AiSessionConfig
-from mediaserver.kernel.ai.runner import LoopLagMonitor, SessionRunner
-from mediaserver.kernel.ai.session import AiEngines
 from mediaserver.kernel.eventbus import EventBus
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.services import AiRunner, DialerPort, KernelServices, NoAiRunner, SwmlOptions
-from mediaserver.kernel.sidecar import SidecarManager
-from mediaserver.kernel.sidecar.legs import ObservedDialer
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.kernel.tick import MediaTicker
 from mediaserver.logs import CallEventLog
@@ -253,8 +253,8 @@ class MediaServer:
 
     def _sidecar_manager(self, synthesizer: SpeechSynthesizer) -> SidecarManager:
         """The sidecar manager (the ai_sidecar verb), on the AI engines, loaded on first use."""
+        from mediaserver.agents.sidecar import SidecarServices
         from mediaserver.clock import wall_time
-        from mediaserver.kernel.sidecar import SidecarServices
         from mediaserver.pipeline.llm import LanguageModel, LlmSettings
         from mediaserver.pipeline.vad import make_vad
 

@@ -41,11 +41,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from mediaserver.agents.sidecar.runner import SidecarManager
 from mediaserver.errors import HangupCause
 from mediaserver.kernel.call import Call, CallEnded
 from mediaserver.kernel.eventbus import BusEvent, EventBus
 from mediaserver.kernel.registry import Kernel
-from mediaserver.kernel.sidecar.runner import SidecarManager
 
 __all__ = ["control_routes"]
 

@@ -5,7 +5,7 @@ Theory of operation: data only. `PARAMS` classifies all 92 `AIParams` keys of th
 "accepted-ignored" (parsed leniently, no effect yet; a document using it still runs).
 `ACTION_STATUS` does the same for the actions of contract §5. A unit test checks that the
 table covers the schema exactly, so a new schema key cannot slip through unclassified.
-Kernel entries reflect `mediaserver/kernel/ai/config.py` at the time of writing.
+Kernel entries reflect `mediaserver/agents/ai/config.py` at the time of writing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 __all__ = ["ACTION_STATUS", "PARAMS"]
 
 H, IGN = "honoured", "accepted-ignored"
-K = "kernel.ai.config"  # read by AiSessionConfig.from_params (turn timing, barge, greeting, LLM)
+K = "agents.ai.config"  # read by AiSessionConfig.from_params (turn timing, barge, greeting, LLM)
 S = "swaig"
 
 PARAMS: dict[str, tuple[str, str]] = {

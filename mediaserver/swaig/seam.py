@@ -8,7 +8,7 @@ applied. Actions reach the live conversation only through `AiControl`, which the
 implements; SWAIG never touches the call directly.
 
 These types are defined here, below the kernel in the import layers, so that the kernel's
-`mediaserver.kernel.ai.tools` can re-export them and both sides share one nominal
+`mediaserver.agents.ai.tools` can re-export them and both sides share one nominal
 `ToolOutcome` (the kernel may import swaig; swaig may not import the kernel).
 """
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from mediaserver.kernel.ai.config import AiSessionConfig
-from mediaserver.kernel.ai.listen import rms_dbfs
-from mediaserver.kernel.ai.session import AiEngines, AiSession
-from mediaserver.kernel.ai.tools import ToolRunner
+from mediaserver.agents.ai.config import AiSessionConfig
+from mediaserver.agents.ai.listen import rms_dbfs
+from mediaserver.agents.ai.session import AiEngines, AiSession
+from mediaserver.agents.ai.tools import ToolRunner
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.logs import CallEventLog

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediaserver.kernel.ai.config import AiSessionConfig
+from mediaserver.agents.ai.config import AiSessionConfig
 
 
 def test_turn_parameters_greeting_fillers_hints_and_knobs() -> None:

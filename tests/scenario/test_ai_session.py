@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mediaserver.kernel.ai.tools import StaticTool, StaticToolRunner, ToolOutcome
+from mediaserver.agents.ai.tools import StaticTool, StaticToolRunner, ToolOutcome
 from mediaserver.pipeline.llm import LlmError, ToolCallRequested
 from tests.scenario.ai_fakes import WORD_SAMPLES, Scenario, ScriptedLlm, WordTts, noise_burst, tone
 

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from mediaserver.kernel.ai.reply import MAX_TOOL_ROUNDS
-from mediaserver.kernel.ai.tools import StaticTool, StaticToolRunner, ToolOutcome
+from mediaserver.agents.ai.reply import MAX_TOOL_ROUNDS
+from mediaserver.agents.ai.tools import StaticTool, StaticToolRunner, ToolOutcome
 from mediaserver.pipeline.llm import ToolCallRequested
 from tests.scenario.ai_fakes import Scenario, ScriptedLlm
 
@@ -18,7 +18,7 @@ async def test_a_model_that_only_calls_tools_stops_at_the_round_limit(caplog: py
     script = [ToolCallRequested(f"c{n}", "clock", "{}") for n in range(MAX_TOOL_ROUNDS + 1)]
     llm = ScriptedLlm(script)
     s = Scenario({"prompt": {"text": "t"}}, llm=llm, tools=runner)
-    with caplog.at_level(logging.WARNING, logger="mediaserver.kernel.ai.reply"):
+    with caplog.at_level(logging.WARNING, logger="mediaserver.agents.ai.reply"):
         await s.start()
         await s.play(ticks=40)
     assert len(llm.requests) == MAX_TOOL_ROUNDS and len(runner.invocations) == MAX_TOOL_ROUNDS

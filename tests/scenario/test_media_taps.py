@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from mediaserver.kernel.ai.runner import SessionRunner
-from mediaserver.kernel.ai.session import AiEngines
+from mediaserver.agents.ai.runner import SessionRunner
+from mediaserver.agents.ai.session import AiEngines
 from mediaserver.kernel.bridge import run_bridge
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream

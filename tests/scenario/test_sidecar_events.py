@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mediaserver.kernel.ai.tools import StaticTool, ToolOutcome
+from mediaserver.agents.ai.tools import StaticTool, ToolOutcome
 from tests.unit.sidecar.fakes import BODY, ActingTools, Calls, Harness, LlmError, ScriptedLlm, lookup_tool, types
 
 SALES_SCRIPT: list[Any] = [
@@ -314,7 +314,7 @@ async def test_swml_without_permission_is_an_error_event_and_settings_swap_the_m
 
 
 async def StaticToolRunnerInvoke(runner: Any, invocation: Any, control: Any) -> ToolOutcome:
-    from mediaserver.kernel.ai.tools import StaticToolRunner
+    from mediaserver.agents.ai.tools import StaticToolRunner
 
     return await StaticToolRunner.invoke(runner, invocation, control)
 

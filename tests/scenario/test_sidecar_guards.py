@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mediaserver.kernel.ai.tools import StaticTool, StaticToolRunner
+from mediaserver.agents.ai.tools import StaticTool, StaticToolRunner
 from tests.unit.sidecar.fakes import BODY, Calls, Harness, ScriptedLlm, types
 
 LOOP_REPLY = "You have already looked up this information. Use the prior results to craft your answer."

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mediaserver.kernel.sidecar.runner import SidecarManager
+from mediaserver.agents.sidecar.runner import SidecarManager
 from tests.scenario.ai_fakes import InlineExecutor, ToneAsr, ToneVad, tone
 from tests.unit.sidecar.fakes import BODY, Harness, ScriptedLlm, make_call, types
 
@@ -176,7 +176,7 @@ async def test_a_bridge_is_forgotten_when_its_legs_end() -> None:
 
 
 async def test_a_stop_action_ends_only_the_sidecar() -> None:
-    from mediaserver.kernel.ai.tools import StaticTool, ToolOutcome
+    from mediaserver.agents.ai.tools import StaticTool, ToolOutcome
     from tests.unit.sidecar.fakes import ActingTools, Calls
 
     tools = ActingTools([StaticTool("done", "Done.", lambda a, c: ToolOutcome("ok", actions=[{"stop": True}]))])

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from mediaserver.kernel import recording
-from mediaserver.kernel.sidecar.verb import ai_sidecar
 from mediaserver.kernel.verbs import dial, http, misc, prompt
+from mediaserver.kernel.verbs.sidecar import ai_sidecar
 from mediaserver.swml import effects
 
 HANDLERS: dict[type, Any] = {

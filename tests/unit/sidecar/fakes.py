@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mediaserver.kernel.ai.tools import StaticTool, StaticToolRunner, ToolOutcome
+from mediaserver.agents.ai.tools import StaticTool, StaticToolRunner, ToolOutcome
+from mediaserver.agents.sidecar.config import SidecarConfig
+from mediaserver.agents.sidecar.runner import SidecarManager, SidecarServices
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.eventbus import EventBus, Subscription
 from mediaserver.kernel.media import MediaParams, MediaStream
-from mediaserver.kernel.sidecar.config import SidecarConfig
-from mediaserver.kernel.sidecar.runner import SidecarManager, SidecarServices
 from mediaserver.logs import CallEventLog
 from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmFinished, LlmSettings, TextDelta, ToolCallRequested
 from mediaserver.swaig.seam import ToolRunner

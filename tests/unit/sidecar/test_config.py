@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mediaserver.kernel.sidecar.config import (
+from mediaserver.agents.sidecar.config import (
     FRAMING,
     SidecarConfig,
     SidecarConfigError,

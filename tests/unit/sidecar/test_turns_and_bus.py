@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from mediaserver.agents.sidecar.turns import TurnDetector
 from mediaserver.kernel.eventbus import EventBus
-from mediaserver.kernel.sidecar.turns import TurnDetector
 
 
 def test_customer_final_then_idle_timeout_ends_the_turn() -> None:

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from mediaserver.kernel.services import NoSidecarRunner
-from mediaserver.kernel.sidecar.verb import ai_sidecar
 from mediaserver.kernel.verbs import HANDLERS
+from mediaserver.kernel.verbs.sidecar import ai_sidecar
 from mediaserver.swml.document import load_document
 from mediaserver.swml.effects import AiSidecar
 from mediaserver.swml.interpreter import Interpreter

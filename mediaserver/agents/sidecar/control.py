@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mediaserver.kernel.sidecar.engine import SidecarEngine
+    from mediaserver.agents.sidecar.engine import SidecarEngine
 
 __all__ = ["SidecarControl", "action_verdict"]
 

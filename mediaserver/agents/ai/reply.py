@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mediaserver.kernel.ai.tools import AiControl, ToolInvocation, ToolRunner
+from mediaserver.agents.ai.tools import AiControl, ToolInvocation, ToolRunner
 from mediaserver.kernel.call import Call
 from mediaserver.pipeline.llm import LanguageModel, LlmError, ToolCallRequested
 from mediaserver.pipeline.text import ClauseSplitter

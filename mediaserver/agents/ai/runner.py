@@ -22,11 +22,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from mediaserver.agents.ai.config import AiSessionConfig
+from mediaserver.agents.ai.session import AiEngines, AiSession
+from mediaserver.agents.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.clock import Clock
 from mediaserver.kernel.agent import AgentRegistry
-from mediaserver.kernel.ai.config import AiSessionConfig
-from mediaserver.kernel.ai.session import AiEngines, AiSession
-from mediaserver.kernel.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.kernel.call import Call
 from mediaserver.swml.effects import Ai, AiFinished
 

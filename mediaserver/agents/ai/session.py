@@ -44,14 +44,14 @@ from typing import Any
 
 import numpy as np
 
+from mediaserver.agents.ai.config import AiSessionConfig
+from mediaserver.agents.ai.listen import SILENCE_DB, EchoGate, Listener, rms_dbfs
+from mediaserver.agents.ai.reply import Reply, ReplyFailed, Synthesizer
+from mediaserver.agents.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.audio.frame import AudioFrame, Pcm
 from mediaserver.errors import HangupCause
 from mediaserver.kernel.agent import Conversation, Unsubscribe
 from mediaserver.kernel.agent import Listener as AgentListener
-from mediaserver.kernel.ai.config import AiSessionConfig
-from mediaserver.kernel.ai.listen import SILENCE_DB, EchoGate, Listener, rms_dbfs
-from mediaserver.kernel.ai.reply import Reply, ReplyFailed, Synthesizer
-from mediaserver.kernel.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.taps import Digit, SentFrame, Subscription
 from mediaserver.pipeline.asr import SpeechRecognizer, apply_hint_rules, hotwords_text

@@ -28,9 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from mediaserver.kernel.call import Call
-from mediaserver.kernel.eventbus import EventBus
-from mediaserver.kernel.sidecar.config import (
+from mediaserver.agents.sidecar.config import (
     ASK_FRAMING,
     SidecarConfig,
     SidecarConfigError,
@@ -38,11 +36,13 @@ from mediaserver.kernel.sidecar.config import (
     render_operator_prompt,
     system_prompt,
 )
-from mediaserver.kernel.sidecar.control import SidecarControl
-from mediaserver.kernel.sidecar.engine import SidecarEngine
-from mediaserver.kernel.sidecar.transcribe import LegTranscriber
-from mediaserver.kernel.sidecar.turns import TurnDetector
-from mediaserver.kernel.sidecar.webhook import WebhookPoster, call_info
+from mediaserver.agents.sidecar.control import SidecarControl
+from mediaserver.agents.sidecar.engine import SidecarEngine
+from mediaserver.agents.sidecar.transcribe import LegTranscriber
+from mediaserver.agents.sidecar.turns import TurnDetector
+from mediaserver.agents.sidecar.webhook import WebhookPoster, call_info
+from mediaserver.kernel.call import Call
+from mediaserver.kernel.eventbus import EventBus
 from mediaserver.pipeline.asr import SpeechRecognizer
 from mediaserver.pipeline.llm import LanguageModel, LlmSettings
 from mediaserver.pipeline.vad import VoiceActivityDetector

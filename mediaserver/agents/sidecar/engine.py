@@ -36,11 +36,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mediaserver.kernel.ai.tools import with_lifecycle
-from mediaserver.kernel.sidecar.config import SKIP_TOOL, SidecarConfig
-from mediaserver.kernel.sidecar.control import SidecarControl, action_verdict
-from mediaserver.kernel.sidecar.history import estimate_tokens, prune
-from mediaserver.kernel.sidecar.turns import TurnEnded
+from mediaserver.agents.ai.tools import with_lifecycle
+from mediaserver.agents.sidecar.config import SKIP_TOOL, SidecarConfig
+from mediaserver.agents.sidecar.control import SidecarControl, action_verdict
+from mediaserver.agents.sidecar.history import estimate_tokens, prune
+from mediaserver.agents.sidecar.turns import TurnEnded
 from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmSettings, ToolCallRequested
 from mediaserver.pipeline.toolloop import Completion, ToolAnswer, ToolLoopHooks, complete, run_tool_loop
 from mediaserver.swaig.guards import GuardVerdict, ToolGuards, Verdict

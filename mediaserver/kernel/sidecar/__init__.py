@@ -1,7 +1,0 @@
-"""The `ai_sidecar` verb: an observer LLM on a bridged call that streams advice events (seed 002)."""
-
-from mediaserver.kernel.sidecar.config import SidecarConfig, SidecarConfigError
-from mediaserver.kernel.sidecar.engine import SidecarEngine
-from mediaserver.kernel.sidecar.runner import SidecarManager, SidecarServices
-
-__all__ = ["SidecarConfig", "SidecarConfigError", "SidecarEngine", "SidecarManager", "SidecarServices"]
