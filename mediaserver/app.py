@@ -28,6 +28,7 @@ from mediaserver.kernel.tick import MediaTicker
 from mediaserver.logs import CallEventLog
 from mediaserver.metrics import Metrics
 from mediaserver.pipeline.tts import TtsEngine
+from mediaserver.pipeline.vad import VoiceActivityDetector
 from mediaserver.settings import Settings
 from mediaserver.signaling.control import control_routes
 from mediaserver.signaling.http import build_http_app, metrics_mount
@@ -45,6 +46,15 @@ class StartupError(RuntimeError):
     """The server cannot start (a port is taken, a model is missing); the message says which."""
 
 
+def listening_vad() -> VoiceActivityDetector:
+    """The VAD of a call leg's audio front end, shared by every listener on the leg (the ai verb,
+    the sidecar): webrtcvad at its most aggressive, with no energy floor of its own, since each
+    listener applies its own floor to the level the front end measures."""
+    from mediaserver.pipeline.vad import make_vad
+
+    return make_vad(3, -90.0)
+
+
 def load_tts(settings: Settings) -> TtsEngine:
     from mediaserver.pipeline.engines.piper_tts import PiperTts
 
@@ -56,7 +66,7 @@ def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking
     from mediaserver.pipeline.engines.openai_llm import OpenAiLanguageModel
     from mediaserver.pipeline.engines.whisper_asr import WhisperRecognizer
     from mediaserver.pipeline.llm import LlmSettings
-    from mediaserver.pipeline.vad import make_confirmer, make_vad
+    from mediaserver.pipeline.vad import make_confirmer
 
     ai = settings.ai
     asr = WhisperRecognizer(ai.asr_model or None, window_s=ai.asr_window_s, threads=ai.asr_threads)
@@ -76,7 +86,7 @@ def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking
         )
 
     return AiEngines(
-        vad=lambda: make_vad(3, -90.0),
+        vad=listening_vad,
         asr=asr,
         llm=llm,
         tts=synthesizer,
@@ -256,7 +266,6 @@ class MediaServer:
         from mediaserver.agents.sidecar import SidecarServices
         from mediaserver.clock import wall_time
         from mediaserver.pipeline.llm import LanguageModel, LlmSettings
-        from mediaserver.pipeline.vad import make_vad
 
         ai, clock = self.settings.ai, self.clock
 
@@ -281,7 +290,7 @@ class MediaServer:
         services = SidecarServices(
             llm=llm,
             asr=asr,
-            vad=lambda: make_vad(2, -45.0),
+            vad=listening_vad,
             blocking=self.blocking,
             llm_settings=lambda model: LlmSettings(
                 model=model, timeout_s=ai.timeout_s, first_token_timeout_s=ai.first_token_timeout_s

@@ -4,8 +4,15 @@ Theory of operation: a leg (`MediaStream` for RTP, `WebRtcMedia` for browsers) h
 `MediaTaps` and emits into it from its tick: `inbound` gets each decoded 20 ms frame at the leg
 rate, `outbound` each frame as it is handed to the wire (with the played cursor after it),
 `dtmf` each digit with what carried it. `inbound16` is one shared 16 kHz view of `inbound`
-(320-sample frames) for everything that listens for speech; it exists only while someone
-subscribes to it, so a leg nobody listens to resamples nothing.
+(320-sample frames); it exists only while someone subscribes to it, so a leg nobody listens to
+resamples nothing.
+
+The leg's audio front end: `listen(callback, vad=...)` subscribes to `VoiceFrame`s, each 16 kHz
+frame with its level and the verdict of the leg's one voice activity detector, so the AI
+listener, the sidecar's transcriber and `detect_machine` share one resampler and one VAD pass
+per frame. The VAD carries no energy floor: each listener applies its own (the `ai` verb's
+`energy_level`, the sidecar's fixed floor). The first listener's factory makes the VAD; it
+lives while anyone listens.
 
 `tap.subscribe(callback, name=...)` returns a `Subscription`; closing it (or leaving its `with`
 block) removes that subscriber only. Subscribers are called in the order they subscribed. An
@@ -21,10 +28,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
+from mediaserver.audio.dsp import rms_dbfs
 from mediaserver.audio.frame import AudioFrame, Pcm
 from mscodecs import Resampler
 
@@ -57,6 +65,22 @@ class SentFrame:
     sample_rate: int
     played_samples: int
     speech: bool  # it carried queued audio (not the silence between utterances)
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceFrame:
+    """One 20 ms frame of the leg's 16 kHz view, analysed once for every listener."""
+
+    frame: AudioFrame
+    level_dbfs: float  # RMS re int16 full scale; SILENCE_DBFS for digital silence
+    voiced: bool  # the leg's VAD, before any listener's energy floor or echo gate
+
+
+class VoiceDetector(Protocol):
+    def is_speech(self, pcm: Pcm) -> bool: ...
+
+
+SILENCE_DBFS = -120.0
 
 
 class Subscription(Generic[T]):
@@ -137,6 +161,35 @@ class MediaTaps:
         self.outbound: Tap[SentFrame] = Tap("outbound")
         self.dtmf: Tap[Digit] = Tap("dtmf")
         self._view: ListenView | None = None
+        self._voice: Tap[VoiceFrame] = Tap("voice", on_first=self._open_voice, on_last=self._close_voice)
+        self._vad: VoiceDetector | None = None
+        self._voice_view: Subscription[AudioFrame] | None = None
+
+    def listen(
+        self, callback: Callable[[VoiceFrame], None], *, vad: Callable[[], VoiceDetector], name: str = ""
+    ) -> Subscription[VoiceFrame]:
+        """Subscribe to the leg's analysed 16 kHz frames; `vad` makes the leg's VAD if none runs yet."""
+        if self._vad is None:
+            self._vad = vad()
+        return self._voice.subscribe(callback, name=name)
+
+    @property
+    def listeners(self) -> list[str]:
+        return self._voice.subscribers
+
+    def _open_voice(self) -> None:
+        self._voice_view = self.inbound16.subscribe(self._analyse, name="voice")
+
+    def _close_voice(self) -> None:
+        if self._voice_view is not None:
+            self._voice_view.close()
+        self._voice_view = None
+        self._vad = None  # its noise estimate belongs to this listening spell
+
+    def _analyse(self, frame: AudioFrame) -> None:
+        assert self._vad is not None
+        level = max(rms_dbfs(frame.pcm), SILENCE_DBFS)
+        self._voice.emit(VoiceFrame(frame, level, self._vad.is_speech(frame.pcm)))
 
     def _open_view(self) -> None:
         self._view = ListenView(self.inbound16.emit)

@@ -154,3 +154,38 @@ def test_media_taps_default_to_nobody() -> None:
     taps = MediaTaps(8000)
     assert not taps.inbound and not taps.inbound16 and not taps.outbound and not taps.dtmf
     taps.inbound.emit(AudioFrame(np.zeros(160, np.int16), 8000, 0))  # nobody listening: no error
+
+
+class CountingVad:
+    made = 0
+
+    def __init__(self) -> None:
+        CountingVad.made += 1
+        self.frames = 0
+
+    def is_speech(self, pcm: np.ndarray) -> bool:
+        self.frames += 1
+        return bool(np.abs(pcm.astype(np.int32)).max() > 1000)
+
+
+def test_listeners_share_one_vad_pass_per_frame_and_apply_their_own_floor() -> None:
+    CountingVad.made = 0
+    media = stream()
+    heard_a: list[tuple[int, float, bool]] = []
+    heard_b: list[tuple[int, float, bool]] = []
+    sub_a = media.taps.listen(lambda v: heard_a.append((v.frame.start, v.level_dbfs, v.voiced)), vad=CountingVad)
+    sub_b = media.taps.listen(lambda v: heard_b.append((v.frame.start, v.level_dbfs, v.voiced)), vad=CountingVad)
+    assert CountingVad.made == 1 and media.taps.inbound16.subscribers == ["voice"]
+    t = np.arange(160 * 10) / 8000
+    loud = (8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+    feed(media, np.concatenate([loud, np.zeros(160 * 10, np.int16)]))
+    assert heard_a == heard_b and len(heard_a) >= 15
+    vad = media.taps._vad
+    assert isinstance(vad, CountingVad) and vad.frames == len(heard_a)  # one VAD pass per frame, not per listener
+    assert any(voiced for _, _, voiced in heard_a) and not heard_a[-1][2]
+    assert heard_a[-1][1] == -120.0  # digital silence has the floor level, not -inf
+    sub_a.close()
+    sub_b.close()
+    assert media.taps.inbound.subscribers == [] and media.taps._vad is None
+    media.taps.listen(lambda v: None, vad=CountingVad).close()
+    assert CountingVad.made == 2  # a new listening spell starts a fresh VAD

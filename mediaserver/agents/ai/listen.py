@@ -1,12 +1,13 @@
 """The caller's side of the AI loop: inbound audio to 16 kHz frames, VAD verdicts, echo gate.
 
-Theory of operation: `Listener.push(frame)` takes each 16 kHz frame of the call's shared
-listening view (`taps.inbound16`, resampled once per leg for every listener; a frame at another
-rate is resampled here with the same low-latency polyphase filter), cuts 320-sample frames and
-keeps them in a ring (`audio(start, upto)` returns the
-utterance for ASR by caller-sample index). For every 16 kHz frame it returns `(at, voiced)`:
-webrtcvad's verdict, gated by the energy floor, then by the echo gate. While the agent talks (or
-is paused by a barge-in) the neural confirmer, when configured, must agree within
+Theory of operation: `Listener.hear(voice)` takes each frame of the call leg's audio front end
+(`taps.listen`: the 16 kHz view resampled once per leg with the low-latency polyphase filter,
+its level and the leg's one VAD verdict, shared with every other listener on the leg) and keeps
+the audio in a ring (`audio(start, upto)` returns the utterance for ASR by caller-sample index).
+For every frame it returns `(at, voiced)`: the VAD's verdict, gated by this agent's energy floor
+(`energy_level`), then by the echo gate. (`push(frame)` does the same from raw frames of any
+rate with a VAD of its own, for use without a leg.) While the agent talks (or is paused by a
+barge-in) the neural confirmer, when configured, must agree within
 `confirm_grace_frames` of a voiced run: webrtcvad alone starts the (reversible) pause at once,
 and a burst silero does not call speech ends there, so the reply resumes quickly.
 
@@ -24,6 +25,7 @@ from collections import deque
 import numpy as np
 
 from mediaserver.audio.frame import AudioFrame, Pcm
+from mediaserver.kernel.taps import VoiceFrame
 from mediaserver.pipeline.turn import FRAME_SAMPLES, SAMPLE_RATE
 from mediaserver.pipeline.vad import SpeechConfirmer, VoiceActivityDetector
 from mscodecs import Resampler
@@ -57,7 +59,7 @@ class EchoGate:
 class Listener:
     def __init__(
         self,
-        vad: VoiceActivityDetector,
+        vad: VoiceActivityDetector | None,
         *,
         energy_floor_dbfs: float = -45.0,
         confirmer: SpeechConfirmer | None = None,
@@ -97,9 +99,21 @@ class Listener:
             self._store(chunk)
         return out
 
+    def hear(self, voice: VoiceFrame, *, agent_talking: bool = False) -> tuple[int, bool]:
+        """One frame of the leg's shared front end (level and VAD verdict already computed)."""
+        at = self.samples
+        voiced = self._decide(voice.frame.pcm, voice.level_dbfs, voice.voiced, agent_talking)
+        self._store(voice.frame.pcm)
+        return at, voiced
+
     def _classify(self, chunk: Pcm, agent_talking: bool) -> bool:
+        if self.vad is None:
+            raise ValueError("this Listener hears a leg's shared front end: use hear(), not push()")
         level = rms_dbfs(chunk)
-        if level < self.energy_floor_dbfs or not self.vad.is_speech(chunk) or self.echo.is_echo(level):
+        return self._decide(chunk, level, level >= self.energy_floor_dbfs and self.vad.is_speech(chunk), agent_talking)
+
+    def _decide(self, chunk: Pcm, level: float, vad_voiced: bool, agent_talking: bool) -> bool:
+        if level < self.energy_floor_dbfs or not vad_voiced or self.echo.is_echo(level):
             self._run = 0
             self._run_confirmed = False
             return False

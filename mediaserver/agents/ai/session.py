@@ -48,12 +48,12 @@ from mediaserver.agents.ai.config import AiSessionConfig
 from mediaserver.agents.ai.listen import SILENCE_DB, EchoGate, Listener, rms_dbfs
 from mediaserver.agents.ai.reply import Reply, ReplyFailed, Synthesizer
 from mediaserver.agents.ai.tools import StaticToolRunner, ToolRunner
-from mediaserver.audio.frame import AudioFrame, Pcm
+from mediaserver.audio.frame import Pcm
 from mediaserver.errors import HangupCause
 from mediaserver.kernel.agent import Conversation, Unsubscribe
 from mediaserver.kernel.agent import Listener as AgentListener
 from mediaserver.kernel.call import Call
-from mediaserver.kernel.taps import Digit, SentFrame, Subscription
+from mediaserver.kernel.taps import Digit, SentFrame, Subscription, VoiceFrame
 from mediaserver.pipeline.asr import SpeechRecognizer, apply_hint_rules, hotwords_text
 from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmSettings, TextDelta
 from mediaserver.pipeline.tts import TtsChunk
@@ -119,7 +119,7 @@ class AiSession:
         rate = call.media.sample_rate
         self.turn = TurnManager(replace(config.turn, far_end_delay_samples=engines.far_end_delay_ms * rate // 1000))
         self.listener = Listener(
-            engines.vad(),
+            None,  # the leg's shared front end runs the VAD (taps.listen)
             energy_floor_dbfs=energy_floor_from_level(int(config.energy_level)),
             confirmer=engines.confirmer(),
             echo=EchoGate(),
@@ -148,7 +148,7 @@ class AiSession:
     async def run(self) -> AiFinished:
         taps = self.call.media.taps
         subscriptions: list[Subscription[Any]] = [
-            taps.inbound16.subscribe(self._on_inbound, name="ai"),
+            taps.listen(self._on_voice, vad=self.engines.vad, name="ai"),
             taps.outbound.subscribe(self._on_sent, name="ai"),
             taps.dtmf.subscribe(self._on_dtmf, name="ai"),
         ]
@@ -229,15 +229,15 @@ class AiSession:
         self._commands.put_nowait(None)
 
     # -- in the tick -----------------------------------------------------------------------------
-    def _on_inbound(self, frame: AudioFrame) -> None:
+    def _on_voice(self, voice: VoiceFrame) -> None:
         playout = self.call.media.playout
         cursor = playout.played_samples
         self.listener.echo.played(self._outbound_level(self._cursor, cursor))
         if cursor != self._cursor:
             self._cursor = cursor
             self.turn.handle(PlayoutAdvanced(cursor))
-        for at, voiced in self.listener.push(frame, agent_talking=self.turn.agent is not Agent.QUIET):
-            self._apply(self.turn.handle(FrameAnalyzed(at, voiced)))
+        at, voiced = self.listener.hear(voice, agent_talking=self.turn.agent is not Agent.QUIET)
+        self._apply(self.turn.handle(FrameAnalyzed(at, voiced)))
 
     def _on_sent(self, frame: SentFrame) -> None:
         # Runs as the tick's agent frame leaves, so the log names the tick it went out in.

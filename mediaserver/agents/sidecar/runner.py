@@ -353,7 +353,7 @@ class SidecarManager:
         call_id = sidecar.call.call_id
         transcriber = LegTranscriber(
             leg,
-            self.services.vad(),
+            self.services.vad,
             asr,
             self.services.blocking,
             on_speech=lambda which: self.speech_started(call_id, which),

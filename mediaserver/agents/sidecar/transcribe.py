@@ -1,9 +1,10 @@
 """One leg's live transcription for the sidecar: inbound frames -> VAD utterances -> ASR finals.
 
-Theory of operation: `LegTranscriber.attach(media)` subscribes to the leg's shared 16 kHz
-view (`taps.inbound16`, kernel/taps.py: resampled once per leg for every listener, beside the
-AI session, a recorder or a bridge on the same leg) and sees one 20 ms frame per tick. An
-utterance starts after `start_frames` voiced frames
+Theory of operation: `LegTranscriber.attach(media)` listens to the leg's audio front end
+(`taps.listen`, kernel/taps.py: the 16 kHz view and the VAD verdict computed once per frame for
+every listener on the leg: the AI session, `detect_machine`, the other sidecar leg) and sees one
+analysed 20 ms frame per tick; a frame counts as voiced when the shared VAD says so and it is
+above the sidecar's energy floor. An utterance starts after `start_frames` voiced frames
 in a row (`on_speech(leg)` fires then: the turn detector disarms the customer's idle timer) and
 ends after `silence_ms` of unvoiced frames; its audio (with the onset frames) is transcribed in
 the blocking executor, off the loop, and `on_final(leg, text, confidence)` is called back on the
@@ -21,8 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mediaserver.audio.frame import AudioFrame
-from mediaserver.kernel.taps import LISTEN_FRAME, MediaTaps, Subscription
+from mediaserver.kernel.taps import LISTEN_FRAME, MediaTaps, Subscription, VoiceFrame
 from mediaserver.pipeline.asr import SpeechRecognizer, hotwords_text
 from mediaserver.pipeline.vad import VoiceActivityDetector
 
@@ -36,6 +36,7 @@ class _Tapped(Protocol):
 log = logging.getLogger(__name__)
 
 VAD_FRAME = LISTEN_FRAME  # 20 ms at 16 kHz
+SIDECAR_FLOOR_DBFS = -45.0  # a normal talker on a phone is at -20..-30 dBFS (pipeline/vad.py)
 MAX_UTTERANCE_S = 20
 
 
@@ -43,7 +44,7 @@ class LegTranscriber:
     def __init__(
         self,
         leg: str,
-        vad: VoiceActivityDetector,
+        vad: Callable[[], VoiceActivityDetector],
         asr: SpeechRecognizer,
         blocking: Executor,
         *,
@@ -52,9 +53,11 @@ class LegTranscriber:
         silence_ms: int = 500,
         start_frames: int = 3,
         hints: list[str] | None = None,
+        energy_floor_dbfs: float = SIDECAR_FLOOR_DBFS,
     ) -> None:
         self.leg = leg
-        self.vad = vad
+        self.vad = vad  # makes the leg's VAD if nobody listens to the leg yet (MediaTaps.listen)
+        self.energy_floor_dbfs = energy_floor_dbfs
         self.asr = asr
         self.blocking = blocking
         self.on_speech = on_speech
@@ -64,7 +67,7 @@ class LegTranscriber:
         self.hotwords = hotwords_text(list(hints or []))
         self.active = False
         self.utterances = 0
-        self._subscription: Subscription[AudioFrame] | None = None
+        self._subscription: Subscription[VoiceFrame] | None = None
         self._onset: list[np.ndarray] = []
         self._speech: list[np.ndarray] = []
         self._in_speech = False
@@ -74,7 +77,7 @@ class LegTranscriber:
 
     def attach(self, media: _Tapped) -> None:
         if self._subscription is None:
-            self._subscription = media.taps.inbound16.subscribe(self.push, name=f"sidecar-{self.leg}")
+            self._subscription = media.taps.listen(self.hear, vad=self.vad, name=f"sidecar-{self.leg}")
         self.active = True
 
     def detach(self) -> None:
@@ -85,13 +88,12 @@ class LegTranscriber:
         for task in self._tasks:
             task.cancel()
 
-    def push(self, frame: AudioFrame) -> None:
-        """One 20 ms frame of the leg's 16 kHz view."""
+    def hear(self, voice: VoiceFrame) -> None:
+        """One 20 ms frame of the leg's front end: the shared VAD, then our own energy floor."""
         if self.active:
-            self._frame(frame.pcm)
+            self._frame(voice.frame.pcm, voice.voiced and voice.level_dbfs >= self.energy_floor_dbfs)
 
-    def _frame(self, chunk: np.ndarray) -> None:
-        voiced = self.vad.is_speech(chunk)
+    def _frame(self, chunk: np.ndarray, voiced: bool) -> None:
         if not self._in_speech:
             if voiced:
                 self._onset.append(chunk)
