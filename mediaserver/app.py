@@ -20,20 +20,21 @@ from mediaserver.agents.sidecar import SidecarManager
 from mediaserver.agents.sidecar.legs import ObservedDialer
 from mediaserver.clock import MonotonicClock
 from mediaserver.kernel.agent import AgentRegistry
-from mediaserver.kernel.eventbus import EventBus
+from mediaserver.kernel.eventbus import LOG, EventBus, Listener
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.services import AiRunner, DialerPort, KernelServices, NoAiRunner, SwmlOptions
-from mediaserver.kernel.speech import SpeechSynthesizer
+from mediaserver.kernel.speech import LazyRecognizer, PromptRecognizer, SpeechSynthesizer, UnavailableRecognizer
 from mediaserver.kernel.tick import MediaTicker
-from mediaserver.logs import CallEventLog
 from mediaserver.metrics import Metrics
+from mediaserver.pipeline.asr import SpeechRecognizer
 from mediaserver.pipeline.tts import TtsEngine
 from mediaserver.pipeline.vad import VoiceActivityDetector
 from mediaserver.settings import Settings
 from mediaserver.signaling.control import control_routes
 from mediaserver.signaling.http import build_http_app, metrics_mount
-from mediaserver.signaling.sip import SipFrontEnd
-from mediaserver.signaling.webrtc import WebRtcFrontEnd
+from mediaserver.signaling.sip import SipAccess, SipFrontEnd, SipOptions, SipTls
+from mediaserver.signaling.sip_dialer import Registration
+from mediaserver.signaling.webrtc import WebRtcFrontEnd, WebRtcOptions
 from mediaserver.transport.ports import PortPool
 
 log = logging.getLogger("mediaserver")
@@ -55,6 +56,48 @@ def listening_vad() -> VoiceActivityDetector:
     return make_vad(3, -90.0)
 
 
+def sip_options(settings: Settings) -> SipOptions:
+    """The SIP front end's (and its dialer's) values from [sip], [rtp] and [routes]."""
+    sip, sec = settings.sip, settings.sip.security
+    return SipOptions(
+        host=sip.host,
+        port=sip.port,
+        contact_host=sip.contact_host,
+        user_agent=sip.user_agent,
+        codecs=tuple(settings.rtp.codecs),
+        jitter_depth_frames=settings.rtp.jitter_depth_frames,
+        unknown_user=sip.unknown_user,
+        known_users=frozenset(settings.routes.users),
+        route_header=sip.route_header,
+        max_body_bytes=sip.max_body_bytes,
+        access=SipAccess(
+            realm=sec.realm,
+            challenge=sec.challenge,
+            nonce_lifetime_s=sec.nonce_lifetime_s,
+            rate_limit_per_s=sec.rate_limit_per_s,
+            rate_limit_burst=sec.rate_limit_burst,
+            trunks=dict(sec.trunks),
+            users=dict(sec.users),
+        ),
+        tls=SipTls(port=sip.tls.port, cert=sip.tls.cert, key=sip.tls.key),
+        register=Registration(
+            registrar=sip.register.registrar,
+            user=sip.register.user,
+            password=sip.register.password,
+            expires=sip.register.expires,
+        ),
+    )
+
+
+def webrtc_options(settings: Settings) -> WebRtcOptions:
+    """The WebRTC front end's values: its routes and [webrtc] (an `IceConfig` as it is)."""
+    return WebRtcOptions(
+        ice=settings.webrtc,
+        routes=tuple(settings.routes.users),
+        host_addresses=tuple(settings.webrtc.host_addresses),
+    )
+
+
 def load_tts(settings: Settings) -> TtsEngine:
     from mediaserver.pipeline.engines.piper_tts import PiperTts
 
@@ -64,6 +107,7 @@ def load_tts(settings: Settings) -> TtsEngine:
 def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking: ThreadPoolExecutor) -> AiEngines:
     """The ai verb's engines (blocking: loads the ASR model); run in the executor."""
     from mediaserver.pipeline.engines.openai_llm import OpenAiLanguageModel
+    from mediaserver.pipeline.engines.smart_turn import SmartTurnDetector
     from mediaserver.pipeline.engines.whisper_asr import WhisperRecognizer
     from mediaserver.pipeline.llm import LlmSettings
     from mediaserver.pipeline.vad import make_confirmer
@@ -72,6 +116,7 @@ def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking
     asr = WhisperRecognizer(ai.asr_model or None, window_s=ai.asr_window_s, threads=ai.asr_threads)
     llm = OpenAiLanguageModel(ai.base_url, ai.api_key or "none")
     make_confirmer()  # loads the shared silero model once, here, rather than on the first call
+    detector = SmartTurnDetector(threads=1)  # smart-turn v3.2 from the pipecat-ai wheel: semantic end of turn
 
     def llm_settings(config: AiSessionConfig) -> LlmSettings:
         return LlmSettings(
@@ -95,6 +140,7 @@ def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking
         llm_settings=llm_settings,
         far_end_delay_ms=ai.far_end_delay_ms,
         first_token_timeout_s=ai.first_token_timeout_s,
+        detector=detector,
     )
 
 
@@ -119,6 +165,7 @@ class MediaServer:
         self.events = EventBus()  # the kernel's bus: sidecar and call-control events, /api/events
         self.sidecars: SidecarManager | None = None  # once started
         self.metrics: Metrics | None = None
+        self._metrics_listener: Listener | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -131,13 +178,12 @@ class MediaServer:
         agents = AgentRegistry()
         sidecars = self.sidecars = self._sidecar_manager(synthesizer)
         ai_runner: AiRunner = NoAiRunner()
-        prompt_recognizer: Any = None
+        prompt_recognizer: PromptRecognizer = UnavailableRecognizer()
         if settings.ai.enabled:
             session_runner = self._ai_runner(synthesizer, agents)
             ai_runner = session_runner
-
-            def prompt_recognizer() -> Any:  # SWML `prompt` speech shares the ai verb's recognizer
-                return _asr_of(session_runner)
+            # SWML `prompt` speech shares the ai verb's recognizer, loaded with its engines.
+            prompt_recognizer = LazyRecognizer(lambda: _asr_of(session_runner))
 
         services = KernelServices(
             synthesizer=synthesizer,
@@ -156,7 +202,9 @@ class MediaServer:
             call_log_dir=settings.logging.call_log_dir,
         )
         self.kernel = Kernel(self.ticker, services, settings.routes.document_for)
-        self.sip = SipFrontEnd(settings, self.kernel, PortPool(settings.rtp.port_min, settings.rtp.port_max))
+        self.sip = SipFrontEnd(
+            sip_options(settings), self.kernel, PortPool(settings.rtp.port_min, settings.rtp.port_max)
+        )
         try:
             await self.sip.start()
         except OSError as exc:
@@ -164,7 +212,9 @@ class MediaServer:
                 f"cannot listen for SIP on {settings.sip.host}:{settings.sip.port}: {exc.strerror or exc}"
             ) from exc
         sip = self.sip
-        webrtc = self.webrtc = WebRtcFrontEnd(settings, self.kernel) if settings.webrtc.enabled else None
+        webrtc = self.webrtc = (
+            WebRtcFrontEnd(webrtc_options(settings), self.kernel) if settings.webrtc.enabled else None
+        )
         control = control_routes(self.kernel, sidecars, self.events, settings.api.bearer)  # /api
         metrics = self.metrics = self._metrics(self.kernel)
         health = build_http_app(
@@ -207,7 +257,8 @@ class MediaServer:
     def _metrics(self, kernel: Kernel) -> Metrics:
         """Turn histograms from every call's events, process gauges read at scrape time."""
         metrics = Metrics()
-        CallEventLog.observers.append(metrics.observe)
+        # A listener of the kernel's bus: every call's events, in order, none dropped.
+        self._metrics_listener = kernel.events.listen(lambda e: metrics.observe(e.call_id, e.data), kinds=[LOG])
         pacer = self.ticker.pacer.stats
         lag = self.loop_lag
         metrics.gauge("mediaserver_calls_active", "Calls in progress", lambda: len(kernel.calls))
@@ -240,8 +291,8 @@ class MediaServer:
         return metrics
 
     async def stop(self) -> None:
-        if self.metrics is not None and self.metrics.observe in CallEventLog.observers:
-            CallEventLog.observers.remove(self.metrics.observe)
+        if self._metrics_listener is not None:
+            self._metrics_listener.close()
         if self.sidecars is not None:
             await self.sidecars.shutdown()
         if self.kernel:
@@ -326,7 +377,7 @@ class MediaServer:
         )
 
 
-async def _asr_of(runner: SessionRunner) -> Any:
+async def _asr_of(runner: SessionRunner) -> SpeechRecognizer:
     engines = runner.engines if isinstance(runner.engines, AiEngines) else await runner.engines()
     return engines.asr
 

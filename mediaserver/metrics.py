@@ -4,8 +4,8 @@ Theory of operation: the AI session already logs every turn's milestones on the 
 log (`turn_speech_ended`, `turn_endpoint`, `turn_asr_final`, `turn_llm_first_token`,
 `turn_tts_first_audio`, `turn_first_agent_frame`, `barge_paused/resumed/flushed`). This module
 does not add timers to the media path: `TurnTimeline` is a pure fold over those events that
-yields one record per turn and per barge-in, and `Metrics` subscribes to every call's events
-(`CallEventLog.observers`) and feeds the same fold into histograms.
+yields one record per turn and per barge-in, and `Metrics.observe` listens to every call's events
+on the kernel's event bus (the app wires it, kind "log") and feeds the same fold into histograms.
 
 Two clocks, chosen per stage:
 
@@ -180,7 +180,8 @@ class Metrics:
         self._timelines: OrderedDict[str, TurnTimeline] = OrderedDict()
 
     def observe(self, call_id: str, entry: dict[str, Any]) -> None:
-        """A `CallEventLog` observer: fold the event into the call's timeline and the histograms."""
+        """A listener of call events (`entry` is the JSON entry): fold it into the call's timeline
+        and the histograms."""
         self.events.inc()
         name = entry.get("event", "")
         if name == "call_ended":

@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Callable
 
 from mediaserver.audio.frame import AudioFrame
+from mediaserver.events import Bridged, BridgeDtmf, Unbridged
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.taps import Digit, Subscription
 
@@ -42,7 +43,7 @@ class MediaBridge:
 
     def _dtmf(self, source: Call, target: Call) -> Callable[[Digit], None]:
         def on_dtmf(digit: Digit) -> None:
-            target.events.record("bridge_dtmf", digit=digit.digit, from_call=source.call_id)
+            target.events.emit(BridgeDtmf(digit=digit.digit, from_call=source.call_id))
 
         return on_dtmf
 
@@ -52,15 +53,15 @@ class MediaBridge:
             inbound = taps.inbound.subscribe(self._relay(source, target), name=f"bridge->{target.call_id}")
             dtmf = taps.dtmf.subscribe(self._dtmf(source, target), name=f"bridge->{target.call_id}")
             self._subscriptions.append((source, inbound, dtmf))
-            source.events.record(
-                "bridged", peer_call=target.call_id, codec=source.media.codec_name, peer_codec=target.media.codec_name
+            source.events.emit(
+                Bridged(peer_call=target.call_id, codec=source.media.codec_name, peer_codec=target.media.codec_name)
             )
 
     def stop(self) -> None:
         for call, inbound, dtmf in self._subscriptions:
             inbound.close()
             dtmf.close()
-            call.events.record("unbridged", frames_relayed=self.frames[call.call_id])
+            call.events.emit(Unbridged(frames_relayed=self.frames[call.call_id]))
         self._subscriptions.clear()
         for call in (self.a, self.b):
             if not call.is_over:

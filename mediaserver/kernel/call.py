@@ -18,6 +18,15 @@ from typing import Any, Protocol
 
 from mediaserver.audio.frame import Pcm
 from mediaserver.errors import HangupCause
+from mediaserver.events import (
+    AudioStarted,
+    AudioStopped,
+    HangupRequested,
+    RemoteHangup,
+    ScriptFailed,
+    SignalingEnded,
+    StateChanged,
+)
 from mediaserver.kernel.media import CallMedia
 from mediaserver.kernel.state import CallEvent, CallState, next_state
 from mediaserver.logs import CallEventLog, current_call_id
@@ -72,7 +81,7 @@ class Call:
         old = self.state
         self.state = next_state(old, event)
         if self.state is not old:
-            self.events.record("state_changed", old=old.value, new=self.state.value, trigger=event.value)
+            self.events.emit(StateChanged(old=old.value, new=self.state.value, trigger=event.value))
         if self.state is CallState.ENDED and not self.ended.is_set():
             self._finish()
         return self.state
@@ -110,7 +119,7 @@ class Call:
         if self.is_over:
             return
         self.cause = cause
-        self.events.record("hangup_requested", cause=cause.name, reason=reason)
+        self.events.emit(HangupRequested(cause=cause.name, reason=reason))
         self._apply(CallEvent.HANGUP_REQUESTED)
         self.media.stop_playout()
         bye = self.media.goodbye()
@@ -140,11 +149,11 @@ class Call:
     def remote_hung_up(self, reason: str) -> None:
         if self.cause is None:
             self.cause = HangupCause.REMOTE_HANGUP
-        self.events.record("remote_hangup", reason=reason)
+        self.events.emit(RemoteHangup(reason=reason))
         self._apply(CallEvent.REMOTE_HUNG_UP)
 
     def signaling_ended(self, reason: str) -> None:
-        self.events.record("signaling_ended", reason=reason)
+        self.events.emit(SignalingEnded(reason=reason))
         self._apply(CallEvent.SIGNALING_ENDED)
 
     def receive_media(self, data: bytes, arrival_ns: int) -> None:
@@ -158,12 +167,12 @@ class Call:
         playout = self.media.playout
         if not self._speaking and playout.queued_samples > 0:
             self._speaking = True
-            self.events.record("audio_started", played_samples=playout.played_samples)
+            self.events.emit(AudioStarted(played_samples=playout.played_samples))
         for datagram in self.media.tick(now_ns, unix_time):
             self._send_media(datagram)
         if self._speaking and playout.queued_samples == 0:
             self._speaking = False
-            self.events.record("audio_stopped", played_samples=playout.played_samples)
+            self.events.emit(AudioStopped(played_samples=playout.played_samples))
         if self._waiters:
             still: list[tuple[int, asyncio.Future[bool]]] = []
             for mark, waiter in self._waiters:
@@ -198,7 +207,7 @@ class Call:
         except CallEnded:
             pass
         except Exception as exc:
-            self.events.record("script_failed", level=logging.ERROR, error=repr(exc))
+            self.events.emit(ScriptFailed(error=repr(exc)))
             log.exception("call script failed")
             self.hangup(HangupCause.INTERNAL_ERROR, reason=str(exc))
         else:

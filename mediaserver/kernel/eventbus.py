@@ -9,6 +9,15 @@ async iterator of `BusEvent`s for one call (or all calls) and optionally only so
 kinds ("sidecar", "call"); `close()` (or leaving `async with`) unsubscribes. The HTTP control
 API turns a subscription into a server-sent-event or WebSocket stream; tests subscribe directly.
 
+It is the kernel's one bus (DESIGN §8): every call's event log publishes every typed call
+event (mediaserver/events.py) here as kind "log" (`publish_call_event`: `data` is the JSON
+entry, `event` the typed event), next to the sidecar's, the transcriber's and the control
+API's events. Kind "log" is opt-in: a subscription without `kinds` gets every other kind (the
+call log is a turn event every few hundred ms per call), so it must name it. Consumers that
+must see every event, in order, without a queue (the /metrics histograms, the per-call JSONL
+writer) are `listen`ers: synchronous callbacks run inside `publish`, whose exceptions are
+logged and never reach the producer; they must not block (the JSONL writer only enqueues).
+
 Everything runs on the event loop; there are no locks because nothing here is shared across
 threads.
 """
@@ -16,21 +25,36 @@ threads.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BusEvent", "EventBus", "Subscription"]
+from mediaserver.events import CallEvent
+
+__all__ = ["LOG", "BusEvent", "EventBus", "Listener", "Subscription"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = 1000
+LOG = "log"  # the kind of every call event-log entry
+OPT_IN_KINDS = frozenset({LOG})  # kinds a subscription without `kinds` does not get
 
 
 @dataclass(frozen=True, slots=True)
 class BusEvent:
     call_id: str
-    kind: str  # "sidecar" | "call"
+    kind: str  # "log" | "sidecar" | "transcribe" | "call"
     data: dict[str, Any]
     seq: int  # increasing per bus: the order events were published in
+    event: CallEvent | None = None  # the typed event of a "log" entry
+
+
+def _wants(call_id: str | None, kinds: frozenset[str] | None, event: BusEvent) -> bool:
+    return (call_id is None or event.call_id == call_id) and (
+        event.kind not in OPT_IN_KINDS if kinds is None else event.kind in kinds
+    )
 
 
 class Subscription:
@@ -45,9 +69,7 @@ class Subscription:
         self.closed = False
 
     def wants(self, event: BusEvent) -> bool:
-        return (self.call_id is None or event.call_id == self.call_id) and (
-            self.kinds is None or event.kind in self.kinds
-        )
+        return _wants(self.call_id, self.kinds, event)
 
     def _offer(self, event: BusEvent) -> None:
         if len(self._queue) >= self._maxsize:
@@ -96,11 +118,39 @@ class Subscription:
         self.close()
 
 
+class Listener:
+    """A synchronous subscriber: `callback(event)` inside `publish`; `close()` unsubscribes."""
+
+    def __init__(
+        self, bus: EventBus, callback: Callable[[BusEvent], None], call_id: str | None, kinds: frozenset[str] | None
+    ) -> None:
+        self._bus = bus
+        self.callback = callback
+        self.call_id = call_id
+        self.kinds = kinds
+
+    def wants(self, event: BusEvent) -> bool:
+        return _wants(self.call_id, self.kinds, event)
+
+    def close(self) -> None:
+        if self in self._bus._listeners:
+            self._bus._listeners.remove(self)
+
+
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: set[Subscription] = set()
+        self._listeners: list[Listener] = []  # in the order they listened
         self._seq = 0
         self.published = 0
+
+    def listen(
+        self, callback: Callable[[BusEvent], None], call_id: str | None = None, kinds: list[str] | None = None
+    ) -> Listener:
+        """Call `callback` with every matching event as it is published (see the module doc)."""
+        listener = Listener(self, callback, call_id, frozenset(kinds) if kinds else None)
+        self._listeners.append(listener)
+        return listener
 
     def subscribe(
         self, call_id: str | None = None, kinds: list[str] | None = None, maxsize: int = DEFAULT_QUEUE
@@ -114,9 +164,22 @@ class EventBus:
         return len(self._subscribers)
 
     def publish(self, call_id: str, data: dict[str, Any], kind: str = "sidecar") -> BusEvent:
+        return self._publish(call_id, kind, data, None)
+
+    def publish_call_event(self, call_id: str, event: CallEvent, entry: dict[str, Any]) -> BusEvent:
+        """A call's event-log entry (`CallEventLog.emit`): kind "log", `entry` is `event.to_dict(ts)`."""
+        return self._publish(call_id, LOG, entry, event)
+
+    def _publish(self, call_id: str, kind: str, data: dict[str, Any], typed: CallEvent | None) -> BusEvent:
         self._seq += 1
         self.published += 1
-        event = BusEvent(call_id, kind, data, self._seq)
+        event = BusEvent(call_id, kind, data, self._seq, typed)
+        for listener in list(self._listeners):
+            if listener.wants(event):
+                try:
+                    listener.callback(event)
+                except Exception:  # a listener's bug must not break the call that published
+                    log.exception("event bus listener failed", extra={"call_id": call_id})
         for sub in list(self._subscribers):
             if sub.wants(event):
                 sub._offer(event)

@@ -4,7 +4,13 @@ Theory of operation: the interpreter is a sans-I/O state machine that returns on
 time; this executor performs it and resumes the interpreter with the result. It is the call's
 script: `Call.run(executor.run)`. Media effects (answer, play, sleep, hangup) are handled here;
 the others go through `HANDLERS` to one module per concern under `kernel/verbs/` (HTTP
-`request` and SWML fetches, `prompt`, dialing, small verbs) and `kernel/recording.py`.
+`request` and SWML fetches, `prompt`, dialing, small verbs) and `kernel/recording.py`. Handlers
+get a `VerbContext` (kernel/verbs/context.py), built once here from the services and the
+interpreter, never the executor itself: the verb modules sit below this one (DESIGN §2).
+Adding a verb is one module in `kernel/verbs/` declaring a `KernelVerb` (effect, builder,
+handler together): `HANDLERS` takes its handler from kernel/verbs/registry.py, and the
+interpreter its builder (`Interpreter(..., builders=kernel_builders())`). The rows written out
+below are the verbs whose effects swml itself declares.
 
 Failures never leave the caller in silence: a play item that cannot be fetched or decoded is
 logged and skipped; a verb this server does not execute is logged as `verb_unsupported` and
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -28,10 +34,16 @@ import numpy as np
 from mediaserver.audio.dsp import apply_gain_db
 from mediaserver.audio.tones import ring_cadence_ms, ringback
 from mediaserver.errors import HangupCause
+from mediaserver.kernel import recording
 from mediaserver.kernel.call import Call, CallEnded
 from mediaserver.kernel.services import FETCH_TIMEOUT_S, KernelServices, SwmlOptions
 from mediaserver.kernel.speech import SpeechSynthesizer
+from mediaserver.kernel.verbs import dial, http, misc, prompt
+from mediaserver.kernel.verbs.context import Handler, VerbContext
+from mediaserver.kernel.verbs.registry import kernel_handlers
+from mediaserver.kernel.verbs.sidecar import ai_sidecar
 from mediaserver.pipeline.media_files import MediaFileError, decode_audio_file
+from mediaserver.swml import effects
 from mediaserver.swml.effects import (
     Ai,
     Answer,
@@ -55,10 +67,25 @@ HANGUP_CAUSES = {
     "busy": HangupCause.USER_BUSY,
     "decline": HangupCause.CALL_REJECTED,
 }
-__all__ = ["HANGUP_CAUSES", "Handler", "SwmlExecutor", "SwmlOptions"]  # SwmlOptions: kernel/services.py
+__all__ = ["HANDLERS", "HANGUP_CAUSES", "SwmlExecutor", "SwmlOptions"]  # SwmlOptions: kernel/services.py
 
-
-Handler = Callable[["SwmlExecutor", Call, Any], Awaitable[EffectResult | None]]
+# The effects beyond answer/play/sleep/hangup/ai: `await handler(verb_context, call, effect)`.
+HANDLERS: dict[type, Handler] = {
+    effects.Request: http.request,
+    effects.FetchSwml: http.fetch,
+    effects.Prompt: prompt.prompt,
+    effects.Record: recording.record,
+    effects.RecordCall: recording.record_call,
+    effects.StopRecordCall: recording.stop_record_call,
+    effects.Connect: dial.connect,
+    effects.SipRefer: dial.sip_refer,
+    effects.SendDigits: misc.send_digits,
+    effects.AiSidecar: ai_sidecar,
+    effects.Unsupported: misc.unsupported,
+}
+if overlap := HANDLERS.keys() & kernel_handlers().keys():  # pragma: no cover - a wiring mistake
+    raise RuntimeError(f"effects handled twice: {sorted(t.__name__ for t in overlap)}")
+HANDLERS.update(kernel_handlers())  # user_event, denoise, detect_machine, tap… (one module each)
 
 
 class SwmlExecutor:
@@ -69,31 +96,33 @@ class SwmlExecutor:
         *,
         user_events: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
-        """One call's script on the kernel's services (the verbs read them as attributes)."""
+        """One call's script on the kernel's services; the verbs get `self.verbs`."""
         self.interp = interpreter
         self.ai_runner = services.ai_runner
-        self.sidecar_runner = services.sidecar_runner
         self.tts: SpeechSynthesizer = services.synthesizer
         self.blocking: Executor = services.blocking
         self.http: aiohttp.ClientSession | None = services.http
-        self.dialer = services.dialer
         self.options: SwmlOptions = services.swml
-        # A speech recognizer for `prompt` speech input (mediaserver.pipeline.asr.SpeechRecognizer),
-        # or an async callable returning one; None: speech prompts end with no_input and a log line.
-        self.recognizer: Any = services.prompt_recognizer
-        self.user_events = user_events
-        self.background: dict[str, Any] = {}  # record_call sessions by control_id
+        self.verbs = VerbContext(
+            interp=interpreter,
+            play=self.play,
+            blocking=services.blocking,
+            http=services.http,
+            dialer=services.dialer,
+            recognizer=services.prompt_recognizer,
+            sidecar_runner=services.sidecar_runner,
+            options=services.swml,
+            user_events=user_events,
+        )
 
     async def run(self, call: Call) -> None:
-        from mediaserver.kernel.verbs import HANDLERS
-
         try:
             effect: Effect = self.interp.start()
             while True:
                 call.events.record("verb_started", verb=type(effect).__name__.lower(), path=effect.path)
                 handler = HANDLERS.get(type(effect))
                 if handler is not None:
-                    result = await handler(self, call, effect)
+                    result = await handler(self.verbs, call, effect)
                 else:
                     result = await self._perform(call, effect)
                 if isinstance(effect, Hangup | Finished):
@@ -105,9 +134,7 @@ class SwmlExecutor:
             await self.apologize(call)
             call.hangup(HangupCause.SWML_ERROR, reason=str(exc))
         finally:
-            from mediaserver.kernel.recording import stop_all
-
-            stop_all(self, call)
+            recording.stop_all(self.verbs, call)
             if isinstance(self.interp.evaluator, JsEvaluator):
                 self.interp.evaluator.close()  # the call's V8 isolate and its thread
 

@@ -60,12 +60,18 @@ class MediaCounters:
     last_packet_ns: int | None = None
 
 
+class DtmfUnsupported(ValueError):
+    """`send_dtmf` on a media path that cannot send digits (no telephone-event negotiated,
+    or a WebRTC leg); the message says why, and `send_digits` reports it as its failure."""
+
+
 class CallMedia(Protocol):
-    """What a call needs of its media path, whatever the front end (RTP here, WebRTC later).
+    """What a call needs of its media path, whatever the front end (RTP here, WebRTC too).
 
     `tick` runs once per 20 ms frame and returns datagrams for the front end to send (a front
     end that sends by itself, like aiortc, returns none); `receive_datagram` takes raw packets
     from the peer. Decoded inbound audio, what left and DTMF come out through `taps`.
+    `send_dtmf` queues digits to the peer, or raises `DtmfUnsupported` at once.
     """
 
     sample_rate: int
@@ -81,6 +87,9 @@ class CallMedia(Protocol):
     def tick(self, now_ns: int, unix_time: float) -> list[bytes]: ...
     def skip_frames(self, frames: int) -> None: ...
     def goodbye(self) -> bytes | None: ...
+    def send_dtmf(
+        self, digits: str, duration_ms: int = 100, gap_ms: int = 60, done: Callable[[], None] | None = None
+    ) -> None: ...
 
 
 class MediaStream:
@@ -196,10 +205,11 @@ class MediaStream:
         """Queue RFC 4733 telephone-events (SWML send_digits); `w`/`W` pause 0.5 s / 1 s.
 
         While an event is out, its packets replace the audio packets one per tick (queued
-        audio waits); `done` is called at the tick that sends the last packet.
+        audio waits); `done` is called at the tick that sends the last packet. Raises
+        `DtmfUnsupported` when the peer negotiated no telephone-event.
         """
         if self.params.dtmf_payload_type is None:
-            raise ValueError("the peer did not negotiate telephone-event")
+            raise DtmfUnsupported("the peer did not negotiate telephone-event")
         step = self.frame_rtp
         for digit in digits:
             if digit in "wW":
@@ -273,4 +283,4 @@ class MediaStream:
         return self.session.build_bye("call ended")
 
 
-__all__ = ["CallMedia", "MediaCounters", "MediaParams", "MediaStream", "RtpParseError"]
+__all__ = ["CallMedia", "DtmfUnsupported", "MediaCounters", "MediaParams", "MediaStream", "RtpParseError"]

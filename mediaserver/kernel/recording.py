@@ -1,5 +1,4 @@
-"""Recording: `record` (foreground, voicemail), `record_call`/`stop_record_call` (background),
-and `detect_machine` (an energy-cadence heuristic on the same inbound tap).
+"""Recording: `record` (foreground, voicemail), `record_call`/`stop_record_call` (background).
 
 Theory of operation: each recorder subscribes to the call leg's taps (kernel/taps.py):
 `taps.inbound` gives every decoded inbound 20 ms frame, `taps.outbound` every frame handed to
@@ -15,31 +14,34 @@ manual clock; a frame is speech when its level is above `-input_sensitivity` dBF
 - `record_call`: both directions (mixed, or stereo with caller left / us right) until
   `stop_record_call` (same control_id, or the latest) or the end of the call; vars
   record_call_url, record_call_result.
-- `detect_machine`: a greeting that talks for longer than machine_voice_threshold without a
-  pause is a machine; speech that stops sooner is a human; no speech within initial_timeout is
-  unknown. Vars detect_result human | machine | unknown (fax is not detected), detect_ms.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 import wave
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from mediaserver.audio.dsp import mix, rms_dbfs
 from mediaserver.audio.frame import AudioFrame, Pcm
+from mediaserver.events import (
+    RecordCallFailed,
+    RecordCallStarted,
+    RecordCallStopped,
+    RecordDone,
+    RecordFailed,
+    RecordFormatChanged,
+    StopRecordCallNothing,
+)
 from mediaserver.kernel.call import Call
-from mediaserver.kernel.taps import LISTEN_RATE, SentFrame
+from mediaserver.kernel.taps import SentFrame
+from mediaserver.kernel.verbs.context import VerbContext
 from mediaserver.kernel.verbs.taps import DigitCollector
-from mediaserver.swml.effects import DetectMachine, Record, RecordCall, StopRecordCall, VerbResult
-
-if TYPE_CHECKING:
-    from mediaserver.kernel.executor import SwmlExecutor
+from mediaserver.swml.effects import Record, RecordCall, StopRecordCall, VerbResult
 
 BEEP_HZ = 1000
 BEEP_MS = 250
@@ -54,8 +56,8 @@ def write_wav(path: Path, pcm: Pcm, sample_rate: int, channels: int = 1) -> None
         out.writeframes(np.ascontiguousarray(pcm, dtype="<i2").tobytes())
 
 
-def _target(ex: SwmlExecutor, call: Call, kind: str) -> Path:
-    return Path(ex.options.recordings_dir) / f"{call.call_id}-{kind}-{uuid.uuid4().hex[:8]}.wav"
+def _target(ctx: VerbContext, call: Call, kind: str) -> Path:
+    return Path(ctx.options.recordings_dir) / f"{call.call_id}-{kind}-{uuid.uuid4().hex[:8]}.wav"
 
 
 def _beep(rate: int) -> Pcm:
@@ -63,13 +65,11 @@ def _beep(rate: int) -> Pcm:
     return (6000 * np.sin(2 * np.pi * BEEP_HZ * t)).astype(np.int16)
 
 
-async def record(ex: SwmlExecutor, call: Call, effect: Record) -> VerbResult:
+async def record(ctx: VerbContext, call: Call, effect: Record) -> VerbResult:
     if not call.answered:
         call.answer()
     if effect.format != "wav":
-        call.events.record(
-            "record_format_changed", level=logging.WARNING, path=effect.path, asked=effect.format, used="wav"
-        )
+        call.events.emit(RecordFormatChanged(path=effect.path, asked=effect.format, used="wav"))
     if effect.beep:
         await call.wait_played(call.enqueue_audio(_beep(call.media.sample_rate), call.media.sample_rate))
     rate = call.media.sample_rate
@@ -118,17 +118,17 @@ async def record(ex: SwmlExecutor, call: Call, effect: Record) -> VerbResult:
     reason = finished.result() if finished.done() else ("terminator" if waiter.done() else "hangup")
     pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
     if reason == "no_input" or not state["speech"]:
-        call.events.record("record_done", path=effect.path, result="no_input", reason=reason)
+        call.events.emit(RecordDone(path=effect.path, result="no_input", reason=reason))
         return VerbResult({"record_result": "no_input", "record_url": "", "record_duration": 0})
-    target = _target(ex, call, "record")
+    target = _target(ctx, call, "record")
     try:
-        await asyncio.get_running_loop().run_in_executor(ex.blocking, write_wav, target, pcm, rate, 1)
+        await asyncio.get_running_loop().run_in_executor(ctx.blocking, write_wav, target, pcm, rate, 1)
     except OSError as exc:
-        call.events.record("record_failed", level=logging.ERROR, path=effect.path, error=str(exc))
+        call.events.emit(RecordFailed(path=effect.path, error=str(exc)))
         return VerbResult({"record_result": "failed", "record_url": ""})
     duration = round(len(pcm) / rate, 2)
-    call.events.record(
-        "record_done", path=effect.path, result="success", reason=reason, file=str(target), duration_s=duration
+    call.events.emit(
+        RecordDone(path=effect.path, result="success", reason=reason, file=str(target), duration_s=duration)
     )
     return VerbResult(
         {
@@ -150,14 +150,13 @@ async def _wait_terminator(digits: DigitCollector, terminators: str) -> str:
 class CallRecorder:
     """A background recording of both directions; `stop()` writes the WAV."""
 
-    def __init__(self, ex: SwmlExecutor, call: Call, effect: RecordCall) -> None:
+    def __init__(self, ctx: VerbContext, call: Call, effect: RecordCall) -> None:
         self.call = call
         self.effect = effect
         self.rate = call.media.sample_rate
-        self.target = _target(ex, call, "call")
+        self.target = _target(ctx, call, "call")
         self.inbound: list[Pcm] = []
         self.outbound: list[Pcm] = []
-        self._ex = ex
         taps = call.media.taps
         self._inbound = taps.inbound.subscribe(lambda frame: self.inbound.append(frame.pcm), name="record_call")
         self._outbound = taps.outbound.subscribe(self._sent, name="record_call")
@@ -184,18 +183,18 @@ class CallRecorder:
             else:
                 write_wav(self.target, mix(inbound, outbound) if n else inbound, self.rate, 1)
         except OSError as exc:
-            self.call.events.record("record_call_failed", level=logging.ERROR, error=str(exc))
+            self.call.events.emit(RecordCallFailed(error=str(exc)))
             return None
         return self.target, n / self.rate
 
 
-async def record_call(ex: SwmlExecutor, call: Call, effect: RecordCall) -> VerbResult:
-    control_id = effect.control_id or f"record-{len(ex.background)}"
-    if control_id in ex.background:
+async def record_call(ctx: VerbContext, call: Call, effect: RecordCall) -> VerbResult:
+    control_id = effect.control_id or f"record-{len(ctx.background)}"
+    if control_id in ctx.background:
         return VerbResult({"record_call_result": "failed"})
-    recorder = CallRecorder(ex, call, effect)
-    ex.background[control_id] = recorder
-    call.events.record("record_call_started", path=effect.path, control_id=control_id, file=str(recorder.target))
+    recorder = CallRecorder(ctx, call, effect)
+    ctx.background[control_id] = recorder
+    call.events.emit(RecordCallStarted(path=effect.path, control_id=control_id, file=str(recorder.target)))
     return VerbResult(
         {
             "record_call_result": "success",
@@ -205,16 +204,16 @@ async def record_call(ex: SwmlExecutor, call: Call, effect: RecordCall) -> VerbR
     )
 
 
-async def stop_record_call(ex: SwmlExecutor, call: Call, effect: StopRecordCall) -> VerbResult:
-    recorders = [key for key, value in ex.background.items() if isinstance(value, CallRecorder)]
-    control_id = effect.control_id if effect.control_id in ex.background else (recorders[-1] if recorders else None)
+async def stop_record_call(ctx: VerbContext, call: Call, effect: StopRecordCall) -> VerbResult:
+    recorders = [key for key, value in ctx.background.items() if isinstance(value, CallRecorder)]
+    control_id = effect.control_id if effect.control_id in ctx.background else (recorders[-1] if recorders else None)
     if control_id is None:
-        call.events.record("stop_record_call_nothing", level=logging.WARNING, path=effect.path)
+        call.events.emit(StopRecordCallNothing(path=effect.path))
         return VerbResult({"stop_record_call_result": "failed"})
-    recorder = ex.background.pop(control_id)
+    recorder = ctx.background.pop(control_id)
     written = recorder.stop()
-    call.events.record(
-        "record_call_stopped", path=effect.path, control_id=control_id, file=str(written[0]) if written else None
+    call.events.emit(
+        RecordCallStopped(path=effect.path, control_id=control_id, file=str(written[0]) if written else None)
     )
     return VerbResult(
         {
@@ -224,51 +223,15 @@ async def stop_record_call(ex: SwmlExecutor, call: Call, effect: StopRecordCall)
     )
 
 
-def stop_all(ex: SwmlExecutor, call: Call) -> None:
-    """End of the script: background recordings are written (record_call runs to the end)."""
-    for control_id, recorder in list(ex.background.items()):
+def stop_all(ctx: VerbContext, call: Call) -> None:
+    """End of the script: background recordings are written (record_call runs to the end), and
+    every other background job (a `tap`, kernel/verbs/tap.py) is stopped."""
+    for control_id, recorder in list(ctx.background.items()):
         if isinstance(recorder, CallRecorder):
             written = recorder.stop()
-            call.events.record(
-                "record_call_stopped",
-                control_id=control_id,
-                file=str(written[0]) if written else None,
-                reason="call ended",
+            call.events.emit(
+                RecordCallStopped(control_id=control_id, file=str(written[0]) if written else None, reason="call ended")
             )
-        ex.background.pop(control_id, None)
-
-
-async def detect_machine(ex: SwmlExecutor, call: Call, effect: DetectMachine) -> VerbResult:
-    if not call.answered:
-        call.answer()
-    rate = LISTEN_RATE  # the shared 16 kHz view every listener uses
-    verdict: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    state = {"samples": 0, "speech": 0, "silent": 0, "started": False}
-
-    def on_frame(frame: AudioFrame) -> None:
-        if verdict.done():
-            return
-        state["samples"] += frame.samples
-        if rms_dbfs(frame.pcm) > -44.0:
-            state["started"] = True
-            state["speech"] += frame.samples
-            state["silent"] = 0
-        elif state["started"]:
-            state["silent"] += frame.samples
-        if state["speech"] >= effect.machine_voice_threshold_ms * rate // 1000:
-            verdict.set_result("machine")  # a long uninterrupted greeting
-        elif state["started"] and state["silent"] >= effect.end_silence_timeout_ms * rate // 1000:
-            verdict.set_result("human")  # "Hello?" and then waiting for us
-        elif not state["started"] and state["samples"] >= effect.initial_timeout_ms * rate // 1000:
-            verdict.set_result("unknown")
-
-    tap = call.media.taps.inbound16.subscribe(on_frame, name="detect_machine")
-    try:
-        await asyncio.wait_for(asyncio.shield(verdict), effect.timeout_ms / 1000)
-        result = verdict.result()
-    except TimeoutError:
-        result = "unknown"
-    finally:
-        tap.close()
-    call.events.record("detect_machine_done", path=effect.path, result=result, speech_ms=state["speech"] * 1000 // rate)
-    return VerbResult({"detect_result": result, "detect_ms": state["samples"] * 1000 // rate})
+        else:
+            recorder.stop()
+        ctx.background.pop(control_id, None)

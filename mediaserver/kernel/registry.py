@@ -1,10 +1,12 @@
 """The kernel facade: builds calls, runs their SWML, ticks their media, keeps the registry.
 
-Theory of operation: a front end (SIP, later WebRTC) negotiates media, opens the socket and
-then asks `Kernel.start_call` for a call. The kernel loads the SWML document the route names
-(errors are raised to the front end before anything is answered, so it can refuse the call
-cleanly), registers the call with the ticker and runs its executor in a task it owns. When
-the call is over the task removes it and invokes the front end's teardown callback.
+Theory of operation: a front end (SIP, WebRTC) negotiates media, opens the socket and then
+asks `Kernel.start_call` for a call. The front end loads the SWML document with `load_route`
+first (errors are raised before anything is answered, so it can refuse the call cleanly);
+`start_call` hands the leg to the one leg lifecycle (kernel/legs.py), which registers it with
+the ticker, runs its executor in a task it owns, and when the call is over removes it and
+invokes the front end's teardown callback exactly once. `open_leg` is the same lifecycle for
+a leg without a document (the SIP dialer's answered outbound legs).
 
 The kernel's services (TTS, executor threads, HTTP client, AI and sidecar runners, the
 dialer, the event bus, the agents, settings-derived options) come in one `KernelServices`
@@ -22,14 +24,16 @@ from pathlib import Path
 from mediaserver.errors import HangupCause
 from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.call import Call, CallSignal
-from mediaserver.kernel.eventbus import EventBus
+from mediaserver.kernel.eventbus import LOG, EventBus
 from mediaserver.kernel.executor import SwmlExecutor
 from mediaserver.kernel.fetch import public_url, swml_call
+from mediaserver.kernel.legs import LegLifecycle, wait_ended
 from mediaserver.kernel.media import CallMedia
 from mediaserver.kernel.services import Dialer, DialerPort, KernelServices
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.kernel.tick import MediaTicker
-from mediaserver.logs import CallEventLog
+from mediaserver.kernel.verbs.registry import kernel_builders
+from mediaserver.logs import CallLogWriter
 from mediaserver.swml.document import Document, document_from_data, load_document
 from mediaserver.swml.expr import JsEvaluator
 from mediaserver.swml.interpreter import Interpreter
@@ -43,7 +47,11 @@ class Kernel:
         self.services = services
         self.route = route
         self.calls: dict[str, Call] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.legs = LegLifecycle(ticker, services.events)
+        # The per-call JSONL files: a listener of the kernel's bus that writes from a thread.
+        call_log = self.call_log = CallLogWriter(services.call_log_dir) if services.call_log_dir else None
+        if call_log is not None:
+            services.events.listen(lambda e: call_log.write(e.call_id, e.data), kinds=[LOG])
         self.calls_started = 0
         self.calls_ended = 0
         self.draining = False  # set by SIGTERM: no new calls, live ones finish
@@ -105,64 +113,83 @@ class Kernel:
         send_media: Callable[[bytes], None],
         on_ended: Callable[[Call], None],
         info: dict[str, object] | None = None,
+        log_digits: bool = False,
     ) -> Call:
-        events = CallEventLog(call_id, self.call_log_dir)
-        call = Call(
+        """An inbound leg running `document`: the leg lifecycle (kernel/legs.py) with an SWML
+        executor as its script, kept in `calls` while it lives; `on_ended` is the front end's
+        teardown, called exactly once."""
+        options = self.services.swml
+
+        async def script(call: Call) -> None:
+            interpreter = Interpreter(
+                document,
+                call=swml_call(call),
+                envs=options.envs,
+                evaluator=JsEvaluator(options.expression_timeout_ms),
+                builders=kernel_builders(),
+            )
+            await SwmlExecutor(interpreter, self.services).run(call)
+
+        call = self.legs.open(
             call_id,
             from_uri=from_uri,
             to_uri=to_uri,
             media=media,
             signal=signal,
             send_media=send_media,
-            event_log=events,
-            info=dict(info or {}),
-        )
-        events.record(
-            "call_started",
-            from_uri=from_uri,
-            to_uri=to_uri,
-            codec=media.codec_name,
-            document=document.source,
-            front_end=dict(info or {}),
+            script=script,
+            teardown=on_ended,
+            info=info,
+            started={
+                "from_uri": from_uri,
+                "to_uri": to_uri,
+                "codec": media.codec_name,
+                "document": document.source,
+                "front_end": dict(info or {}),
+            },
+            log_digits=log_digits,
+            on_closed=self._closed,
         )
         self.calls[call_id] = call
         self._idle.clear()
         self.calls_started += 1
-        self.ticker.add(call)
-        options = self.services.swml
-        interpreter = Interpreter(
-            document,
-            call=swml_call(call),
-            envs=options.envs,
-            evaluator=JsEvaluator(options.expression_timeout_ms),
-        )
-        executor = SwmlExecutor(interpreter, self.services)
-        task = asyncio.create_task(self._own(call, executor, on_ended), name=f"call:{call_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
         return call
 
-    async def _own(self, call: Call, executor: SwmlExecutor, on_ended: Callable[[Call], None]) -> None:
-        try:
-            await call.run(executor.run)
-        finally:
-            self.ticker.remove(call)
-            self.calls.pop(call.call_id, None)
-            self.calls_ended += 1
-            if not self.calls:
-                self._idle.set()
-            counters = call.media.counters
-            call.events.record(
-                "call_ended",
-                cause=call.cause.name if call.cause else None,
-                packets_in=counters.packets_in,
-                packets_out=counters.packets_out,
-                played_samples=call.media.playout.played_samples,
-            )
-            try:
-                on_ended(call)
-            except Exception:
-                log.exception("call teardown failed", extra={"call_id": call.call_id})
+    def open_leg(
+        self,
+        call_id: str,
+        *,
+        from_uri: str,
+        to_uri: str,
+        media: CallMedia,
+        signal: CallSignal,
+        send_media: Callable[[bytes], None],
+        teardown: Callable[[Call], None],
+        info: dict[str, object] | None = None,
+        started: dict[str, object] | None = None,
+    ) -> Call:
+        """A leg with no document of its own (an answered outbound leg): it waits until it is
+        bridged and hung up; not one of `calls` (the call that dialled it is)."""
+        return self.legs.open(
+            call_id,
+            from_uri=from_uri,
+            to_uri=to_uri,
+            media=media,
+            signal=signal,
+            send_media=send_media,
+            script=wait_ended,
+            teardown=teardown,
+            info=info,
+            started=started,
+            log_digits=True,
+        )
+
+    def _closed(self, call: Call) -> None:
+        if self.calls.get(call.call_id) is call:
+            del self.calls[call.call_id]
+        self.calls_ended += 1
+        if not self.calls:
+            self._idle.set()
 
     def start_draining(self) -> None:
         """Take no new calls (front ends answer 503); live calls go on until they end."""
@@ -180,7 +207,9 @@ class Kernel:
         return True
 
     async def shutdown(self) -> None:
-        for call in list(self.calls.values()):
+        for call in list(self.legs.live.values()):  # inbound calls and outbound legs
             call.hangup(HangupCause.SERVER_SHUTDOWN, reason="server shutting down")
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=3)
+        if self.legs.tasks:
+            await asyncio.wait(self.legs.tasks, timeout=3)
+        if self.call_log is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.call_log.close)

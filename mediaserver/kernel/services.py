@@ -22,7 +22,6 @@ is that one setter); until then, or on a server without SIP, it refuses like `No
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -30,9 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mediaserver.clock import Clock, MonotonicClock
+from mediaserver.events import VerbUnsupported
 from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.eventbus import EventBus
-from mediaserver.kernel.speech import SpeechSynthesizer
+from mediaserver.kernel.speech import PromptRecognizer, SpeechSynthesizer, UnavailableRecognizer
 from mediaserver.swml.effects import Ai, AiFinished
 
 if TYPE_CHECKING:
@@ -118,13 +118,7 @@ class NoAiRunner:
     """The `ai` verb on a server without an AI engine: logged on the call, `ai_result = failed`."""
 
     async def __call__(self, call: Call, effect: Ai, variables: Mapping[str, Any]) -> AiFinished:
-        call.events.record(
-            "verb_unsupported",
-            level=logging.WARNING,
-            verb=effect.verb,
-            path=effect.path,
-            reason="no AI engine configured",
-        )
+        call.events.emit(VerbUnsupported(verb=effect.verb, path=effect.path, reason="no AI engine configured"))
         return AiFinished(result="failed")
 
 
@@ -148,26 +142,14 @@ class NoDialer:
         headers: Mapping[str, str] | None = None,
         codecs: list[str] | None = None,
     ) -> DialResult:
-        origin.events.record(
-            "verb_unsupported",
-            level=logging.WARNING,
-            verb="connect",
-            to=to,
-            reason="no dialer (outbound SIP) configured",
-        )
+        origin.events.emit(VerbUnsupported(verb="connect", to=to, reason="no dialer (outbound SIP) configured"))
         return DialResult(answered=False, status=0, reason="unsupported")
 
     async def bridge(self, a: Call, b: Call) -> str:
         raise RuntimeError("no dialer configured: there is no leg to bridge")  # dial never answers
 
     async def refer(self, call: Call, to_uri: str) -> int:
-        call.events.record(
-            "verb_unsupported",
-            level=logging.WARNING,
-            verb="sip_refer",
-            to=to_uri,
-            reason="no dialer (SIP REFER) configured",
-        )
+        call.events.emit(VerbUnsupported(verb="sip_refer", to=to_uri, reason="no dialer (SIP REFER) configured"))
         return 0
 
 
@@ -221,9 +203,9 @@ class KernelServices:
     refusing or empty services, so `KernelServices(synthesizer, blocking)` is a working kernel
     without HTTP, AI, sidecar or outbound SIP. `http` stays optional: an aiohttp session belongs
     to a running loop and to whoever closes it (the app); None = the `request` verb and SWML
-    fetches fail with "no HTTP client configured". `prompt_recognizer` is a SpeechRecognizer or an
-    async callable returning one (engines load lazily); None = speech prompts end `no_input` with
-    a log line (kernel/verbs/prompt.py).
+    fetches fail with "no HTTP client configured" (a refusing stand-in would have to mimic
+    aiohttp's whole request API for that one sentence). `prompt_recognizer` defaults to
+    `UnavailableRecognizer`: speech prompts end `no_input` with a log line (kernel/verbs/prompt.py).
     """
 
     synthesizer: SpeechSynthesizer
@@ -232,7 +214,7 @@ class KernelServices:
     swml: SwmlOptions = field(default_factory=SwmlOptions)
     ai_runner: AiRunner = field(default_factory=NoAiRunner)
     sidecar_runner: SidecarRunner = field(default_factory=NoSidecarRunner)
-    prompt_recognizer: Any = None
+    prompt_recognizer: PromptRecognizer = field(default_factory=UnavailableRecognizer)
     dialer: DialerPort = field(default_factory=DialerPort)
     events: EventBus = field(default_factory=EventBus)
     agents: AgentRegistry = field(default_factory=AgentRegistry)

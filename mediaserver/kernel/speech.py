@@ -5,16 +5,25 @@ blocking iterator of chunks. `SpeechSynthesizer.stream` runs it in the shared ex
 hands each chunk to the event loop as soon as it exists, so the first sentence plays while
 the next one is still being synthesized. Cancelling the consumer stops the producer after
 its current sentence (ONNX cannot be interrupted mid-call).
+
+The `prompt` verb's speech recognizer is a `PromptRecognizer`: `load()` gives the engine (the
+app's loads on first use, `LazyRecognizer`); on a server without one it is
+`UnavailableRecognizer`, whose `unavailable` reason makes a speech prompt collect digits only
+and end `no_input` with a `prompt_speech_unavailable` log line (kernel/verbs/prompt.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
+from typing import Protocol
 
+from mediaserver.pipeline.asr import SpeechRecognizer
 from mediaserver.pipeline.tts import TtsChunk, TtsEngine
+
+__all__ = ["LazyRecognizer", "PromptRecognizer", "SpeechSynthesizer", "UnavailableRecognizer"]
 
 _DONE = object()
 
@@ -59,3 +68,37 @@ class SpeechSynthesizer:
             if not future.done():
                 # Don't wait for the sentence in flight; the thread drops its result.
                 future.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+
+
+class PromptRecognizer(Protocol):
+    """The `prompt` verb's speech seam (`KernelServices.prompt_recognizer`)."""
+
+    @property
+    def unavailable(self) -> str:
+        """Why speech cannot be recognized on this server; "" when it can."""
+        ...
+
+    async def load(self) -> SpeechRecognizer:
+        """The recognizer (engines may load on first use); only called when available."""
+        ...
+
+
+class UnavailableRecognizer:
+    """No speech recognizer: speech prompts collect digits only and end `no_input`, logged."""
+
+    unavailable = "no speech recognizer configured"
+
+    async def load(self) -> SpeechRecognizer:
+        raise RuntimeError(self.unavailable)
+
+
+class LazyRecognizer:
+    """A recognizer that `provider` loads on first use (the app shares the `ai` verb's ASR)."""
+
+    unavailable = ""
+
+    def __init__(self, provider: Callable[[], Awaitable[SpeechRecognizer]]) -> None:
+        self._provider = provider
+
+    async def load(self) -> SpeechRecognizer:
+        return await self._provider()

@@ -18,9 +18,18 @@ Two machines, each an Enum plus a transition table plus one exception:
   arrives in TRAILING starts a preemptive reply (`StartPreemptive`), committed by `CommitTurn`
   at the endpoint. Other endpoints: `speech_timeout_ms` caps an utterance, `speech_event_timeout_ms`
   ends one whose transcript stopped changing while the recognizer kept reporting (a noise that
-  VAD keeps calling speech), and an
+  VAD keeps calling speech; a pause and resume restarts that window), and an
   utterance with no word by `first_word_timeout_ms` after its onset is dropped as noise once the
   caller is silent (`DiscardUtterance`).
+* **Semantic end of turn** (`turn_detection`, off unless the params turn it on): after
+  `turn_detection_ms` of trailing silence the manager asks the end-of-turn detector
+  (`CheckEndOfTurn(start, upto)`), and again every `turn_recheck_ms` while the silence grows; a
+  `TurnVerdict(at, probability)` for the current silence, combined with the transcript known
+  then (`end_of_turn.end_of_turn_probability`), ends the turn at once when complete (`CommitTurn`,
+  reason "end_of_turn"), else the manager keeps listening. `end_of_speech_ms` stays the upper
+  bound, raised to `min(2 x end_of_speech_ms, unfinished_cap_ms)` while the transcript is clearly
+  unfinished ("… for", "… and", "um"). A verdict for an older silence (the caller spoke since)
+  or one that comes after the endpoint is ignored.
 * **Agent** (`Agent`): QUIET -> (`ReplyQueued`) -> TALKING -> (caller onset: `barge_onset_frames`
   voiced frames, 1 by default, since the pause is undone if nothing confirms it) -> PAUSED in the
   same frame -> words confirmed (`barge_min_words` non-backchannel words, or `barge_match` matches)
@@ -48,8 +57,10 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from mediaserver.audio.frame import samples_per_frame
+from mediaserver.pipeline.end_of_turn import COMPLETE_THRESHOLD, end_of_turn_probability, is_unfinished
 from mediaserver.pipeline.turn_events import (
     CancelPreemptive,
+    CheckEndOfTurn,
     CommitTurn,
     DigitPressed,
     DigitsEntered,
@@ -71,6 +82,7 @@ from mediaserver.pipeline.turn_events import (
     Transcript,
     TurnCommand,
     TurnEvent,
+    TurnVerdict,
     WordMark,
 )
 from mediaserver.rates import PIPELINE_RATE
@@ -80,6 +92,7 @@ __all__ = [
     "Agent",
     "BACKCHANNELS",
     "CancelPreemptive",
+    "CheckEndOfTurn",
     "CommitTurn",
     "DigitPressed",
     "DigitsEntered",
@@ -108,6 +121,7 @@ __all__ = [
     "TurnEvent",
     "TurnManager",
     "TurnParams",
+    "TurnVerdict",
     "WordMark",
     "count_words",
     "heard_words",
@@ -171,6 +185,12 @@ class TurnParams:
     digit_timeout_ms: int = 3000
     digit_terminators: str = ""
     far_end_delay_samples: int = 0  # at the playout rate
+    # Semantic end of turn (SWML enable_turn_detection / turn_detection_timeout). Off here, so a
+    # bare TurnParams is the fixed silence rule; the `ai` verb's config turns it on by default.
+    turn_detection: bool = False
+    turn_detection_ms: int = 250  # trailing silence before the first CheckEndOfTurn
+    turn_recheck_ms: int = 250  # then again as the silence grows
+    unfinished_cap_ms: int = 2000  # the bound for a clearly unfinished transcript: min(2 x eos, this)
 
     def samples(self, ms: int) -> int:
         return ms * SAMPLE_RATE // 1000
@@ -279,6 +299,7 @@ class _Utterance:
     final_upto: int = -1
     preemptive: bool = False
     unchanged_results: int = 0
+    next_check: int = -1  # trailing silence (samples) at which to ask the end-of-turn detector next
 
 
 @dataclass
@@ -329,6 +350,8 @@ class TurnManager:
             self._nudged = False
         elif isinstance(event, DigitPressed):
             self._digit(event, out)
+        elif isinstance(event, TurnVerdict):
+            self._verdict(event, out)
         return out
 
     @property
@@ -368,6 +391,12 @@ class TurnManager:
             self._transition_listen(_Resumed)
             assert self._utt is not None
             self._utt.final_text = None
+            self._utt.next_check = -1
+            # The pause is not "the transcript stopped changing while the caller spoke": a caller
+            # who resumes after a long mid-sentence pause (turn detection allows up to 2 s) gets a
+            # fresh speech_event_timeout window.
+            self._utt.text_changed_at = end
+            self._utt.unchanged_results = 0
             if self._utt.preemptive:
                 self._utt.preemptive = False
                 out.append(CancelPreemptive())
@@ -376,6 +405,7 @@ class TurnManager:
             self._transition_listen(_Hangover)
             assert self._utt is not None
             self._utt.voiced_end = self._silence_start
+            self._utt.next_check = p.samples(p.turn_detection_ms)
             out.append(SpeechEnded(at=self._silence_start))
             out.append(PrepareFinal(start=self._utt.start, upto=self._silence_start))
 
@@ -409,12 +439,45 @@ class TurnManager:
                 self._endpoint(now, "speech_event_timeout", out)
                 return
         # Over a paused reply the turn waits for its transcript (flush or resume) or the window.
-        if (
-            self.listen is Listen.TRAILING
-            and self.agent is not Agent.PAUSED
-            and now - utt.voiced_end >= p.samples(p.end_of_speech_ms)
-        ):
+        if self.listen is not Listen.TRAILING or self.agent is Agent.PAUSED:
+            return
+        silence = now - utt.voiced_end
+        if not p.turn_detection:
+            if silence >= p.samples(p.end_of_speech_ms):
+                self._endpoint(now, "end_of_speech", out)
+            return
+        if silence >= self._silence_bound(utt):
             self._endpoint(now, "end_of_speech", out)
+        elif 0 <= utt.next_check <= silence:
+            utt.next_check = silence + p.samples(max(p.turn_recheck_ms, 20))
+            out.append(CheckEndOfTurn(start=utt.start, upto=now))
+
+    def _silence_bound(self, utt: _Utterance) -> int:
+        """Trailing silence that ends the turn whatever the detector says (turn detection on)."""
+        p = self.params
+        if is_unfinished(self._known_text(utt)):
+            return p.samples(max(p.end_of_speech_ms, min(2 * p.end_of_speech_ms, p.unfinished_cap_ms)))
+        return p.samples(p.end_of_speech_ms)
+
+    @staticmethod
+    def _known_text(utt: _Utterance) -> str:
+        """The final transcript of this silence when there is one, else the latest partial."""
+        if utt.final_text is not None and utt.final_upto >= utt.voiced_end:
+            return utt.final_text
+        return utt.text
+
+    def _verdict(self, ev: TurnVerdict, out: list[TurnCommand]) -> None:
+        utt = self._utt
+        if (
+            utt is None
+            or not self.params.turn_detection
+            or self.listen is not Listen.TRAILING
+            or self.agent is Agent.PAUSED
+            or ev.at < utt.voiced_end  # judged an earlier silence: the caller has spoken since
+        ):
+            return
+        if end_of_turn_probability(ev.probability, self._known_text(utt)) >= COMPLETE_THRESHOLD:
+            self._endpoint(self._now, "end_of_turn", out)
 
     def _endpoint(self, now: int, reason: str, out: list[TurnCommand]) -> None:
         utt = self._utt

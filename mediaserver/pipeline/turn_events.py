@@ -57,7 +57,15 @@ class DigitPressed:
     at: int
 
 
-TurnEvent = FrameAnalyzed | Transcript | ReplyQueued | PlayoutAdvanced | ReplyDone | DigitPressed
+@dataclass(frozen=True)
+class TurnVerdict:
+    """The end-of-turn detector's answer to `CheckEndOfTurn(start, upto)`."""
+
+    at: int  # the `upto` of the check it answers: the audio it judged ends here
+    probability: float  # P(turn complete) from the audio alone; the manager adds the transcript's hint
+
+
+TurnEvent = FrameAnalyzed | Transcript | ReplyQueued | PlayoutAdvanced | ReplyDone | DigitPressed | TurnVerdict
 
 # ---- commands (outputs) -------------------------------------------------------------------------
 
@@ -86,6 +94,14 @@ class PrepareFinal:
 
 
 @dataclass(frozen=True)
+class CheckEndOfTurn:
+    """Ask the end-of-turn detector about the caller's audio [start, upto); answer with `TurnVerdict(upto, p)`."""
+
+    start: int
+    upto: int
+
+
+@dataclass(frozen=True)
 class StartPreemptive:
     text: str
 
@@ -101,7 +117,7 @@ class CommitTurn:
     speech_end: int  # caller's last voiced sample + 1
     decided_at: int  # the endpoint decision
     text: str | None  # the final transcript when it is already known
-    reason: str  # "end_of_speech" | "speech_timeout" | "speech_event_timeout"
+    reason: str  # "end_of_speech" | "end_of_turn" | "speech_timeout" | "speech_event_timeout"
 
 
 @dataclass(frozen=True)
@@ -153,6 +169,7 @@ TurnCommand = (
     | SpeechEnded
     | TranscribePartial
     | PrepareFinal
+    | CheckEndOfTurn
     | StartPreemptive
     | CancelPreemptive
     | CommitTurn

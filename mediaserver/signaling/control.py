@@ -21,10 +21,14 @@ and an HTTP status that says the same (404 no call / no sidecar, 409 busy, 400 b
     POST /api/calls/{id}/sidecar/poke        {"text"}
     POST /api/calls/{id}/sidecar/ask         {"question"}
     POST /api/calls/{id}/sidecar/stop
-    GET  /api/events[?call_id=…&kinds=sidecar,call]      server-sent events
+    GET  /api/events[?call_id=…&kinds=sidecar,call,transcribe,log]   server-sent events
     GET  /api/events/ws[?call_id=…&kinds=…]              the same as WebSocket text frames
 
 Each streamed event is `{"call_id", "kind", "seq", "data"}` (SSE: `event: <kind>`, `id: <seq>`).
+The streams are subscriptions to the kernel's one event bus (kernel/eventbus.py): kind "log"
+is every call event-log entry (`data` is the entry, as `GET /api/calls/{id}` lists it), opt-in
+(`kinds=log`); without `kinds` a stream gets the sidecar's, the transcriber's and the control
+actions' ("call") events.
 
 The AI agent of a call is reached only through its `AgentHandle` in `kernel.agents`
 (kernel/agent.py): `say`, `user_input`, `status`; nothing here reads the agent's state.
@@ -43,6 +47,7 @@ from aiohttp import WSMsgType, web
 
 from mediaserver.agents.sidecar.runner import SidecarManager
 from mediaserver.errors import HangupCause
+from mediaserver.events import ApiSayFailed
 from mediaserver.kernel.call import Call, CallEnded
 from mediaserver.kernel.eventbus import BusEvent, EventBus
 from mediaserver.kernel.registry import Kernel
@@ -131,8 +136,9 @@ def control_routes(
         agent = kernel.agents.get(call.call_id)
         if agent is not None and events:
             out["agent"] = agent.status()
-        if sidecars is not None and call.call_id in sidecars.sidecars:
-            out["sidecar"] = sidecars.sidecars[call.call_id].engine.status()
+        counters = sidecars.counters(call.call_id) if sidecars is not None else None
+        if counters is not None:
+            out["sidecar"] = counters
         if events:
             out["events"] = call.events.events
         return out
@@ -190,8 +196,7 @@ def control_routes(
         if agent is not None:
             agent.user_input(text)
             via = "ai"
-        elif sidecars is not None and call.call_id in sidecars.sidecars:
-            sidecars.sidecars[call.call_id].engine.user_input(text)
+        elif sidecars is not None and sidecars.user_input(call.call_id, text):
             via = "sidecar"
         else:
             return _reply("-ERR: no AI on this call")
@@ -215,8 +220,8 @@ def control_routes(
         call_id = request.match_info["call_id"]
         if call_id not in kernel.calls and call_id not in manager.sidecars:
             return _reply("-ERR: Invalid Call")
-        sidecar = manager.sidecars.get(call_id)
-        return _reply(manager.status(call_id), **({"status": sidecar.engine.status()} if sidecar else {}))
+        counters = manager.counters(call_id)
+        return _reply(manager.status(call_id), **({"status": counters} if counters is not None else {}))
 
     async def sc_poke(request: web.Request) -> web.Response:
         manager = need_sidecars()
@@ -318,4 +323,4 @@ async def _speak(kernel: Kernel, call: Call, text: str) -> None:
     except CallEnded:
         pass
     except Exception as exc:
-        call.events.record("api_say_failed", level=logging.WARNING, error=repr(exc))
+        call.events.emit(ApiSayFailed(error=repr(exc)))

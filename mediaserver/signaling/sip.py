@@ -5,7 +5,12 @@ loop's monotonic time; afterwards `_pump` sends what the endpoint queued, handle
 and arms one `call_at` for its next timer. An INVITE is routed to a SWML document, its SDP
 negotiated, an RTP port taken from the pool and a kernel call started; refusals on the way
 get the matching SIP status (404/500 for a bad route or document, 488 for no common codec,
-503 when no port is free). The call's teardown closes its RTP socket and returns the port.
+503 when no port is free). The call's lifecycle (create, tick, own, log, tear down once) is
+the kernel's (kernel/legs.py, through `Kernel.start_call`); what stays here is SIP: the
+dialog, the SDP, the RTP socket. The call's teardown closes its RTP socket and returns the port.
+
+The front end reads no settings: app.py gives it a `SipOptions` of plain values. It is the
+dialer's `SipPort` (sip_dialer.py), so the dialer never imports this module.
 """
 
 from __future__ import annotations
@@ -15,17 +20,16 @@ import logging
 import re
 import secrets
 import zlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from mediaserver.errors import PortPoolExhausted
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.taps import DigitSource
-from mediaserver.settings import Settings
 from mediaserver.signaling.sdp_codecs import sdp_codecs
-from mediaserver.signaling.sip_dialer import SipDialer
+from mediaserver.signaling.sip_dialer import DialerOptions, Registration, SipDialer
 from mediaserver.swml.document import Document
 from mediaserver.swml.errors import SwmlError
 from mediaserver.transport.ports import PortPool
@@ -43,6 +47,55 @@ log = logging.getLogger(__name__)
 DRAIN_RETRY_AFTER_S = 30  # what a draining instance tells callers and proxies to wait
 
 _CALL_ID = re.compile(rb"^(?:Call-ID|i)[ \t]*:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class SipAccess:
+    """`[sip.security]`: who may call (trunks by address, users by digest) and how fast."""
+
+    realm: str = "mediaserver"
+    challenge: int = 401  # 407: challenge as a proxy
+    nonce_lifetime_s: int = 300
+    rate_limit_per_s: int = 20  # 0: no rate limit
+    rate_limit_burst: int = 40
+    trunks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> IPs/networks
+    users: Mapping[str, str] = field(default_factory=dict)  # username -> password
+
+
+@dataclass(frozen=True)
+class SipTls:
+    """`[sip.tls]`: port 0 = no TLS listener."""
+
+    port: int = 0
+    cert: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class SipOptions:
+    """What the SIP front end reads of the settings, as values (built by app.py)."""
+
+    host: str
+    port: int
+    contact_host: str
+    user_agent: str
+    codecs: tuple[str, ...]  # offered/accepted, in preference order ([rtp].codecs)
+    jitter_depth_frames: int = 3
+    unknown_user: str = "default"  # or "reject": 404 for a user with no route
+    known_users: frozenset[str] = frozenset()  # the users of [routes.users]
+    route_header: str = ""
+    max_body_bytes: int = 32768
+    access: SipAccess = SipAccess()
+    tls: SipTls = SipTls()
+    register: Registration = Registration()
+
+    def dialer(self) -> DialerOptions:
+        return DialerOptions(
+            contact_host=self.contact_host,
+            codecs=self.codecs,
+            jitter_depth_frames=self.jitter_depth_frames,
+            register=self.register,
+        )
 
 
 @dataclass
@@ -73,19 +126,19 @@ class SipCallSignal:
 
 
 class SipFrontEnd:
-    def __init__(self, settings: Settings, kernel: Kernel, ports: PortPool) -> None:
-        self.settings = settings
+    def __init__(self, options: SipOptions, kernel: Kernel, ports: PortPool) -> None:
+        self.options = options
         self.kernel = kernel
         self.ports = ports
         self._nonce_secret = secrets.token_bytes(32)
-        self.endpoint = self._make_endpoint(settings.sip.port)
+        self.endpoint = self._make_endpoint(options.port)
         # Seam for URL routes (the SWML fetch contract): return a Document for the call, or None
         # to fall back on the file routes of [routes].
         self.route_resolver: Callable[[str, sip_events.InviteReceived], Awaitable[Document | None]] | None = None
-        self.dialer = SipDialer(self)
+        self.dialer = SipDialer(self, kernel, options.dialer())
         kernel.dialer = self.dialer  # SWML connect / transfer / sip_refer go through us
         self.registered: dict[str, int] = {}  # reg_id -> granted seconds (0: not registered)
-        self.supported = sdp_codecs(settings.rtp.codecs)  # from the one codec table, mscodecs.SUPPORTED
+        self.supported = sdp_codecs(options.codecs)  # from the one codec table, mscodecs.SUPPORTED
         self._udp: DatagramEndpoint | None = None
         self._tcp_server: asyncio.Server | None = None
         self._tcp: dict[Addr, StreamConnection] = {}
@@ -98,8 +151,8 @@ class SipFrontEnd:
         self._tasks: set[asyncio.Task[None]] = set()  # calls being set up: kept so none is collected mid-flight
 
     def _make_endpoint(self, port: int) -> SipEndpoint:
-        sip = self.settings.sip
-        sec = sip.security
+        sip = self.options
+        sec = sip.access
         policy = AccessPolicy(
             trunks=[Trunk.from_strings(name, addresses) for name, addresses in sec.trunks.items()],
             users=dict(sec.users),
@@ -120,7 +173,7 @@ class SipFrontEnd:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        host, port = self.settings.sip.host, self.settings.sip.port
+        host, port = self.options.host, self.options.port
         self._udp = await open_datagram(host, port, self._on_udp)
         if port == 0:  # an ephemeral port (tests): TCP takes the same number, Contact shows it
             port = self._udp.transport.get_extra_info("sockname")[1]  # type: ignore[union-attr]
@@ -129,7 +182,7 @@ class SipFrontEnd:
         self._tcp_server = await self._loop.create_server(
             lambda: StreamConnection(self._on_tcp, self._on_tcp_closed), host, port
         )
-        tls = self.settings.sip.tls
+        tls = self.options.tls
         if tls.port:
             context = server_context(tls.cert, tls.key)
             self._tls_server = await self._loop.create_server(
@@ -140,7 +193,7 @@ class SipFrontEnd:
 
     async def _start_registration(self) -> None:
         """Register at [sip.register].registrar, when set; refresh and retry are the endpoint's."""
-        register = self.settings.sip.register
+        register = self.options.register
         if not register.registrar:
             return
         try:
@@ -333,7 +386,7 @@ class SipFrontEnd:
             answer = negotiate(
                 SessionDescription.parse(event.offer),
                 [entry.codec],
-                self.settings.sip.contact_host,
+                self.options.contact_host,
                 entry.rtp.port,
                 session_id=zlib.crc32(call_id.encode()),
             )
@@ -355,7 +408,7 @@ class SipFrontEnd:
 
     def _route_user(self, invite: sip_events.InviteReceived) -> str:
         """The route key: the user of ``sip.route_header`` when set and present, else the called user."""
-        header = self.settings.sip.route_header
+        header = self.options.route_header
         value = invite.request.headers.get(header) if header else None
         if value:
             try:
@@ -371,7 +424,7 @@ class SipFrontEnd:
             document = await self.route_resolver(user, invite)
             if document is not None:
                 return document
-        if self.settings.sip.unknown_user == "reject" and user not in self.settings.routes.users:
+        if self.options.unknown_user == "reject" and user not in self.options.known_users:
             return None
         return self.kernel.load_route(user)
 
@@ -405,7 +458,7 @@ class SipFrontEnd:
             return
         try:
             answer = negotiate(
-                offer, self.supported, self.settings.sip.contact_host, rtp.port, session_id=zlib.crc32(call_id.encode())
+                offer, self.supported, self.options.contact_host, rtp.port, session_id=zlib.crc32(call_id.encode())
             )
         except NegotiationError as exc:
             log.warning("no acceptable media", extra={"call_id": call_id, "error": str(exc)})
@@ -419,7 +472,7 @@ class SipFrontEnd:
             payload_type=answer.payload_type,
             clock_rate=answer.codec.clock_rate,
             dtmf_payload_type=answer.dtmf_payload_type,
-            jitter_depth_frames=self.settings.rtp.jitter_depth_frames,
+            jitter_depth_frames=self.options.jitter_depth_frames,
         )
         # No telephone-event negotiated: listen for DTMF tones in the audio instead.
         media = MediaStream(params, self.kernel.cname, inband_dtmf=answer.dtmf_payload_type is None)
@@ -431,7 +484,8 @@ class SipFrontEnd:
             media=media,
             signal=SipCallSignal(self, call_id, answer_sdp),
             send_media=rtp.send,
-            on_ended=self._call_ended,
+            on_ended=self.forget_leg,
+            log_digits=True,
             info={
                 "transport": invite.transport,
                 "remote": f"{invite.remote_addr[0]}:{invite.remote_addr[1]}",
@@ -441,38 +495,34 @@ class SipFrontEnd:
             },
         )
         rtp.on_media = call.receive_media
-        media.taps.dtmf.subscribe(
-            lambda d: call.events.record("dtmf", digit=d.digit, source=d.source.value), name="call-log"
-        )
         self._calls[call_id] = _SipCall(call, rtp, answer_sdp, answer.codec)
         call.ring()
 
-    def call_entry(self, call_id: str) -> _SipCall | None:
-        return self._calls.get(call_id)
+    # -- the dialer's SipPort -----------------------------------------------------------------
+    def leg(self, call_id: str) -> Call | None:
+        entry = self._calls.get(call_id)
+        return entry.call if entry is not None else None
 
     def adopt_leg(self, leg: Call, rtp: RtpEndpoint, local_sdp: bytes, codec: CodecSpec) -> None:
         """An answered outbound leg: SIP events for its Call-ID now reach it like an inbound call's."""
         self._calls[leg.call_id] = _SipCall(leg, rtp, local_sdp, codec)
 
-    def forget_leg(self, call_id: str) -> None:
-        entry = self._calls.get(call_id)
-        if entry is not None:
-            self._call_ended(entry.call)
+    def forget_leg(self, leg: Call) -> None:
+        """A leg's teardown (inbound or outbound): out of the table, its RTP port back."""
+        entry = self._calls.get(leg.call_id)
+        if entry is not None and entry.call is leg:
+            del self._calls[leg.call_id]
+            self.release_rtp(entry.rtp)
 
     async def open_rtp(self) -> RtpEndpoint:
         for _ in range(self.ports.size):
             port = self.ports.acquire()
             try:
-                return await RtpEndpoint.open(self.settings.sip.host, port, ("0.0.0.0", 0))
+                return await RtpEndpoint.open(self.options.host, port, ("0.0.0.0", 0))
             except OSError:
                 # Taken by another program: keep it out of the pool for now, try the next one.
                 log.warning("RTP port busy, skipping", extra={"port": port})
         raise PortPoolExhausted("no bindable RTP port left")
-
-    def _call_ended(self, call: Call) -> None:
-        entry = self._calls.pop(call.call_id, None)
-        if entry is not None:
-            self.release_rtp(entry.rtp)
 
     def release_rtp(self, rtp: RtpEndpoint) -> None:
         rtp.close()

@@ -4,14 +4,18 @@ Theory of operation: `dial` offers SDP from a fresh RTP port, sends the INVITE t
 front end's sans-I/O endpoint and waits for the outcome the endpoint reports (`CallAnswered`,
 or `CallFailed`). On timeout it CANCELs and waits for the 487 (or the 2xx that raced it, which
 the endpoint ACKs and ends with BYE). An answered INVITE becomes a kernel `Call` of its own, with
-a `MediaStream` for the codec the answer chose, ticked by the kernel's ticker and owned by a
-task here that releases its port when it ends; SIP events reach it through the front end's call
-table like an inbound call's. `bridge` relays audio both ways (`kernel.bridge`) and hangs up the
-outbound leg when it is over. `refer` sends REFER and returns the final status the NOTIFYs
-report (or the REFER's own error).
+a `MediaStream` for the codec the answer chose, opened through the kernel's one leg lifecycle
+(`Kernel.open_leg`: ticked, owned, logged) whose teardown releases its port; SIP events reach it
+through the front end's call table like an inbound call's. `bridge` relays audio both ways
+(`kernel.bridge`) and hangs up the outbound leg when it is over. `refer` sends REFER and
+returns the final status the NOTIFYs report (or the REFER's own error).
 
 Credentials: a target on the host we register at (`[sip.register]`) is dialled with those
 credentials, so a PBX that challenges INVITEs gets an answer.
+
+The dialer and the SIP front end meet through `SipPort` (what the dialer needs of the front
+end: its endpoint, commands, RTP ports, its call table) and `DialerOptions` (the values of the
+settings it needs): this module never imports the front end.
 """
 
 from __future__ import annotations
@@ -20,32 +24,81 @@ import asyncio
 import logging
 import socket
 import zlib
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 from mediaserver.kernel.bridge import run_bridge
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream
+from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.services import DialResult
-from mediaserver.logs import CallEventLog
 from mediaserver.signaling.sdp_codecs import sdp_codecs
+from mediaserver.transport.udp import RtpEndpoint
 from mscodecs import SUPPORTED
 from mssip import events as sip_events
+from mssip.endpoint import SipEndpoint
 from mssip.errors import SipError
 from mssip.sdp import CodecSpec, NegotiationError, SessionDescription, make_offer, read_answer
 from mssip.uri import parse_uri
-
-if TYPE_CHECKING:
-    from mediaserver.signaling.sip import SipFrontEnd
 
 log = logging.getLogger(__name__)
 Outcome = sip_events.CallAnswered | sip_events.CallFailed
 
 
+@dataclass(frozen=True)
+class Registration:
+    """`[sip.register]`: where we register, and the credentials for targets on that host."""
+
+    registrar: str = ""
+    user: str = ""
+    password: str = ""
+    expires: int = 300
+
+
+@dataclass(frozen=True)
+class DialerOptions:
+    """The settings the dialer reads, as values (built by app.py through the front end)."""
+
+    contact_host: str
+    codecs: tuple[str, ...]  # what an outbound offer lists when the verb names none
+    jitter_depth_frames: int = 3
+    register: Registration = Registration()
+
+
+class SipPort(Protocol):
+    """What the dialer needs of the SIP front end (`SipFrontEnd` implements it)."""
+
+    @property
+    def endpoint(self) -> SipEndpoint:
+        """The sans-I/O endpoint that sends INVITE, CANCEL, BYE and REFER."""
+        ...
+
+    def command(self, action: Callable[[float], None]) -> None:
+        """Run an endpoint command with the current time, then send what it queued."""
+        ...
+
+    def leg(self, call_id: str) -> Call | None:
+        """The live call (inbound or adopted outbound) of a SIP dialog."""
+        ...
+
+    async def open_rtp(self) -> RtpEndpoint: ...
+
+    def release_rtp(self, rtp: RtpEndpoint) -> None: ...
+
+    def adopt_leg(self, leg: Call, rtp: RtpEndpoint, local_sdp: bytes, codec: CodecSpec) -> None:
+        """An answered outbound leg: route SIP events of its Call-ID to it."""
+        ...
+
+    def forget_leg(self, leg: Call) -> None:
+        """The leg is over: out of the call table, its RTP port back to the pool."""
+        ...
+
+
 class _LegSignal:
     """The kernel's `CallSignal` for an outbound leg: already answered; hangup sends BYE."""
 
-    def __init__(self, front: SipFrontEnd, call_id: str) -> None:
+    def __init__(self, front: SipPort, call_id: str) -> None:
         self._front = front
         self._call_id = call_id
 
@@ -59,17 +112,13 @@ class _LegSignal:
         self._front.command(lambda now: self._front.endpoint.hangup(self._call_id, now))
 
 
-async def _wait_ended(call: Call) -> None:
-    """The script of an outbound leg: nothing to do but be bridged, until it ends."""
-    await call.ended.wait()
-
-
 class SipDialer:
-    def __init__(self, front: SipFrontEnd) -> None:
+    def __init__(self, front: SipPort, kernel: Kernel, options: DialerOptions) -> None:
         self.front = front
+        self.kernel = kernel
+        self.options = options
         self._dials: dict[str, asyncio.Future[Outcome]] = {}
         self._refers: dict[str, asyncio.Future[int]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- events from the front end ---------------------------------------------------------
     def on_event(self, event: sip_events.SipEvent) -> bool:
@@ -86,9 +135,9 @@ class SipDialer:
             log.info("outbound call progress", extra={"call_id": event.call_id, "status": event.status})
             return True
         if isinstance(event, sip_events.ReferProgress):
-            entry = self.front.call_entry(event.call_id)
-            if entry is not None:
-                entry.call.events.record("refer_progress", status=event.status, reason=event.reason, final=event.final)
+            leg = self.front.leg(event.call_id)
+            if leg is not None:
+                leg.events.record("refer_progress", status=event.status, reason=event.reason, final=event.final)
             refer = self._refers.get(event.call_id)
             if event.final and refer is not None and not refer.done():
                 refer.set_result(event.status)
@@ -117,7 +166,7 @@ class SipDialer:
             return DialResult(False, 400, f"bad target: {exc}")
         offered = self._codecs(origin, codecs)
         rtp = await front.open_rtp()
-        host = front.settings.sip.contact_host
+        host = self.options.contact_host
         session = zlib.crc32(f"{origin.call_id}/{to}".encode())
         offer = make_offer(offered, host, rtp.port, session).serialize()
         from_uri = from_ if from_ and ":" in from_ else (f"sip:{from_}@{host}" if from_ else origin.from_uri)
@@ -168,46 +217,29 @@ class SipDialer:
             payload_type=answer.payload_type,
             clock_rate=answer.codec.clock_rate,
             dtmf_payload_type=answer.dtmf_payload_type,
-            jitter_depth_frames=front.settings.rtp.jitter_depth_frames,
+            jitter_depth_frames=self.options.jitter_depth_frames,
         )
-        media = MediaStream(params, front.kernel.cname, inband_dtmf=answer.dtmf_payload_type is None)
-        leg = Call(
+        media = MediaStream(params, self.kernel.cname, inband_dtmf=answer.dtmf_payload_type is None)
+        leg = self.kernel.open_leg(
             call_id,
             from_uri=from_uri,
             to_uri=str(target),
             media=media,
             signal=_LegSignal(front, call_id),
             send_media=rtp.send,
-            event_log=CallEventLog(call_id, front.kernel.call_log_dir),
+            teardown=front.forget_leg,
             info={"type": "sip", "direction": "outbound", "origin": origin.call_id, "rtp_port": rtp.port},
+            started={
+                "direction": "outbound",
+                "to": str(target),
+                "codec": answer.codec.name,
+                "origin": origin.call_id,
+            },
         )
         rtp.on_media = leg.receive_media
-        media.taps.dtmf.subscribe(
-            lambda d: leg.events.record("dtmf", digit=d.digit, source=d.source.value), name="call-log"
-        )
-        leg.events.record(
-            "call_started", direction="outbound", to=str(target), codec=answer.codec.name, origin=origin.call_id
-        )
         leg.answer()
         front.adopt_leg(leg, rtp, offer, answer.codec)
-        task = asyncio.create_task(self._own(leg), name=f"leg:{call_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
         return DialResult(True, 200, "OK", leg)
-
-    async def _own(self, leg: Call) -> None:
-        self.front.kernel.ticker.add(leg)
-        try:
-            await leg.run(_wait_ended)
-        finally:
-            self.front.kernel.ticker.remove(leg)
-            leg.events.record(
-                "call_ended",
-                cause=leg.cause.name if leg.cause else None,
-                packets_in=leg.media.counters.packets_in,
-                packets_out=leg.media.counters.packets_out,
-            )
-            self.front.forget_leg(leg.call_id)
 
     async def bridge(self, a: Call, b: Call) -> str:
         first = await run_bridge(a, b)
@@ -240,14 +272,14 @@ class SipDialer:
 
     # -- helpers -----------------------------------------------------------------------------
     def _codecs(self, origin: Call, names: list[str] | None) -> list[CodecSpec]:
-        wanted = [n for n in (names or list(self.front.settings.rtp.codecs)) if n in SUPPORTED]
+        wanted = [n for n in (names or list(self.options.codecs)) if n in SUPPORTED]
         if origin.media.codec_name in wanted:  # the origin's codec first: no transcoding if the far end agrees
             wanted.remove(origin.media.codec_name)
             wanted.insert(0, origin.media.codec_name)
         return sdp_codecs(wanted or ["PCMU"])
 
     def _credentials(self, host: str) -> tuple[str, str] | None:
-        register = self.front.settings.sip.register
+        register = self.options.register
         if not register.registrar or not register.password:
             return None
         try:

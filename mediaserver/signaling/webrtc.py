@@ -23,7 +23,8 @@ connection a moment later (the last frames still in aiortc's encoder get out fir
 
 A data channel (`events`, opened by the page) carries JSON both ways: the server forwards the
 call's event log (state changes, audio started/stopped, DTMF, transcript and turn events from
-the AI engine, with their latency fields) a few times a second, and the agent's side of the
+the AI engine, with their latency fields) as it grows, a subscription to the kernel's event
+bus for the call (kind "log"), and the agent's side of the
 transcript as the AI agent's conversation grows (its `AgentHandle` events from
 `kernel.agents.watch`, pushed, not polled); the page sends
 `{"type": "dtmf", "digit": "5"}` and `{"type": "hangup"}`. A WHIP client without a data
@@ -31,7 +32,11 @@ channel can read the same events as server-sent events at `/webrtc/calls/{call_i
 
 Anything that ends the peer connection (DELETE, the page's hangup, ICE failure, the caller's
 tab closing, no connection within `CONNECT_TIMEOUT_S`) becomes `Call.remote_hung_up`; the
-kernel's teardown callback then closes the connection and forgets the session.
+leg lifecycle's teardown (kernel/legs.py, through `Kernel.start_call`, exactly once) then
+closes the connection and forgets the session.
+
+The front end reads no settings: app.py gives it a `WebRtcOptions` (its routes and the ICE
+configuration, typed by `transport.webrtc.IceConfig`).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,20 +55,29 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 
+from mediaserver.events import DtmfReceived, WebrtcState
 from mediaserver.kernel.agent import AgentEvent, AgentFeed
 from mediaserver.kernel.call import Call
+from mediaserver.kernel.eventbus import LOG, Subscription
 from mediaserver.kernel.registry import Kernel
-from mediaserver.settings import Settings
 from mediaserver.swml.errors import SwmlError
-from mediaserver.transport.webrtc import WebRtcMedia, restrict_host_addresses, rtc_configuration
+from mediaserver.transport.webrtc import IceConfig, WebRtcMedia, restrict_host_addresses, rtc_configuration
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 CONNECT_TIMEOUT_S = 20.0  # no ICE/DTLS connection by then: the caller is gone
 CLOSE_GRACE_S = 0.3  # after our hangup, let the last frames and events out before closing
-EVENT_POLL_S = 0.1
 MAX_OFFER_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class WebRtcOptions:
+    """What the WebRTC front end reads of the settings (built by app.py)."""
+
+    ice: IceConfig  # STUN/TURN servers and the transport policy ([webrtc])
+    routes: Sequence[str] = ()  # the named routes ([routes.users]); "default" is always there
+    host_addresses: Sequence[str] = ()  # host candidates only on these (empty: every interface)
 
 
 class OfferError(Exception):
@@ -152,7 +168,7 @@ class _Session:
             if self.call is None or self.call.is_over:
                 return
             if self.media.receive_dtmf(digit):
-                self.call.events.record("dtmf_received", digit=digit.upper(), via="datachannel")
+                self.call.events.emit(DtmfReceived(digit=digit.upper(), via="datachannel"))
             else:
                 self.send({"type": "error", "error": f"not a DTMF digit: {digit!r}"})
         elif kind == "hangup":
@@ -163,7 +179,7 @@ class _Session:
     def on_connection_state(self) -> None:
         state = self.pc.connectionState
         if self.call is not None:
-            self.call.events.record("webrtc_state", state=state)
+            self.call.events.emit(WebrtcState(state=state))
         if state in ("failed", "closed"):
             self.remote_gone(f"peer connection {state}")
 
@@ -215,10 +231,15 @@ class _Session:
         for queue in self.subscribers:
             queue.put_nowait(message)
 
-    async def forward_events(self) -> None:
-        while True:
-            self.flush_events()
-            await asyncio.sleep(EVENT_POLL_S)
+    async def forward_events(self, sub: Subscription) -> None:
+        """Push the call's events as they are logged: every event the kernel's bus publishes for
+        the call wakes this, and everything logged since the last push goes out (the log itself
+        gives the order and the catch-up for whatever came before the page's channel opened)."""
+        async with sub:
+            async for _ in sub:
+                while sub.get_nowait() is not None:
+                    pass  # a burst of events is one push
+                self.flush_events()
 
     async def forward_agent(self, feed: AgentFeed) -> None:
         """Push the agent's transcript as it grows (whichever `ai` verb runs on the call)."""
@@ -255,16 +276,16 @@ class _Session:
 
 
 class WebRtcFrontEnd:
-    def __init__(self, settings: Settings, kernel: Kernel) -> None:
-        self.settings = settings
+    def __init__(self, options: WebRtcOptions, kernel: Kernel) -> None:
+        self.options = options
         self.kernel = kernel
         self.sessions: dict[str, _Session] = {}
         self._closing: set[asyncio.Task[None]] = set()
-        restrict_host_addresses(settings.webrtc.host_addresses)
+        restrict_host_addresses(options.host_addresses)
 
     @property
     def route_names(self) -> list[str]:
-        return ["default", *(u for u in self.settings.routes.users if u != "default")]
+        return ["default", *(u for u in self.options.routes if u != "default")]
 
     def mount(self, app: web.Application) -> None:
         app.router.add_get("/", self._index)
@@ -292,13 +313,13 @@ class WebRtcFrontEnd:
     async def _routes(self, _: web.Request) -> web.Response:
         ice = [
             {"urls": list(s.urls), **({"username": s.username, "credential": s.credential} if s.username else {})}
-            for s in self.settings.webrtc.ice_servers
+            for s in self.options.ice.ice_servers
         ]
         return web.json_response(
             {
                 "routes": self.route_names,
                 "ice_servers": ice,
-                "ice_transport_policy": self.settings.webrtc.ice_transport_policy,
+                "ice_transport_policy": self.options.ice.ice_transport_policy,
             }
         )
 
@@ -370,7 +391,7 @@ class WebRtcFrontEnd:
         if "m=audio" not in offer_sdp:
             raise OfferError(400, "the offer has no audio m-line")
         call_id = f"webrtc-{uuid.uuid4().hex[:16]}"
-        pc = RTCPeerConnection(rtc_configuration(self.settings.webrtc))
+        pc = RTCPeerConnection(rtc_configuration(self.options.ice))
         session = _Session(self, call_id, route, pc)
         pc.on("track", session.on_track)
         pc.on("datachannel", session.on_channel)
@@ -400,7 +421,7 @@ class WebRtcFrontEnd:
         )
         session.call = call
         self.sessions[call_id] = session
-        session.spawn(session.forward_events(), "webrtc-events")
+        session.spawn(session.forward_events(self.kernel.events.subscribe(call_id, kinds=[LOG])), "webrtc-events")
         session.agent_feed = self.kernel.agents.watch(call_id)
         session.spawn(session.forward_agent(session.agent_feed), "webrtc-agent")
         session.timer = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT_S, session.connect_timeout)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mediaserver.swaig.functions import tool_definition
-from mediaserver.swaig.prompt import base_prompt, step_block
+from mediaserver.swaig.prompt_blocks import base_prompt, step_block
 
 __all__ = ["ContextEngine", "NavigationError"]
 

@@ -22,7 +22,8 @@ A step or context move (tool or action) speaks the context's `enter_fillers` or 
 setting, and adds the new step block as a system message.
 
 Each call is appended to `swaig_log` (for the post-prompt body). Besides the `ToolRunner`
-Protocol the runner offers `begin_turn()` (reset the loop guards when the caller speaks),
+Protocol the runner offers `begin_turn()` (reset the loop guards when the caller speaks; a
+session that does not call it still gets per-turn guards from `AiControl.user_turns()`),
 `system_prompt(base)` (base + current step block, to rebuild the system message after a step
 change), `start(control)` (includes, then startup_hook) and `finish(global_data, summary,
 history)` (hangup_hook, then the post-prompt summary POST; hooks.py, post_prompt.py).
@@ -34,7 +35,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -45,13 +46,14 @@ from mediaserver.swaig.contexts import ContextEngine, NavigationError
 from mediaserver.swaig.datamap import run_datamap
 from mediaserver.swaig.functions import FunctionSet, SwaigFunction
 from mediaserver.swaig.guards import ToolGuards, Verdict
+from mediaserver.swaig.hooks import run_hangup_hook, run_startup_hook
 from mediaserver.swaig.natives import NativeEnv, run_native
 from mediaserver.swaig.prompt import expand_prompt, prompt_vars
 from mediaserver.swaig.request import swaig_request
 from mediaserver.swaig.seam import AiControl, CallInfo, ToolInvocation, ToolOutcome
 from mediaserver.swaig.templates import as_dict
 
-__all__ = ["SwaigToolRunner", "call_info_from", "make_tool_runner"]
+__all__ = ["CallFacts", "SwaigToolRunner", "call_info_from", "make_tool_runner"]
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +104,8 @@ class SwaigToolRunner:
         self._own_http: aiohttp.ClientSession | None = None
         self._scope = ""
         self._control: AiControl | None = None
-        self._user_turns = -1
         self._filler_turn = 0
+        self._user_turns = -1  # control.user_turns() at the last call
         for warning in self.functions.warnings:
             log.warning("%s", warning)
 
@@ -151,8 +153,6 @@ class SwaigToolRunner:
     # -- lifecycle (the session calls these when present, like close()) -----------------------
     async def start(self, control: AiControl) -> None:
         """Before the first turn: functions from `includes`, then startup_hook (§4.3)."""
-        from mediaserver.swaig.hooks import run_startup_hook
-
         self._control = control
         await self.load_includes()
         await run_startup_hook(self, control)
@@ -161,7 +161,6 @@ class SwaigToolRunner:
         self, global_data: dict[str, Any], summary: str | None = None, history: list[dict[str, Any]] | None = None
     ) -> None:
         """When the AI ends: hangup_hook, then the post-prompt summary when there is one (§4.4)."""
-        from mediaserver.swaig.hooks import run_hangup_hook
         from mediaserver.swaig.post_prompt import deliver_summary
 
         await run_hangup_hook(self, global_data)
@@ -202,23 +201,11 @@ class SwaigToolRunner:
         block = self.contexts.current_block()
         return f"{base}\n\n{block}" if base and block else base or block
 
-    def _new_turn_seen(self, control: AiControl) -> bool:
-        """Whether the caller spoke since the last tool call (for sessions that never call begin_turn).
-
-        Duck-typed on the session's `history` list: a new user message means a new turn. A control
-        without one (tests, other sessions) relies on explicit `begin_turn()` calls.
-        """
-        history = getattr(control, "history", None)
-        if not isinstance(history, list):
-            return False
-        users = sum(1 for m in history if isinstance(m, dict) and m.get("role") == "user")
-        changed = users != self._user_turns
-        self._user_turns = users
-        return changed
-
     async def invoke(self, invocation: ToolInvocation, control: AiControl) -> ToolOutcome:
         self._control = control
-        if self._new_turn_seen(control):
+        turns = control.user_turns()  # a new caller turn since the last call: per-turn guards reset
+        if turns != self._user_turns:
+            self._user_turns = turns
             self.begin_turn()
         verdict = self.guards.check(invocation.name, invocation.arguments, self.valid_names())
         if verdict.verdict is not Verdict.RUN:
@@ -431,14 +418,25 @@ class SwaigToolRunner:
         control.add_system_message(self.contexts.current_block())
 
 
-def call_info_from(call: Any, ai: dict[str, Any] | None = None) -> CallInfo:
-    """A `CallInfo` from the kernel's Call (duck-typed: call_id, from_uri, to_uri, info)."""
-    info = getattr(call, "info", None) or {}
-    from_uri = str(getattr(call, "from_uri", "") or "")
+class CallFacts(Protocol):
+    """What SWAIG reads of the kernel's `Call` (which it may not import: DESIGN §2)."""
+
+    @property
+    def call_id(self) -> str: ...
+    @property
+    def from_uri(self) -> str: ...
+    @property
+    def info(self) -> dict[str, Any]: ...
+
+
+def call_info_from(call: CallFacts, ai: dict[str, Any] | None = None) -> CallInfo:
+    """A `CallInfo` from the kernel's Call: its id, caller URI and `info` (SWML call and vars)."""
+    info = call.info
+    from_uri = call.from_uri
     number = from_uri.split(":", 1)[-1].split("@")[0] if from_uri else ""
     return CallInfo(
-        call_id=str(getattr(call, "call_id", "")),
-        ai_session_id=str(info.get("ai_session_id") or getattr(call, "call_id", "")),
+        call_id=call.call_id,
+        ai_session_id=str(info.get("ai_session_id") or call.call_id),
         caller_id_name=str(info.get("caller_id_name") or ""),
         caller_id_num=str(info.get("caller_id_num") or number),
         direction=str(info.get("direction") or "inbound"),
@@ -449,7 +447,7 @@ def call_info_from(call: Any, ai: dict[str, Any] | None = None) -> CallInfo:
     )
 
 
-def make_tool_runner(call: Any, config: Any, ai: dict[str, Any]) -> SwaigToolRunner:
+def make_tool_runner(call: CallFacts, config: Any, ai: dict[str, Any]) -> SwaigToolRunner:
     """`ToolRunnerFactory`: (Call, AiSessionConfig, raw ai params) → a runner for this verb."""
     del config  # the runner reads the raw verb; the session's parsed config is not needed
     return SwaigToolRunner(ai, call_info_from(call, ai))

@@ -7,29 +7,52 @@ normal SWAIG body once, before the AI's first turn, applies the reply's actions 
 `run_hangup_hook` POSTs when the AI ends, with the call log when `swaig_post_conversation` is
 on (the SDK turns it on for agents with on_call_end); its reply is ignored. Failures are logged
 and never stop the call.
+
+The hooks take a `HookRunner`: the few things they use of the SWAIG runner (gateway.py's
+`SwaigToolRunner` is one), so that this module sits below the gateway that calls it.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mediaserver.swaig.actions import apply_actions
+from mediaserver.swaig.actions import LocalState, apply_actions
 from mediaserver.swaig.client import post_json
+from mediaserver.swaig.functions import FunctionSet
 from mediaserver.swaig.request import swaig_request
-from mediaserver.swaig.seam import AiControl
+from mediaserver.swaig.seam import AiControl, CallInfo
 
 if TYPE_CHECKING:
-    from mediaserver.swaig.gateway import SwaigToolRunner
+    import aiohttp
 
-__all__ = ["run_hangup_hook", "run_startup_hook"]
+__all__ = ["HookRunner", "run_hangup_hook", "run_startup_hook"]
 
 log = logging.getLogger(__name__)
 
 STARTUP_PLACEHOLDER = "The call has started."
 
 
-async def _post_hook(runner: SwaigToolRunner, name: str, global_data: dict[str, Any]) -> Any:
+class HookRunner(LocalState, Protocol):
+    """What the hooks use of the SWAIG runner: its functions, call, params, HTTP and logs."""
+
+    @property
+    def functions(self) -> FunctionSet: ...
+    @property
+    def call(self) -> CallInfo: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def signing_key(self) -> str: ...
+    @property
+    def webhook_timeout_s(self) -> float: ...
+    @property
+    def swaig_log(self) -> list[dict[str, Any]]: ...
+    def http(self) -> aiohttp.ClientSession: ...
+    def call_log(self) -> list[dict[str, Any]]: ...
+
+
+async def _post_hook(runner: HookRunner, name: str, global_data: dict[str, Any]) -> Any:
     fn = runner.functions.hooks.get(name)
     if fn is None:
         return None
@@ -64,7 +87,7 @@ async def _post_hook(runner: SwaigToolRunner, name: str, global_data: dict[str, 
     return reply.data
 
 
-async def run_startup_hook(runner: SwaigToolRunner, control: AiControl) -> bool:
+async def run_startup_hook(runner: HookRunner, control: AiControl) -> bool:
     """Call startup_hook if the verb has one; True when it was called successfully."""
     if "startup_hook" not in runner.functions.hooks:
         return False
@@ -77,7 +100,7 @@ async def run_startup_hook(runner: SwaigToolRunner, control: AiControl) -> bool:
     return True
 
 
-async def run_hangup_hook(runner: SwaigToolRunner, global_data: dict[str, Any]) -> bool:
+async def run_hangup_hook(runner: HookRunner, global_data: dict[str, Any]) -> bool:
     if "hangup_hook" not in runner.functions.hooks:
         return False
     return await _post_hook(runner, "hangup_hook", global_data) is not None

@@ -8,6 +8,12 @@ returns one frozen `Effect`. A value of the wrong type after expansion (`max_dig
 "${vars.n}"` giving "abc") raises `SwmlError` with the field's path. `ai` / `amazon_bedrock`
 params are passed through unexpanded: inside the AI verb `${…}` is the AI engine's template
 language, not JavaScript (docs/swml-contract.md §2). Verbs without a builder become `Unsupported`.
+
+`BUILDERS` are the verbs whose effects this package declares. A verb the kernel adds is
+declared in one kernel module with its own effect and builder (kernel/verbs/registry.py,
+docs/architecture.md "Add a SWML verb"), handed to `Interpreter(..., builders=...)`; such a
+builder uses the public helpers here: `expanded_params`, `integer`, `number`, `boolean`,
+`seconds_ms`, and raises `SwmlError` with the field's path.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from mediaserver.swml.document import Verb
 from mediaserver.swml.effects import (
@@ -23,8 +29,6 @@ from mediaserver.swml.effects import (
     AiSidecar,
     Answer,
     Connect,
-    Denoise,
-    DetectMachine,
     Effect,
     Hangup,
     Play,
@@ -37,13 +41,21 @@ from mediaserver.swml.effects import (
     Sleep,
     StopRecordCall,
     Unsupported,
-    UserEvent,
 )
 from mediaserver.swml.errors import SwmlError
 from mediaserver.swml.play_urls import PlayItem, PlaySay, parse_play_url
 
-if TYPE_CHECKING:
-    from mediaserver.swml.interpreter import Interpreter
+
+class Expander(Protocol):
+    """What a builder asks of the interpreter: `${…}` expanded in the call's scope (`path` for errors).
+
+    A protocol, not `Interpreter`, so that this module stays below the interpreter that uses it.
+    """
+
+    def expand(self, value: Any, path: str) -> Any: ...
+
+
+Builder = Callable[[Expander, Verb], Effect]
 
 
 def integer(value: Any, path: str) -> int:
@@ -76,27 +88,29 @@ def boolean(value: Any, path: str) -> bool:
     raise SwmlError(path, f"expected a boolean, got {value!r}")
 
 
-def _seconds_ms(value: Any, path: str) -> int:
+def seconds_ms(value: Any, path: str) -> int:
+    """SWML seconds (a number >= 0, or its string) as whole milliseconds."""
     seconds = number(value, path)
     if seconds < 0:
         raise SwmlError(path, f"expected seconds >= 0, got {value!r}")
     return round(seconds * 1000)
 
 
-def _params(interp: Interpreter, verb: Verb) -> dict[str, Any]:
+def expanded_params(interp: Expander, verb: Verb) -> dict[str, Any]:
+    """The verb's params with every `${…}` expanded ({} when the verb has no object params)."""
     params = interp.expand(verb.params, f"{verb.path}.{verb.name}")
     return params if isinstance(params, dict) else {}
 
 
-def _answer(interp: Interpreter, verb: Verb) -> Effect:
-    params = _params(interp, verb)
+def _answer(interp: Expander, verb: Verb) -> Effect:
+    params = expanded_params(interp, verb)
     max_duration = None
     if "max_duration" in params:
         max_duration = integer(params["max_duration"], f"{verb.path}.answer.max_duration")
     return Answer(path=verb.path, max_duration_s=max_duration, codecs=params.get("codecs"))
 
 
-def _play_items(interp: Interpreter, urls: list[tuple[Any, str]], params: dict[str, Any]) -> tuple[PlayItem, ...]:
+def _play_items(interp: Expander, urls: list[tuple[Any, str]], params: dict[str, Any]) -> tuple[PlayItem, ...]:
     items: list[PlayItem] = []
     for url, path in urls:
         item = parse_play_url(interp.expand(url, path), path)
@@ -111,7 +125,7 @@ def _play_items(interp: Interpreter, urls: list[tuple[Any, str]], params: dict[s
     return tuple(items)
 
 
-def _play(interp: Interpreter, verb: Verb) -> Effect:
+def _play(interp: Expander, verb: Verb) -> Effect:
     params = verb.params
     base = f"{verb.path}.play"
     if "url" in params:
@@ -127,7 +141,7 @@ def _play(interp: Interpreter, verb: Verb) -> Effect:
     )
 
 
-def _sleep(interp: Interpreter, verb: Verb) -> Effect:
+def _sleep(interp: Expander, verb: Verb) -> Effect:
     path = f"{verb.path}.sleep.duration"
     duration = integer(interp.expand(verb.params["duration"], path), path)
     if duration < -1:
@@ -135,21 +149,21 @@ def _sleep(interp: Interpreter, verb: Verb) -> Effect:
     return Sleep(path=verb.path, duration_ms=duration)
 
 
-def _hangup(interp: Interpreter, verb: Verb) -> Effect:
+def _hangup(interp: Expander, verb: Verb) -> Effect:
     return Hangup(path=verb.path, reason=verb.params.get("reason", "hangup"))
 
 
-def _ai(interp: Interpreter, verb: Verb) -> Effect:
+def _ai(interp: Expander, verb: Verb) -> Effect:
     params = verb.params if isinstance(verb.params, dict) else {}
     return Ai(path=verb.path, verb=verb.name, params=params)
 
 
-def _ai_sidecar(interp: Interpreter, verb: Verb) -> Effect:
+def _ai_sidecar(interp: Expander, verb: Verb) -> Effect:
     return AiSidecar(path=verb.path, params=verb.params if isinstance(verb.params, dict) else {})
 
 
-def _request(interp: Interpreter, verb: Verb) -> Effect:
-    params = _params(interp, verb)
+def _request(interp: Expander, verb: Verb) -> Effect:
+    params = expanded_params(interp, verb)
     base = f"{verb.path}.request"
     headers = params.get("headers", {})
     body = params.get("body")
@@ -161,13 +175,13 @@ def _request(interp: Interpreter, verb: Verb) -> Effect:
         method=str(params["method"]).upper(),
         headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
         body=body,
-        timeout_ms=_seconds_ms(params.get("timeout", 0), f"{base}.timeout"),
-        connect_timeout_ms=_seconds_ms(params.get("connect_timeout", 0), f"{base}.connect_timeout"),
+        timeout_ms=seconds_ms(params.get("timeout", 0), f"{base}.timeout"),
+        connect_timeout_ms=seconds_ms(params.get("connect_timeout", 0), f"{base}.connect_timeout"),
         save_variables=boolean(params.get("save_variables", False), f"{base}.save_variables"),
     )
 
 
-def _prompt(interp: Interpreter, verb: Verb) -> Effect:
+def _prompt(interp: Expander, verb: Verb) -> Effect:
     raw = verb.params
     base = f"{verb.path}.prompt"
     play = raw["play"]
@@ -188,8 +202,8 @@ def _prompt(interp: Interpreter, verb: Verb) -> Effect:
         volume_db=number(params.get("volume", 0), f"{base}.volume"),
         max_digits=max_digits,
         terminators=str(params.get("terminators", "")),
-        digit_timeout_ms=_seconds_ms(params.get("digit_timeout", 5), f"{base}.digit_timeout"),
-        initial_timeout_ms=_seconds_ms(params.get("initial_timeout", 5), f"{base}.initial_timeout"),
+        digit_timeout_ms=seconds_ms(params.get("digit_timeout", 5), f"{base}.digit_timeout"),
+        initial_timeout_ms=seconds_ms(params.get("initial_timeout", 5), f"{base}.initial_timeout"),
         speech=speech,
         speech_timeout_ms=_optional_ms(params, "speech_timeout", base),
         speech_end_timeout_ms=_optional_ms(params, "speech_end_timeout", base),
@@ -200,11 +214,11 @@ def _prompt(interp: Interpreter, verb: Verb) -> Effect:
 
 
 def _optional_ms(params: dict[str, Any], key: str, base: str) -> int | None:
-    return _seconds_ms(params[key], f"{base}.{key}") if key in params else None
+    return seconds_ms(params[key], f"{base}.{key}") if key in params else None
 
 
-def _record(interp: Interpreter, verb: Verb) -> Effect:
-    params = _params(interp, verb)
+def _record(interp: Expander, verb: Verb) -> Effect:
+    params = expanded_params(interp, verb)
     base = f"{verb.path}.record"
     return Record(
         path=verb.path,
@@ -214,15 +228,15 @@ def _record(interp: Interpreter, verb: Verb) -> Effect:
         terminators=str(params.get("terminators", "#")),
         beep=boolean(params.get("beep", False), f"{base}.beep"),
         input_sensitivity=number(params.get("input_sensitivity", 44), f"{base}.input_sensitivity"),
-        initial_timeout_ms=_seconds_ms(params.get("initial_timeout", 4), f"{base}.initial_timeout"),
-        end_silence_timeout_ms=_seconds_ms(params.get("end_silence_timeout", 5), f"{base}.end_silence_timeout"),
+        initial_timeout_ms=seconds_ms(params.get("initial_timeout", 4), f"{base}.initial_timeout"),
+        end_silence_timeout_ms=seconds_ms(params.get("end_silence_timeout", 5), f"{base}.end_silence_timeout"),
         max_length_ms=_optional_ms(params, "max_length", base),
         status_url=params.get("status_url"),
     )
 
 
-def _record_call(interp: Interpreter, verb: Verb) -> Effect:
-    params = _params(interp, verb)
+def _record_call(interp: Expander, verb: Verb) -> Effect:
+    params = expanded_params(interp, verb)
     base = f"{verb.path}.record_call"
     return RecordCall(
         path=verb.path,
@@ -236,58 +250,34 @@ def _record_call(interp: Interpreter, verb: Verb) -> Effect:
     )
 
 
-def _stop_record_call(interp: Interpreter, verb: Verb) -> Effect:
-    return StopRecordCall(path=verb.path, control_id=_params(interp, verb).get("control_id"))
+def _stop_record_call(interp: Expander, verb: Verb) -> Effect:
+    return StopRecordCall(path=verb.path, control_id=expanded_params(interp, verb).get("control_id"))
 
 
-def _send_digits(interp: Interpreter, verb: Verb) -> Effect:
-    digits = str(_params(interp, verb)["digits"])
+def _send_digits(interp: Expander, verb: Verb) -> Effect:
+    digits = str(expanded_params(interp, verb)["digits"])
     path = f"{verb.path}.send_digits.digits"
     if not digits or any(d not in "0123456789*#ABCDabcdwW" for d in digits):
         raise SwmlError(path, f"expected DTMF digits 0-9 * # A-D W w, got {digits!r}")
     return SendDigits(path=verb.path, digits=digits)
 
 
-def _connect(interp: Interpreter, verb: Verb) -> Effect:
-    return Connect(path=verb.path, params=_params(interp, verb))
+def _connect(interp: Expander, verb: Verb) -> Effect:
+    return Connect(path=verb.path, params=expanded_params(interp, verb))
 
 
-def _sip_refer(interp: Interpreter, verb: Verb) -> Effect:
-    params = _params(interp, verb)
+def _sip_refer(interp: Expander, verb: Verb) -> Effect:
+    params = expanded_params(interp, verb)
     return SipRefer(
         path=verb.path, to_uri=str(params["to_uri"]), username=params.get("username"), password=params.get("password")
     )
 
 
-def _user_event(interp: Interpreter, verb: Verb) -> Effect:
-    return UserEvent(path=verb.path, event=_params(interp, verb)["event"])
-
-
-def _denoise(interp: Interpreter, verb: Verb) -> Effect:
-    return Denoise(path=verb.path, enabled=verb.name == "denoise")
-
-
-def _detect_machine(interp: Interpreter, verb: Verb) -> Effect:
-    params = _params(interp, verb)
-    base = f"{verb.path}.detect_machine"
-    return DetectMachine(
-        path=verb.path,
-        initial_timeout_ms=_seconds_ms(params.get("initial_timeout", 4.5), f"{base}.initial_timeout"),
-        end_silence_timeout_ms=_seconds_ms(params.get("end_silence_timeout", 1), f"{base}.end_silence_timeout"),
-        machine_voice_threshold_ms=_seconds_ms(
-            params.get("machine_voice_threshold", 1.25), f"{base}.machine_voice_threshold"
-        ),
-        machine_words_threshold=integer(params.get("machine_words_threshold", 6), f"{base}.machine_words_threshold"),
-        timeout_ms=_seconds_ms(params.get("timeout", 30), f"{base}.timeout"),
-        detectors=str(params.get("detectors", "amd,fax")),
-    )
-
-
-def unsupported(interp: Interpreter, verb: Verb) -> Effect:
+def unsupported(interp: Expander, verb: Verb) -> Effect:
     return Unsupported(path=verb.path, verb=verb.name, params=verb.params)
 
 
-BUILDERS: dict[str, Callable[[Interpreter, Verb], Effect]] = {
+BUILDERS: dict[str, Builder] = {
     "answer": _answer,
     "play": _play,
     "sleep": _sleep,
@@ -303,8 +293,4 @@ BUILDERS: dict[str, Callable[[Interpreter, Verb], Effect]] = {
     "send_digits": _send_digits,
     "connect": _connect,
     "sip_refer": _sip_refer,
-    "user_event": _user_event,
-    "denoise": _denoise,
-    "stop_denoise": _denoise,
-    "detect_machine": _detect_machine,
 }

@@ -20,15 +20,19 @@ the names: milliseconds for durations, seconds only where SWML itself says secon
 - `Request`     an HTTP request (`request` verb); answered with `VerbResult` (request_* vars).
 - `FetchSwml`   fetch SWML from a URL for `execute`/`transfer`; answered with `SwmlFetched`
                 or `FetchFailed`.
-- `Prompt`, `Record`, `RecordCall`, `StopRecordCall`, `SendDigits`, `Connect`, `SipRefer`,
-  `UserEvent`, `Denoise`, `DetectMachine`: voice verbs with their params already expanded
-  (no `${…}` left); answered with `VerbResult` whose variables land in `vars`.
+- `Prompt`, `Record`, `RecordCall`, `StopRecordCall`, `SendDigits`, `Connect`, `SipRefer`:
+  voice verbs with their params already expanded (no `${…}` left); answered with `VerbResult`
+  whose variables land in `vars`.
+- `KernelEffect` any other effect: one declared by a kernel verb module beside its builder and
+  handler (mediaserver/kernel/verbs/registry.py; user_event, denoise, detect_machine, tap…),
+  whose builder reaches the interpreter as `Interpreter(..., builders=...)`. This package never
+  names those classes: it only needs their `path`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from mediaserver.swml.play_urls import PlayFile, PlayItem, PlayRing, PlaySay, PlaySilence
 
@@ -203,27 +207,11 @@ class SipRefer:
     password: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UserEvent:
-    path: str
-    event: dict[str, Any]
+class KernelEffect(Protocol):
+    """An effect declared by a kernel verb module (a frozen dataclass): all this package reads is `path`."""
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Denoise:
-    path: str
-    enabled: bool
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DetectMachine:
-    path: str
-    initial_timeout_ms: int = 4500
-    end_silence_timeout_ms: int = 1000
-    machine_voice_threshold_ms: int = 1250
-    machine_words_threshold: int = 6
-    timeout_ms: int = 30000
-    detectors: str = "amd,fax"
+    @property
+    def path(self) -> str: ...
 
 
 Effect = (
@@ -244,9 +232,7 @@ Effect = (
     | SendDigits
     | Connect
     | SipRefer
-    | UserEvent
-    | Denoise
-    | DetectMachine
+    | KernelEffect
 )
 
 # Effects after which the script is over: resume() raises.

@@ -20,8 +20,11 @@ Verbs are dispatched through two tables:
 - control verbs (`_CONTROL`: label, return, goto, cond, switch, execute, transfer, set, unset)
   change frames or variables and produce no effect (except `execute`/`transfer` to a URL,
   which yield `FetchSwml`);
-- effect builders (`_builders`) expand the verb's params (`${…}`) and build an `Effect`. Any
-  other schema verb comes out as `Unsupported` so the executor can log it and resume.
+- effect builders (`_builders`: swml's `BUILDERS`, with the `builders` given at construction
+  merged over them: the kernel's own verbs, kernel/verbs/registry.py) expand the verb's params
+  (`${…}`) and build an `Effect`. Any other schema verb comes out as `Unsupported` so the
+  executor can log it and resume. A builder given for a control verb is refused: it would
+  never run.
 
 Variables (`vars`) hold `set` values and every verb's results; expressions see `call.*`,
 `vars.*` (also bare), `params.*` (the current CALL frame's) and `envs.*`.
@@ -39,11 +42,12 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mediaserver.swml import builders
+from mediaserver.swml import builders as _builders
+from mediaserver.swml.builders import Builder
 from mediaserver.swml.document import Document, Verb, document_from_data
 from mediaserver.swml.effects import (
     FINAL_EFFECTS,
@@ -61,7 +65,7 @@ from mediaserver.swml.errors import SwmlError, SwmlLoopError, SwmlStateError
 from mediaserver.swml.expr import Evaluator, JsEvaluator, expand, strip_template, to_text, truthy
 from mediaserver.swml.params import CondBranch, SwitchSpec
 
-__all__ = ["DEFAULT_STEP_BUDGET", "Interpreter", "SwmlError", "SwmlLoopError", "SwmlStateError"]
+__all__ = ["CONTROL_VERBS", "DEFAULT_STEP_BUDGET", "Interpreter", "SwmlError", "SwmlLoopError", "SwmlStateError"]
 
 DEFAULT_STEP_BUDGET = 10_000
 
@@ -102,9 +106,12 @@ class Interpreter:
         envs: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         evaluator: Evaluator | None = None,
+        builders: Mapping[str, Builder] | None = None,
     ) -> None:
         if step_budget < 1:
             raise ValueError(f"step_budget must be >= 1, got {step_budget}")
+        if clash := sorted(set(builders or ()) & CONTROL_VERBS):
+            raise ValueError(f"control verbs cannot have effect builders: {', '.join(clash)}")
         self.document = document
         self.variables: dict[str, Any] = dict(variables or {})
         self.call: dict[str, Any] = dict(call or {})
@@ -118,7 +125,7 @@ class Interpreter:
         self._pending: Effect | None = None
         self._goto_counts: dict[tuple[int, str], int] = {}
         self._fetch_context: dict[str, dict[str, Any]] = {}  # execute's on_return/result while fetching
-        self._builders: dict[str, Callable[[Interpreter, Verb], Effect]] = dict(builders.BUILDERS)
+        self._builders: dict[str, Builder] = {**_builders.BUILDERS, **(builders or {})}
 
     # ---- public API ----------------------------------------------------------------------
 
@@ -218,7 +225,7 @@ class Interpreter:
                 last_path = verb.path
                 control = _CONTROL.get(verb.name)
                 if control is None:
-                    build = self._builders.get(verb.name, builders.unsupported)
+                    build = self._builders.get(verb.name, _builders.unsupported)
                     return build(self, verb)
                 effect = control(self, verb)
                 if effect is not None:
@@ -334,7 +341,7 @@ def _goto(interp: Interpreter, verb: Verb) -> Effect | None:
     base = f"{verb.path}.goto"
     if "when" in params and not interp._truthy(params["when"], f"{base}.when"):
         return None
-    limit = builders.integer(interp.expand(params.get("max", 100), f"{base}.max"), f"{base}.max")
+    limit = _builders.integer(interp.expand(params.get("max", 100), f"{base}.max"), f"{base}.max")
     section = interp._section_frame()
     key = (id(section.document), verb.path)
     count = interp._goto_counts.get(key, 0)
@@ -456,3 +463,5 @@ _CONTROL: dict[str, Callable[[Interpreter, Verb], Effect | None]] = {
     "execute": _execute,
     "transfer": _transfer,
 }
+
+CONTROL_VERBS: frozenset[str] = frozenset(_CONTROL)  # run inside the interpreter; never built into effects

@@ -23,9 +23,12 @@ buffer); after that a starved tick gets silence so that the inbound clock never 
 a backlog beyond `MAX_INBOUND_FRAMES` is trimmed from the oldest end to bound latency.
 
 DTMF from the page arrives as data-channel messages; the glue calls `receive_dtmf`, which
-emits each digit on `taps.dtmf`. Every frame handed to aiortc goes to `taps.outbound` as it goes.
+emits each digit on `taps.dtmf`. Digits cannot go the other way: aiortc sends no RFC 4733
+telephone-events, so `send_dtmf` raises `DtmfUnsupported` (SWML send_digits then fails
+cleanly). Every frame handed to aiortc goes to `taps.outbound` as it goes.
 
-ICE: `rtc_configuration` builds aiortc's configuration from `[webrtc]` settings and always
+ICE: `rtc_configuration` builds aiortc's configuration from an `IceConfig` (the `[webrtc]`
+settings section satisfies it; this module does not import settings) and always
 passes an explicit server list, because aiortc falls back to a public Google STUN server
 when given none. `restrict_host_addresses` limits host candidates to configured addresses.
 """
@@ -35,7 +38,8 @@ from __future__ import annotations
 import asyncio
 import fractions
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import aioice.ice
 import av
@@ -46,9 +50,8 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from mediaserver.audio.frame import AudioFrame, Pcm, samples_per_frame
 from mediaserver.audio.playout import Playout
-from mediaserver.kernel.media import MediaCounters
+from mediaserver.kernel.media import DtmfUnsupported, MediaCounters
 from mediaserver.kernel.taps import Digit, DigitSource, MediaTaps, SentFrame
-from mediaserver.settings import WebRtcSettings
 from mscodecs import Resampler, codec_info
 
 OPUS = codec_info("opus")  # aiortc runs the codec; its facts come from the one codec table
@@ -163,6 +166,13 @@ class WebRtcMedia:
     def receive_datagram(self, data: bytes, arrival_ns: int) -> None:
         """Not used: aiortc receives the packets; kept for the `CallMedia` protocol."""
 
+    def send_dtmf(
+        self, digits: str, duration_ms: int = 100, gap_ms: int = 60, done: Callable[[], None] | None = None
+    ) -> None:
+        """Always refused: aiortc has no telephone-event sender, and tones in the Opus audio
+        would be unreliable; the page gets digits only from its own keypad."""
+        raise DtmfUnsupported("WebRTC legs carry no RFC 4733 telephone-events: digits cannot be sent to the peer")
+
     # -- inbound -------------------------------------------------------------------------
     def push_inbound(self, frame: av.AudioFrame) -> None:
         """A decoded frame from aiortc's remote track (any rate, mono or stereo)."""
@@ -243,13 +253,33 @@ def to_mono_int16(frame: av.AudioFrame) -> Pcm:
 
 
 # -- ICE configuration -------------------------------------------------------------------
-def rtc_configuration(settings: WebRtcSettings) -> RTCConfiguration:
+class IceServerConfig(Protocol):
+    """One STUN/TURN server (`settings.IceServer` is one)."""
+
+    @property
+    def urls(self) -> Sequence[str]: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def credential(self) -> str: ...
+
+
+class IceConfig(Protocol):
+    """What ICE needs of the configuration (`settings.WebRtcSettings` is one)."""
+
+    @property
+    def ice_servers(self) -> Sequence[IceServerConfig]: ...
+    @property
+    def ice_transport_policy(self) -> str: ...  # "all" or "relay"
+
+
+def rtc_configuration(ice: IceConfig) -> RTCConfiguration:
     """aiortc's configuration; an explicit (maybe empty) list so no default STUN is contacted."""
     servers = [
         RTCIceServer(urls=list(s.urls), username=s.username or None, credential=s.credential or None)
-        for s in settings.ice_servers
+        for s in ice.ice_servers
     ]
-    policy = RTCIceTransportPolicy.RELAY if settings.ice_transport_policy == "relay" else RTCIceTransportPolicy.ALL
+    policy = RTCIceTransportPolicy.RELAY if ice.ice_transport_policy == "relay" else RTCIceTransportPolicy.ALL
     return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
 
 

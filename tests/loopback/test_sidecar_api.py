@@ -266,3 +266,32 @@ async def test_websocket_stream_carries_call_events_filtered_by_call(api_server:
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await http.ws_connect(f"http://127.0.0.1:{api_server.http_port}/api/events/ws")
         assert refused.value.status == 401
+
+
+async def test_the_call_event_log_streams_on_the_bus_when_asked_for(api_server: ServerProcess) -> None:
+    """`kinds=log`: every entry of the call's event log, as `GET /api/calls/{id}` lists it, pushed."""
+    caller = SipCaller(("127.0.0.1", api_server.sip_port), user="hold", codec="PCMU")
+    await caller.open()
+    async with aiohttp.ClientSession() as http:
+        api = Api(api_server, http)
+        try:
+            assert (await caller.call()).status == 200
+            [view] = [c for c in (await api.call("GET", "/api/calls"))[1]["calls"] if c["call_id"] == caller.call_id]
+            call_id = view["call_id"]
+            url = f"{api.base}/api/events/ws"
+            async with http.ws_connect(url, params={"call_id": call_id, "kinds": "log"}, headers=api.headers) as log:
+                await asyncio.sleep(0.2)
+                assert (await api.call("POST", f"/api/calls/{call_id}/hangup", {}))[1]["reply"] == "+OK hung up"
+                seen: list[dict[str, Any]] = []
+                while not seen or seen[-1]["data"]["event"] != "call_ended":
+                    seen.append(json.loads((await log.receive(timeout=5)).data))
+            assert {m["kind"] for m in seen} == {"log"} and {m["call_id"] for m in seen} == {call_id}
+            names = [m["data"]["event"] for m in seen]
+            assert names[0] == "hangup_requested" and "state_changed" in names
+            hangup = seen[0]["data"]
+            assert (
+                hangup["cause"] == "NORMAL_CLEARING" and "api" in hangup["reason"] and isinstance(hangup["ts"], float)
+            )
+            await asyncio.wait_for(caller.bye_received.wait(), 10)
+        finally:
+            caller.close()

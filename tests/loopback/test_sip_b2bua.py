@@ -23,7 +23,7 @@ from tests.support.speech import contains_words, read_wav, synthesize_espeak, tr
 pytestmark = pytest.mark.slow
 
 GREETING = REPO / "config/swml/greeting.yaml"
-CALLER_SAYS = "please send the blue package tomorrow morning"
+CALLER_SAYS = "please bring the yellow package tomorrow morning"
 CALLEE_SAYS = "the green window is open on the seventh floor"
 
 

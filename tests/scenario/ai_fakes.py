@@ -24,6 +24,7 @@ from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.logs import CallEventLog
 from mediaserver.pipeline.asr import Recognition
+from mediaserver.pipeline.end_of_turn import EndOfTurnDetector
 from mediaserver.pipeline.llm import LlmError, LlmFinished, LlmSettings, TextDelta, ToolCallRequested
 from mediaserver.pipeline.tts import TtsChunk, WordTiming
 from mediaserver.rtp.packet import RtpPacket, is_rtcp
@@ -156,6 +157,7 @@ class Scenario:
         tools: ToolRunner | None = None,
         far_end_delay_ms: int = 0,
         confirmer: bool = False,
+        detector: EndOfTurnDetector | None = None,
     ) -> None:
         self.sent: list[bytes] = []
         media = MediaStream(MediaParams("PCMU", 0, 8000, 101), "test", rng=random.Random(7))
@@ -180,6 +182,7 @@ class Scenario:
             blocking=InlineExecutor(),
             far_end_delay_ms=far_end_delay_ms,
             confirmer=ToneConfirmer if confirmer else lambda: None,
+            detector=detector,
         )
         self.config = AiSessionConfig.from_params(ai)
         self.session = AiSession(self.call, self.config, self.engines, tools)

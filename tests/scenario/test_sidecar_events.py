@@ -372,3 +372,24 @@ async def test_real_swaig_runner_webhook_body_and_a_failing_webhook_is_an_error_
     error = next(e for e in events if e["type"] == "error")
     assert error["error_reason"] == "tool_webhook" and error["detail"].startswith("lookup_competitor: HTTP 500")
     assert types(events)[-3:] == ["insight", "stop", "final"]  # neither the transfer nor the 500 ended the sidecar
+
+
+async def test_the_manager_gives_the_control_api_counters_and_user_input() -> None:
+    h = Harness(ScriptedLlm(["Ask about their timeline."]))
+    assert h.manager.counters("call-a") is None and not h.manager.user_input("call-a", "hi")
+    await h.start()
+    h.events()
+    assert h.manager.user_input("call-a", "The customer just emailed a budget.")
+    await h.engine.idle()
+    assert types(h.events()) == ["request", "insight"]
+    assert h.engine.history[1] == {"role": "user", "content": "The customer just emailed a budget."}
+    counters = h.manager.counters("call-a")
+    assert counters == h.engine.status() and counters is not None and counters["insights"] == 1
+
+
+async def test_an_action_system_message_reaches_the_engine_through_the_control() -> None:
+    h = Harness(ScriptedLlm([]))
+    await h.start()
+    h.engine.control.add_system_message("The caller is a VIP.")
+    assert h.engine.history[-1] == {"role": "system", "content": "The caller is a VIP."}
+    assert h.engine.control.user_turns() == 0  # the engine resets the runner's guards per tick itself

@@ -24,8 +24,9 @@ from mediaserver.kernel.executor import SwmlExecutor, SwmlOptions
 from mediaserver.kernel.fetch import swml_call
 from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.services import DialerPort, KernelServices, NoAiRunner
-from mediaserver.kernel.speech import SpeechSynthesizer
+from mediaserver.kernel.speech import LazyRecognizer, SpeechSynthesizer, UnavailableRecognizer
 from mediaserver.kernel.taps import DigitSource
+from mediaserver.kernel.verbs.registry import kernel_builders
 from mediaserver.logs import CallEventLog
 from mediaserver.pipeline.tts import TtsChunk
 from mediaserver.rtp.packet import RtpPacket
@@ -87,13 +88,13 @@ class Harness:
 
     async def run(self, sections: dict[str, Any], http: Any = None, on_tick: Any = None, ticks: int = 3000) -> None:
         document = document_from_data({"sections": sections})
-        interp = Interpreter(document, call=swml_call(self.call))
+        interp = Interpreter(document, call=swml_call(self.call), builders=kernel_builders())
         services = KernelServices(
             SpeechSynthesizer(self.tts, self.pool),
             self.pool,
             http=http,
             swml=self.options,
-            prompt_recognizer=self.recognizer,
+            prompt_recognizer=LazyRecognizer(self.recognizer) if self.recognizer else UnavailableRecognizer(),
             ai_runner=self.ai_runner or NoAiRunner(),
             dialer=DialerPort(self.dialer),
         )
@@ -578,3 +579,48 @@ async def test_every_verb_runs_or_fails_cleanly_and_the_call_goes_on(harness: Ha
         )
     assert harness.tts.spoken[-1:] == ["still here"], harness.call.events.events[-5:]
     assert not harness.events("script_failed") and not harness.events("swml_error")
+
+
+async def test_tap_streams_the_callers_audio_as_rtp_until_stop_tap(harness: Harness) -> None:
+    """`tap` (a kernel verb declared in one module, kernel/verbs/tap.py) through the executor."""
+    import socket
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    sections = {
+        "main": [
+            "answer",
+            {"tap": {"uri": f"rtp://127.0.0.1:{port}", "control_id": "t1", "codec": "PCMA", "rtp_ptime": 40}},
+            {"play": {"url": "say:${tap_result} ${tap_control_id} ${tap_codec} ${tap_ptime} ${tap_rate}"}},
+            {"sleep": 200},
+            {"stop_tap": {"control_id": "t1"}},
+            {"stop_tap": {}},
+            {"tap": {"uri": "wss://example.com/tap"}},
+            {"play": {"url": "say:${stop_tap_result} ${tap_result}"}},
+            "hangup",
+        ]
+    }
+    try:
+        await harness.run(sections, on_tick=lambda n: harness.send_inbound(3000))
+        packets = []
+        while True:
+            try:
+                packets.append(RtpPacket.parse(listener.recv(2048)))
+            except BlockingIOError:
+                break
+    finally:
+        listener.close()
+    assert harness.tts.spoken == ["success t1 PCMA 40 8000", "failed failed"]
+    assert packets and {p.payload_type for p in packets} == {8} and len({p.ssrc for p in packets}) == 1
+    assert [p.sequence for p in packets] == list(range(len(packets)))
+    assert [p.timestamp for p in packets] == [320 * n for n in range(len(packets))]
+    assert {len(p.payload) for p in packets} == {320} and packets[0].marker
+    from mscodecs.registry import make_codec
+
+    heard = np.concatenate([make_codec("PCMA").decode(p.payload) for p in packets[2:]])
+    assert np.abs(heard).max() > 2000  # the caller's level-3000 frames went out
+    stopped = harness.events("tap_stopped")
+    assert len(stopped) == 1 and stopped[0]["control_id"] == "t1" and stopped[0]["packets"] == len(packets)
+    assert [e.get("error", "")[:10] for e in harness.events("tap_failed")] == ["no running", "WebSocket "]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mediaserver.events import CallEnded, TurnSpeechEnded
+from mediaserver.kernel.eventbus import LOG, BusEvent, EventBus
 from mediaserver.logs import CallEventLog
 from mediaserver.metrics import CALLER_RATE, Metrics, turn_timings
 
@@ -26,7 +28,15 @@ TURN = [
 BARGE = [
     _ev("turn_speech_started", 104.0, caller_sample=64000, decided_at=64000 + 90 * 16),
     _ev("barge_paused", 104.1, caller_sample=64000 + 100 * 16, cursor=48000),
-    _ev("barge_flushed", 104.6, caller_sample=64000 + 600 * 16, cursor=48000, heard_text="Thanks for", heard_words=2),
+    _ev(
+        "barge_flushed",
+        104.6,
+        caller_sample=64000 + 600 * 16,
+        cursor=48000,
+        heard_text="Thanks for",
+        heard_words=2,
+        total_words=5,
+    ),
 ]
 
 
@@ -61,20 +71,21 @@ def _sample(text: str, line: str) -> float:
     raise AssertionError(f"{line} not in the exposition")
 
 
-def test_metrics_observe_every_call_through_the_event_log_observers() -> None:
+def test_metrics_observe_every_call_through_the_event_bus() -> None:
     metrics = Metrics()
     metrics.gauge("mediaserver_calls_active", "calls", lambda: 3)
     metrics.counter("mediaserver_calls_started", "calls", lambda: 7)
-    CallEventLog.observers.append(metrics.observe)
+    bus = EventBus()
+    listener = bus.listen(lambda e: metrics.observe(e.call_id, e.data), kinds=[LOG])  # as the app wires it
     try:
         for call_id in ("a", "b"):
-            log = CallEventLog(call_id)
+            log = CallEventLog(call_id, bus=bus)
             for entry in TURN + BARGE:
                 fields = {k: v for k, v in entry.items() if k not in ("ts", "event")}
                 log.record(entry["event"], **fields)
-            log.record("call_ended", cause="NORMAL")
+            log.emit(CallEnded(cause="NORMAL", packets_in=0, packets_out=0))
     finally:
-        CallEventLog.observers.remove(metrics.observe)
+        listener.close()
     body, content_type = metrics.render()
     text = body.decode()
     assert content_type.startswith("text/plain")
@@ -90,13 +101,14 @@ def test_metrics_observe_every_call_through_the_event_log_observers() -> None:
 
 
 def test_a_failing_observer_does_not_break_the_call() -> None:
-    def broken(call_id: str, entry: dict[str, Any]) -> None:
+    def broken(event: BusEvent) -> None:
         raise RuntimeError("bug")
 
-    CallEventLog.observers.append(broken)
+    bus = EventBus()
+    listener = bus.listen(broken)
     try:
-        log = CallEventLog("c")
-        log.record("turn_speech_ended", caller_sample=1)
+        log = CallEventLog("c", bus=bus)
+        log.emit(TurnSpeechEnded(caller_sample=1))
     finally:
-        CallEventLog.observers.remove(broken)
+        listener.close()
     assert log.events[-1]["event"] == "turn_speech_ended"

@@ -97,6 +97,8 @@ class AiSessionConfig:
             interrupt_on_noise=p["interrupt_on_noise"],
             digit_timeout_ms=int(p["digit_timeout"]),
             digit_terminators=p["digit_terminators"],
+            turn_detection=p["enable_turn_detection"],  # on by default, as on the platform
+            turn_detection_ms=int(p["turn_detection_timeout"]),
         )
         languages = ai.get("languages") if isinstance(ai.get("languages"), list) else []
         first = languages[0] if languages and isinstance(languages[0], dict) else {}
@@ -216,6 +218,8 @@ _PARAMS = Table(
         "interrupt_on_noise": Field("bool", False),
         "digit_timeout": _ms(3000, 0, 30_000),
         "digit_terminators": Field("str", ""),
+        "enable_turn_detection": Field("bool", True),
+        "turn_detection_timeout": _ms(250, 0, 10_000),
         "ai_model": Field("str", ""),
         "temperature": Field("num", lo=0.0, hi=2.0),
         "max_response_tokens": _ms(256, 1, 16_384),

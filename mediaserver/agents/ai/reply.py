@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mediaserver.agents.ai.tools import AiControl, ToolInvocation, ToolRunner
+from mediaserver.events import CallEvent, ToolFailed, ToolInvoked, TurnLlmFirstToken, TurnTtsFirstAudio
 from mediaserver.kernel.call import Call
 from mediaserver.pipeline.llm import LanguageModel, LlmError, ToolCallRequested
 from mediaserver.pipeline.text import ClauseSplitter
@@ -85,7 +86,7 @@ class Reply:
         control: AiControl,
         messages: list[dict[str, Any]],
         on_queued: Callable[[TtsChunk, tuple[WordMark, ...], int, int], None],
-        on_event: Callable[[str, dict[str, Any]], None],
+        on_event: Callable[[CallEvent], None],
         pronounce: list[dict[str, Any]] | None = None,
         fillers: list[str] | None = None,
         preemptive: bool = False,
@@ -162,7 +163,7 @@ class Reply:
         end = self.call.enqueue_audio(chunk.pcm, chunk.sample_rate, final=True)
         if not self.timing.tts_first_audio:
             self.timing.tts_first_audio = True
-            self.on_event("turn_tts_first_audio", {"start_mark": start})
+            self.on_event(TurnTtsFirstAudio(start_mark=start))
         # The resampler's flush can make the chunk a few samples longer or shorter: scale to it.
         scale = (end - start) / len(chunk.pcm)
         words = tuple(WordMark(text, start + round(offset * scale)) for text, offset in spread_words(chunk))
@@ -184,7 +185,7 @@ class _ReplyHooks(ToolLoopHooks):
         reply = self.reply
         if not reply.timing.llm_first_token:
             reply.timing.llm_first_token = True
-            reply.on_event("turn_llm_first_token", {})
+            reply.on_event(TurnLlmFirstToken())
         for clause in self.splitter.feed(text):
             reply._clauses.put_nowait(clause)
 
@@ -212,12 +213,12 @@ class _ReplyHooks(ToolLoopHooks):
 
     async def run_tool(self, round_: int, call: ToolCallRequested) -> ToolAnswer:
         reply = self.reply
-        reply.on_event("tool_invoked", {"name": call.name})
+        reply.on_event(ToolInvoked(name=call.name))
         try:
             outcome = await reply.tools.invoke(
                 ToolInvocation(call.id, call.name, call.arguments or "{}"), reply.control
             )
         except Exception as exc:
-            reply.on_event("tool_failed", {"name": call.name, "error": repr(exc), "level": logging.WARNING})
+            reply.on_event(ToolFailed(name=call.name, error=repr(exc)))
             raise ReplyFailed("tool_failure", f"{call.name}: {exc!r}") from exc
         return ToolAnswer(outcome.response if outcome.response is not None else json.dumps({}))

@@ -26,6 +26,7 @@ from mediaserver.agents.ai.config import AiSessionConfig
 from mediaserver.agents.ai.session import AiEngines, AiSession
 from mediaserver.agents.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.clock import Clock
+from mediaserver.events import AiFailure
 from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.call import Call
 from mediaserver.swml.effects import Ai, AiFinished
@@ -58,19 +59,19 @@ class SessionRunner:
         try:
             engines = self.engines if isinstance(self.engines, AiEngines) else await self.engines()
         except Exception as exc:  # a model that will not load: the verb fails, the document goes on
-            call.events.record("ai_failure", level=logging.ERROR, kind="engines", error=repr(exc))
+            call.events.emit(AiFailure(kind="engines", error=repr(exc)), level=logging.ERROR)
             return AiFinished(result="failed")
         try:
             tools = self.tool_factory(call, config, effect.params) if self.tool_factory else StaticToolRunner()
         except Exception as exc:
-            call.events.record("ai_failure", level=logging.ERROR, kind="tool_setup", error=repr(exc))
+            call.events.emit(AiFailure(kind="tool_setup", error=repr(exc)), level=logging.ERROR)
             tools = StaticToolRunner()
         session = AiSession(call, config, engines, tools)
         try:
             self.agents.attach(session.handle)
             return await session.run()
         except Exception as exc:
-            call.events.record("ai_failure", level=logging.ERROR, kind="session", error=repr(exc))
+            call.events.emit(AiFailure(kind="session", error=repr(exc)), level=logging.ERROR)
             log.exception("ai session failed")
             return AiFinished(result="failed")
         finally:

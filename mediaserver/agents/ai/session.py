@@ -11,7 +11,11 @@ one more agent frame is sent (`Playout.pause` keeps the queue and the exact samp
 `ResumePlayout`). Everything slow is queued to `run()`'s loop: ASR passes run in the bounded
 engine executor (partials are skipped while one is in flight: backpressure; finals wait), a
 final transcript in the caller's trailing silence starts a preemptive `Reply` whose first audio
-waits for the endpoint's `CommitTurn`, which releases it synchronously in the tick.
+waits for the endpoint's `CommitTurn`, which releases it synchronously in the tick. With an
+end-of-turn detector (`AiEngines.detector`) and `enable_turn_detection` on, the manager's
+`CheckEndOfTurn` runs the detector on the caller's last 8 s in the same executor (one check at a
+time) and its probability goes back in as `TurnVerdict`: a complete turn commits the final and
+the preemptive reply already started in the silence; a caller who goes on cancels them as before.
 
 History: the LLM sees the system prompt, then user/assistant turns. When a barge-in is flushed,
 the interrupted assistant turn is cut to the words the caller heard (`FlushReply.heard_text`).
@@ -25,6 +29,7 @@ control API and the WebRTC page use only that.
 
 Per-turn timing events in the call log (samples on the 16 kHz caller clock where they apply):
 `turn_speech_started`, `turn_speech_ended` (caller's last voiced sample), `turn_asr_final`,
+`turn_check` (each end-of-turn verdict: probability and inference ms),
 `turn_endpoint` (the decision), `turn_llm_first_token`, `turn_tts_first_audio`,
 `turn_first_agent_frame` (the played cursor passed the reply's first sample), and
 `barge_paused` / `barge_resumed` / `barge_flushed` with the played cursor.
@@ -50,16 +55,43 @@ from mediaserver.agents.ai.reply import Reply, ReplyFailed, Synthesizer
 from mediaserver.agents.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.audio.frame import Pcm
 from mediaserver.errors import HangupCause
+from mediaserver.events import (
+    AiChangeContext,
+    AiChangeStep,
+    AiConfigWarning,
+    AiFailure,
+    AiHold,
+    AiInactivity,
+    AiSettingsUpdated,
+    AiStarted,
+    AiSummary,
+    AiToggleFunctions,
+    BargeFlushed,
+    BargePaused,
+    BargeResumed,
+    TurnAsrFinal,
+    TurnCheck,
+    TurnDiscarded,
+    TurnEndpoint,
+    TurnFirstAgentFrame,
+    TurnSpeechEnded,
+    TurnSpeechStarted,
+)
+from mediaserver.events import (
+    AiFinished as AiFinishedEvent,
+)
 from mediaserver.kernel.agent import Conversation, Unsubscribe
 from mediaserver.kernel.agent import Listener as AgentListener
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.taps import Digit, SentFrame, Subscription, VoiceFrame
 from mediaserver.pipeline.asr import SpeechRecognizer, apply_hint_rules, hotwords_text
+from mediaserver.pipeline.end_of_turn import EndOfTurnDetector
 from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmSettings, TextDelta
 from mediaserver.pipeline.tts import TtsChunk
 from mediaserver.pipeline.turn import (
     Agent,
     CancelPreemptive,
+    CheckEndOfTurn,
     CommitTurn,
     DigitPressed,
     DigitsEntered,
@@ -81,6 +113,8 @@ from mediaserver.pipeline.turn import (
     Transcript,
     TurnCommand,
     TurnManager,
+    TurnParams,
+    TurnVerdict,
     WordMark,
     count_words,
 )
@@ -89,6 +123,9 @@ from mediaserver.swaig.post_prompt import summary_messages
 from mediaserver.swml.effects import AiFinished
 
 log = logging.getLogger(__name__)
+
+DETECTOR_WINDOW = 8 * 16_000  # the end-of-turn detector hears the caller's last 8 s (16 kHz)
+_no_detector_logged = False
 
 
 @dataclass
@@ -106,6 +143,8 @@ class AiEngines:
     phrase_cache: dict[str, list[TtsChunk]] = field(default_factory=dict)
     far_end_delay_ms: int = 40
     first_token_timeout_s: float = 10.0
+    # The end-of-turn detector (thread-safe, shared); None: the fixed silence rule (end_of_speech_timeout).
+    detector: EndOfTurnDetector | None = None
 
 
 class AiSession:
@@ -117,7 +156,8 @@ class AiSession:
         self.engines = engines
         self.tools: ToolRunner = tools or StaticToolRunner()
         rate = call.media.sample_rate
-        self.turn = TurnManager(replace(config.turn, far_end_delay_samples=engines.far_end_delay_ms * rate // 1000))
+        turn = replace(config.turn, far_end_delay_samples=engines.far_end_delay_ms * rate // 1000)
+        self.turn = TurnManager(_fixed_silence(turn) if engines.detector is None else turn)
         self.listener = Listener(
             None,  # the leg's shared front end runs the VAD (taps.listen)
             energy_floor_dbfs=energy_floor_from_level(int(config.energy_level)),
@@ -138,6 +178,7 @@ class AiSession:
         self._cursor = 0
         self._outbound: deque[tuple[int, int, Pcm]] = deque(maxlen=64)  # (start mark, end mark, pcm@rate)
         self._first_frame_mark: int | None = None
+        self._checking = False  # an end-of-turn check is in the executor
         self._fillers = itertools.cycle(config.speech_fillers) if config.speech_fillers else None
         self._done = False
         # The history entry of each reply that got one (for the barge-in cut); weak: replies come and go.
@@ -153,9 +194,9 @@ class AiSession:
             taps.dtmf.subscribe(self._on_dtmf, name="ai"),
         ]
         for warning in self.config.warnings:
-            self.call.events.record("ai_config_warning", level=logging.WARNING, warning=warning)
+            self.call.events.emit(AiConfigWarning(warning=warning))
         await self._lifecycle("start", self)  # SWAIG includes, then startup_hook
-        self.call.events.record("ai_started", model=self.config.model, tools=len(self.tools.tool_definitions()))
+        self.call.events.emit(AiStarted(model=self.config.model, tools=len(self.tools.tool_definitions())))
         try:
             if self.config.static_greeting:
                 self._start(self._say(self.config.static_greeting, bargeable=not self.config.static_greeting_no_barge))
@@ -180,7 +221,7 @@ class AiSession:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            self.call.events.record("ai_finished", result=self.result, turns=len(self.history))
+            self.call.events.emit(AiFinishedEvent(result=self.result, turns=len(self.history)))
             # hangup_hook and the post-prompt summary run even when the caller hung up (the usual
             # end); shielded, so the call's teardown cancelling us does not lose the summary.
             await asyncio.shield(self._wrap_up())
@@ -195,7 +236,7 @@ class AiSession:
         try:
             await hooks[name](*args)
         except Exception as exc:
-            self.call.events.record("ai_failure", level=logging.WARNING, kind=f"swaig_{name}", error=repr(exc))
+            self.call.events.emit(AiFailure(kind=f"swaig_{name}", error=repr(exc)))
 
     async def _wrap_up(self) -> None:
         summary = await self._summarize() if self.config.post_prompt else None
@@ -211,10 +252,10 @@ class AiSession:
                     if isinstance(event, TextDelta):
                         parts.append(event.text)
         except (LlmError, TimeoutError) as exc:
-            self.call.events.record("ai_failure", level=logging.WARNING, kind="post_prompt", error=str(exc))
+            self.call.events.emit(AiFailure(kind="post_prompt", error=str(exc)))
             return None
         summary = "".join(parts).strip()
-        self.call.events.record("ai_summary", chars=len(summary))
+        self.call.events.emit(AiSummary(chars=len(summary)))
         return summary
 
     def _start(self, coro: Any) -> asyncio.Task[Any]:
@@ -243,7 +284,7 @@ class AiSession:
         # Runs as the tick's agent frame leaves, so the log names the tick it went out in.
         cursor = frame.played_samples
         if self._first_frame_mark is not None and cursor > self._first_frame_mark:
-            self.call.events.record("turn_first_agent_frame", cursor=cursor, caller_sample=self.listener.samples)
+            self.call.events.emit(TurnFirstAgentFrame(cursor=cursor, caller_sample=self.listener.samples))
             self._first_frame_mark = None
 
     def _on_dtmf(self, digit: Digit) -> None:
@@ -265,23 +306,24 @@ class AiSession:
         for cmd in commands:
             if isinstance(cmd, PausePlayout):
                 self.call.media.playout.pause()
-                events.record("barge_paused", caller_sample=cmd.at, cursor=cmd.cursor)
+                events.emit(BargePaused(caller_sample=cmd.at, cursor=cmd.cursor))
             elif isinstance(cmd, ResumePlayout):
                 self.call.media.playout.resume()
-                events.record("barge_resumed", caller_sample=cmd.at, cursor=cmd.cursor)
+                events.emit(BargeResumed(caller_sample=cmd.at, cursor=cmd.cursor))
             elif isinstance(cmd, FlushReply):
                 self._flush(cmd)
             elif isinstance(cmd, SpeechStarted):
-                events.record("turn_speech_started", caller_sample=cmd.at, decided_at=cmd.decided_at)
+                events.emit(TurnSpeechStarted(caller_sample=cmd.at, decided_at=cmd.decided_at))
             elif isinstance(cmd, SpeechEnded):
-                events.record("turn_speech_ended", caller_sample=cmd.at)
+                events.emit(TurnSpeechEnded(caller_sample=cmd.at))
             elif isinstance(cmd, CommitTurn):
-                events.record(
-                    "turn_endpoint",
-                    caller_sample=cmd.decided_at,
-                    speech_end=cmd.speech_end,
-                    reason=cmd.reason,
-                    preemptive=self._preemptive_text is not None,
+                events.emit(
+                    TurnEndpoint(
+                        caller_sample=cmd.decided_at,
+                        speech_end=cmd.speech_end,
+                        reason=cmd.reason,
+                        preemptive=self._preemptive_text is not None,
+                    )
                 )
                 if (
                     cmd.text is not None
@@ -301,13 +343,14 @@ class AiSession:
 
     def _flush(self, cmd: FlushReply) -> None:
         self.call.media.stop_playout()
-        self.call.events.record(
-            "barge_flushed",
-            caller_sample=cmd.at,
-            cursor=cmd.cursor,
-            heard_text=cmd.heard_text,
-            heard_words=cmd.heard_words,
-            total_words=cmd.total_words,
+        self.call.events.emit(
+            BargeFlushed(
+                caller_sample=cmd.at,
+                cursor=cmd.cursor,
+                heard_text=cmd.heard_text,
+                heard_words=cmd.heard_words,
+                total_words=cmd.total_words,
+            )
         )
         reply, task = self._reply, self._reply_task
         self._reply = self._reply_task = None
@@ -338,6 +381,10 @@ class AiSession:
             for stale in self._finals.values():
                 stale.cancel()  # the caller went on: a final not started yet is wasted work
             self._finals = {cmd.upto: self._start(self._final(cmd.start, cmd.upto))}
+        elif isinstance(cmd, CheckEndOfTurn):
+            if not self._checking:  # one at a time: the next check comes with more silence
+                self._checking = True
+                self._start(self._check_turn(cmd))
         elif isinstance(cmd, StartPreemptive):
             self._start_reply([{"role": "user", "content": cmd.text}], preemptive=True)
             self._preemptive_text = cmd.text  # after _start_reply, which clears it
@@ -345,7 +392,7 @@ class AiSession:
             if self._preemptive_text is not None:
                 self._cancel_reply()
             if isinstance(cmd, DiscardUtterance):
-                self.call.events.record("turn_discarded", caller_sample=cmd.start, reason=cmd.reason)
+                self.call.events.emit(TurnDiscarded(caller_sample=cmd.start, reason=cmd.reason))
         elif isinstance(cmd, CommitTurn):
             await self._commit(cmd)
         elif isinstance(cmd, NudgeCaller):
@@ -354,7 +401,7 @@ class AiSession:
         elif isinstance(cmd, DigitsEntered):
             self._user_turn(cmd.digits + cmd.terminator)
         elif isinstance(cmd, EndConversation):
-            self.call.events.record("ai_inactivity", caller_sample=cmd.at, reason=cmd.reason)
+            self.call.events.emit(AiInactivity(caller_sample=cmd.at, reason=cmd.reason))
             self._finish("success")
 
     async def _commit(self, cmd: CommitTurn) -> None:
@@ -390,11 +437,31 @@ class AiSession:
         try:
             text = await self._transcribe(start, upto)
         except Exception as exc:
-            self.call.events.record("ai_failure", level=logging.WARNING, kind="asr_error", error=repr(exc))
+            self.call.events.emit(AiFailure(kind="asr_error", error=repr(exc)))
             text = ""
-        self.call.events.record("turn_asr_final", caller_sample=upto, text=text)
+        self.call.events.emit(TurnAsrFinal(caller_sample=upto, text=text))
         self._apply(self.turn.handle(Transcript(text, final=True, upto=upto)))
         return text
+
+    async def _check_turn(self, cmd: CheckEndOfTurn) -> None:
+        """Run the end-of-turn detector on the caller's last 8 s off the tick; feed back its verdict."""
+        detector = self.engines.detector
+        try:
+            if detector is None:
+                return
+            pcm = self.listener.audio(max(cmd.start, cmd.upto - DETECTOR_WINDOW), cmd.upto)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            try:
+                probability = await loop.run_in_executor(self.engines.blocking, detector.probability, pcm)
+            except Exception as exc:  # the silence bound still ends the turn
+                self.call.events.emit(AiFailure(kind="turn_detector_error", error=repr(exc)))
+                return
+            ms = round((loop.time() - started) * 1000)
+            self.call.events.emit(TurnCheck(caller_sample=cmd.upto, probability=round(probability, 4), ms=ms))
+            self._apply(self.turn.handle(TurnVerdict(cmd.upto, probability)))
+        finally:
+            self._checking = False
 
     # -- replies ---------------------------------------------------------------------------------
     def _messages(self, extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -416,7 +483,7 @@ class AiSession:
             control=self,
             messages=messages,
             on_queued=self._queued,
-            on_event=self._reply_event,
+            on_event=self.call.events.emit,
             pronounce=self.config.pronounce,
             fillers=self.config.function_fillers,
             preemptive=preemptive,
@@ -464,10 +531,6 @@ class AiSession:
         self._outbound.append((start, end, chunk.pcm))
         self._apply(self.turn.handle(ReplyQueued(chunk.text, words, end, bargeable=self._reply_bargeable)))
 
-    def _reply_event(self, name: str, fields: dict[str, Any]) -> None:
-        level = fields.pop("level", logging.INFO)
-        self.call.events.record(name, level=level, **fields)
-
     async def _say(self, text: str, *, bargeable: bool = True, history: bool = True) -> None:
         """Speak fixed text (greeting, filler, recovery, SWAIG say) through the phrase cache."""
         reply = self._new_reply([])
@@ -484,7 +547,7 @@ class AiSession:
                 for chunk in chunks:
                     reply.enqueue(chunk)
         except Exception as exc:
-            self.call.events.record("ai_failure", level=logging.ERROR, kind="tts_failure", error=repr(exc))
+            self.call.events.emit(AiFailure(kind="tts_failure", error=repr(exc)), level=logging.ERROR)
             return
         if history:
             entry = {"role": "assistant", "content": text}
@@ -497,7 +560,7 @@ class AiSession:
             self._apply(self.turn.handle(ReplyDone()))
 
     def _recover(self, kind: str, detail: str) -> None:
-        self.call.events.record("ai_failure", level=logging.WARNING, kind=kind, error=detail)
+        self.call.events.emit(AiFailure(kind=kind, error=detail))
         phrase = self.config.recovery.get(kind)
         if phrase and (kind != "tts_failure" or phrase in self.engines.phrase_cache):
             self._start(self._say(phrase, history=False))
@@ -519,6 +582,9 @@ class AiSession:
     def add_system_message(self, text: str) -> None:
         self.history.append({"role": "system", "content": text})
 
+    def user_turns(self) -> int:
+        return sum(1 for entry in self.history if entry.get("role") == "user")
+
     def set_global_data(self, data: dict[str, Any]) -> None:
         self.global_data_.update(data)
 
@@ -530,16 +596,18 @@ class AiSession:
         return self.global_data_
 
     def toggle_functions(self, changes: list[dict[str, Any]]) -> None:
-        self.call.events.record("ai_toggle_functions", changes=changes)
+        self.call.events.emit(AiToggleFunctions(changes=changes))
 
     def update_settings(self, settings: dict[str, Any]) -> None:
         merged = AiSessionConfig.from_params({"params": settings})
         changes = {
             k: getattr(merged.turn, k) for k in vars(merged.turn) if any(p in settings for p in _TURN_KEYS.get(k, ()))
         }
+        if self.engines.detector is None:
+            changes.pop("turn_detection", None)  # no detector: the fixed silence rule stays
         if changes:
             self.turn.set_params(**changes)
-        self.call.events.record("ai_settings_updated", keys=sorted(settings))
+        self.call.events.emit(AiSettingsUpdated(keys=sorted(settings)))
 
     def swml(self, document: dict[str, Any], transfer: bool) -> None:
         self.swml_after = document
@@ -547,13 +615,22 @@ class AiSession:
             self._finish("success")
 
     def change_context(self, name: str) -> None:
-        self.call.events.record("ai_change_context", name=name)
+        self.call.events.emit(AiChangeContext(name=name))
 
     def change_step(self, name: str) -> None:
-        self.call.events.record("ai_change_step", name=name)
+        self.call.events.emit(AiChangeStep(name=name))
 
     def hold(self, timeout_s: int) -> None:
-        self.call.events.record("ai_hold", timeout_s=timeout_s)
+        self.call.events.emit(AiHold(timeout_s=timeout_s))
+
+
+def _fixed_silence(params: TurnParams) -> TurnParams:
+    """Without a detector `end_of_speech_timeout` of silence ends every turn (said once per process)."""
+    global _no_detector_logged
+    if params.turn_detection and not _no_detector_logged:
+        _no_detector_logged = True
+        log.info("no end-of-turn detector: turns end after end_of_speech_timeout of silence")
+    return replace(params, turn_detection=False)
 
 
 class AiAgentHandle:
@@ -610,4 +687,6 @@ _TURN_KEYS = {
     "interrupt_on_noise": ("interrupt_on_noise",),
     "digit_timeout_ms": ("digit_timeout",),
     "digit_terminators": ("digit_terminators",),
+    "turn_detection": ("enable_turn_detection",),
+    "turn_detection_ms": ("turn_detection_timeout",),
 }

@@ -11,7 +11,8 @@ The kernel's `ToolRunner` is the seam's plus the lifecycle the AI session and th
 `begin_turn` (loop guards reset per caller turn), `system_prompt` (contexts/steps add the
 current step), `swaig_log` (what each webhook answered) and `close`. Its methods have no-op
 defaults: a runner that subclasses it (`StaticToolRunner`) gets them; the SWAIG runner
-implements them all. `with_lifecycle` gives a runner typed only as the narrow seam the defaults.
+implements them all. The AI session and the sidecar take this one, so nothing probes a runner
+for its lifecycle.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from mediaserver.swaig.seam import AiControl, ToolInvocation, ToolOutcome, ToolRunnerFactory
 from mediaserver.swaig.seam import ToolRunner as SeamToolRunner
@@ -32,13 +33,11 @@ __all__ = [
     "ToolOutcome",
     "ToolRunner",
     "ToolRunnerFactory",
-    "with_lifecycle",
 ]
 
 ToolFunction = Callable[[dict[str, Any], AiControl], "ToolOutcome | str | Awaitable[ToolOutcome | str]"]
 
 
-@runtime_checkable
 class ToolRunner(SeamToolRunner, Protocol):
     """A tool runner with the session lifecycle (see the module doc); the bodies are the defaults."""
 
@@ -65,25 +64,6 @@ class ToolRunner(SeamToolRunner, Protocol):
     async def close(self) -> None:
         """Release what the runner owns (an HTTP session)."""
         return None
-
-
-class _SeamOnly(ToolRunner):
-    """A narrow seam runner with the default lifecycle."""
-
-    def __init__(self, inner: SeamToolRunner) -> None:
-        self.inner = inner
-        self.swaig_log = []
-
-    def tool_definitions(self) -> list[dict[str, Any]]:
-        return self.inner.tool_definitions()
-
-    async def invoke(self, invocation: ToolInvocation, control: AiControl) -> ToolOutcome:
-        return await self.inner.invoke(invocation, control)
-
-
-def with_lifecycle(runner: SeamToolRunner) -> ToolRunner:
-    """`runner` as the kernel's ToolRunner: itself when it has the lifecycle, else wrapped."""
-    return runner if isinstance(runner, ToolRunner) else _SeamOnly(runner)
 
 
 @dataclass

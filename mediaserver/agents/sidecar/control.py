@@ -10,18 +10,35 @@ the app provides one (then a transfer ends the sidecar with `transferred`), else
 reported `executed: false` (`swml_not_supported_in_sidecar`); `user_input` injects a user message
 and forces a tick; `settings` may swap the model or sampling knobs. `say` is event-only: the
 sidecar has no TTS handle. Step/context changes and hold mean nothing to an observer.
+
+The control reaches its engine through `ControlledEngine`, the few things actions change
+(engine.py's `SidecarEngine` is one, bound after construction), so this module sits below it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from mediaserver.agents.sidecar.engine import SidecarEngine
+from mediaserver.pipeline.llm import LlmSettings
 
-__all__ = ["SidecarControl", "action_verdict"]
+__all__ = ["ControlledEngine", "SidecarControl", "action_verdict"]
+
+
+class ControlledEngine(Protocol):
+    """What a sidecar's SWAIG actions change in its engine."""
+
+    settings: LlmSettings  # the model and sampling knobs (`settings` action)
+
+    @property
+    def global_data(self) -> dict[str, Any]: ...
+    def user_input(self, text: str) -> None:
+        """A user message into the persistent history, then a tick."""
+        ...
+
+    def add_system_message(self, text: str) -> None: ...
+    def change_global_data(self, updates: dict[str, Any], removed: list[str]) -> None: ...
 
 
 def action_verdict(
@@ -57,7 +74,7 @@ class SidecarControl:
         self._hangup = hangup
         self._stop = stop
         self._run_swml = run_swml
-        self.engine: SidecarEngine | None = None
+        self.engine: ControlledEngine | None = None
         self.said: list[str] = []
 
     def say(self, text: str) -> None:
@@ -77,7 +94,7 @@ class SidecarControl:
 
     def add_system_message(self, text: str) -> None:
         if self.act and self.engine is not None:
-            self.engine.history.append({"role": "system", "content": text})
+            self.engine.add_system_message(text)
 
     def set_global_data(self, data: dict[str, Any]) -> None:
         if self.act and self.engine is not None:
@@ -131,3 +148,6 @@ class SidecarControl:
 
     def hold(self, timeout_s: int) -> None:
         pass
+
+    def user_turns(self) -> int:
+        return 0  # the engine calls the runner's begin_turn() itself, once per tick

@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mediaserver.agents.ai.tools import with_lifecycle
+from mediaserver.agents.ai.tools import ToolRunner
 from mediaserver.agents.sidecar.config import SKIP_TOOL, SidecarConfig
 from mediaserver.agents.sidecar.control import SidecarControl, action_verdict
 from mediaserver.agents.sidecar.history import estimate_tokens, prune
@@ -44,7 +44,7 @@ from mediaserver.agents.sidecar.turns import TurnEnded
 from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmSettings, ToolCallRequested
 from mediaserver.pipeline.toolloop import Completion, ToolAnswer, ToolLoopHooks, complete, run_tool_loop
 from mediaserver.swaig.guards import GuardVerdict, ToolGuards, Verdict
-from mediaserver.swaig.seam import ToolInvocation, ToolOutcome, ToolRunner
+from mediaserver.swaig.seam import ToolInvocation, ToolOutcome
 
 __all__ = ["SKIP_DEFINITION", "SidecarEngine", "SidecarStats"]
 
@@ -120,7 +120,7 @@ class SidecarEngine:
     ) -> None:
         self.config = config
         self.llm = llm
-        self.tools = with_lifecycle(tools)  # the narrow seam gets the no-op lifecycle
+        self.tools = tools
         self.control = control
         self.sink = sink
         self.channel_data = channel_data
@@ -215,6 +215,10 @@ class SidecarEngine:
 
     def user_input(self, text: str) -> None:
         self._put(_Job("user_input", text=text))
+
+    def add_system_message(self, text: str) -> None:
+        """A system message into the persistent history (a SWAIG action's, through the control)."""
+        self.history.append({"role": "system", "content": text})
 
     def record_utterance(self, utterance: dict[str, Any]) -> None:
         self.transcript.append(utterance)

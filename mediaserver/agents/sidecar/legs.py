@@ -2,11 +2,12 @@
 
 Theory of operation: the sidecar listens to the customer on its own call's inbound audio and to
 the agent on the bridged leg's inbound audio, so it has to learn which leg `connect` bridged.
-`ObservedDialer` wraps the real `Dialer` (the app installs it as `kernel.dialer`) and passes
-`dial` and `refer` through untouched. `bridge(a, b)` starts the real bridge as a task and
-reports `bridged(a, b)` from a callback queued right after that task's first step, so the
-sidecar starts listening to the agent's leg as the bridge starts. The bridge and the sidecar's
-transcribers each hold their own subscriptions to the legs' taps: neither disturbs the other.
+`ObservedDialer` wraps the real `Dialer` (the kernel's `DialerPort` wraps what the SIP front
+end binds with it) and passes `dial` and `refer` through untouched; it is a `Dialer` and
+nothing more. `bridge(a, b)` starts the real bridge as a task and reports `bridged(a, b)`
+from a callback queued right after that task's first step, so the sidecar starts listening
+to the agent's leg as the bridge starts. The bridge and the sidecar's transcribers each hold
+their own subscriptions to the legs' taps: neither disturbs the other.
 """
 
 from __future__ import annotations
@@ -48,6 +49,3 @@ class ObservedDialer:
 
     async def refer(self, call: Call, to_uri: str) -> int:
         return await self.inner.refer(call, to_uri)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)  # the front end's own helpers (on_event, …)

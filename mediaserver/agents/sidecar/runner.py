@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from mediaserver.agents.ai.tools import ToolRunner  # the lifecycle one: close() is a no-op by default
 from mediaserver.agents.sidecar.config import (
     ASK_FRAMING,
     SidecarConfig,
@@ -46,7 +47,6 @@ from mediaserver.kernel.eventbus import EventBus
 from mediaserver.pipeline.asr import SpeechRecognizer
 from mediaserver.pipeline.llm import LanguageModel, LlmSettings
 from mediaserver.pipeline.vad import VoiceActivityDetector
-from mediaserver.swaig.seam import ToolRunner
 
 __all__ = ["Sidecar", "SidecarManager", "SidecarServices"]
 
@@ -235,6 +235,19 @@ class SidecarManager:
         sidecar = self.sidecars.get(call_id)
         return sidecar.engine.status_line() if sidecar else ERR_NO_SIDECAR
 
+    def counters(self, call_id: str) -> dict[str, int] | None:
+        """The call's sidecar counters (running, ticks, insights, …), or None without a sidecar."""
+        sidecar = self.sidecars.get(call_id)
+        return sidecar.engine.status() if sidecar else None
+
+    def user_input(self, call_id: str, text: str) -> bool:
+        """A user message into the call's sidecar, then a tick; False when it has none."""
+        sidecar = self.sidecars.get(call_id)
+        if sidecar is None:
+            return False
+        sidecar.engine.user_input(text)
+        return True
+
     def poke(self, call_id: str, text: str) -> str:
         sidecar = self.sidecars.get(call_id)
         if sidecar is None:
@@ -379,12 +392,10 @@ class SidecarManager:
         for transcriber in sidecar.transcribers.values():
             transcriber.detach()
         await sidecar.engine.close(reason)
-        close = getattr(sidecar.engine.tools, "close", None)  # SWAIG's runner may own an HTTP session
-        if callable(close):
-            try:
-                await close()
-            except Exception:
-                log.exception("closing the sidecar's tool runner failed")
+        try:
+            await sidecar.engine.tools.close()  # SWAIG's runner may own an HTTP session
+        except Exception:
+            log.exception("closing the sidecar's tool runner failed")
         if sidecar.variables is not None:
             sidecar.variables[PERSIST_VAR] = json.loads(json.dumps(sidecar.engine.global_data, default=str))
         if sidecar.config.params.ai_summary:

@@ -14,23 +14,21 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.fetch import FetchError, call_body, fetch_swml, public_url, split_credentials
+from mediaserver.kernel.verbs.context import VerbContext
 from mediaserver.swml.effects import FetchFailed, FetchSwml, Request, SwmlFetched, VerbResult
-
-if TYPE_CHECKING:
-    from mediaserver.kernel.executor import SwmlExecutor
 
 MAX_BODY_CHARS = 64 * 1024
 MAX_HEADERS = 64
 DEFAULT_TIMEOUT_S = 30.0
 
 
-async def request(ex: SwmlExecutor, call: Call, effect: Request) -> VerbResult:
+async def request(ctx: VerbContext, call: Call, effect: Request) -> VerbResult:
     url, auth = split_credentials(effect.url)
     shown = public_url(effect.url)
     variables: dict[str, Any] = {"request_url": shown}
@@ -43,10 +41,10 @@ async def request(ex: SwmlExecutor, call: Call, effect: Request) -> VerbResult:
     total = effect.timeout_ms / 1000 if effect.timeout_ms else DEFAULT_TIMEOUT_S
     connect = effect.connect_timeout_ms / 1000 if effect.connect_timeout_ms else None
     timeout = aiohttp.ClientTimeout(total=total, connect=connect)
-    if ex.http is None:
+    if ctx.http is None:  # the one optional service: an aiohttp session belongs to the app (services.py)
         return _failed(call, effect, variables, "no HTTP client configured")
     try:
-        async with ex.http.request(effect.method, url, headers=headers, timeout=timeout, **kwargs) as response:
+        async with ctx.http.request(effect.method, url, headers=headers, timeout=timeout, **kwargs) as response:
             raw = await response.content.read(MAX_BODY_CHARS * 4)
             text = raw.decode(response.charset or "utf-8", errors="replace")[:MAX_BODY_CHARS]
             variables["request_response_code"] = response.status
@@ -75,13 +73,13 @@ def _failed(call: Call, effect: Request, variables: dict[str, Any], reason: str)
     return VerbResult(variables)
 
 
-async def fetch(ex: SwmlExecutor, call: Call, effect: FetchSwml) -> SwmlFetched | FetchFailed:
-    if ex.http is None:
+async def fetch(ctx: VerbContext, call: Call, effect: FetchSwml) -> SwmlFetched | FetchFailed:
+    if ctx.http is None:
         return FetchFailed("no HTTP client configured")
-    body = call_body(ex.interp.call, effect.variables, ex.interp.envs, effect.params)
+    body = call_body(ctx.interp.call, effect.variables, ctx.interp.envs, effect.params)
     call.events.record("swml_fetch", path=effect.path, url=public_url(effect.url), purpose=effect.purpose)
     try:
-        document = await fetch_swml(ex.http, effect.url, body, ex.options.fetch_timeout_s)
+        document = await fetch_swml(ctx.http, effect.url, body, ctx.options.fetch_timeout_s)
     except FetchError as exc:
         call.events.record("swml_fetch_failed", level=logging.ERROR, path=effect.path, error=str(exc))
         return FetchFailed(str(exc))

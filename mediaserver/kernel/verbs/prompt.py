@@ -15,8 +15,9 @@ the announcement:
 Results (SWML_CONTRACT §2): prompt_result match_digits | match_speech | no_input | failed,
 prompt_value (digits or text), prompt_digit_terminator, prompt_speech_confidence.
 
-The recognizer is a seam: `executor.recognizer` is a SpeechRecognizer or an async callable
-returning one (engines load lazily). Without one, a speech prompt that got no digits ends with
+The recognizer is a seam: `context.recognizer` is a `PromptRecognizer` (kernel/speech.py) whose
+`load()` gives the engine (engines load lazily). One that is `unavailable` (the default,
+`UnavailableRecognizer`) captures no speech: a speech prompt that got no digits ends with
 no_input and a `prompt_speech_unavailable` log line; a recognizer that raises gives `failed`.
 """
 
@@ -24,22 +25,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from mediaserver.audio.dsp import rms_dbfs
 from mediaserver.audio.frame import AudioFrame, Pcm
 from mediaserver.kernel.call import Call
+from mediaserver.kernel.verbs.context import VerbContext
 from mediaserver.kernel.verbs.taps import DigitCollector
 from mediaserver.swml.effects import Prompt, VerbResult
 from mscodecs import Resampler
-
-if TYPE_CHECKING:
-    from mediaserver.kernel.executor import SwmlExecutor
 
 SPEECH_DBFS = -44.0
 SPEECH_END_MS = 1000
@@ -48,17 +46,17 @@ PRE_ROLL_MS = 300  # audio kept from before the onset: a word's first consonant 
 ASR_RATE = 16000
 
 
-async def prompt(ex: SwmlExecutor, call: Call, effect: Prompt) -> VerbResult:
+async def prompt(ctx: VerbContext, call: Call, effect: Prompt) -> VerbResult:
     if not call.answered:
         call.answer()
     collector = DigitCollector(call)
     speech: SpeechCapture | None = None
-    if effect.speech and ex.recognizer is not None:
+    if effect.speech and not ctx.recognizer.unavailable:
         speech = SpeechCapture(call, effect)
     try:
-        first = await _play_until_digit(ex, call, effect, collector)
+        first = await _play_until_digit(ctx, call, effect, collector)
         if speech is not None and first is None:
-            variables = await _digits_or_speech(ex, call, effect, collector, speech)
+            variables = await _digits_or_speech(ctx, call, effect, collector, speech)
         else:
             value, terminator = await _collect(effect, collector, first)
             variables = _digit_result(value, terminator)
@@ -66,12 +64,12 @@ async def prompt(ex: SwmlExecutor, call: Call, effect: Prompt) -> VerbResult:
         collector.close()
         if speech is not None:
             speech.close()
-    if variables["prompt_result"] == "no_input" and effect.speech and ex.recognizer is None:
+    if variables["prompt_result"] == "no_input" and effect.speech and ctx.recognizer.unavailable:
         call.events.record(
             "prompt_speech_unavailable",
             level=logging.WARNING,
             path=effect.path,
-            reason="no speech recognizer configured",
+            reason=ctx.recognizer.unavailable,
         )
     call.events.record(
         "prompt_done", path=effect.path, result=variables["prompt_result"], value=variables["prompt_value"]
@@ -84,8 +82,8 @@ def _digit_result(value: str, terminator: str) -> dict[str, Any]:
     return {"prompt_result": result, "prompt_value": value, "prompt_digit_terminator": terminator}
 
 
-async def _play_until_digit(ex: SwmlExecutor, call: Call, effect: Prompt, collector: DigitCollector) -> str | None:
-    player = asyncio.ensure_future(ex.play(call, effect.items, effect.volume_db, effect.path))
+async def _play_until_digit(ctx: VerbContext, call: Call, effect: Prompt, collector: DigitCollector) -> str | None:
+    player = asyncio.ensure_future(ctx.play(call, effect.items, effect.volume_db, effect.path))
     getter = asyncio.ensure_future(collector.digits.get())
     try:
         done, _ = await asyncio.wait({player, getter}, return_when=asyncio.FIRST_COMPLETED)
@@ -171,7 +169,7 @@ class SpeechCapture:
 
 
 async def _digits_or_speech(
-    ex: SwmlExecutor, call: Call, effect: Prompt, collector: DigitCollector, speech: SpeechCapture
+    ctx: VerbContext, call: Call, effect: Prompt, collector: DigitCollector, speech: SpeechCapture
 ) -> dict[str, Any]:
     speech.armed = True
     digits = asyncio.ensure_future(_collect(effect, collector, None)) if effect.max_digits else None
@@ -192,15 +190,11 @@ async def _digits_or_speech(
     if speech.done.result() == "none":
         return _digit_result("", "")
     try:
-        recognizer = ex.recognizer
-        if not hasattr(recognizer, "transcribe"):  # a provider: the engines load on first use
-            recognizer = recognizer()
-            if inspect.isawaitable(recognizer):
-                recognizer = await recognizer
+        recognizer = await ctx.recognizer.load()
         pcm = speech.utterance_16k()
         hints = " ".join(effect.speech_hints) or None
         recognition = await asyncio.get_running_loop().run_in_executor(
-            ex.blocking, lambda: recognizer.transcribe(pcm, hotwords=hints)
+            ctx.blocking, lambda: recognizer.transcribe(pcm, hotwords=hints)
         )
     except Exception as exc:  # an engine failure is the verb's failure, not the call's
         call.events.record("prompt_speech_failed", level=logging.ERROR, path=effect.path, error=repr(exc))

@@ -10,20 +10,17 @@ runner is `NoSidecarRunner`, whose `SIDECAR_UNAVAILABLE` answer is logged as `ve
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.services import SIDECAR_UNAVAILABLE
+from mediaserver.kernel.verbs.context import VerbContext
 from mediaserver.swml.effects import AiSidecar
-
-if TYPE_CHECKING:
-    from mediaserver.kernel.executor import SwmlExecutor
 
 __all__ = ["ai_sidecar"]
 
 
-async def ai_sidecar(ex: SwmlExecutor, call: Call, effect: AiSidecar) -> None:
-    reply = await ex.sidecar_runner(call, effect.params, ex.interp.variables)
+async def ai_sidecar(ctx: VerbContext, call: Call, effect: AiSidecar) -> None:
+    reply = await ctx.sidecar_runner(call, effect.params, ctx.interp.variables)
     if reply == SIDECAR_UNAVAILABLE:
         call.events.record(
             "verb_unsupported",

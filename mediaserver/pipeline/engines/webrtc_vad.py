@@ -16,7 +16,7 @@ import numpy as np
 import webrtcvad
 
 from mediaserver.audio.frame import Pcm
-from mediaserver.pipeline.vad import SAMPLE_RATE
+from mediaserver.rates import PIPELINE_RATE as SAMPLE_RATE  # not pipeline.vad: it imports this module
 
 __all__ = ["WebRtcVad", "frame_dbfs"]
 

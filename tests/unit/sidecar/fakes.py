@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mediaserver.agents.ai.tools import StaticTool, StaticToolRunner, ToolOutcome
+from mediaserver.agents.ai.tools import StaticTool, StaticToolRunner, ToolOutcome, ToolRunner
 from mediaserver.agents.sidecar.config import SidecarConfig
 from mediaserver.agents.sidecar.runner import SidecarManager, SidecarServices
 from mediaserver.kernel.call import Call
@@ -23,7 +23,6 @@ from mediaserver.kernel.eventbus import EventBus, Subscription
 from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.logs import CallEventLog
 from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmFinished, LlmSettings, TextDelta, ToolCallRequested
-from mediaserver.swaig.seam import ToolRunner
 from tests.support.fakes import FakeSignal
 
 

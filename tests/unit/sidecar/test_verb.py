@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from mediaserver.kernel.executor import HANDLERS
 from mediaserver.kernel.services import NoSidecarRunner
-from mediaserver.kernel.verbs import HANDLERS
 from mediaserver.kernel.verbs.sidecar import ai_sidecar
 from mediaserver.swml.document import load_document
 from mediaserver.swml.effects import AiSidecar

@@ -9,6 +9,7 @@ class FakeControl:
     def __init__(self, global_data: dict[str, Any] | None = None) -> None:
         self.calls: list[tuple[str, Any]] = []
         self._global = dict(global_data or {})
+        self.history: list[dict[str, Any]] = []  # the conversation, as far as a test builds one
 
     def _rec(self, name: str, value: Any = None) -> None:
         self.calls.append((name, value))
@@ -42,6 +43,9 @@ class FakeControl:
 
     def global_data(self) -> dict[str, Any]:
         return dict(self._global)
+
+    def user_turns(self) -> int:
+        return sum(1 for entry in self.history if entry.get("role") == "user")
 
     def toggle_functions(self, changes: list[dict[str, Any]]) -> None:
         self._rec("toggle_functions", changes)

@@ -1,0 +1,342 @@
+"""Semantic end of turn: the turn manager's policy on a sample timeline, then a call on the manual clock.
+
+The detector is a fake behind `EndOfTurnDetector`: on the timeline a `TurnVerdict` is sent by
+hand; in the call `ToneTurnDetector` calls a turn complete when the caller's tone is one of its
+"finished" frequencies (as `ToneAsr` maps tones to phrases), and `GatedExecutor` holds its
+answers back to deliver them late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mediaserver.agents.ai.config import AiSessionConfig
+from mediaserver.pipeline.turn import (
+    FRAME_SAMPLES,
+    CancelPreemptive,
+    CheckEndOfTurn,
+    CommitTurn,
+    FrameAnalyzed,
+    StartPreemptive,
+    Transcript,
+    TurnCommand,
+    TurnManager,
+    TurnParams,
+    TurnVerdict,
+)
+from tests.scenario.ai_fakes import Scenario, ScriptedLlm, tone
+
+MS = 16  # caller samples per millisecond
+
+# ---- the pure policy -----------------------------------------------------------------------------
+
+
+class Timeline:
+    def __init__(self, params: TurnParams) -> None:
+        self.turn = TurnManager(params)
+        self.frame = 0
+        self.log: list[tuple[int, TurnCommand]] = []
+
+    def run(self, frames: int, voiced: bool) -> None:
+        for _ in range(frames):
+            for cmd in self.turn.handle(FrameAnalyzed(self.frame * FRAME_SAMPLES, voiced)):
+                self.log.append((self.frame, cmd))
+            self.frame += 1
+
+    def send(self, event: Any) -> list[TurnCommand]:
+        out = self.turn.handle(event)
+        self.log.extend((self.frame, c) for c in out)
+        return out
+
+    def of(self, kind: type) -> list[tuple[int, Any]]:
+        return [(f, c) for f, c in self.log if isinstance(c, kind)]
+
+
+ON = TurnParams(turn_detection=True, partial_interval_ms=10_000)
+
+
+def speak(t: Timeline, text: str = "what time is it") -> None:
+    """Frames 10..59 voiced, a final transcript at once: the first unvoiced sample is 60 * 320."""
+    t.run(10, False)
+    t.run(50, True)
+    t.run(3, False)  # the hangover: TRAILING from frame 62, PrepareFinal
+    t.send(Transcript(text, final=True, upto=60 * FRAME_SAMPLES))
+
+
+def test_off_by_default_in_turn_params_and_the_fixed_rule_asks_nothing() -> None:
+    assert TurnParams().turn_detection is False
+    t = Timeline(TurnParams(partial_interval_ms=10_000))
+    speak(t)
+    t.run(100, False)
+    assert not t.of(CheckEndOfTurn)
+    [(frame, commit)] = t.of(CommitTurn)
+    assert frame == 94 and commit.reason == "end_of_speech"
+
+
+def test_complete_verdict_ends_the_turn_at_once_after_turn_detection_ms() -> None:
+    t = Timeline(ON)
+    speak(t)
+    t.run(10, False)  # frames 63..72
+    [(frame, check)] = t.of(CheckEndOfTurn)
+    # Frame 72 is the first whose end has 250 ms of silence after sample 60 * 320.
+    assert frame == 72 and check == CheckEndOfTurn(start=10 * FRAME_SAMPLES, upto=73 * FRAME_SAMPLES)
+    assert not t.of(CommitTurn)
+    [commit] = t.send(TurnVerdict(check.upto, 0.8))
+    assert isinstance(commit, CommitTurn) and commit.reason == "end_of_turn"
+    assert commit.text == "what time is it" and commit.speech_end == 60 * FRAME_SAMPLES
+    assert commit.decided_at - commit.speech_end == 260 * MS  # 250 ms, whole frames
+    assert t.of(StartPreemptive)  # the preemptive reply started with the final, before the verdict
+    t.run(60, False)
+    assert len(t.of(CommitTurn)) == 1 and len(t.of(CheckEndOfTurn)) == 1
+
+
+def test_incomplete_verdicts_ask_again_as_the_silence_grows_up_to_end_of_speech() -> None:
+    t = Timeline(ON)
+    speak(t)
+    for _ in range(40):
+        t.run(1, False)
+        for _, check in t.of(CheckEndOfTurn)[-1:]:
+            t.send(TurnVerdict(check.upto, 0.2))
+    assert [f for f, _ in t.of(CheckEndOfTurn)] == [72, 85]  # every 250 ms of silence (in whole frames)
+    [(frame, commit)] = t.of(CommitTurn)
+    assert frame == 94 and commit.reason == "end_of_speech"  # the 700 ms upper bound, as without detection
+
+
+def test_clearly_unfinished_text_lowers_the_verdict_and_raises_the_bound_to_the_cap() -> None:
+    t = Timeline(ON)
+    speak(t, "I'd like to book a table for")
+    for _ in range(80):
+        t.run(1, False)
+        if t.log[-1][0] == t.frame - 1 and isinstance(t.log[-1][1], CheckEndOfTurn):
+            # Even a fairly confident "complete" from the audio is not enough after "… for".
+            t.send(TurnVerdict(t.log[-1][1].upto, 0.9))
+    assert [f for f, _ in t.of(CheckEndOfTurn)] == [72, 85, 98, 111, 124]
+    [(frame, commit)] = t.of(CommitTurn)
+    assert frame == 129 and commit.reason == "end_of_speech"  # min(2 x 700, 2000) = 1400 ms: 60 + 70 - 1
+    assert commit.decided_at - commit.speech_end == 1400 * MS
+
+
+@pytest.mark.parametrize(("eos_ms", "cap_ms"), [(400, 800), (1500, 2000), (3000, 3000)])
+def test_the_cap_is_twice_end_of_speech_at_most_2000_ms_never_below_end_of_speech(eos_ms: int, cap_ms: int) -> None:
+    t = Timeline(TurnParams(turn_detection=True, end_of_speech_ms=eos_ms, partial_interval_ms=10_000))
+    speak(t, "and then um")
+    t.run(200, False)
+    [(_, commit)] = t.of(CommitTurn)
+    assert cap_ms * MS <= commit.decided_at - commit.speech_end < (cap_ms + 20) * MS
+
+
+def test_a_verdict_for_an_earlier_silence_or_after_the_endpoint_is_ignored() -> None:
+    t = Timeline(ON)
+    speak(t)
+    t.run(10, False)
+    [(_, check)] = t.of(CheckEndOfTurn)
+    t.run(5, True)  # the caller goes on during the check: the preemptive reply is cancelled
+    assert t.of(CancelPreemptive)
+    assert t.send(TurnVerdict(check.upto, 0.99)) == []  # judged the old silence
+    t.run(3, False)
+    assert t.send(TurnVerdict(check.upto, 0.99)) == []  # still the old silence, now in a new one
+    t.run(40, False)
+    [(_, commit)] = t.of(CommitTurn)
+    assert commit.reason == "end_of_speech"
+    late = t.of(CheckEndOfTurn)[-1][1]
+    assert t.send(TurnVerdict(late.upto, 0.99)) == []  # after the endpoint: nothing
+
+
+def test_detection_can_be_turned_off_live() -> None:
+    t = Timeline(ON)
+    t.turn.set_params(turn_detection=False)
+    speak(t)
+    t.run(60, False)
+    assert not t.of(CheckEndOfTurn) and t.of(CommitTurn)[0][0] == 94
+
+
+def test_ai_params_turn_detection_on_by_default_and_mapped() -> None:
+    default = AiSessionConfig.from_params({"prompt": {"text": "t"}}).turn
+    assert default.turn_detection is True and default.turn_detection_ms == 250 and default.end_of_speech_ms == 700
+    off = AiSessionConfig.from_params(
+        {"prompt": {"text": "t"}, "params": {"enable_turn_detection": False, "turn_detection_timeout": 400}}
+    )
+    assert off.turn.turn_detection is False and off.turn.turn_detection_ms == 400 and not off.warnings
+    assert AiSessionConfig.from_params({"params": {"enable_turn_detection": "false"}}).turn.turn_detection is False
+
+
+# ---- on a call -------------------------------------------------------------------------------------
+
+
+class ToneTurnDetector:
+    """Complete when the caller's dominant tone is one of `complete_hz` (a "finished" phrase)."""
+
+    def __init__(self, complete_hz: set[int]) -> None:
+        self.complete_hz = complete_hz
+        self.calls: list[int] = []  # samples of audio per call
+
+    def probability(self, pcm: np.ndarray) -> float:
+        self.calls.append(len(pcm))
+        spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64)))
+        peak_hz = float(np.argmax(spectrum)) * 16000 / max(1, len(pcm))
+        return 0.9 if any(abs(peak_hz - hz) < 25 for hz in self.complete_hz) else 0.1
+
+
+class GatedExecutor(Executor):
+    """Runs jobs at once, except the detector's, which wait for `release()`: a late verdict."""
+
+    def __init__(self, detector: ToneTurnDetector) -> None:
+        self.detector = detector
+        self.held: list[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        if getattr(fn, "__self__", None) is self.detector:
+            self.held.append((future, fn, args))
+            return future
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for future, fn, args in held:
+            future.set_result(fn(*args))
+
+
+def call(detector: ToneTurnDetector | None, phrases: dict[int, str], **params: object) -> Scenario:
+    return Scenario(
+        {"prompt": {"text": "t"}, "params": {"wait_for_user": True, **params}},
+        llm=ScriptedLlm(["It is noon.", "second answer"]),
+        phrases=phrases,
+        detector=detector,
+    )
+
+
+def silence_to_endpoint_ms(s: Scenario) -> int:
+    [ended] = s.events("turn_speech_ended")[-1:]
+    [endpoint] = s.events("turn_endpoint")
+    return (endpoint["caller_sample"] - ended["caller_sample"]) // MS
+
+
+async def test_complete_turn_ends_turn_detection_timeout_after_speech_and_plays_the_preemptive_reply() -> None:
+    detector = ToneTurnDetector({700})
+    s = call(detector, {700: "what time is it"})
+    await s.start()
+    await s.play(ticks=10)
+    await s.play(tone(700, 1000), ticks=60)
+    [endpoint] = s.events("turn_endpoint")
+    assert endpoint["reason"] == "end_of_turn" and endpoint["preemptive"] is True
+    assert silence_to_endpoint_ms(s) == 260  # 250 ms of silence in whole 20 ms frames (was 700)
+    [check] = s.events("turn_check")
+    assert check["probability"] == 0.9 and check["caller_sample"] == endpoint["caller_sample"]
+    assert detector.calls == [check["caller_sample"] - 10 * 320]  # from the onset: under 8 s
+    [tick] = s.ticks_of("turn_endpoint")
+    assert s.agent_ticks()[0] == tick + 1  # the preemptive reply, released in the tick
+    assert s.tts.spoken == ["It is noon."] and len(s.llm.requests) == 1
+    await s.finish()
+
+
+async def test_incomplete_turn_does_not_end_at_700_ms_when_the_caller_resumes_at_1200_ms() -> None:
+    detector = ToneTurnDetector({600})
+    s = call(detector, {500: "I'd like to book a table for", 600: "I'd like to book a table for two."})
+    await s.start()
+    await s.play(tone(500, 600), ticks=60)  # 1.2 s of silence after a voice ending on "… for"
+    assert not s.events("turn_endpoint") and len(s.events("turn_check")) >= 3
+    assert len(s.llm.requests) == 1  # the preemptive reply to "… for", started at the first silence
+    await s.play(tone(600, 1000), ticks=40)
+    [endpoint] = s.events("turn_endpoint")
+    assert endpoint["reason"] == "end_of_turn" and silence_to_endpoint_ms(s) == 260
+    assert s.session.history[0] == {"role": "user", "content": "I'd like to book a table for two."}
+    # The preemptive reply to "… for" was cancelled: generated, never played nor kept.
+    assert len(s.llm.requests) == 2 and s.session.history[1] == {"role": "assistant", "content": "second answer"}
+    assert s.agent_ticks()[0] == s.ticks_of("turn_endpoint")[0] + 1
+    await s.finish()
+
+
+async def test_incomplete_turn_ends_at_the_cap_when_the_caller_stays_silent() -> None:
+    detector = ToneTurnDetector(set())
+    s = call(detector, {500: "I'd like to book a table for"})
+    await s.start()
+    await s.play(tone(500, 600), ticks=100)
+    [endpoint] = s.events("turn_endpoint")
+    assert endpoint["reason"] == "end_of_speech" and silence_to_endpoint_ms(s) == 1400  # 2 x 700
+    assert [c["probability"] for c in s.events("turn_check")] == [0.1] * 5
+    assert s.tts.spoken == ["It is noon."]
+    await s.finish()
+
+
+async def test_incomplete_turn_with_neutral_text_ends_at_end_of_speech_timeout() -> None:
+    s = call(ToneTurnDetector(set()), {700: "what time is it"}, end_of_speech_timeout=900)
+    await s.start()
+    await s.play(tone(700, 600), ticks=80)
+    assert s.events("turn_endpoint")[0]["reason"] == "end_of_speech" and silence_to_endpoint_ms(s) == 900
+    await s.finish()
+
+
+async def test_late_complete_verdict_ends_the_turn_when_it_comes() -> None:
+    detector = ToneTurnDetector({700})
+    s = call(detector, {700: "what time is it"})
+    gate = GatedExecutor(detector)
+    s.engines.blocking = gate
+    await s.start()
+    await s.play(tone(700, 600), ticks=20)
+    assert len(gate.held) == 1 and not s.events("turn_endpoint")  # asked at 260 ms, no answer yet
+    await s.play(ticks=5)
+    assert len(gate.held) == 1  # one check at a time: the re-asks wait for it
+    gate.release()
+    await s.play(ticks=1)
+    [endpoint] = s.events("turn_endpoint")
+    assert endpoint["reason"] == "end_of_turn"
+    assert s.ticks_of("turn_endpoint") == s.ticks_of("turn_check")
+    await s.finish()
+
+
+async def test_caller_resuming_during_the_check_discards_its_verdict_and_the_preemptive_reply() -> None:
+    detector = ToneTurnDetector({500, 600})
+    s = call(detector, {500: "book a table", 600: "book a table for two"})
+    gate = GatedExecutor(detector)
+    s.engines.blocking = gate
+    await s.start()
+    await s.play(tone(500, 600), ticks=18)  # checked at 260 ms of silence, held
+    assert len(gate.held) == 1 and len(s.llm.requests) == 1
+    await s.play(tone(600, 1000))  # the caller goes on
+    gate.release()  # "complete", but for the silence before
+    await s.play(ticks=5)
+    assert not s.events("turn_endpoint")
+    await s.play(ticks=30)
+    gate.release()  # the check of the new silence
+    await s.play(ticks=30)
+    [endpoint] = s.events("turn_endpoint")
+    assert endpoint["reason"] == "end_of_turn"
+    # The preemptive reply to "book a table" was generated, never played nor kept.
+    assert s.session.history == [
+        {"role": "user", "content": "book a table for two"},
+        {"role": "assistant", "content": "second answer"},
+    ]
+    assert s.agent_ticks()[0] == s.ticks_of("turn_endpoint")[0] + 1
+    await s.finish()
+
+
+async def test_verdict_after_the_silence_bound_is_ignored() -> None:
+    detector = ToneTurnDetector({700})
+    s = call(detector, {700: "what time is it"})
+    gate = GatedExecutor(detector)
+    s.engines.blocking = gate
+    await s.start()
+    await s.play(tone(700, 600), ticks=60)
+    [endpoint] = s.events("turn_endpoint")
+    assert endpoint["reason"] == "end_of_speech" and silence_to_endpoint_ms(s) == 700
+    gate.release()
+    await s.play(ticks=20)
+    assert len(s.events("turn_endpoint")) == 1 and s.tts.spoken == ["It is noon."]
+    await s.finish()
+
+
+async def test_without_a_detector_or_with_detection_off_the_fixed_silence_rule_stays() -> None:
+    for detector, params in ((None, {}), (ToneTurnDetector({700}), {"enable_turn_detection": False})):
+        s = call(detector, {700: "what time is it"}, **params)
+        await s.start()
+        await s.play(tone(700, 600), ticks=60)
+        assert s.events("turn_endpoint")[0]["reason"] == "end_of_speech" and silence_to_endpoint_ms(s) == 700
+        assert not s.events("turn_check") and (detector is None or not detector.calls)
+        await s.finish()

@@ -1,0 +1,247 @@
+"""Typed call events (mediaserver.events), the kernel's one bus, and the per-call JSONL writer."""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import threading
+import time
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mediaserver
+from mediaserver import events
+from mediaserver.clock import MonotonicClock
+from mediaserver.events import EVENTS, CallEnded, CallStarted, InvalidEvent, TurnEndpoint, from_fields
+from mediaserver.kernel.eventbus import LOG, BusEvent, EventBus
+from mediaserver.kernel.registry import Kernel
+from mediaserver.kernel.services import KernelServices
+from mediaserver.kernel.tick import MediaTicker
+from mediaserver.logs import STRICT_ENV, CallEventLog, CallLogWriter
+
+PACKAGE = Path(mediaserver.__file__).parent
+# Sites whose event name is computed: the names they can produce.
+DYNAMIC = {
+    "signaling/sip.py": {"sip_in", "sip_out", "held", "resumed"},
+}
+
+
+def _record_sites() -> list[tuple[str, int, str | None, set[str], bool]]:
+    """Every `….record(name, …)` / `….emit(Event(…))` on a call event log in the package."""
+    sites = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = str(path.relative_to(PACKAGE))
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            receiver = ast.unparse(node.func.value)
+            if node.func.attr != "record" or not receiver.endswith("events") or not node.args:
+                continue
+            name = node.args[0].value if isinstance(node.args[0], ast.Constant) else None
+            keywords = {k.arg for k in node.keywords if k.arg is not None and k.arg != "level"}
+            spread = any(k.arg is None for k in node.keywords)
+            sites.append((rel, node.lineno, name, keywords, spread))
+    return sites
+
+
+def test_every_event_name_used_in_the_code_is_registered_with_its_fields() -> None:
+    sites = _record_sites()
+    assert sites, "the scan found no record() sites"
+    for rel, line, name, keywords, spread in sites:
+        where = f"{rel}:{line}"
+        if name is None:
+            assert rel in DYNAMIC, f"{where}: a computed event name; list what it can be in DYNAMIC"
+            assert DYNAMIC[rel] <= EVENTS.keys(), where
+            continue
+        assert name in EVENTS, f"{where}: {name!r} is not a class in mediaserver/events.py"
+        cls = EVENTS[name]
+        assert keywords <= set(cls._names), f"{where}: {name} has no field(s) {keywords - set(cls._names)}"
+        if not spread:
+            missing = {n for n in cls._names if _required(cls, n)} - keywords
+            assert not missing, f"{where}: {name} needs {missing}"
+
+
+def _required(cls: type[events.CallEvent], name: str) -> bool:
+    field = next(f for f in fields(cls) if f.name == name)  # type: ignore[arg-type]
+    return field.default is MISSING and field.default_factory is MISSING
+
+
+def test_registry_names_are_the_class_names() -> None:
+    for name, cls in EVENTS.items():
+        assert name == cls.EVENT
+        assert cls.__name__ == "".join(part.title() for part in name.split("_")), name
+    assert len(EVENTS) >= 78
+
+
+def test_to_dict_is_the_json_entry_shape_and_leaves_out_omitted_fields() -> None:
+    event = TurnEndpoint(caller_sample=48000, speech_end=40000, reason="silence", preemptive=False)
+    assert event.to_dict(12.5) == {
+        "ts": 12.5,
+        "event": "turn_endpoint",
+        "caller_sample": 48000,
+        "speech_end": 40000,
+        "reason": "silence",
+        "preemptive": False,
+    }
+    assert list(event.to_dict(1.0)) == ["ts", "event", "caller_sample", "speech_end", "reason", "preemptive"]
+    leg = CallStarted(direction="outbound", to="sip:b@x", codec="PCMU", origin="c1")
+    assert leg.to_dict() == {
+        "event": "call_started",
+        "codec": "PCMU",
+        "direction": "outbound",
+        "to": "sip:b@x",
+        "origin": "c1",
+    }
+    ended = CallEnded(cause=None, packets_in=3, packets_out=4)
+    assert ended.to_dict() == {"event": "call_ended", "cause": None, "packets_in": 3, "packets_out": 4}
+    with pytest.raises(AttributeError):
+        ended.cause = "x"  # type: ignore[misc]  # frozen
+
+
+def test_from_fields_refuses_unknown_names_and_fields() -> None:
+    assert from_fields("dtmf", digit="5", source="rfc4733") == events.Dtmf(digit="5", source="rfc4733")
+    with pytest.raises(InvalidEvent, match="unknown call event 'dtmf_pressed'"):
+        from_fields("dtmf_pressed", digit="5")
+    with pytest.raises(InvalidEvent, match="unexpected keyword argument 'via'"):
+        from_fields("dtmf", digit="5", source="rfc4733", via="x")
+    with pytest.raises(InvalidEvent, match="missing"):
+        from_fields("dtmf", digit="5")
+
+
+def test_record_is_validated_strict_in_tests_logged_and_dropped_otherwise(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = CallEventLog("c1")
+    monkeypatch.setenv(STRICT_ENV, "1")
+    with pytest.raises(InvalidEvent):
+        log.record("no_such_event", x=1)
+    monkeypatch.delenv(STRICT_ENV)
+    with caplog.at_level(logging.ERROR, logger="mediaserver.call"):
+        log.record("no_such_event", x=1)
+    assert log.events == [] and "invalid call event" in caplog.text
+    log.record("remote_hangup", reason="bye")
+    assert log.events[0]["event"] == "remote_hangup" and log.events[0]["reason"] == "bye"
+
+
+def test_call_events_go_on_the_bus_as_opt_in_kind_log() -> None:
+    bus = EventBus()
+    seen: list[BusEvent] = []
+    bus.listen(seen.append, call_id="c1", kinds=[LOG])
+    others: list[BusEvent] = []
+    bus.listen(others.append)  # no kinds: every kind but the opt-in "log"
+    everything = bus.subscribe()  # no kinds: every kind but "log"
+    logs = bus.subscribe("c1", kinds=[LOG])
+    log = CallEventLog("c1", bus=bus)
+    typed = events.StateChanged(old="new", new="ringing", trigger="ring")
+    log.emit(typed)
+    bus.publish("c1", {"type": "insight"}, kind="sidecar")
+    assert [e.kind for e in seen] == [LOG] and [e.kind for e in others] == ["sidecar"]
+    assert seen[0].event is typed and seen[0].data is log.events[0]
+    assert seen[0].data == {
+        "ts": seen[0].data["ts"],
+        "event": "state_changed",
+        "old": "new",
+        "new": "ringing",
+        "trigger": "ring",
+    }
+    got = logs.get_nowait()
+    assert got is not None and got.event is typed and logs.get_nowait() is None
+    first = everything.get_nowait()
+    assert first is not None and first.kind == "sidecar" and everything.get_nowait() is None
+
+
+def test_a_listener_that_closes_itself_and_one_that_raises_do_not_disturb_publish() -> None:
+    bus = EventBus()
+    got: list[int] = []
+
+    def once(event: BusEvent) -> None:
+        got.append(event.seq)
+        listener.close()
+
+    def broken(event: BusEvent) -> None:
+        raise RuntimeError("bug")
+
+    listener = bus.listen(once)
+    bus.listen(broken)
+    later: list[int] = []
+    bus.listen(lambda e: later.append(e.seq))
+    bus.publish("c", {"a": 1})
+    bus.publish("c", {"a": 2})
+    assert got == [1] and later == [1, 2]
+
+
+def _entries(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_jsonl_writer_loses_nothing_and_closes_the_file_at_call_end(tmp_path: Path) -> None:
+    writer = CallLogWriter(tmp_path)
+    bus = EventBus()
+    bus.listen(lambda e: writer.write(e.call_id, e.data), kinds=[LOG])
+    logs = {cid: CallEventLog(cid, bus=bus) for cid in ("a", "b/c")}
+    for i in range(500):
+        for log in logs.values():
+            log.emit(events.TurnSpeechEnded(caller_sample=i))
+    for log in logs.values():
+        log.emit(CallEnded(cause="NORMAL", packets_in=1, packets_out=2))
+    assert writer.flush(5)
+    for cid, log in logs.items():
+        path = writer.path(cid)
+        assert path.name in ("a.jsonl", "b_c.jsonl")
+        assert _entries(path) == [{"call_id": cid, **entry} for entry in log.events]  # all, in order
+    logs["a"].emit(events.RemoteHangup(reason="late"))  # after call_ended: the file reopens for append
+    writer.close()
+    assert _entries(writer.path("a"))[-1]["event"] == "remote_hangup"
+    assert writer.written == 1003 and writer.failed == 0
+
+
+def test_record_never_waits_for_the_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = CallLogWriter(tmp_path)
+    gate = threading.Event()
+    real_open = Path.open
+
+    def slow_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        handle = real_open(self, *args, **kwargs)
+        real_write = handle.write
+
+        def write(text: str) -> int:
+            gate.wait(5)  # the disk is stuck until the test lets it go
+            return real_write(text)
+
+        handle.write = write  # type: ignore[method-assign]
+        return handle
+
+    monkeypatch.setattr(Path, "open", slow_open)
+    bus = EventBus()
+    bus.listen(lambda e: writer.write(e.call_id, e.data), kinds=[LOG])
+    log = CallEventLog("slow", bus=bus)
+    started = time.perf_counter()
+    for i in range(200):
+        log.record("turn_speech_ended", caller_sample=i)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 0.5, f"record() waited for the file: {elapsed:.3f} s for 200 events"
+    assert writer.written == 0  # nothing on disk yet: the writer is the one waiting
+    gate.set()
+    writer.close()
+    assert len(_entries(writer.path("slow"))) == 200
+
+
+async def test_kernel_call_log_is_a_bus_listener_written_off_the_loop(tmp_path: Path) -> None:
+    """The app's wiring: `KernelServices(call_log_dir=…)` gives every leg's events a JSONL file."""
+
+    services = KernelServices(synthesizer=None, blocking=None, call_log_dir=str(tmp_path))  # type: ignore[arg-type]
+    kernel = Kernel(MediaTicker(MonotonicClock()), services, lambda user: tmp_path / "none.swml")
+    assert kernel.call_log is not None
+    log = CallEventLog("k1", bus=services.events)
+    log.emit(events.RemoteHangup(reason="bye"))
+    log.emit(CallEnded(cause="NORMAL", packets_in=0, packets_out=0))
+    writer = kernel.call_log._thread
+    assert writer is not None and writer is not threading.current_thread()
+    await kernel.shutdown()  # closes the writer: everything is on disk
+    assert not writer.is_alive()
+    assert [e["event"] for e in _entries(tmp_path / "k1.jsonl")] == ["remote_hangup", "call_ended"]
