@@ -4,9 +4,11 @@ Theory of operation: `LegTranscriber.attach(media)` listens to the leg's audio f
 (`taps.listen`, kernel/taps.py: the 16 kHz view and the VAD verdict computed once per frame for
 every listener on the leg: the AI session, `detect_machine`, the other sidecar leg) and sees one
 analysed 20 ms frame per tick; a frame counts as voiced when the shared VAD says so and it is
-above the sidecar's energy floor. An utterance starts after `start_frames` voiced frames
-in a row (`on_speech(leg)` fires then: the turn detector disarms the customer's idle timer) and
-ends after `silence_ms` of unvoiced frames; its audio (with the onset frames) is transcribed in
+above the sidecar's energy floor. Utterances are cut by the ai verb's endpointer (the pure
+`TurnManager` of pipeline/turn.py, with the sidecar's parameters): one starts after
+`start_frames` voiced frames in a row (`on_speech(leg)` fires then: the turn detector disarms
+the customer's idle timer) and ends after `silence_ms` of silence; its audio (from the onset to
+the endpoint, trailing silence included) is transcribed in
 the blocking executor, off the loop, and `on_final(leg, text, confidence)` is called back on the
 loop. Utterances are transcribed one at a time per leg, in order, so finals never overtake each
 other. `detach()` closes our subscription (nobody else's) and stops the work.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, Protocol
@@ -24,6 +27,7 @@ import numpy as np
 
 from mediaserver.kernel.taps import LISTEN_FRAME, MediaTaps, Subscription, VoiceFrame
 from mediaserver.pipeline.asr import SpeechRecognizer, hotwords_text
+from mediaserver.pipeline.turn import CommitTurn, FrameAnalyzed, SpeechStarted, TurnManager, TurnParams
 from mediaserver.pipeline.vad import VoiceActivityDetector
 
 __all__ = ["LegTranscriber"]
@@ -62,16 +66,25 @@ class LegTranscriber:
         self.blocking = blocking
         self.on_speech = on_speech
         self.on_final = on_final
-        self.silence_frames = max(1, silence_ms // 20)
-        self.start_frames = start_frames
+        # The ai verb's endpointer, parameterised for a transcriber that decodes whole utterances
+        # once they end: an onset of `start_frames` voiced frames, the silence counted from the
+        # first unvoiced frame, no word needed (nothing is decoded before the end), no agent.
+        self.turn = TurnManager(
+            TurnParams(
+                onset_frames=start_frames,
+                hangover_frames=1,
+                end_of_speech_ms=max(20, silence_ms),
+                speech_timeout_ms=MAX_UTTERANCE_S * 1000,
+                speech_event_timeout_ms=0,
+                inactivity_timeout_ms=0,
+            )
+        )
+        self._samples = 0
+        self._audio: deque[tuple[int, np.ndarray]] = deque(maxlen=(MAX_UTTERANCE_S + 2) * 50)
         self.hotwords = hotwords_text(list(hints or []))
         self.active = False
         self.utterances = 0
         self._subscription: Subscription[VoiceFrame] | None = None
-        self._onset: list[np.ndarray] = []
-        self._speech: list[np.ndarray] = []
-        self._in_speech = False
-        self._silent = 0
         self._chain: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -94,26 +107,15 @@ class LegTranscriber:
             self._frame(voice.frame.pcm, voice.voiced and voice.level_dbfs >= self.energy_floor_dbfs)
 
     def _frame(self, chunk: np.ndarray, voiced: bool) -> None:
-        if not self._in_speech:
-            if voiced:
-                self._onset.append(chunk)
-                if len(self._onset) >= self.start_frames:
-                    self._in_speech = True
-                    self._speech = list(self._onset)
-                    self._onset = []
-                    self._silent = 0
-                    self.on_speech(self.leg)
-            else:
-                self._onset = []
-            return
-        self._speech.append(chunk)
-        self._silent = 0 if voiced else self._silent + 1
-        if self._silent >= self.silence_frames or len(self._speech) * 20 >= MAX_UTTERANCE_S * 1000:
-            pcm = np.concatenate(self._speech)
-            self._speech = []
-            self._in_speech = False
-            self._silent = 0
-            self._finish(pcm)
+        at = self._samples
+        self._samples += len(chunk)
+        self._audio.append((at, chunk))
+        for command in self.turn.handle(FrameAnalyzed(at, voiced)):
+            if isinstance(command, SpeechStarted):
+                self.on_speech(self.leg)
+            elif isinstance(command, CommitTurn):  # the utterance with its trailing silence
+                self._finish(np.concatenate([pcm for t, pcm in self._audio if command.start <= t < command.decided_at]))
+            # The rest (partials, the final's early start, inactivity) is the ai verb's business.
 
     def _finish(self, pcm: np.ndarray) -> None:
         self.utterances += 1
