@@ -217,7 +217,9 @@ function addTranscript(entry) {
   } else if (entry.event === "dtmf_received") {
     text = `pressed ${entry.digit}`; who = "caller";
   }
-  if (entry.event === "turn_endpoint") state.callerOpen = null;  // the caller's turn is complete
+  // A new utterance closes the caller's line: the final of the last one may come after its endpoint
+  // (turn detection ends a turn before the recognizer has finished it), and still replaces it.
+  if (entry.event === "turn_speech_started") state.callerOpen = null;
   if (text === null) return;
   for (const el of ui.transcript.querySelectorAll(".hint")) el.remove();
   if (entry.event === "turn_asr_final") {  // a later final pass of the same utterance replaces it
