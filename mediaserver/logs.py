@@ -65,10 +65,11 @@ class CallEventLog:
     `emit(event)` stamps the event with the wall time, keeps its JSON entry (`events`, the HTTP
     API's view, up to `limit`), logs it as a JSON line and publishes it to `bus` (the kernel's
     event bus, whose listeners are /metrics and the JSONL writer, and whose subscribers are
-    /api/events and the call page). `record(name, **fields)` is the deprecated untyped path:
-    it builds the typed event from the registry, so an unknown name or field is an error
-    (raised when `MEDIASERVER_STRICT_EVENTS` is set, as the tests set it; logged and dropped
-    otherwise, so that a typo on an error path cannot end a call).
+    /api/events and the call page). `record(name, **fields)` is the deprecated untyped path,
+    kept for tests that replay JSON entries (the package emits typed events only, as
+    tests/unit/test_events.py checks): it builds the typed event from the registry, so an
+    unknown name or field is an error (raised when `MEDIASERVER_STRICT_EVENTS` is set, as the
+    tests set it; logged and dropped otherwise, so that a typo cannot end a call).
     """
 
     def __init__(self, call_id: str, *, bus: EventSink | None = None, limit: int = 2000) -> None:

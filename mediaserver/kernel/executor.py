@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlparse
 import aiohttp
 import numpy as np
 
+from mediaserver import events
 from mediaserver.audio.dsp import apply_gain_db
 from mediaserver.audio.tones import ring_cadence_ms, ringback
 from mediaserver.errors import HangupCause
@@ -119,7 +120,7 @@ class SwmlExecutor:
         try:
             effect: Effect = self.interp.start()
             while True:
-                call.events.record("verb_started", verb=type(effect).__name__.lower(), path=effect.path)
+                call.events.emit(events.VerbStarted(verb=type(effect).__name__.lower(), path=effect.path))
                 handler = HANDLERS.get(type(effect))
                 if handler is not None:
                     result = await handler(self.verbs, call, effect)
@@ -130,7 +131,7 @@ class SwmlExecutor:
                 effect = self.interp.resume(result)
         except SwmlError as exc:
             # A document that fails mid-call: log the path, apologise, hang up. Never dead air.
-            call.events.record("swml_error", level=logging.ERROR, path=exc.path, error=exc.message)
+            call.events.emit(events.SwmlError(path=exc.path, error=exc.message))
             await self.apologize(call)
             call.hangup(HangupCause.SWML_ERROR, reason=str(exc))
         finally:
@@ -147,7 +148,7 @@ class SwmlExecutor:
             call.media.stop_playout()
             await self.say(call, self.options.apology, 0.0)
         except (CallEnded, OSError, RuntimeError) as exc:
-            call.events.record("apology_failed", level=logging.WARNING, error=repr(exc))
+            call.events.emit(events.ApologyFailed(error=repr(exc)))
 
     async def _perform(self, call: Call, effect: Effect) -> EffectResult | None:
         if isinstance(effect, Answer):
@@ -179,14 +180,14 @@ class SwmlExecutor:
     async def play(self, call: Call, items: tuple[PlayItem, ...], volume_db: float, path: str) -> bool:
         if not call.answered:
             # Without auto_answer there is no media path yet (early media comes with a later issue).
-            call.events.record("play_skipped", level=logging.WARNING, path=path, reason="call not answered")
+            call.events.emit(events.PlaySkipped(path=path, reason="call not answered"))
             return False
         for item in items:
-            call.events.record("play_item", path=path, item=type(item).__name__, detail=_describe(item))
+            call.events.emit(events.PlayItem(path=path, item=type(item).__name__, detail=_describe(item)))
             try:
                 completed = await self._play_item(call, item, volume_db)
             except (MediaFileError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-                call.events.record("play_failed", level=logging.WARNING, path=path, error=str(exc))
+                call.events.emit(events.PlayFailed(path=path, error=str(exc)))
                 continue
             if not completed:
                 return False
@@ -213,7 +214,7 @@ class SwmlExecutor:
         first = True
         async for chunk in self.tts.stream(text):
             if first:
-                call.events.record("tts_first_audio", text=text[:80])
+                call.events.emit(events.TtsFirstAudio(text=text[:80]))
                 first = False
             # Each sentence is resampled as its own utterance: Piper's chunks do not join mid-word.
             mark = call.enqueue_audio(_gain(chunk.pcm, volume_db), chunk.sample_rate, final=True)

@@ -20,9 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
-from mediaserver.events import CallEnded, Dtmf, EventSink
+from mediaserver.events import CallEnded, CallStarted, Dtmf, EventSink
 from mediaserver.kernel.call import Call, CallSignal
 from mediaserver.kernel.media import CallMedia
 from mediaserver.kernel.tick import MediaTicker
@@ -65,17 +64,17 @@ class LegLifecycle:
         script: Script,
         teardown: Teardown,
         info: Mapping[str, object] | None = None,
-        started: Mapping[str, Any] | None = None,
+        started: CallStarted | None = None,
         log_digits: bool = False,
         on_closed: Teardown | None = None,
     ) -> Call:
         """Start a leg: its Call is created, logged, ticked and owned until it ends.
 
-        `started` are the fields of the `call_started` record; `log_digits` records every
-        digit of the leg's dtmf tap as a `dtmf` event (with its source); `on_closed` runs
-        before `teardown` (the kernel's bookkeeping). Returns the Call at once: the script
-        starts on the next loop iteration, so the front end can finish its wiring (route the
-        socket to `call.receive_media`, ring) synchronously after this returns.
+        `started` is the leg's `call_started` event (default: one with no fields); `log_digits`
+        records every digit of the leg's dtmf tap as a `dtmf` event (with its source);
+        `on_closed` runs before `teardown` (the kernel's bookkeeping). Returns the Call at once:
+        the script starts on the next loop iteration, so the front end can finish its wiring
+        (route the socket to `call.receive_media`, ring) synchronously after this returns.
         """
         events = CallEventLog(call_id, bus=self.bus)
         call = Call(
@@ -88,7 +87,7 @@ class LegLifecycle:
             event_log=events,
             info=dict(info or {}),
         )
-        events.record("call_started", **dict(started or {}))
+        events.emit(started or CallStarted())
         if log_digits:
             media.taps.dtmf.subscribe(
                 lambda d: call.events.emit(Dtmf(digit=d.digit, source=d.source.value)), name="call-log"

@@ -22,6 +22,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 
 from mediaserver.errors import HangupCause
+from mediaserver.events import CallStarted
 from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.call import Call, CallSignal
 from mediaserver.kernel.eventbus import LOG, EventBus
@@ -140,13 +141,13 @@ class Kernel:
             script=script,
             teardown=on_ended,
             info=info,
-            started={
-                "from_uri": from_uri,
-                "to_uri": to_uri,
-                "codec": media.codec_name,
-                "document": document.source,
-                "front_end": dict(info or {}),
-            },
+            started=CallStarted(
+                from_uri=from_uri,
+                to_uri=to_uri,
+                codec=media.codec_name,
+                document=document.source,
+                front_end=dict(info or {}),
+            ),
             log_digits=log_digits,
             on_closed=self._closed,
         )
@@ -166,7 +167,7 @@ class Kernel:
         send_media: Callable[[bytes], None],
         teardown: Callable[[Call], None],
         info: dict[str, object] | None = None,
-        started: dict[str, object] | None = None,
+        started: CallStarted | None = None,
     ) -> Call:
         """A leg with no document of its own (an answered outbound leg): it waits until it is
         bridged and hung up; not one of `calls` (the call that dialled it is)."""

@@ -59,6 +59,11 @@ class TtsChunk:
 class TtsEngine(Protocol):
     sample_rate: int
 
+    @property
+    def voice_id(self) -> str:
+        """Names the voice (Piper: its model path): engines with equal ids speak alike (`PhraseCache` keys)."""
+        ...
+
     def synthesize(self, text: str) -> Iterator[TtsChunk]:
         """Blocking; yields one chunk per sentence, as soon as each is synthesized."""
         ...
@@ -77,9 +82,9 @@ def split_sentences(text: str) -> list[str]:
 class PhraseCache:
     """LRU of synthesized phrases: (text, voice) -> the engine's chunks, computed once.
 
-    The voice is `engine.voice_id` when the engine has one, else the engine object's identity,
-    so two voices never share an entry. Synthesis runs outside the lock (it takes ~100 ms+);
-    two threads missing on the same phrase at once both synthesize it, and the last one wins.
+    The voice is `engine.voice_id`, so two voices never share an entry. Synthesis runs outside
+    the lock (it takes ~100 ms+); two threads missing on the same phrase at once both synthesize
+    it, and the last one wins.
     """
 
     def __init__(self, max_entries: int = 64) -> None:
@@ -94,13 +99,8 @@ class PhraseCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    @staticmethod
-    def _voice(engine: TtsEngine) -> str:
-        voice = getattr(engine, "voice_id", None)
-        return str(voice) if voice else f"{type(engine).__name__}@{id(engine):x}"
-
     def get(self, engine: TtsEngine, text: str) -> list[TtsChunk] | None:
-        key = (text, self._voice(engine))
+        key = (text, engine.voice_id)
         with self._lock:
             chunks = self._entries.get(key)
             if chunks is not None:
@@ -109,7 +109,7 @@ class PhraseCache:
 
     def get_or_synthesize(self, engine: TtsEngine, text: str) -> list[TtsChunk]:
         """Blocking on a miss (run it in the executor); the cached list must not be mutated."""
-        key = (text, self._voice(engine))
+        key = (text, engine.voice_id)
         with self._lock:
             chunks = self._entries.get(key)
             if chunks is not None:

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from mediaserver.errors import PortPoolExhausted
+from mediaserver.events import AckReceived, Held, Resumed, SipIn, SipOut
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.registry import Kernel
@@ -243,14 +244,14 @@ class SipFrontEnd:
 
     def _on_udp(self, data: bytes, addr: Addr) -> None:
         self._check_draining()
-        self._trace("sip_in", data, addr)
+        self._trace(SipIn, data, addr)
         self.endpoint.receive_datagram(data, addr, self._now(), "udp")
         self._pump()
 
     def _on_tcp(self, data: bytes, addr: Addr, conn: StreamConnection) -> None:
         self._check_draining()
         self._tcp[addr] = conn
-        self._trace("sip_in", data, addr)
+        self._trace(SipIn, data, addr)
         self.endpoint.receive_datagram(data, addr, self._now(), "tcp")
         self._pump()
 
@@ -260,7 +261,7 @@ class SipFrontEnd:
 
     def _on_tls(self, data: bytes, addr: Addr, conn: StreamConnection) -> None:
         self._tls[addr] = conn
-        self._trace("sip_in", data, addr)
+        self._trace(SipIn, data, addr)
         self.endpoint.receive_datagram(data, addr, self._now(), "tls")
         self._pump()
 
@@ -302,7 +303,7 @@ class SipFrontEnd:
         self._arm_timer()
 
     def _send(self, data: bytes, addr: Addr, transport: str) -> None:
-        self._trace("sip_out", data, addr)
+        self._trace(SipOut, data, addr)
         if transport in ("tcp", "tls"):
             conn = (self._tcp if transport == "tcp" else self._tls).get(addr)
             if conn is None:  # we do not open connections back: a stream peer keeps its own open
@@ -326,12 +327,12 @@ class SipFrontEnd:
         if deadline is not None and self._loop is not None:
             self._timer = self._loop.call_at(deadline, self._on_timer)
 
-    def _trace(self, direction: str, data: bytes, addr: Addr) -> None:
+    def _trace(self, kind: type[SipIn | SipOut], data: bytes, addr: Addr) -> None:
         match = _CALL_ID.search(data)
         entry = self._calls.get(match.group(1).decode(errors="replace")) if match else None
         if entry is not None:
             first_line = data.split(b"\r\n", 1)[0].decode(errors="replace")
-            entry.call.events.record(direction, line=first_line, peer=f"{addr[0]}:{addr[1]}")
+            entry.call.events.emit(kind(line=first_line, peer=f"{addr[0]}:{addr[1]}"))
 
     # -- events ----------------------------------------------------------------------------
     def _handle(self, event: sip_events.SipEvent) -> None:
@@ -360,7 +361,7 @@ class SipFrontEnd:
         elif isinstance(event, sip_events.CallAcked):
             entry = self._calls.get(event.call_id)
             if entry:
-                entry.call.events.record("ack_received")
+                entry.call.events.emit(AckReceived())
         elif isinstance(event, sip_events.OfferReceived):
             self._on_offer(event)
         elif isinstance(event, sip_events.DtmfReceived):
@@ -401,7 +402,7 @@ class SipFrontEnd:
             entry.rtp.retarget((answer.remote_ip, answer.remote_port))
         sending = answer.direction in ("sendrecv", "sendonly") and answer.remote_ip not in ("0.0.0.0", "::")
         if sending != entry.rtp.sending:
-            entry.call.events.record("resumed" if sending else "held", direction=answer.direction)
+            entry.call.events.emit((Resumed if sending else Held)(direction=answer.direction))
         entry.rtp.sending = sending
         sdp = entry.answer_sdp
         self.command(lambda now: self.endpoint.accept_offer(call_id, sdp, now))

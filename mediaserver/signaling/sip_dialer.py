@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from mediaserver.events import CallStarted, DialFailed, DialStarted, ReferFailed, ReferProgress
 from mediaserver.kernel.bridge import run_bridge
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream
@@ -137,7 +138,7 @@ class SipDialer:
         if isinstance(event, sip_events.ReferProgress):
             leg = self.front.leg(event.call_id)
             if leg is not None:
-                leg.events.record("refer_progress", status=event.status, reason=event.reason, final=event.final)
+                leg.events.emit(ReferProgress(status=event.status, reason=event.reason, final=event.final))
             refer = self._refers.get(event.call_id)
             if event.final and refer is not None and not refer.done():
                 refer.set_result(event.status)
@@ -162,7 +163,7 @@ class SipDialer:
                 raise SipError(f"not a SIP URI: {to!r}")
             addr = await self._resolve(target.host, target.port or 5060)
         except (SipError, OSError) as exc:
-            origin.events.record("dial_failed", to=to, error=str(exc))
+            origin.events.emit(DialFailed(to=to, error=str(exc)))
             return DialResult(False, 400, f"bad target: {exc}")
         offered = self._codecs(origin, codecs)
         rtp = await front.open_rtp()
@@ -189,7 +190,7 @@ class SipDialer:
 
         front.command(send)
         call_id = holder[0]
-        origin.events.record("dial_started", to=to, leg_call_id=call_id, codecs=[c.name for c in offered])
+        origin.events.emit(DialStarted(to=to, leg_call_id=call_id, codecs=[c.name for c in offered]))
         try:
             outcome = await asyncio.wait_for(asyncio.shield(future), timeout_s)
         except TimeoutError:
@@ -207,7 +208,7 @@ class SipDialer:
         try:
             answer = read_answer(SessionDescription.parse(outcome.sdp or b""), offered)
         except (NegotiationError, ValueError) as exc:
-            origin.events.record("dial_failed", to=to, error=f"unusable SDP answer: {exc}")
+            origin.events.emit(DialFailed(to=to, error=f"unusable SDP answer: {exc}"))
             front.command(lambda now: front.endpoint.hangup(call_id, now))
             front.release_rtp(rtp)
             return DialResult(False, 488, "unusable SDP answer")
@@ -229,12 +230,7 @@ class SipDialer:
             send_media=rtp.send,
             teardown=front.forget_leg,
             info={"type": "sip", "direction": "outbound", "origin": origin.call_id, "rtp_port": rtp.port},
-            started={
-                "direction": "outbound",
-                "to": str(target),
-                "codec": answer.codec.name,
-                "origin": origin.call_id,
-            },
+            started=CallStarted(direction="outbound", to=str(target), codec=answer.codec.name, origin=origin.call_id),
         )
         rtp.on_media = leg.receive_media
         leg.answer()
@@ -262,7 +258,7 @@ class SipDialer:
         front.command(send)
         try:
             if failed:
-                call.events.record("refer_failed", error=failed[0])
+                call.events.emit(ReferFailed(error=failed[0]))
                 return 481
             return await asyncio.wait_for(future, 64.0)
         except TimeoutError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from asyncio import selector_events
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -22,6 +23,11 @@ DatagramHandler = Callable[[bytes, Addr], None]
 # Datagram payloads are small; asyncio's default 256 KiB receive buffer per read cost page
 # faults on every packet (docs/costs.md §5).
 MAX_DATAGRAM = 4096
+# The transport class of the standard library's selector loop: it reads each datagram with
+# `recvfrom(self.max_size)`, so its `max_size` is set to MAX_DATAGRAM. uvloop's transports (the
+# server's loop, mediaserver/cli.py) read into libuv's buffer and have no such setting. The class
+# is private, so typeshed does not declare it.
+_SELECTOR_DATAGRAM: type[Any] = selector_events._SelectorDatagramTransport  # type: ignore[attr-defined]
 
 
 class DatagramEndpoint(asyncio.DatagramProtocol):
@@ -32,7 +38,7 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio's classes; they implement the same methods.
         self.transport = cast(asyncio.DatagramTransport, transport)
-        if hasattr(transport, "max_size"):
+        if isinstance(transport, _SELECTOR_DATAGRAM):
             transport.max_size = MAX_DATAGRAM
 
     def datagram_received(self, data: bytes, addr: Any) -> None:

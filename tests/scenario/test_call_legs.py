@@ -13,6 +13,7 @@ import pytest
 
 from mediaserver.clock import ManualClock
 from mediaserver.errors import HangupCause
+from mediaserver.events import CallStarted
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.eventbus import EventBus
 from mediaserver.kernel.legs import LegLifecycle, wait_ended
@@ -62,7 +63,7 @@ async def test_a_leg_is_ticked_and_owned_until_the_far_end_hangs_up_then_torn_do
         script=wait_ended,
         teardown=front.teardown,
         info={"type": "sip"},
-        started={"direction": "outbound", "codec": "PCMU"},
+        started=CallStarted(direction="outbound", codec="PCMU"),
     )
     assert ticker.size == 1 and legs.live == {"leg-1": call}
     assert call.events.events[0]["event"] == "call_started" and call.events.events[0]["direction"] == "outbound"

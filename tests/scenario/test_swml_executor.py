@@ -41,6 +41,7 @@ class FakeTts:
     """Speaks 100 ms of a tone per text and remembers what it was asked to say."""
 
     sample_rate = 16000
+    voice_id = "fake-tone"
 
     def __init__(self) -> None:
         self.spoken: list[str] = []

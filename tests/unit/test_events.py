@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import logging
 import threading
@@ -24,46 +25,90 @@ from mediaserver.kernel.tick import MediaTicker
 from mediaserver.logs import STRICT_ENV, CallEventLog, CallLogWriter
 
 PACKAGE = Path(mediaserver.__file__).parent
-# Sites whose event name is computed: the names they can produce.
+# Sites that emit a class chosen at run time (a parameter): the event names they can produce.
 DYNAMIC = {
-    "signaling/sip.py": {"sip_in", "sip_out", "held", "resumed"},
+    "signaling/sip.py": {"sip_in", "sip_out"},
 }
 
 
-def _record_sites() -> list[tuple[str, int, str | None, set[str], bool]]:
-    """Every `….record(name, …)` / `….emit(Event(…))` on a call event log in the package."""
+def _trees() -> list[tuple[str, ast.Module]]:
+    return [(str(p.relative_to(PACKAGE)), ast.parse(p.read_text())) for p in sorted(PACKAGE.rglob("*.py"))]
+
+
+def _event_classes() -> dict[str, type[events.CallEvent]]:
+    """Every `@event` class in the package (importing its module registers it), by class name."""
+    found: dict[str, type[events.CallEvent]] = {}
+    for rel, tree in _trees():
+        module = "mediaserver." + rel.removesuffix(".py").replace("/", ".")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and any(ast.unparse(d) == "event" for d in node.decorator_list):
+                found[node.name] = getattr(importlib.import_module(module), node.name)
+    return found
+
+
+def _classes_named(node: ast.expr, aliases: dict[str, str]) -> list[str] | None:
+    """The class names an emitted expression builds: `X(…)`, `events.X(…)`, `(A if c else B)(…)`,
+    `given or X()`; None where the class is a run-time value (a parameter)."""
+    if isinstance(node, ast.Call):
+        return _classes_named(node.func, aliases)
+    if isinstance(node, ast.IfExp):
+        body, orelse = _classes_named(node.body, aliases), _classes_named(node.orelse, aliases)
+        return None if body is None or orelse is None else body + orelse
+    if isinstance(node, ast.BoolOp):  # `started or CallStarted()`: the fallback's class
+        built = [_classes_named(v, aliases) for v in node.values if isinstance(v, ast.Call)]
+        return None if not built or None in built else [n for names in built if names for n in names]
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return [aliases.get(name, name)] if name[:1].isupper() else None
+
+
+def _emit_sites() -> list[tuple[str, int, list[str] | None, set[str], bool]]:
+    """Every `….events.emit(Event(…))` on a call event log in the package."""
     sites = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        rel = str(path.relative_to(PACKAGE))
-        tree = ast.parse(path.read_text())
+    for rel, tree in _trees():
+        imports = (n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom))
+        aliases = {a.asname: a.name for n in imports for a in n.names if a.asname}
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             receiver = ast.unparse(node.func.value)
-            if node.func.attr != "record" or not receiver.endswith("events") or not node.args:
+            if node.func.attr != "emit" or not receiver.endswith("events") or not node.args:
                 continue
-            name = node.args[0].value if isinstance(node.args[0], ast.Constant) else None
-            keywords = {k.arg for k in node.keywords if k.arg is not None and k.arg != "level"}
-            spread = any(k.arg is None for k in node.keywords)
-            sites.append((rel, node.lineno, name, keywords, spread))
+            built = node.args[0]
+            call = built if isinstance(built, ast.Call) else None
+            keywords = {k.arg for k in call.keywords if k.arg is not None} if call else set()
+            spread = call is None or any(k.arg is None for k in call.keywords) or bool(call.args)
+            sites.append((rel, node.lineno, _classes_named(built, aliases), keywords, spread))
     return sites
 
 
+def test_no_call_event_is_recorded_by_name() -> None:
+    """`record(name, **fields)` is the deprecated untyped path: the package emits typed events only."""
+    for rel, tree in _trees():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "record":
+                receiver = ast.unparse(node.func.value)
+                assert not receiver.endswith("events"), f"{rel}:{node.lineno}: emit a class from mediaserver/events.py"
+
+
 def test_every_event_name_used_in_the_code_is_registered_with_its_fields() -> None:
-    sites = _record_sites()
-    assert sites, "the scan found no record() sites"
-    for rel, line, name, keywords, spread in sites:
+    classes = _event_classes()
+    for name, cls in classes.items():
+        assert EVENTS.get(cls.EVENT) is cls, f"{name} is not registered"
+    sites = _emit_sites()
+    assert len(sites) >= 80, "the scan found too few emit() sites"
+    for rel, line, names, keywords, spread in sites:
         where = f"{rel}:{line}"
-        if name is None:
-            assert rel in DYNAMIC, f"{where}: a computed event name; list what it can be in DYNAMIC"
+        if names is None:
+            assert rel in DYNAMIC, f"{where}: a computed event class; list what it can be in DYNAMIC"
             assert DYNAMIC[rel] <= EVENTS.keys(), where
             continue
-        assert name in EVENTS, f"{where}: {name!r} is not a class in mediaserver/events.py"
-        cls = EVENTS[name]
-        assert keywords <= set(cls._names), f"{where}: {name} has no field(s) {keywords - set(cls._names)}"
-        if not spread:
-            missing = {n for n in cls._names if _required(cls, n)} - keywords
-            assert not missing, f"{where}: {name} needs {missing}"
+        for name in names:
+            assert name in classes, f"{where}: {name!r} is not an event class (mediaserver/events.py)"
+            cls = classes[name]
+            assert keywords <= set(cls._names), f"{where}: {name} has no field(s) {keywords - set(cls._names)}"
+            if not spread:
+                missing = {n for n in cls._names if _required(cls, n)} - keywords
+                assert not missing, f"{where}: {name} needs {missing}"
 
 
 def _required(cls: type[events.CallEvent], name: str) -> bool:

@@ -42,6 +42,7 @@ from mediaserver.agents.sidecar.engine import SidecarEngine
 from mediaserver.agents.sidecar.transcribe import LegTranscriber
 from mediaserver.agents.sidecar.turns import TurnDetector
 from mediaserver.agents.sidecar.webhook import WebhookPoster, call_info
+from mediaserver.events import AiSidecar, AiSidecarFailed, AiSidecarLegs, AiSidecarWebhookFailed
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.eventbus import EventBus
 from mediaserver.pipeline.asr import SpeechRecognizer
@@ -106,7 +107,7 @@ class SidecarManager:
     async def __call__(self, call: Call, params: Any, variables: Mapping[str, Any]) -> str:
         reply = await self.start(call, params, variables)
         level = logging.INFO if reply.startswith("+OK") else logging.WARNING
-        call.events.record("ai_sidecar", level=level, reply=reply)
+        call.events.emit(AiSidecar(reply=reply), level=level)
         return reply
 
     # -- runtime API ---------------------------------------------------------------------------
@@ -139,13 +140,13 @@ class SidecarManager:
             tools = svc.tool_factory(call, config) if svc.tool_factory else _default_tools(call, config)
         except Exception as exc:
             self.transcribers.pop(call.call_id, None)
-            call.events.record("ai_sidecar_failed", level=logging.ERROR, error=repr(exc))
+            call.events.emit(AiSidecarFailed(error=repr(exc)))
             return ERR_BUILD
         try:
             asr = await svc.asr() if svc.asr is not None else None
         except Exception as exc:
             self.transcribers.pop(call.call_id, None)
-            call.events.record("ai_sidecar_failed", level=logging.ERROR, error=repr(exc))
+            call.events.emit(AiSidecarFailed(error=repr(exc)))
             return ERR_TRANSCRIBE
         inherited = variables.get(PERSIST_VAR) if variables is not None else None
         # The channel's runtime state beats declarative defaults (seed 002, Persistence).
@@ -175,9 +176,7 @@ class SidecarManager:
                 config.url,
                 info,
                 svc.http or _no_http,
-                on_failure=lambda why: call.events.record(
-                    "ai_sidecar_webhook_failed", level=logging.WARNING, error=why
-                ),
+                on_failure=lambda why: call.events.emit(AiSidecarWebhookFailed(error=why)),
             )
             if config.url
             else None
@@ -358,7 +357,7 @@ class SidecarManager:
                 continue
             if "local-caller" not in sidecar.transcribers:
                 self._listen(sidecar, "local-caller", other, mine.asr)
-            call.events.record("ai_sidecar_legs", customer_call=call.call_id, agent_call=other.call_id)
+            call.events.emit(AiSidecarLegs(customer_call=call.call_id, agent_call=other.call_id))
 
     def _listen(self, sidecar: Sidecar, leg: str, source: Call, asr: SpeechRecognizer) -> None:
         assert self.services.vad is not None

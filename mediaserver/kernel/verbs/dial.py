@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mediaserver.events import ConnectDialed, SipReferDone
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.verbs.context import VerbContext
 from mediaserver.swml.effects import Connect, SipRefer, VerbResult
@@ -47,7 +48,7 @@ async def connect(ctx: VerbContext, call: Call, effect: Connect) -> VerbResult:
             codecs=codecs.split(",") if isinstance(codecs, str) else None,
         )
         status, reason = outcome.status, outcome.reason
-        call.events.record("connect_dialed", path=effect.path, to=device["to"], status=status, reason=reason)
+        call.events.emit(ConnectDialed(path=effect.path, to=device["to"], status=status, reason=reason))
         if outcome.answered and outcome.leg is not None:
             ended_by = await ctx.dialer.bridge(call, outcome.leg)
             return VerbResult(
@@ -63,7 +64,7 @@ async def connect(ctx: VerbContext, call: Call, effect: Connect) -> VerbResult:
 
 async def sip_refer(ctx: VerbContext, call: Call, effect: SipRefer) -> VerbResult:
     status = await ctx.dialer.refer(call, effect.to_uri)
-    call.events.record("sip_refer_done", path=effect.path, to=effect.to_uri, status=status)
+    call.events.emit(SipReferDone(path=effect.path, to=effect.to_uri, status=status))
     return VerbResult(
         {"sip_refer_result": "success" if 200 <= status < 300 else "failed", "sip_refer_response_code": status}
     )

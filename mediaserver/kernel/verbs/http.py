@@ -13,11 +13,11 @@ exception: a script branches on request_result. `fetch` POSTs the call body for
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import aiohttp
 
+from mediaserver.events import RequestDone, RequestFailed, RequestNotJson, SwmlFetch, SwmlFetchFailed
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.fetch import FetchError, call_body, fetch_swml, public_url, split_credentials
 from mediaserver.kernel.verbs.context import VerbContext
@@ -60,15 +60,13 @@ async def request(ctx: VerbContext, call: Call, effect: Request) -> VerbResult:
         try:
             variables["request_response"] = json.loads(text)
         except json.JSONDecodeError:
-            call.events.record("request_not_json", level=logging.WARNING, path=effect.path, url=shown)
-    call.events.record("request_done", path=effect.path, url=shown, status=variables["request_response_code"])
+            call.events.emit(RequestNotJson(path=effect.path, url=shown))
+    call.events.emit(RequestDone(path=effect.path, url=shown, status=variables["request_response_code"]))
     return VerbResult(variables)
 
 
 def _failed(call: Call, effect: Request, variables: dict[str, Any], reason: str) -> VerbResult:
-    call.events.record(
-        "request_failed", level=logging.WARNING, path=effect.path, url=variables["request_url"], error=reason
-    )
+    call.events.emit(RequestFailed(path=effect.path, url=variables["request_url"], error=reason))
     variables["request_result"] = variables["return_value"] = "failed"
     return VerbResult(variables)
 
@@ -77,10 +75,10 @@ async def fetch(ctx: VerbContext, call: Call, effect: FetchSwml) -> SwmlFetched 
     if ctx.http is None:
         return FetchFailed("no HTTP client configured")
     body = call_body(ctx.interp.call, effect.variables, ctx.interp.envs, effect.params)
-    call.events.record("swml_fetch", path=effect.path, url=public_url(effect.url), purpose=effect.purpose)
+    call.events.emit(SwmlFetch(path=effect.path, url=public_url(effect.url), purpose=effect.purpose))
     try:
         document = await fetch_swml(ctx.http, effect.url, body, ctx.options.fetch_timeout_s)
     except FetchError as exc:
-        call.events.record("swml_fetch_failed", level=logging.ERROR, path=effect.path, error=str(exc))
+        call.events.emit(SwmlFetchFailed(path=effect.path, error=str(exc)))
         return FetchFailed(str(exc))
     return SwmlFetched(document)

@@ -12,9 +12,9 @@ branch on it and the call goes on.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
+from mediaserver.events import DigitsSent, SendDigitsFailed, VerbUnsupported
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import DtmfUnsupported
 from mediaserver.kernel.verbs.context import VerbContext
@@ -37,7 +37,7 @@ async def send_digits(ctx: VerbContext, call: Call, effect: SendDigits) -> VerbR
     try:
         media.send_dtmf(effect.digits, DIGIT_MS, GAP_MS, done=sent)
     except DtmfUnsupported as exc:  # no telephone-event negotiated, or a WebRTC leg
-        call.events.record("send_digits_failed", level=logging.WARNING, path=effect.path, error=str(exc))
+        call.events.emit(SendDigitsFailed(path=effect.path, error=str(exc)))
         return VerbResult({"send_digits_result": "failed"})
     ended: asyncio.Future[Any] = asyncio.ensure_future(call.ended.wait())
     try:
@@ -45,10 +45,10 @@ async def send_digits(ctx: VerbContext, call: Call, effect: SendDigits) -> VerbR
     finally:
         ended.cancel()
     ok = done.done()
-    call.events.record("digits_sent", path=effect.path, digits=effect.digits, completed=ok)
+    call.events.emit(DigitsSent(path=effect.path, digits=effect.digits, completed=ok))
     return VerbResult({"send_digits_result": "success" if ok else "failed"})
 
 
 async def unsupported(ctx: VerbContext, call: Call, effect: Unsupported) -> VerbResult:
-    call.events.record("verb_unsupported", level=logging.WARNING, verb=effect.verb, path=effect.path)
+    call.events.emit(VerbUnsupported(verb=effect.verb, path=effect.path))
     return VerbResult({f"{effect.verb}_result": "unsupported"})

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import deque
 from typing import Any
 
@@ -33,6 +32,7 @@ import numpy as np
 
 from mediaserver.audio.dsp import rms_dbfs
 from mediaserver.audio.frame import AudioFrame, Pcm
+from mediaserver.events import PromptDone, PromptSpeechFailed, PromptSpeechUnavailable
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.verbs.context import VerbContext
 from mediaserver.kernel.verbs.taps import DigitCollector
@@ -65,15 +65,8 @@ async def prompt(ctx: VerbContext, call: Call, effect: Prompt) -> VerbResult:
         if speech is not None:
             speech.close()
     if variables["prompt_result"] == "no_input" and effect.speech and ctx.recognizer.unavailable:
-        call.events.record(
-            "prompt_speech_unavailable",
-            level=logging.WARNING,
-            path=effect.path,
-            reason=ctx.recognizer.unavailable,
-        )
-    call.events.record(
-        "prompt_done", path=effect.path, result=variables["prompt_result"], value=variables["prompt_value"]
-    )
+        call.events.emit(PromptSpeechUnavailable(path=effect.path, reason=ctx.recognizer.unavailable))
+    call.events.emit(PromptDone(path=effect.path, result=variables["prompt_result"], value=variables["prompt_value"]))
     return VerbResult({**variables, "return_value": variables["prompt_result"]})
 
 
@@ -197,7 +190,7 @@ async def _digits_or_speech(
             ctx.blocking, lambda: recognizer.transcribe(pcm, hotwords=hints)
         )
     except Exception as exc:  # an engine failure is the verb's failure, not the call's
-        call.events.record("prompt_speech_failed", level=logging.ERROR, path=effect.path, error=repr(exc))
+        call.events.emit(PromptSpeechFailed(path=effect.path, error=repr(exc)))
         return {"prompt_result": "failed", "prompt_value": "", "prompt_digit_terminator": ""}
     text = recognition.text.strip()
     if not text:

@@ -9,8 +9,7 @@ runner is `NoSidecarRunner`, whose `SIDECAR_UNAVAILABLE` answer is logged as `ve
 
 from __future__ import annotations
 
-import logging
-
+from mediaserver.events import AiSidecarRefused, VerbUnsupported
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.services import SIDECAR_UNAVAILABLE
 from mediaserver.kernel.verbs.context import VerbContext
@@ -22,13 +21,7 @@ __all__ = ["ai_sidecar"]
 async def ai_sidecar(ctx: VerbContext, call: Call, effect: AiSidecar) -> None:
     reply = await ctx.sidecar_runner(call, effect.params, ctx.interp.variables)
     if reply == SIDECAR_UNAVAILABLE:
-        call.events.record(
-            "verb_unsupported",
-            level=logging.WARNING,
-            verb="ai_sidecar",
-            path=effect.path,
-            reason="no sidecar engine configured",
-        )
+        call.events.emit(VerbUnsupported(verb="ai_sidecar", path=effect.path, reason="no sidecar engine configured"))
     elif not reply.startswith("+OK"):
-        call.events.record("ai_sidecar_refused", level=logging.WARNING, path=effect.path, reply=reply)
+        call.events.emit(AiSidecarRefused(path=effect.path, reply=reply))
     return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from mediaserver.events import DtmfCollected
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.taps import Digit
 
@@ -20,7 +21,7 @@ class DigitCollector:
         self._subscription = call.media.taps.dtmf.subscribe(self._on_digit, name="digit-collector")
 
     def _on_digit(self, digit: Digit) -> None:
-        self.call.events.record("dtmf_collected", digit=digit.digit, source=digit.source.value)
+        self.call.events.emit(DtmfCollected(digit=digit.digit, source=digit.source.value))
         self.digits.put_nowait(digit.digit)
 
     async def next(self, timeout_s: float) -> str | None:
