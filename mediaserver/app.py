@@ -99,24 +99,28 @@ def webrtc_options(settings: Settings) -> WebRtcOptions:
 
 
 def load_tts(settings: Settings) -> TtsEngine:
-    from mediaserver.pipeline.engines.piper_tts import PiperTts
+    """The engine [tts] engine names (blocking: loads the voice)."""
+    from mediaserver.pipeline.engines import TtsOptions, load_engine
 
-    return PiperTts(model_path=settings.tts.model or None, threads=settings.tts.threads)
+    tts = settings.tts
+    return load_engine("tts", tts.engine, TtsOptions(model=tts.model, threads=tts.threads))
 
 
 def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking: ThreadPoolExecutor) -> AiEngines:
     """The ai verb's engines (blocking: loads the ASR model); run in the executor."""
-    from mediaserver.pipeline.engines.openai_llm import OpenAiLanguageModel
-    from mediaserver.pipeline.engines.smart_turn import SmartTurnDetector
-    from mediaserver.pipeline.engines.whisper_asr import WhisperRecognizer
+    from mediaserver.pipeline.engines import AsrOptions, LlmOptions, TurnOptions, load_engine
     from mediaserver.pipeline.llm import LlmSettings
     from mediaserver.pipeline.vad import make_confirmer
 
     ai = settings.ai
-    asr = WhisperRecognizer(ai.asr_model or None, window_s=ai.asr_window_s, threads=ai.asr_threads)
-    llm = OpenAiLanguageModel(ai.base_url, ai.api_key or "none")
+    asr = load_engine(
+        "asr", ai.asr_engine, AsrOptions(model=ai.asr_model, window_s=ai.asr_window_s, threads=ai.asr_threads)
+    )
+    llm = load_engine("llm", ai.llm_engine, LlmOptions(base_url=ai.base_url, api_key=ai.api_key))
     make_confirmer()  # loads the shared silero model once, here, rather than on the first call
-    detector = SmartTurnDetector(threads=1)  # smart-turn v3.2 from the pipecat-ai wheel: semantic end of turn
+    # [end_of_turn] engine (smart-turn v3.2 by default): semantic end of turn; "none": fixed silence
+    turn = ai.end_of_turn_engine
+    detector = None if turn == "none" else load_engine("end_of_turn", turn, TurnOptions(threads=1))
 
     def llm_settings(config: AiSessionConfig) -> LlmSettings:
         return LlmSettings(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mediaserver.fields import Field, FieldErrors, Kind, Table, validate
+from mediaserver.pipeline.engines import engine_names
 from mscodecs import SUPPORTED
 from msconfig import CONFIG_DIR
 
@@ -140,7 +141,8 @@ class WebRtcSettings:
 
 @dataclass(frozen=True)
 class AiSettings:
-    """The `ai` verb's engines: an OpenAI-compatible LLM endpoint and the ASR model."""
+    """The `ai` verb's engines: an OpenAI-compatible LLM endpoint and the ASR model; each engine
+    by its name in `mediaserver.pipeline.engines.ENGINES` ("none": no end-of-turn detector)."""
 
     enabled: bool = True
     base_url: str = "http://127.0.0.1:11434/v1"
@@ -152,6 +154,9 @@ class AiSettings:
     asr_window_s: float = 10.0
     asr_threads: int = 1
     far_end_delay_ms: int = 40
+    asr_engine: str = "whisper"
+    llm_engine: str = "openai"
+    end_of_turn_engine: str = "smart_turn"
 
     @property
     def api_key(self) -> str:
@@ -292,6 +297,16 @@ def _known_codecs(codecs: list[Any]) -> str | None:
     return f"unknown codec {bad[0]!r} (known: {', '.join(KNOWN_CODECS)})" if bad else None
 
 
+def _engine(kind: str, *extra: str) -> Field:
+    """`<kind>.engine`: a name in the engine registry (`pipeline/engines`), or one of `extra`."""
+    known = (*engine_names(kind), *extra)
+
+    def rule(name: str) -> str | None:
+        return None if name in known else f"unknown {kind} engine {name!r} (known: {', '.join(known)})"
+
+    return _req("str", check=rule)
+
+
 def _positive(value: float) -> str | None:
     return None if value > 0 else f"expected a number of seconds in (0, 120], got {value!r}"
 
@@ -365,7 +380,7 @@ SCHEMA = _section(
     tts=_req(
         "table",
         table=_section(
-            engine=_req("str", check=lambda e: None if e == "piper" else f"{e!r} is not supported (supported: piper)"),
+            engine=_engine("tts"),
             model=_req("str"),
             threads=_req("int", lo=1, hi=16),
         ),
@@ -383,6 +398,7 @@ SCHEMA = _section(
     llm=_req(
         "table",
         table=_section(
+            engine=_engine("llm"),
             enabled=_req("bool"),
             base_url=_req("str", check=_http_url),
             api_key_env=_req("str"),
@@ -394,8 +410,14 @@ SCHEMA = _section(
     ),
     asr=_req(
         "table",
-        table=_section(model=_req("str"), window_s=_req("num", lo=1.0, hi=30.0), threads=_req("int", lo=1, hi=16)),
+        table=_section(
+            engine=_engine("asr"),
+            model=_req("str"),
+            window_s=_req("num", lo=1.0, hi=30.0),
+            threads=_req("int", lo=1, hi=16),
+        ),
     ),
+    end_of_turn=_req("table", table=_section(engine=_engine("end_of_turn", "none"))),
     swml=Field(
         "table",
         default={},
@@ -459,6 +481,9 @@ def _build(raw: dict[str, Any], base_dirs: Mapping[str, Path], source: str) -> S
             asr_window_s=float(asr["window_s"]),
             asr_threads=asr["threads"],
             far_end_delay_ms=llm["far_end_delay_ms"],
+            asr_engine=asr["engine"],
+            llm_engine=llm["engine"],
+            end_of_turn_engine=v["end_of_turn"]["engine"],
         ),
         swml=_swml(v["swml"], base_dirs),
         api=ApiSettings(**v["api"]),

@@ -72,3 +72,32 @@ def test_environment_strings_are_coerced_and_checked() -> None:
     assert load_settings(environ={"MS_RTP_PORT_MIN": "20100", "MS_WEBRTC_ENABLED": "no"}).rtp.port_min == 20100
     with pytest.raises(ConfigError, match=r"http.port: 70000 is outside 0..65535"):
         load_settings(environ={"MS_HTTP_PORT": "70000"})
+
+
+def test_engines_default_to_todays_and_are_chosen_by_name(tmp_path: Path) -> None:
+    settings = load_settings(environ={})
+    assert (settings.ai.asr_engine, settings.tts.engine, settings.ai.llm_engine) == ("whisper", "piper", "openai")
+    assert settings.ai.end_of_turn_engine == "smart_turn"
+    cfg = tmp_path / "my.toml"
+    cfg.write_text('[end_of_turn]\nengine = "none"\n')
+    assert load_settings(cfg, environ={}).ai.end_of_turn_engine == "none"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[asr]\nengine = 'vosk'\n", "asr.engine: unknown asr engine 'vosk' (known: whisper)"),
+        ("[tts]\nengine = 'coqui'\n", "tts.engine: unknown tts engine 'coqui' (known: piper)"),
+        ("[llm]\nengine = 'claude'\n", "llm.engine: unknown llm engine 'claude' (known: openai)"),
+        (
+            "[end_of_turn]\nengine = 'vad'\n",
+            "end_of_turn.engine: unknown end_of_turn engine 'vad' (known: smart_turn, none)",
+        ),
+    ],
+)
+def test_an_unknown_engine_names_the_key_and_the_known_engines(tmp_path: Path, text: str, message: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ={})
+    assert message in str(info.value)

@@ -30,9 +30,10 @@ import httpx2
 import openai
 import pydantic
 
+from mediaserver.pipeline.engines import LlmOptions
 from mediaserver.pipeline.llm import LlmError, LlmEvent, LlmFinished, LlmSettings, TextDelta, ToolCallRequested
 
-__all__ = ["OpenAiLanguageModel"]
+__all__ = ["OpenAiLanguageModel", "build"]
 
 
 @dataclass
@@ -141,3 +142,8 @@ def _events(chunk: Any, calls: dict[int, _PartialToolCall]) -> list[LlmEvent]:
             events.append(LlmFinished(str(choice.finish_reason)))
     # A role-only or usage-only chunk yields nothing and does not count as the first token.
     return events
+
+
+def build(options: LlmOptions) -> OpenAiLanguageModel:
+    """The `ENGINES["llm"]["openai"]` factory (no I/O until the first request)."""
+    return OpenAiLanguageModel(options.base_url, options.api_key or "none")

@@ -39,11 +39,12 @@ import onnxruntime
 from piper import AudioChunk, PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
+from mediaserver.pipeline.engines import TtsOptions
 from mediaserver.pipeline.engines.piper_words import Phone, word_timings
 from mediaserver.pipeline.text import speakable
 from mediaserver.pipeline.tts import TtsChunk, split_sentences
 
-__all__ = ["PiperTts"]
+__all__ = ["PiperTts", "build"]
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +144,8 @@ def _load_model(model: Path, alignments: bool) -> tuple[str | bytes, bool]:
     except ValueError as error:  # already patched on disk, or a graph without the tensor
         log.info("piper model %s not patched for alignments: %s", model.name, error)
     return proto.SerializeToString(), True
+
+
+def build(options: TtsOptions) -> PiperTts:
+    """The `ENGINES["tts"]["piper"]` factory (loads the voice: blocking)."""
+    return PiperTts(model_path=options.model or None, threads=options.threads)

@@ -20,8 +20,9 @@ import numpy as np
 import onnxruntime as ort
 
 from mediaserver.audio.frame import Pcm
+from mediaserver.pipeline.engines import TurnOptions
 
-__all__ = ["MODEL_FILE", "MODEL_PACKAGE", "SmartTurnDetector", "WINDOW_SECONDS", "model_path", "prepare"]
+__all__ = ["MODEL_FILE", "MODEL_PACKAGE", "SmartTurnDetector", "WINDOW_SECONDS", "build", "model_path", "prepare"]
 
 log = logging.getLogger(__name__)
 
@@ -80,3 +81,8 @@ class SmartTurnDetector:
     def probability(self, pcm: Pcm) -> float:
         outputs: list[Any] = self._session.run(None, {"input_features": prepare(pcm)})
         return float(cast(np.ndarray, outputs[0]).reshape(-1)[0])
+
+
+def build(options: TurnOptions) -> SmartTurnDetector:
+    """The `ENGINES["end_of_turn"]["smart_turn"]` factory (loads the model: blocking)."""
+    return SmartTurnDetector(options.model or None, threads=options.threads)

@@ -32,9 +32,10 @@ import numpy as np
 
 from mediaserver.audio.frame import Pcm
 from mediaserver.pipeline.asr import Recognition
+from mediaserver.pipeline.engines import AsrOptions
 from mediaserver.rates import PIPELINE_RATE
 
-__all__ = ["WhisperRecognizer"]
+__all__ = ["WhisperRecognizer", "build"]
 
 log = logging.getLogger(__name__)
 
@@ -177,3 +178,8 @@ def _drop_repeats(text: str) -> str:
 
 def _confidence(avg_logprob: Any) -> float:
     return float(min(1.0, max(0.0, math.exp(float(avg_logprob)))))
+
+
+def build(options: AsrOptions) -> WhisperRecognizer:
+    """The `ENGINES["asr"]["whisper"]` factory (loads the model: blocking)."""
+    return WhisperRecognizer(options.model or None, window_s=options.window_s, threads=options.threads)
