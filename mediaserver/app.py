@@ -145,6 +145,13 @@ def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking
         far_end_delay_ms=ai.far_end_delay_ms,
         first_token_timeout_s=ai.first_token_timeout_s,
         detector=detector,
+        # The detector's own worker, beside the 2 engine workers: a check (~0.25 s of a core)
+        # never queues in front of an ASR final or a TTS clause. One thread for every call: on 2
+        # cores a second concurrent inference would only slow the ASR and TTS already running,
+        # so checks from all calls wait in its queue, one inference at a time.
+        detector_executor=None
+        if detector is None
+        else ThreadPoolExecutor(max_workers=1, thread_name_prefix="turn-detector"),
     )
 
 
@@ -315,6 +322,11 @@ class MediaServer:
         if self._http_session:
             await self._http_session.close()
         self.blocking.shutdown(wait=False, cancel_futures=True)
+        engines = self._ai_engines
+        if engines is not None and engines.done() and not engines.cancelled() and engines.exception() is None:
+            turn_worker = engines.result().detector_executor
+            if turn_worker is not None:
+                turn_worker.shutdown(wait=False, cancel_futures=True)
 
     def _sidecar_manager(self, synthesizer: SpeechSynthesizer) -> SidecarManager:
         """The sidecar manager (the ai_sidecar verb), on the AI engines, loaded on first use."""

@@ -647,6 +647,7 @@ class TurnCheck(CallEvent):
     caller_sample: int
     probability: float  # P(turn complete) from the audio; the turn manager adds the transcript's hint
     ms: int  # the inference's wall time
+    early: bool = OMIT  # True: started as the voice ended, on that audio plus the silence assumed to go on
 
 
 @event

@@ -358,6 +358,21 @@ class TurnManager:
     def utterance_start(self) -> int | None:
         return self._utt.start if self._utt else None
 
+    @property
+    def check_due(self) -> int | None:
+        """The `upto` of the next `CheckEndOfTurn` if the caller stays silent; None when none is due.
+
+        Checks come in the first frame whose end has the silence they wait for, so this is the
+        speech end plus that silence in whole frames. The kernel may start the detector early on
+        that audio (session.py); the manager still asks, and judges only a verdict for this silence.
+        """
+        utt = self._utt
+        if utt is None or not self.params.turn_detection or self.listen is not Listen.TRAILING or utt.next_check < 0:
+            return None
+        if utt.next_check >= self._silence_bound(utt):
+            return None  # the silence bound ends the turn first
+        return utt.voiced_end + -(-utt.next_check // FRAME_SAMPLES) * FRAME_SAMPLES
+
     def set_params(self, **changes: object) -> None:
         """Live parameter changes (SWAIG `settings` / `update_settings` actions)."""
         self.params = replace(self.params, **changes)  # type: ignore[arg-type]

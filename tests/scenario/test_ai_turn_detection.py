@@ -29,7 +29,7 @@ from mediaserver.pipeline.turn import (
     TurnParams,
     TurnVerdict,
 )
-from tests.scenario.ai_fakes import Scenario, ScriptedLlm, tone
+from tests.scenario.ai_fakes import InlineExecutor, Scenario, ScriptedLlm, tone
 
 MS = 16  # caller samples per millisecond
 
@@ -340,3 +340,139 @@ async def test_without_a_detector_or_with_detection_off_the_fixed_silence_rule_s
         assert s.events("turn_endpoint")[0]["reason"] == "end_of_speech" and silence_to_endpoint_ms(s) == 700
         assert not s.events("turn_check") and (detector is None or not detector.calls)
         await s.finish()
+
+
+# ---- the early check on the detector's own worker -----------------------------------------------
+
+
+class DetectorWorker(Executor):
+    """The detector's own executor in a test: runs a job at `release()` (or at once: `gated=False`),
+    never one cancelled while it waited, and records who ran on it."""
+
+    def __init__(self, gated: bool = True) -> None:
+        self.gated = gated
+        self.held: list[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
+        self.ran: list[Any] = []  # the bound object of each job run (the detector)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.held.append((future, fn, args))
+        if not self.gated:
+            self.release()
+        return future
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for future, fn, args in held:
+            if future.set_running_or_notify_cancel():
+                self.ran.append(getattr(fn, "__self__", None))
+                future.set_result(fn(*args))
+
+
+class SharedPool(InlineExecutor):
+    """The engines' shared pool (ASR, TTS), recording what ran there."""
+
+    def __init__(self) -> None:
+        self.ran: list[Any] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.ran.append(getattr(fn, "__self__", None))
+        return super().submit(fn, *args, **kwargs)
+
+
+def with_worker(s: Scenario, worker: DetectorWorker) -> SharedPool:
+    pool = SharedPool()
+    s.engines.blocking = pool
+    s.engines.detector_executor = worker
+    return pool
+
+
+async def test_early_check_starts_at_the_hangover_on_its_own_worker_and_answers_the_first_check() -> None:
+    detector = ToneTurnDetector({700})
+    s = call(detector, {700: "what time is it"})
+    worker = DetectorWorker()
+    pool = with_worker(s, worker)
+    await s.start()
+    await s.play(ticks=10)
+    await s.play(tone(700, 1000), ticks=6)  # the hangover (60 ms of silence, heard 2 ticks late): it starts
+    assert len(worker.held) == 1 and not s.events("turn_check")
+    worker.release()  # ready well before 250 ms of silence
+    await s.play(ticks=20)
+    [endpoint] = s.events("turn_endpoint")
+    assert endpoint["reason"] == "end_of_turn" and endpoint["preemptive"] is True
+    assert silence_to_endpoint_ms(s) == 260  # not 260 + the inference: its verdict was waiting
+    [check] = s.events("turn_check")
+    assert check["early"] is True and check["caller_sample"] == endpoint["caller_sample"]
+    # One run, on the audio of the check it answered (the unheard silence assumed): no second call.
+    assert detector.calls == [check["caller_sample"] - 10 * 320]
+    assert worker.ran == [detector] and detector not in pool.ran and pool.ran  # ASR ran in the pool
+    assert s.tts.spoken == ["It is noon."]
+    await s.finish()
+
+
+async def test_caller_resuming_cancels_the_queued_early_check_and_the_next_silence_gets_its_own() -> None:
+    detector = ToneTurnDetector({500, 600})
+    s = call(detector, {500: "book a table", 600: "book a table for two"})
+    worker = DetectorWorker()
+    with_worker(s, worker)
+    await s.start()
+    await s.play(tone(500, 600), ticks=6)
+    [(first, _, _)] = worker.held  # queued at the hangover, not run yet
+    await s.play(tone(600, 1000))  # the caller goes on
+    assert first.cancelled()
+    await s.play(ticks=6)
+    assert len(worker.held) == 2  # the new silence's early check
+    worker.release()  # the first never runs; the second does
+    assert len(detector.calls) == 1
+    await s.play(ticks=20)
+    [endpoint] = s.events("turn_endpoint")
+    assert endpoint["reason"] == "end_of_turn" and silence_to_endpoint_ms(s) == 260
+    [check] = s.events("turn_check")
+    assert check["early"] is True and check["caller_sample"] == endpoint["caller_sample"]
+    assert s.session.history[0] == {"role": "user", "content": "book a table for two"}
+    await s.finish()
+
+
+async def test_a_finished_early_verdict_is_discarded_when_the_caller_resumes() -> None:
+    detector = ToneTurnDetector({500, 600})  # "complete" for both: only the silence decides
+    s = call(detector, {500: "book a table", 600: "book a table for two"})
+    worker = DetectorWorker(gated=False)
+    with_worker(s, worker)
+    await s.start()
+    await s.play(tone(500, 600), ticks=7)  # the early verdict (complete) is in, not asked for yet
+    assert len(detector.calls) == 1 and not s.events("turn_check")
+    await s.play(tone(600, 1000), ticks=20)  # resumed at ~180 ms: that verdict is for the old silence
+    [endpoint] = s.events("turn_endpoint")
+    assert endpoint["reason"] == "end_of_turn" and silence_to_endpoint_ms(s) == 260
+    assert len(detector.calls) == 2 and len(s.events("turn_check")) == 1  # the old one was never applied
+    assert s.session.history[0] == {"role": "user", "content": "book a table for two"}
+    await s.finish()
+
+
+async def test_incomplete_early_verdict_then_rechecks_run_on_the_detector_worker() -> None:
+    detector = ToneTurnDetector(set())
+    s = call(detector, {700: "what time is it"}, end_of_speech_timeout=900)
+    worker = DetectorWorker(gated=False)
+    pool = with_worker(s, worker)
+    await s.start()
+    await s.play(tone(700, 600), ticks=80)
+    [endpoint] = s.events("turn_endpoint")
+    assert endpoint["reason"] == "end_of_speech" and silence_to_endpoint_ms(s) == 900
+    checks = s.events("turn_check")
+    assert [c.get("early", False) for c in checks] == [True, False, False]  # 260, 520, 780 ms
+    assert len(detector.calls) == 3 and worker.ran == [detector] * 3 and detector not in pool.ran
+    await s.finish()
+
+
+async def test_no_early_check_without_the_detectors_own_worker() -> None:
+    detector = ToneTurnDetector({700})
+    s = call(detector, {700: "what time is it"})
+    pool = SharedPool()
+    s.engines.blocking = pool
+    await s.start()
+    await s.play(tone(700, 600), ticks=10)  # 200 ms of silence: nothing asked, nothing run
+    assert not detector.calls
+    await s.play(ticks=10)
+    [check] = s.events("turn_check")
+    assert "early" not in check and pool.ran.count(detector) == 1
+    await s.finish()

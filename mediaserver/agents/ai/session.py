@@ -13,8 +13,10 @@ engine executor (partials are skipped while one is in flight: backpressure; fina
 final transcript in the caller's trailing silence starts a preemptive `Reply` whose first audio
 waits for the endpoint's `CommitTurn`, which releases it synchronously in the tick. With an
 end-of-turn detector (`AiEngines.detector`) and `enable_turn_detection` on, the manager's
-`CheckEndOfTurn` runs the detector on the caller's last 8 s in the same executor (one check at a
-time) and its probability goes back in as `TurnVerdict`: a complete turn commits the final and
+`CheckEndOfTurn` runs the detector on the caller's last 8 s (one check at a time; with the
+detector's own worker, `AiEngines.detector_executor`, started early at the hangover on the audio
+the check will judge, the silence to come assumed) and its probability goes back in as
+`TurnVerdict`: a complete turn commits the final and
 the preemptive reply already started in the silence; a caller who goes on cancels them as before.
 
 History: the LLM sees the system prompt, then user/assistant turns. When a barge-in is flushed,
@@ -56,6 +58,7 @@ from mediaserver.agents.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.audio.frame import Pcm
 from mediaserver.errors import HangupCause
 from mediaserver.events import (
+    OMIT,
     AiChangeContext,
     AiChangeStep,
     AiConfigWarning,
@@ -99,6 +102,7 @@ from mediaserver.pipeline.turn import (
     EndConversation,
     FlushReply,
     FrameAnalyzed,
+    Listen,
     NudgeCaller,
     PausePlayout,
     PlayoutAdvanced,
@@ -145,6 +149,21 @@ class AiEngines:
     first_token_timeout_s: float = 10.0
     # The end-of-turn detector (thread-safe, shared); None: the fixed silence rule (end_of_speech_timeout).
     detector: EndOfTurnDetector | None = None
+    # The detector's own worker (app.py: one thread, "turn-detector"), so that a check never waits
+    # behind, nor delays, an ASR final or a TTS clause in `blocking`. With it the session starts an
+    # early check when the caller's voice ends; None (embedders, tests): the detector runs in
+    # `blocking` and only when the manager asks (an early check there would compete with the ASR
+    # final, which starts at the same moment).
+    detector_executor: Executor | None = None
+
+
+@dataclass
+class _EarlyCheck:
+    """A detector run started as the caller's voiced part ended, to answer the check that follows."""
+
+    start: int  # the utterance's onset
+    upto: int  # the `upto` of the check it answers (`TurnManager.check_due`)
+    task: asyncio.Task[tuple[float, int] | None]  # (probability, inference ms); None: it failed
 
 
 class AiSession:
@@ -179,6 +198,7 @@ class AiSession:
         self._outbound: deque[tuple[int, int, Pcm]] = deque(maxlen=64)  # (start mark, end mark, pcm@rate)
         self._first_frame_mark: int | None = None
         self._checking = False  # an end-of-turn check is in the executor
+        self._early: _EarlyCheck | None = None  # the early check of the current silence
         self._fillers = itertools.cycle(config.speech_fillers) if config.speech_fillers else None
         self._done = False
         # The history entry of each reply that got one (for the barge-in cut); weak: replies come and go.
@@ -279,6 +299,8 @@ class AiSession:
             self.turn.handle(PlayoutAdvanced(cursor))
         at, voiced = self.listener.hear(voice, agent_talking=self.turn.agent is not Agent.QUIET)
         self._apply(self.turn.handle(FrameAnalyzed(at, voiced)))
+        if self._early is not None and self.turn.listen is not Listen.TRAILING:
+            self._drop_early()  # the caller went on (or the turn ended): that silence is not this one
 
     def _on_sent(self, frame: SentFrame) -> None:
         # Runs as the tick's agent frame leaves, so the log names the tick it went out in.
@@ -381,6 +403,7 @@ class AiSession:
             for stale in self._finals.values():
                 stale.cancel()  # the caller went on: a final not started yet is wasted work
             self._finals = {cmd.upto: self._start(self._final(cmd.start, cmd.upto))}
+            self._check_early(cmd)
         elif isinstance(cmd, CheckEndOfTurn):
             if not self._checking:  # one at a time: the next check comes with more silence
                 self._checking = True
@@ -443,23 +466,82 @@ class AiSession:
         self._apply(self.turn.handle(Transcript(text, final=True, upto=upto)))
         return text
 
+    def _check_early(self, cmd: PrepareFinal) -> None:
+        """Start the detector as the caller's voice ends, so its verdict is ready by the first check.
+
+        The manager asks after `turn_detection_timeout` (250 ms) of silence; an inference takes about
+        as long on a busy 2-core box, so asked then the verdict would come ~500 ms after the speech.
+        Started here (at the hangover, ~60 ms of silence) it is ready by the time it is asked for.
+        It judges the audio of that check (`TurnManager.check_due`), the not-yet-heard silence
+        assumed (`_assume_silence`): smart-turn's verdict moves a lot with the trailing silence's
+        length, so judging only up to the speech end would change it. Only with the detector's own
+        worker: in the shared pool it would delay the ASR final started at this same moment.
+        """
+        self._drop_early()
+        detector, executor = self.engines.detector, self.engines.detector_executor
+        if (
+            detector is None
+            or executor is None
+            or not self.turn.params.turn_detection
+            or self.turn.listen is not Listen.TRAILING
+            or self.turn.agent is Agent.PAUSED  # no verdict counts over a paused reply
+            or self.turn.utterance_start != cmd.start
+        ):
+            return
+        due = self.turn.check_due
+        if due is None:
+            return
+        first = max(cmd.start, due - DETECTOR_WINDOW)
+        pcm = _assume_silence(self.listener.audio(first, due), due - first, cmd.upto - first)
+        self._early = _EarlyCheck(cmd.start, due, self._start(self._detect(detector, executor, pcm)))
+
+    def _drop_early(self) -> None:
+        early, self._early = self._early, None
+        if early is not None:
+            early.task.cancel()  # still queued for the worker: it never runs
+
+    async def _detect(self, detector: EndOfTurnDetector, executor: Executor, pcm: Pcm) -> tuple[float, int] | None:
+        """One inference: (probability, wall ms), or None (logged) when the detector fails."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            probability = await loop.run_in_executor(executor, detector.probability, pcm)
+        except Exception as exc:  # the silence bound still ends the turn
+            self.call.events.emit(AiFailure(kind="turn_detector_error", error=repr(exc)))
+            return None
+        return probability, round((loop.time() - started) * 1000)
+
     async def _check_turn(self, cmd: CheckEndOfTurn) -> None:
-        """Run the end-of-turn detector on the caller's last 8 s off the tick; feed back its verdict."""
+        """Answer `CheckEndOfTurn`: from the early check of this silence if there is one, else run
+        the detector on the caller's last 8 s now; feed back its verdict."""
         detector = self.engines.detector
         try:
             if detector is None:
                 return
-            pcm = self.listener.audio(max(cmd.start, cmd.upto - DETECTOR_WINDOW), cmd.upto)
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            try:
-                probability = await loop.run_in_executor(self.engines.blocking, detector.probability, pcm)
-            except Exception as exc:  # the silence bound still ends the turn
-                self.call.events.emit(AiFailure(kind="turn_detector_error", error=repr(exc)))
+            early = self._early
+            upto = cmd.upto
+            used = early is not None and early.start == cmd.start and early.upto == upto
+            if used and early is not None:
+                try:
+                    result = await early.task
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise
+                    return  # dropped: the caller went on, this silence is over
+                finally:
+                    if self._early is early:
+                        self._early = None  # used once: a re-check judges the longer silence
+            else:
+                self._drop_early()
+                pcm = self.listener.audio(max(cmd.start, upto - DETECTOR_WINDOW), upto)
+                result = await self._detect(detector, self.engines.detector_executor or self.engines.blocking, pcm)
+            if result is None:
                 return
-            ms = round((loop.time() - started) * 1000)
-            self.call.events.emit(TurnCheck(caller_sample=cmd.upto, probability=round(probability, 4), ms=ms))
-            self._apply(self.turn.handle(TurnVerdict(cmd.upto, probability)))
+            probability, ms = result
+            p = round(probability, 4)
+            self.call.events.emit(TurnCheck(caller_sample=upto, probability=p, ms=ms, early=True if used else OMIT))
+            self._apply(self.turn.handle(TurnVerdict(upto, probability)))
         finally:
             self._checking = False
 
@@ -622,6 +704,20 @@ class AiSession:
 
     def hold(self, timeout_s: int) -> None:
         self.call.events.emit(AiHold(timeout_s=timeout_s))
+
+
+def _assume_silence(heard: Pcm, length: int, speech: int) -> Pcm:
+    """`heard` (ending `speech` samples or more after its start) made `length` long as if the
+    caller stays silent: the not-yet-heard end is the line's own silence, the hangover heard
+    after the speech repeated (zeros when none was heard). smart-turn's verdict moves with the
+    length of the trailing silence (up to 0.5-0.9 between 0 and 260 ms of it on synthetic speech),
+    so the early check judges audio as long as the check's."""
+    missing = length - len(heard)
+    if missing <= 0:
+        return heard
+    quiet = heard[speech:]
+    fill = np.resize(quiet, missing) if len(quiet) else np.zeros(missing, dtype=np.int16)
+    return np.concatenate([heard, fill.astype(np.int16)])
 
 
 def _fixed_silence(params: TurnParams) -> TurnParams:
