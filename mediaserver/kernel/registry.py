@@ -68,10 +68,6 @@ class Kernel:
         return self.services.blocking
 
     @property
-    def call_log_dir(self) -> str:
-        return self.services.call_log_dir
-
-    @property
     def cname(self) -> str:
         return self.services.cname
 

@@ -5,8 +5,7 @@ Theory of operation: `Listener.hear(voice)` takes each frame of the call leg's a
 its level and the leg's one VAD verdict, shared with every other listener on the leg) and keeps
 the audio in a ring (`audio(start, upto)` returns the utterance for ASR by caller-sample index).
 For every frame it returns `(at, voiced)`: the VAD's verdict, gated by this agent's energy floor
-(`energy_level`), then by the echo gate. (`push(frame)` does the same from raw frames of any
-rate with a VAD of its own, for use without a leg.) While the agent talks (or is paused by a
+(`energy_level`), then by the echo gate. While the agent talks (or is paused by a
 barge-in) the neural confirmer, when configured, must agree within
 `confirm_grace_frames` of a voiced run: webrtcvad alone starts the (reversible) pause at once,
 and a burst silero does not call speech ends there, so the reply resumes quickly.
@@ -24,13 +23,12 @@ from collections import deque
 
 import numpy as np
 
-from mediaserver.audio.frame import AudioFrame, Pcm
-from mediaserver.kernel.taps import VoiceFrame
+from mediaserver.audio.frame import Pcm
+from mediaserver.kernel.taps import SILENCE_DBFS, VoiceFrame
 from mediaserver.pipeline.turn import FRAME_SAMPLES, SAMPLE_RATE
-from mediaserver.pipeline.vad import SpeechConfirmer, VoiceActivityDetector
-from mscodecs import Resampler
+from mediaserver.pipeline.vad import SpeechConfirmer
 
-SILENCE_DB = -120.0
+SILENCE_DB = SILENCE_DBFS  # the level given to digital silence, as the leg's front end does
 
 
 def rms_dbfs(pcm: Pcm) -> float:
@@ -59,7 +57,6 @@ class EchoGate:
 class Listener:
     def __init__(
         self,
-        vad: VoiceActivityDetector | None,
         *,
         energy_floor_dbfs: float = -45.0,
         confirmer: SpeechConfirmer | None = None,
@@ -68,7 +65,6 @@ class Listener:
         echo: EchoGate | None = None,
         ring_seconds: int = 60,
     ) -> None:
-        self.vad = vad
         self.confirmer = confirmer
         self.confirm_threshold = confirm_threshold
         self.confirm_grace_frames = confirm_grace_frames
@@ -76,28 +72,8 @@ class Listener:
         self._run_confirmed = False
         self.energy_floor_dbfs = energy_floor_dbfs
         self.echo = echo or EchoGate()
-        self._resampler: Resampler | None = None
-        self._rate = 0
-        self._pending = np.zeros(0, dtype=np.int16)
         self._ring = np.zeros(ring_seconds * SAMPLE_RATE, dtype=np.int16)
         self.samples = 0  # 16 kHz samples taken so far: the caller clock
-
-    def push(self, frame: AudioFrame, *, agent_talking: bool = False) -> list[tuple[int, bool]]:
-        if frame.sample_rate == SAMPLE_RATE:
-            pcm = frame.pcm
-        else:
-            if self._resampler is None or frame.sample_rate != self._rate:
-                self._rate = frame.sample_rate
-                self._resampler = Resampler(frame.sample_rate, SAMPLE_RATE, low_latency=True)
-            pcm = self._resampler.process(frame.pcm)
-        self._pending = np.concatenate([self._pending, pcm]) if len(self._pending) else pcm
-        out: list[tuple[int, bool]] = []
-        while len(self._pending) >= FRAME_SAMPLES:
-            chunk = np.ascontiguousarray(self._pending[:FRAME_SAMPLES], dtype=np.int16)
-            self._pending = self._pending[FRAME_SAMPLES:]
-            out.append((self.samples, self._classify(chunk, agent_talking)))
-            self._store(chunk)
-        return out
 
     def hear(self, voice: VoiceFrame, *, agent_talking: bool = False) -> tuple[int, bool]:
         """One frame of the leg's shared front end (level and VAD verdict already computed)."""
@@ -105,12 +81,6 @@ class Listener:
         voiced = self._decide(voice.frame.pcm, voice.level_dbfs, voice.voiced, agent_talking)
         self._store(voice.frame.pcm)
         return at, voiced
-
-    def _classify(self, chunk: Pcm, agent_talking: bool) -> bool:
-        if self.vad is None:
-            raise ValueError("this Listener hears a leg's shared front end: use hear(), not push()")
-        level = rms_dbfs(chunk)
-        return self._decide(chunk, level, level >= self.energy_floor_dbfs and self.vad.is_speech(chunk), agent_talking)
 
     def _decide(self, chunk: Pcm, level: float, vad_voiced: bool, agent_talking: bool) -> bool:
         if level < self.energy_floor_dbfs or not vad_voiced or self.echo.is_echo(level):

@@ -52,13 +52,14 @@ from typing import Any
 import numpy as np
 
 from mediaserver.agents.ai.config import AiSessionConfig
+from mediaserver.agents.ai.handle import AiAgentHandle
 from mediaserver.agents.ai.listen import SILENCE_DB, EchoGate, Listener, rms_dbfs
 from mediaserver.agents.ai.reply import Reply, ReplyFailed, Synthesizer
 from mediaserver.agents.ai.tools import StaticToolRunner, ToolRunner
+from mediaserver.agents.ai.turn_checks import TurnChecks
 from mediaserver.audio.frame import Pcm
 from mediaserver.errors import HangupCause
 from mediaserver.events import (
-    OMIT,
     AiChangeContext,
     AiChangeStep,
     AiConfigWarning,
@@ -73,7 +74,6 @@ from mediaserver.events import (
     BargePaused,
     BargeResumed,
     TurnAsrFinal,
-    TurnCheck,
     TurnDiscarded,
     TurnEndpoint,
     TurnFirstAgentFrame,
@@ -83,8 +83,7 @@ from mediaserver.events import (
 from mediaserver.events import (
     AiFinished as AiFinishedEvent,
 )
-from mediaserver.kernel.agent import Conversation, Unsubscribe
-from mediaserver.kernel.agent import Listener as AgentListener
+from mediaserver.kernel.agent import Conversation
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.taps import Digit, SentFrame, Subscription, VoiceFrame
 from mediaserver.pipeline.asr import SpeechRecognizer, apply_hint_rules, hotwords_text
@@ -102,7 +101,6 @@ from mediaserver.pipeline.turn import (
     EndConversation,
     FlushReply,
     FrameAnalyzed,
-    Listen,
     NudgeCaller,
     PausePlayout,
     PlayoutAdvanced,
@@ -118,7 +116,6 @@ from mediaserver.pipeline.turn import (
     TurnCommand,
     TurnManager,
     TurnParams,
-    TurnVerdict,
     WordMark,
     count_words,
 )
@@ -128,7 +125,6 @@ from mediaserver.swml.effects import AiFinished
 
 log = logging.getLogger(__name__)
 
-DETECTOR_WINDOW = 8 * 16_000  # the end-of-turn detector hears the caller's last 8 s (16 kHz)
 _no_detector_logged = False
 
 
@@ -157,15 +153,6 @@ class AiEngines:
     detector_executor: Executor | None = None
 
 
-@dataclass
-class _EarlyCheck:
-    """A detector run started as the caller's voiced part ended, to answer the check that follows."""
-
-    start: int  # the utterance's onset
-    upto: int  # the `upto` of the check it answers (`TurnManager.check_due`)
-    task: asyncio.Task[tuple[float, int] | None]  # (probability, inference ms); None: it failed
-
-
 class AiSession:
     def __init__(
         self, call: Call, config: AiSessionConfig, engines: AiEngines, tools: ToolRunner | None = None
@@ -177,8 +164,7 @@ class AiSession:
         rate = call.media.sample_rate
         turn = replace(config.turn, far_end_delay_samples=engines.far_end_delay_ms * rate // 1000)
         self.turn = TurnManager(_fixed_silence(turn) if engines.detector is None else turn)
-        self.listener = Listener(
-            None,  # the leg's shared front end runs the VAD (taps.listen)
+        self.listener = Listener(  # the leg's shared front end runs the VAD (taps.listen)
             energy_floor_dbfs=energy_floor_from_level(int(config.energy_level)),
             confirmer=engines.confirmer(),
             echo=EchoGate(),
@@ -197,13 +183,19 @@ class AiSession:
         self._cursor = 0
         self._outbound: deque[tuple[int, int, Pcm]] = deque(maxlen=64)  # (start mark, end mark, pcm@rate)
         self._first_frame_mark: int | None = None
-        self._checking = False  # an end-of-turn check is in the executor
-        self._early: _EarlyCheck | None = None  # the early check of the current silence
         self._fillers = itertools.cycle(config.speech_fillers) if config.speech_fillers else None
         self._done = False
         # The history entry of each reply that got one (for the barge-in cut); weak: replies come and go.
         self._entries: weakref.WeakKeyDictionary[Reply, dict[str, Any]] = weakref.WeakKeyDictionary()
         self.handle = AiAgentHandle(self)
+        self.checks = TurnChecks(
+            engines,
+            turn=self.turn,
+            listener=self.listener,
+            emit=call.events.emit,
+            start=self._start,
+            apply=self._apply,
+        )
 
     # -- the loop --------------------------------------------------------------------------------
     async def run(self) -> AiFinished:
@@ -299,8 +291,7 @@ class AiSession:
             self.turn.handle(PlayoutAdvanced(cursor))
         at, voiced = self.listener.hear(voice, agent_talking=self.turn.agent is not Agent.QUIET)
         self._apply(self.turn.handle(FrameAnalyzed(at, voiced)))
-        if self._early is not None and self.turn.listen is not Listen.TRAILING:
-            self._drop_early()  # the caller went on (or the turn ended): that silence is not this one
+        self.checks.heard_frame()
 
     def _on_sent(self, frame: SentFrame) -> None:
         # Runs as the tick's agent frame leaves, so the log names the tick it went out in.
@@ -403,11 +394,9 @@ class AiSession:
             for stale in self._finals.values():
                 stale.cancel()  # the caller went on: a final not started yet is wasted work
             self._finals = {cmd.upto: self._start(self._final(cmd.start, cmd.upto))}
-            self._check_early(cmd)
+            self.checks.prepare(cmd)
         elif isinstance(cmd, CheckEndOfTurn):
-            if not self._checking:  # one at a time: the next check comes with more silence
-                self._checking = True
-                self._start(self._check_turn(cmd))
+            self.checks.check(cmd)
         elif isinstance(cmd, StartPreemptive):
             self._start_reply([{"role": "user", "content": cmd.text}], preemptive=True)
             self._preemptive_text = cmd.text  # after _start_reply, which clears it
@@ -465,85 +454,6 @@ class AiSession:
         self.call.events.emit(TurnAsrFinal(caller_sample=upto, text=text))
         self._apply(self.turn.handle(Transcript(text, final=True, upto=upto)))
         return text
-
-    def _check_early(self, cmd: PrepareFinal) -> None:
-        """Start the detector as the caller's voice ends, so its verdict is ready by the first check.
-
-        The manager asks after `turn_detection_timeout` (250 ms) of silence; an inference takes about
-        as long on a busy 2-core box, so asked then the verdict would come ~500 ms after the speech.
-        Started here (at the hangover, ~60 ms of silence) it is ready by the time it is asked for.
-        It judges the audio of that check (`TurnManager.check_due`), the not-yet-heard silence
-        assumed (`_assume_silence`): smart-turn's verdict moves a lot with the trailing silence's
-        length, so judging only up to the speech end would change it. Only with the detector's own
-        worker: in the shared pool it would delay the ASR final started at this same moment.
-        """
-        self._drop_early()
-        detector, executor = self.engines.detector, self.engines.detector_executor
-        if (
-            detector is None
-            or executor is None
-            or not self.turn.params.turn_detection
-            or self.turn.listen is not Listen.TRAILING
-            or self.turn.agent is Agent.PAUSED  # no verdict counts over a paused reply
-            or self.turn.utterance_start != cmd.start
-        ):
-            return
-        due = self.turn.check_due
-        if due is None:
-            return
-        first = max(cmd.start, due - DETECTOR_WINDOW)
-        pcm = _assume_silence(self.listener.audio(first, due), due - first, cmd.upto - first)
-        self._early = _EarlyCheck(cmd.start, due, self._start(self._detect(detector, executor, pcm)))
-
-    def _drop_early(self) -> None:
-        early, self._early = self._early, None
-        if early is not None:
-            early.task.cancel()  # still queued for the worker: it never runs
-
-    async def _detect(self, detector: EndOfTurnDetector, executor: Executor, pcm: Pcm) -> tuple[float, int] | None:
-        """One inference: (probability, wall ms), or None (logged) when the detector fails."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            probability = await loop.run_in_executor(executor, detector.probability, pcm)
-        except Exception as exc:  # the silence bound still ends the turn
-            self.call.events.emit(AiFailure(kind="turn_detector_error", error=repr(exc)))
-            return None
-        return probability, round((loop.time() - started) * 1000)
-
-    async def _check_turn(self, cmd: CheckEndOfTurn) -> None:
-        """Answer `CheckEndOfTurn`: from the early check of this silence if there is one, else run
-        the detector on the caller's last 8 s now; feed back its verdict."""
-        detector = self.engines.detector
-        try:
-            if detector is None:
-                return
-            early = self._early
-            upto = cmd.upto
-            used = early is not None and early.start == cmd.start and early.upto == upto
-            if used and early is not None:
-                try:
-                    result = await early.task
-                except asyncio.CancelledError:
-                    task = asyncio.current_task()
-                    if task is not None and task.cancelling():
-                        raise
-                    return  # dropped: the caller went on, this silence is over
-                finally:
-                    if self._early is early:
-                        self._early = None  # used once: a re-check judges the longer silence
-            else:
-                self._drop_early()
-                pcm = self.listener.audio(max(cmd.start, upto - DETECTOR_WINDOW), upto)
-                result = await self._detect(detector, self.engines.detector_executor or self.engines.blocking, pcm)
-            if result is None:
-                return
-            probability, ms = result
-            p = round(probability, 4)
-            self.call.events.emit(TurnCheck(caller_sample=upto, probability=p, ms=ms, early=True if used else OMIT))
-            self._apply(self.turn.handle(TurnVerdict(upto, probability)))
-        finally:
-            self._checking = False
 
     # -- replies ---------------------------------------------------------------------------------
     def _messages(self, extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -667,6 +577,14 @@ class AiSession:
     def user_turns(self) -> int:
         return sum(1 for entry in self.history if entry.get("role") == "user")
 
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
     def set_global_data(self, data: dict[str, Any]) -> None:
         self.global_data_.update(data)
 
@@ -706,20 +624,6 @@ class AiSession:
         self.call.events.emit(AiHold(timeout_s=timeout_s))
 
 
-def _assume_silence(heard: Pcm, length: int, speech: int) -> Pcm:
-    """`heard` (ending `speech` samples or more after its start) made `length` long as if the
-    caller stays silent: the not-yet-heard end is the line's own silence, the hangover heard
-    after the speech repeated (zeros when none was heard). smart-turn's verdict moves with the
-    length of the trailing silence (up to 0.5-0.9 between 0 and 260 ms of it on synthetic speech),
-    so the early check judges audio as long as the check's."""
-    missing = length - len(heard)
-    if missing <= 0:
-        return heard
-    quiet = heard[speech:]
-    fill = np.resize(quiet, missing) if len(quiet) else np.zeros(missing, dtype=np.int16)
-    return np.concatenate([heard, fill.astype(np.int16)])
-
-
 def _fixed_silence(params: TurnParams) -> TurnParams:
     """Without a detector `end_of_speech_timeout` of silence ends every turn (said once per process)."""
     global _no_detector_logged
@@ -727,47 +631,6 @@ def _fixed_silence(params: TurnParams) -> TurnParams:
         _no_detector_logged = True
         log.info("no end-of-turn detector: turns end after end_of_speech_timeout of silence")
     return replace(params, turn_detection=False)
-
-
-class AiAgentHandle:
-    """The `AgentHandle` of an `ai` verb's session: all that the control API and the page see."""
-
-    kind = "ai"
-
-    def __init__(self, session: AiSession) -> None:
-        self._session = session
-
-    @property
-    def call_id(self) -> str:
-        return self._session.call.call_id
-
-    def say(self, text: str) -> None:
-        self._session.say(text)
-
-    def user_input(self, text: str) -> None:
-        self._session.add_user_input(text)
-
-    def hangup(self, reason: str = "") -> None:
-        self._session.hangup(reason or "agent handle hangup")
-
-    def status(self) -> dict[str, Any]:
-        session = self._session
-        history = session.history
-        return {
-            "kind": self.kind,
-            "call_id": self.call_id,
-            "model": session.config.model,
-            "entries": len(history),
-            "user_turns": sum(1 for entry in history if entry.get("role") == "user"),
-            "finished": session._done,
-            "result": session.result,
-        }
-
-    def history(self) -> list[dict[str, Any]]:
-        return self._session.history.snapshot()
-
-    def subscribe(self, listener: AgentListener, *, replay: bool = False) -> Unsubscribe:
-        return self._session.history.subscribe(listener, replay=replay)
 
 
 _TURN_KEYS = {
