@@ -11,11 +11,14 @@ finished a sentence or stopped to think in the middle of one. Two cheap signals 
   punctuation, -1 when it is clearly unfinished (a trailing conjunction, preposition, article or
   filler: "… and", "… for", "… the", "um"; or a trailing comma, dash or ellipsis), else 0.
 
-`end_of_turn_probability(p, text)` combines them by shifting the model's log-odds: sentence
-punctuation adds `PUNCTUATION_LOGIT` (Whisper ends most segments with a period, even cut ones,
-so it is a weak hint), unfinished text subtracts `UNFINISHED_LOGIT` (a strong one: only a very
-confident model overrides "I'd like to book a table for"). The turn manager (pure, `turn.py`)
-applies this to each verdict with the transcript it knows at that moment. Nothing here does I/O.
+`end_of_turn_probability(p, text)` combines them: sentence punctuation adds `PUNCTUATION_LOGIT`
+to the model's log-odds (Whisper ends most segments with a period, even cut ones, so it is a
+weak hint); clearly unfinished text vetoes (probability 0). The veto is deliberate: measured on
+the turn benchmark's cut sentences (`python -m benchmarks.turns`), smart-turn gives 0.9 and more
+to most mid-sentence pauses of synthetic voices ("I'd like to book an appointment for" ...),
+so no log-odds shift small enough to leave real verdicts alone would hold those turns. The turn
+manager (pure, `turn.py`) applies this to each verdict with the final transcript of the same
+silence. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ __all__ = [
     "COMPLETE_THRESHOLD",
     "EndOfTurnDetector",
     "PUNCTUATION_LOGIT",
-    "UNFINISHED_LOGIT",
     "UNFINISHED_WORDS",
     "WEAK_UNFINISHED_WORDS",
     "end_of_turn_probability",
@@ -40,7 +42,6 @@ __all__ = [
 
 COMPLETE_THRESHOLD = 0.5  # the model's own decision threshold (pipecat: probability > 0.5)
 PUNCTUATION_LOGIT = 1.0
-UNFINISHED_LOGIT = 3.0
 
 
 def _words(text: str) -> frozenset[str]:
@@ -108,11 +109,11 @@ def is_unfinished(text: str) -> bool:
 
 def end_of_turn_probability(probability: float, text: str) -> float:
     """The detector's probability, moved by what the transcript says (see the module docstring)."""
+    signal = text_signal(text)
+    if signal < 0:
+        return 0.0  # clearly unfinished: only more silence (the longer bound) ends this turn
     p = min(max(probability, 1e-6), 1.0 - 1e-6)
     logit = math.log(p / (1.0 - p))
-    signal = text_signal(text)
     if signal > 0:
         logit += PUNCTUATION_LOGIT
-    elif signal < 0:
-        logit -= UNFINISHED_LOGIT
     return 1.0 / (1.0 + math.exp(-logit))

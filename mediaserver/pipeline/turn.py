@@ -24,12 +24,13 @@ Two machines, each an Enum plus a transition table plus one exception:
 * **Semantic end of turn** (`turn_detection`, off unless the params turn it on): after
   `turn_detection_ms` of trailing silence the manager asks the end-of-turn detector
   (`CheckEndOfTurn(start, upto)`), and again every `turn_recheck_ms` while the silence grows; a
-  `TurnVerdict(at, probability)` for the current silence, combined with the transcript known
-  then (`end_of_turn.end_of_turn_probability`), ends the turn at once when complete (`CommitTurn`,
-  reason "end_of_turn"), else the manager keeps listening. `end_of_speech_ms` stays the upper
-  bound, raised to `min(2 x end_of_speech_ms, unfinished_cap_ms)` while the transcript is clearly
-  unfinished ("… for", "… and", "um"). A verdict for an older silence (the caller spoke since)
-  or one that comes after the endpoint is ignored.
+  `TurnVerdict(at, probability)` for the current silence, combined with that silence's final
+  transcript (`end_of_turn.end_of_turn_probability`; a verdict that comes before the final
+  waits for it), ends the turn at once when complete (`CommitTurn`, reason "end_of_turn"), else
+  the manager keeps listening. Clearly unfinished text ("… for", "… and", "um") vetoes a
+  "complete". `end_of_speech_ms` stays the upper bound, raised to
+  `max(end_of_speech_ms, unfinished_cap_ms)` while the transcript is clearly unfinished. A
+  verdict for an older silence (the caller spoke since) or one after the endpoint is ignored.
 * **Agent** (`Agent`): QUIET -> (`ReplyQueued`) -> TALKING -> (caller onset: `barge_onset_frames`
   voiced frames, 1 by default, since the pause is undone if nothing confirms it) -> PAUSED in the
   same frame -> words confirmed (`barge_min_words` non-backchannel words, or `barge_match` matches)
@@ -190,7 +191,7 @@ class TurnParams:
     turn_detection: bool = False
     turn_detection_ms: int = 250  # trailing silence before the first CheckEndOfTurn
     turn_recheck_ms: int = 250  # then again as the silence grows
-    unfinished_cap_ms: int = 2000  # the bound for a clearly unfinished transcript: min(2 x eos, this)
+    unfinished_cap_ms: int = 2000  # the bound for a clearly unfinished transcript: max(eos, this)
 
     def samples(self, ms: int) -> int:
         return ms * SAMPLE_RATE // 1000
@@ -300,6 +301,7 @@ class _Utterance:
     preemptive: bool = False
     unchanged_results: int = 0
     next_check: int = -1  # trailing silence (samples) at which to ask the end-of-turn detector next
+    verdict: float | None = None  # the detector's latest probability for this silence
 
 
 @dataclass
@@ -407,6 +409,7 @@ class TurnManager:
             assert self._utt is not None
             self._utt.final_text = None
             self._utt.next_check = -1
+            self._utt.verdict = None
             # The pause is not "the transcript stopped changing while the caller spoke": a caller
             # who resumes after a long mid-sentence pause (turn detection allows up to 2 s) gets a
             # fresh speech_event_timeout window.
@@ -471,7 +474,7 @@ class TurnManager:
         """Trailing silence that ends the turn whatever the detector says (turn detection on)."""
         p = self.params
         if is_unfinished(self._known_text(utt)):
-            return p.samples(max(p.end_of_speech_ms, min(2 * p.end_of_speech_ms, p.unfinished_cap_ms)))
+            return p.samples(max(p.end_of_speech_ms, p.unfinished_cap_ms))
         return p.samples(p.end_of_speech_ms)
 
     @staticmethod
@@ -491,7 +494,20 @@ class TurnManager:
             or ev.at < utt.voiced_end  # judged an earlier silence: the caller has spoken since
         ):
             return
-        if end_of_turn_probability(ev.probability, self._known_text(utt)) >= COMPLETE_THRESHOLD:
+        utt.verdict = ev.probability
+        self._decide(utt, out)
+
+    def _decide(self, utt: _Utterance, out: list[TurnCommand]) -> None:
+        """End the turn on a "complete" verdict, judged with this silence's final transcript.
+
+        The verdict waits for the final: the reply needs that text anyway (the preemptive reply
+        starts with it), so waiting costs nothing, and the audio model alone calls most
+        mid-sentence pauses complete. Clearly unfinished text ("… for", "um") vetoes: the turn
+        then ends only at the longer silence bound, or when the caller goes on.
+        """
+        if utt.verdict is None or utt.final_text is None or utt.final_upto < utt.voiced_end:
+            return
+        if end_of_turn_probability(utt.verdict, utt.final_text) >= COMPLETE_THRESHOLD:
             self._endpoint(self._now, "end_of_turn", out)
 
     def _endpoint(self, now: int, reason: str, out: list[TurnCommand]) -> None:
@@ -629,6 +645,8 @@ class TurnManager:
             if count_words(text) and self.agent is not Agent.PAUSED and not utt.preemptive:
                 utt.preemptive = True
                 out.append(StartPreemptive(text))
+            if self.params.turn_detection and self.agent is not Agent.PAUSED:
+                self._decide(utt, out)  # a verdict that came first was waiting for this text
         if self.agent is Agent.PAUSED:
             self._barge_timers(self._now, out)
 

@@ -61,12 +61,12 @@ def test_combination_moves_the_model_probability_by_the_text() -> None:
     for p in (0.05, 0.3, 0.5, 0.7, 0.95):
         assert end_of_turn_probability(p, "two people tonight") == pytest.approx(p)
         assert end_of_turn_probability(p, "For two people.") > p
-        assert end_of_turn_probability(p, "for two people and") < p
+        assert end_of_turn_probability(p, "for two people and") == 0.0
     # Punctuation is a weak hint: it tips a borderline verdict, not a confident "incomplete".
     assert end_of_turn_probability(0.4, "A table for two.") >= COMPLETE_THRESHOLD
     assert end_of_turn_probability(0.1, "A table for two.") < COMPLETE_THRESHOLD
-    # Unfinished text is a strong one: only a very confident model overrides it.
-    assert end_of_turn_probability(0.9, "a table for") < COMPLETE_THRESHOLD
-    assert end_of_turn_probability(0.995, "a table for") >= COMPLETE_THRESHOLD
+    # Unfinished text vetoes: even a certain model does not end "... a table for".
+    assert end_of_turn_probability(0.999, "a table for") == 0.0
+    assert end_of_turn_probability(0.999, "a table for.") == 0.0
     # Bounded, and defined at the extremes.
-    assert 0.0 < end_of_turn_probability(0.0, "and") < end_of_turn_probability(1.0, "Done.") < 1.0
+    assert 0.0 < end_of_turn_probability(0.0, "two") < end_of_turn_probability(1.0, "Done.") < 1.0
