@@ -27,33 +27,53 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(source: str, timeout_s: float) -> int:
-    """Print `OK` with a summary, or the path-named error; non-zero exit on any error."""
-    from mediaserver.swml.document import load_document
-    from mediaserver.swml.errors import SwmlError
+    """Print `OK` with a summary, or every error as `SOURCE: PATH: message`; exit 1 on any error.
 
+    The `ai` / `amazon_bedrock` / `ai_sidecar` errors that a call tolerates (the agent repairs the
+    value) are errors here too; keys outside the SDK schema are printed as notes only.
+    """
+    from mediaserver.swml.document import all_verbs, load_document, schema_problems
+    from mediaserver.swml.errors import SwmlError, SwmlErrors
+    from mediaserver.swml.schema_check import SCHEMA_DEFS, check_body, schema_available
+
+    shown = source
     try:
         if source.lower().startswith(("http://", "https://")):
             from mediaserver.kernel.fetch import FetchError, public_url, validate_url
 
+            shown = public_url(source)  # never print the URL's password
             try:
                 document = asyncio.run(validate_url(source, timeout_s))
             except FetchError as exc:
-                print(
-                    f"{public_url(source)}: {exc}" if public_url(source) not in str(exc) else str(exc), file=sys.stderr
-                )
+                print(str(exc) if shown in str(exc) else f"{shown}: {exc}", file=sys.stderr)
                 return 1
         else:
             with open(source, "rb") as fh:
                 document = load_document(fh.read(), source=source)
     except SwmlError as exc:
-        print(f"{source}: {exc}", file=sys.stderr)
-        return 1
+        return _report_errors(shown, exc.errors if isinstance(exc, SwmlErrors) else [exc])
     except OSError as exc:
         print(f"{source}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    agents = [verb for verb in all_verbs(document) if verb.name in SCHEMA_DEFS]
+    for verb in agents:
+        for note in check_body(verb.name, verb.params, verb.path)[1]:
+            print(f"{shown}: note: {note}", file=sys.stderr)
+    if agents and not schema_available():
+        print(f"{shown}: note: signalwire-sdk is not installed: ai bodies got the basic check only", file=sys.stderr)
+    problems = schema_problems(document)
+    if problems:
+        return _report_errors(shown, problems)
     verbs = sum(len(v) for v in document.sections.values())
-    print(f"{source}: OK ({len(document.sections)} sections, {verbs} top-level verbs)")
+    print(f"{shown}: OK ({len(document.sections)} sections, {verbs} top-level verbs)")
     return 0
+
+
+def _report_errors(shown: str, errors: Sequence[object]) -> int:
+    for error in errors:
+        print(f"{shown}: {error}", file=sys.stderr)
+    print(f"{shown}: {len(errors)} error{'s' if len(errors) != 1 else ''}", file=sys.stderr)
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -132,11 +132,17 @@ def _play(interp: Expander, verb: Verb) -> Effect:
         urls = [(params["url"], f"{base}.url")]
     else:
         urls = [(url, f"{base}.urls[{index}]") for index, url in enumerate(params["urls"])]
+    # volume / auto_answer may be `${…}` (schema SWMLVar): known, and range-checked, only now.
+    volume = number(interp.expand(params.get("volume", 0.0), f"{base}.volume"), f"{base}.volume")
+    if not -40 <= volume <= 40:
+        raise SwmlError(f"{base}.volume", f"expected a number from -40 to 40, got {volume:g}")
     return Play(
         path=verb.path,
         items=_play_items(interp, urls, params),
-        volume_db=float(params.get("volume", 0.0)),
-        auto_answer=params.get("auto_answer", True),
+        volume_db=volume,
+        auto_answer=boolean(
+            interp.expand(params.get("auto_answer", True), f"{base}.auto_answer"), f"{base}.auto_answer"
+        ),
         status_url=params.get("status_url"),
     )
 

@@ -1,20 +1,31 @@
-"""The SWML document model: text in, validated `Document` out, or one `SwmlError` with a path.
+"""The SWML document model: text in, validated `Document` out, or `SwmlError`s with their paths.
 
 Theory of operation: `load_document(text)` parses JSON (tried first when the text starts with
 `{`) or YAML, then `document_from_data` walks the result once and builds `Verb`s. Every problem
-raises `SwmlError(path, message)` where `path` is the JSON path of the offending value, e.g.
+is a `SwmlError(path, message)` where `path` is the JSON path of the offending value, e.g.
 `sections.main[3].play.urls[1]: expected a string`, so a bad document fails at load with a
-message its author can act on, never halfway through a call.
+message its author can act on, never halfway through a call. The walk does not stop at the
+first problem: each verb, section and label check that fails is collected and the load raises
+them together (`SwmlErrors`, one error alone is raised as itself), so `mediaserver validate`
+lists every error in one run. Within one verb the field checks report every bad field.
 
 Shape (docs/swml-contract.md §2): an object with `sections` (an object of name -> list of verbs) that
 must hold `main`; `version` is optional and other top-level keys are tolerated. A verb is a
 single-key object `{verb: params}`, or a bare string (`"answer"`, `"hangup"`) meaning the verb
-with empty params, as SignalWire accepts. Verb names must be one of the 39 schema verbs.
+with empty params, as SignalWire accepts. Verb names must be one of the 39 schema verbs, or
+one of `SDK_VERBS` (`execute_rpc`, which the SDK's RPC helpers put inside SWML actions although
+the schema does not list it: accepted, and run as `Unsupported`, i.e. logged and skipped).
 
 Params of the verbs this runner executes are validated through `_VALIDATORS` (one small
 function per verb, so growing the runner is adding rows): answer, play, sleep, hangup, label
-here; the control and voice verbs (cond, switch, execute, request, prompt, record…) in
-`params.py`, which turns nested verb lists into `Verb`s with their own paths.
+in `basic_params.py`; the control and voice verbs (cond, switch, execute, request, prompt,
+record…) in `params.py`, which turns nested verb lists into `Verb`s with their own paths. The bodies of
+`ai`, `amazon_bedrock` and `ai_sidecar` are checked against the SDK's schema.json
+(`schema_check.py`) and kept as written. Their errors come in two weights: one that leaves the
+agent without a body or a prompt (a plain-string `prompt`, no `prompt`) refuses the document
+like any other; the rest (an out-of-range `params` value…) are kept on the verb as `problems`,
+because the agent layer repairs those values and a call must not stop for them (fields.py
+`repair`). `schema_problems(document)` lists them; `mediaserver validate` reports them as errors.
 A validator returns the params in canonical form (`null` -> `{}`; `sleep: 500` ->
 `{"duration": 500}`). Params of all other verbs are kept as written until their verb is built.
 Number fields also accept a SWML expression string (`${...}` / `%{...}`, schema `SWMLVar`);
@@ -26,18 +37,30 @@ Labels are resolved at load into `Document.labels[section][label] -> index`. Pur
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from mediaserver.swml.errors import SwmlError
+from mediaserver.swml.basic_params import BASIC_VALIDATORS, is_expression
+from mediaserver.swml.errors import SwmlError, SwmlErrors, raise_all
 from mediaserver.swml.params import CondBranch, SwitchSpec, build_validators
-from mediaserver.swml.play_urls import parse_play_url
+from mediaserver.swml.schema_check import SCHEMA_DEFS, check_body
 
-__all__ = ["VERBS", "Document", "SwmlError", "Verb", "document_from_data", "is_expression", "load_document"]
+__all__ = [
+    "SDK_VERBS",
+    "VERBS",
+    "Document",
+    "SwmlError",
+    "SwmlErrors",
+    "Verb",
+    "all_verbs",
+    "document_from_data",
+    "is_expression",
+    "load_document",
+    "schema_problems",
+]
 
 # The schema's SWMLMethod list (docs/swml-contract.md §1, signalwire SDK 3.7.5): 39 verbs.
 VERBS: frozenset[str] = frozenset(
@@ -84,8 +107,10 @@ VERBS: frozenset[str] = frozenset(
     }
 )
 
-HANGUP_REASONS = ("hangup", "busy", "decline")
-_EXPRESSION = re.compile(r"^[$%]\{.*\}$", re.DOTALL)  # schema SWMLVar pattern
+# Verbs outside the schema that SDK agents emit: `FunctionResult.execute_rpc()` (and its
+# `rpc_dial`, `rpc_ai_message`, `rpc_ai_unhold`) returns `{"SWML": {"sections": {"main":
+# [{"execute_rpc": {method, call_id?, node_id?, params?}}]}}}` (docs/swml-contract.md §1).
+SDK_VERBS: frozenset[str] = frozenset({"execute_rpc"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +118,8 @@ class Verb:
     name: str
     params: Any  # canonical form for validated verbs, as written for the others
     path: str  # JSON path of the verb item, e.g. "sections.main[3]"
+    # Schema errors the runner tolerates (ai bodies: the agent repairs the value); see above.
+    problems: tuple[SwmlError, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +128,6 @@ class Document:
     version: str | None = None
     labels: dict[str, dict[str, int]] = field(default_factory=dict)
     source: str = "<inline>"
-
-
-def is_expression(value: object) -> bool:
-    """True for a whole-value SWML expression such as `${vars.count}` (schema SWMLVar)."""
-    return isinstance(value, str) and _EXPRESSION.match(value) is not None
 
 
 def load_document(text: str | bytes, source: str = "<inline>") -> Document:
@@ -129,13 +151,25 @@ def document_from_data(data: Any, source: str = "<inline>") -> Document:
         raise SwmlError("sections", "missing required section 'main'")
     sections: dict[str, list[Verb]] = {}
     labels: dict[str, dict[str, int]] = {}
+    problems: list[SwmlError] = []  # every error, with the tolerated ones of loaded sections
+    tolerated = 0
     for name, items in raw_sections.items():
         if not isinstance(name, str):
-            raise SwmlError("sections", f"section names must be strings, got {name!r}")
-        sections[name] = load_verbs(items, f"sections.{name}")
-        labels[name] = _label_table(sections[name])
+            problems.append(SwmlError("sections", f"section names must be strings, got {name!r}"))
+            continue
+        try:
+            sections[name] = load_verbs(items, f"sections.{name}")
+        except SwmlError as exc:
+            problems.append(exc)
+            continue
+        found = [error for verb in _each_verb(sections[name]) for error in verb.problems]
+        problems.extend(found)
+        tolerated += len(found)
+        labels[name] = _label_table(sections[name], problems)
     for name, verbs in sections.items():
-        _check_gotos(verbs, labels[name], name)
+        _check_gotos(verbs, labels[name], name, problems)
+    if len(problems) > tolerated:
+        raise_all(problems)
     return Document(
         sections=sections,
         version=None if version is None else str(version),
@@ -145,10 +179,24 @@ def document_from_data(data: Any, source: str = "<inline>") -> Document:
 
 
 def load_verbs(items: Any, path: str) -> list[Verb]:
-    """Validate a list of verbs (a section; later also `cond.then`, `on_return`...)."""
+    """Validate a list of verbs (a section, `cond.then`, `on_return`...); all bad verbs reported."""
     if not isinstance(items, list):
         raise SwmlError(path, "expected a list of verbs")
-    return [load_verb(item, f"{path}[{index}]") for index, item in enumerate(items)]
+    verbs: list[Verb] = []
+    problems: list[SwmlError] = []  # in document order, a failed list also reports its tolerated ones
+    failed = False
+    for index, item in enumerate(items):
+        try:
+            verb = load_verb(item, f"{path}[{index}]")
+        except SwmlError as exc:
+            problems.append(exc)
+            failed = True
+            continue
+        verbs.append(verb)
+        problems.extend(error for each in _each_verb([verb]) for error in each.problems)
+    if failed:
+        raise_all(problems)
+    return verbs
 
 
 def load_verb(item: Any, path: str) -> Verb:
@@ -164,12 +212,19 @@ def load_verb(item: Any, path: str) -> Verb:
             raise SwmlError(path, f"verb names must be strings, got {name!r}")
     else:
         raise SwmlError(path, f"expected a verb object or a verb name, got {_kind(item)}")
-    if name not in VERBS:
+    if name not in VERBS and name not in SDK_VERBS:
         raise SwmlError(path, f"unknown verb {name!r}")
+    if name in SCHEMA_DEFS:
+        return Verb(name, params, path, problems=_agent_problems(name, params, path))
     validate = _VALIDATORS.get(name)
     if validate is not None:
         params = validate(params, f"{path}.{name}")
     return Verb(name, params, path)
+
+
+def schema_problems(document: Document) -> list[SwmlError]:
+    """The schema errors the document loaded with (tolerated at call time), in document order."""
+    return [error for verb in all_verbs(document) for error in verb.problems]
 
 
 # ---- parsing -------------------------------------------------------------------------------
@@ -198,14 +253,15 @@ def _parse_text(text: str | bytes, source: str) -> Any:
         raise SwmlError("", f"{source}: invalid YAML: {detail}") from None
 
 
-def _label_table(verbs: list[Verb]) -> dict[str, int]:
+def _label_table(verbs: list[Verb], problems: list[SwmlError]) -> dict[str, int]:
     table: dict[str, int] = {}
     for index, verb in enumerate(verbs):
         if verb.name != "label":
             continue
         if verb.params in table:
             first = verbs[table[verb.params]].path
-            raise SwmlError(f"{verb.path}.label", f"duplicate label {verb.params!r} (first at {first})")
+            problems.append(SwmlError(f"{verb.path}.label", f"duplicate label {verb.params!r} (first at {first})"))
+            continue
         table[verb.params] = index
     return table
 
@@ -236,138 +292,47 @@ def _nested(verb: Verb) -> list[list[Verb]]:
     return found
 
 
-def _check_gotos(verbs: list[Verb], labels: dict[str, int], section: str) -> None:
+def _check_gotos(verbs: list[Verb], labels: dict[str, int], section: str, problems: list[SwmlError]) -> None:
     # A goto jumps within its section (also from inside cond/switch blocks): a label that is not
     # there is a document error, caught at load rather than when the branch first runs.
     for verb in verbs:
         if verb.name == "goto" and isinstance(verb.params.get("label"), str) and verb.params["label"] not in labels:
-            raise SwmlError(f"{verb.path}.goto.label", f"no label {verb.params['label']!r} in section {section!r}")
+            label = verb.params["label"]
+            problems.append(SwmlError(f"{verb.path}.goto.label", f"no label {label!r} in section {section!r}"))
         for nested in _nested(verb):
-            _check_gotos(nested, labels, section)
+            _check_gotos(nested, labels, section, problems)
 
 
 # ---- per-verb params -----------------------------------------------------------------------
 
 
-def _answer(params: Any, path: str) -> dict[str, Any]:
-    checked = _object(params, path, allowed=_ANSWER_KEYS)
-    if "max_duration" in checked:
-        _integer(checked["max_duration"], f"{path}.max_duration", minimum=7)
-    for key in sorted(_ANSWER_KEYS - {"max_duration"}):
-        if key in checked:
-            _string(checked[key], f"{path}.{key}")
-    return checked
-
-
-_ANSWER_KEYS = frozenset({"max_duration", "codecs", "username", "password", "sip_auth_username", "sip_auth_password"})
-
-
-def _play(params: Any, path: str) -> dict[str, Any]:
-    checked = _object(params, path, allowed=_PLAY_KEYS)
-    if "url" in checked and "urls" in checked:
-        raise SwmlError(path, "give either 'url' or 'urls', not both")
-    if "url" in checked:
-        _play_url(checked["url"], f"{path}.url")
-    elif "urls" in checked:
-        urls = checked["urls"]
-        if not isinstance(urls, list) or not urls:
-            raise SwmlError(f"{path}.urls", "expected a non-empty list of strings")
-        for index, url in enumerate(urls):
-            _play_url(url, f"{path}.urls[{index}]")
-    else:
-        raise SwmlError(path, "missing 'url' or 'urls'")
-    if "volume" in checked:
-        _number(checked["volume"], f"{path}.volume", minimum=-40, maximum=40)
-    if "auto_answer" in checked and not isinstance(checked["auto_answer"], bool):
-        raise SwmlError(f"{path}.auto_answer", "expected a boolean")
-    for key in ("say_voice", "say_language", "say_gender", "status_url"):
-        if key in checked:
-            _string(checked[key], f"{path}.{key}")
-    return checked
-
-
-_PLAY_KEYS = frozenset(
-    {"url", "urls", "volume", "say_voice", "say_language", "say_gender", "auto_answer", "status_url"}
-)
-
-
-def _play_url(url: Any, path: str) -> None:
-    # A URL built by an expression ("${greeting_url}", "say:Hi ${name}") is only known at run
-    # time; the interpreter parses it after expansion.
-    if isinstance(url, str) and ("${" in url or "%{" in url):
-        return
-    parse_play_url(url, path)
-
-
-def _sleep(params: Any, path: str) -> dict[str, Any]:
-    if isinstance(params, dict):
-        checked = _object(params, path, allowed=frozenset({"duration"}))
-        if "duration" not in checked:
-            raise SwmlError(path, "missing 'duration'")
-        _integer(checked["duration"], f"{path}.duration", minimum=-1)
-        return checked
-    _integer(params, path, minimum=-1)
-    return {"duration": params}
-
-
-def _hangup(params: Any, path: str) -> dict[str, Any]:
-    checked = _object(params, path, allowed=frozenset({"reason"}))
-    if "reason" in checked and checked["reason"] not in HANGUP_REASONS:
-        raise SwmlError(f"{path}.reason", f"expected one of {', '.join(HANGUP_REASONS)}")
-    return checked
-
-
-def _label(params: Any, path: str) -> str:
-    if not isinstance(params, str) or not params:
-        raise SwmlError(path, "expected a non-empty string")
-    return params
+def _agent_problems(verb: str, params: Any, path: str) -> tuple[SwmlError, ...]:
+    """`ai` / `amazon_bedrock` / `ai_sidecar` against the SDK schema: raise if the agent could
+    not start (no object body, no usable prompt), else return the errors it will repair."""
+    errors = [SwmlError(issue.path, issue.message) for issue in check_body(verb, params, path)[0]]
+    fatal = {f"{path}.{verb}{suffix}" for suffix in ("", ".prompt", ".prompt.text", ".prompt.pom")}
+    if any(error.path in fatal for error in errors):
+        raise_all(errors)
+    return tuple(errors)
 
 
 _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
-    "answer": _answer,
-    "play": _play,
-    "sleep": _sleep,
-    "hangup": _hangup,
-    "label": _label,
+    **BASIC_VALIDATORS,  # answer, play, sleep, hangup, label (basic_params.py)
     # Control and voice verbs (params.py): nested verb lists load through load_verbs.
     **build_validators(load_verbs),
 }
 
 
-# ---- value checks --------------------------------------------------------------------------
+def all_verbs(document: Document) -> list[Verb]:
+    """Every verb of the document in order, nested ones (cond, switch, execute) included."""
+    return [verb for verbs in document.sections.values() for verb in _each_verb(verbs)]
 
 
-def _object(params: Any, path: str, allowed: frozenset[str]) -> dict[str, Any]:
-    if params is None:  # YAML "- hangup:" parses to null; it means "no params"
-        return {}
-    if not isinstance(params, dict):
-        raise SwmlError(path, "expected an object")
-    for key in params:
-        if key not in allowed:
-            raise SwmlError(f"{path}.{key}", "unknown parameter")
-    return dict(params)
-
-
-def _integer(value: Any, path: str, minimum: int) -> None:
-    if is_expression(value):
-        return
-    # bool is an int subclass in Python; JSON true is not a number.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SwmlError(path, "expected an integer")
-    if value < minimum:
-        raise SwmlError(path, f"expected an integer >= {minimum}, got {value}")
-
-
-def _number(value: Any, path: str, minimum: float, maximum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SwmlError(path, "expected a number")
-    if not minimum <= value <= maximum:
-        raise SwmlError(path, f"expected a number from {minimum} to {maximum}, got {value}")
-
-
-def _string(value: Any, path: str) -> None:
-    if not isinstance(value, str):
-        raise SwmlError(path, "expected a string")
+def _each_verb(verbs: list[Verb]) -> Iterator[Verb]:
+    for verb in verbs:
+        yield verb
+        for nested in _nested(verb):
+            yield from _each_verb(nested)
 
 
 def _kind(value: Any) -> str:

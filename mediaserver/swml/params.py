@@ -4,7 +4,8 @@ Theory of operation: `document.py` validates the verb list shape; this module ho
 validator per verb that checks its params against the schema (signalwire SDK 3.7.5
 `schema.json`, docs/swml-contract.md §1) and returns a canonical form the interpreter can run without
 re-checking: nested verb lists (`cond.then`, `switch.case`, `execute.on_return`) become
-`list[Verb]`, `unset` becomes a list, `cond` becomes `CondBranch`es. Simple verbs use a field
+`list[Verb]`, `unset` becomes a list, `cond` becomes `CondBranch`es. Every bad field of a verb is
+reported (`SwmlErrors`), not only the first. Simple verbs use a field
 table (name -> kind, checked by `mediaserver.fields`) so that adding a verb is adding a row.
 Every number or boolean field also accepts a SWML expression string (`${…}`), resolved when the
 verb runs.
@@ -22,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mediaserver.fields import Field, FieldError, Table, check, check_value
-from mediaserver.swml.errors import SwmlError
+from mediaserver.swml.errors import SwmlError, raise_all
 
 LoadVerbs = Callable[[Any, str], list[Any]]
 Validator = Callable[[Any, str], Any]
@@ -70,11 +71,14 @@ def _field(kind: Any) -> Field:
     return _KINDS[kind]
 
 
-def _raise_first(errors: list[FieldError]) -> None:
-    if errors:
-        error = errors[0]
-        message = f"expected {error.expected}" if error.problem == "type" else error.message
-        raise SwmlError(error.path, message)
+def _raise_errors(errors: list[FieldError]) -> None:
+    """Raise every field error of one verb (one alone as a plain `SwmlError`)."""
+    raise_all(
+        [
+            SwmlError(error.path, f"expected {error.expected}" if error.problem == "type" else error.message)
+            for error in errors
+        ]
+    )
 
 
 def check_object(params: Any, path: str, allowed: frozenset[str] | None) -> dict[str, Any]:
@@ -84,13 +88,13 @@ def check_object(params: Any, path: str, allowed: frozenset[str] | None) -> dict
         raise SwmlError(path, "expected an object")
     table = Table(dict.fromkeys(allowed or (), _KINDS["any"]), "keep" if allowed is None else "reject", "parameter")
     values, errors = check(table, params, path)
-    _raise_first(errors)
+    _raise_errors(errors)
     return values
 
 
 def check_field(kind: Any, value: Any, path: str) -> None:
     """kind: 'str' 'int' 'num' 'bool' 'obj' 'any' 'strs', a tuple of allowed strings, or a Field."""
-    _raise_first(check_value(_field(kind), value, path, _PLAIN)[1])
+    _raise_errors(check_value(_field(kind), value, path, _PLAIN)[1])
 
 
 def _fields(table: dict[str, Any], required: frozenset[str] = frozenset()) -> Callable[[Any, str], dict[str, Any]]:
@@ -106,7 +110,7 @@ def _fields(table: dict[str, Any], required: frozenset[str] = frozenset()) -> Ca
         if not isinstance(params, dict):
             raise SwmlError(path, "expected an object")
         values, errors = check(spec, params, path)
-        _raise_first(errors)
+        _raise_errors(errors)
         return values
 
     return validate
@@ -175,6 +179,13 @@ _REQUEST = {
     "save_variables": "bool",
 }
 
+# Not a schema verb: the SDK's `FunctionResult.execute_rpc()` emits it inside SWML actions
+# (document.SDK_VERBS). Checked so a typo is caught; it runs as `Unsupported` (logged, skipped).
+_execute_rpc = _fields(
+    {"method": "str", "call_id": "str", "node_id": "str", "params": "obj"},
+    frozenset({"method"}),
+)
+
 _goto = _fields(
     {"label": "str", "when": "str", "max": Field("int", lo=1, hi=100, expected="an integer from 1 to 100")},
     frozenset({"label"}),
@@ -194,7 +205,7 @@ _CONNECT = Table(
 
 def _connect(params: dict[str, Any], path: str) -> dict[str, Any]:
     values, errors = check(_CONNECT, params, path)
-    _raise_first(errors)
+    _raise_errors(errors)
     return values
 
 
@@ -313,4 +324,5 @@ def build_validators(load_verbs: LoadVerbs) -> dict[str, Validator]:
             frozenset({"uri"}),
         ),
         "stop_tap": _fields({"control_id": "str"}),
+        "execute_rpc": _execute_rpc,
     }
