@@ -17,11 +17,18 @@ logged and skipped; a verb this server does not execute is logged as `verb_unsup
 sets `<verb>_result = "unsupported"`; a document that turns out bad at run time (an expression
 error, a fetch that fails, a section that does not exist) is logged with the JSON path, the
 configured apology is spoken, and the call is hung up.
+
+Agents reach the running script through `services.scripts` (kernel/inline.py): the executor
+attaches itself there while it runs. `request_transfer` (SWAIG `SWML` with transfer, `transfer`)
+makes the script continue in another document once the current effect returns (an effect other
+than `ai` is cancelled for it); `run_inline` runs a document's main on the live call with these
+same handlers and variables and returns to the agent (its errors are logged, never hung up on).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -37,16 +44,19 @@ from mediaserver.audio.tones import ring_cadence_ms, ringback
 from mediaserver.errors import HangupCause
 from mediaserver.kernel import recording
 from mediaserver.kernel.call import Call, CallEnded
+from mediaserver.kernel.inline import InlineResult
 from mediaserver.kernel.services import FETCH_TIMEOUT_S, KernelServices, SwmlOptions
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.kernel.verbs import dial, http, misc, prompt
 from mediaserver.kernel.verbs.context import Handler, VerbContext
-from mediaserver.kernel.verbs.registry import kernel_handlers
+from mediaserver.kernel.verbs.registry import kernel_builders, kernel_handlers
 from mediaserver.kernel.verbs.sidecar import ai_sidecar
 from mediaserver.pipeline.media_files import MediaFileError, decode_audio_file
 from mediaserver.swml import effects
+from mediaserver.swml.document import Document
 from mediaserver.swml.effects import (
     Ai,
+    AiFinished,
     Answer,
     Effect,
     EffectResult,
@@ -100,6 +110,10 @@ class SwmlExecutor:
         """One call's script on the kernel's services; the verbs get `self.verbs`."""
         self.interp = interpreter
         self.ai_runner = services.ai_runner
+        self.scripts = services.scripts
+        self._transfer_to: Document | None = None
+        self._transfer_requested = asyncio.Event()
+        self._inline_lock = asyncio.Lock()
         self.tts: SpeechSynthesizer = services.synthesizer
         self.blocking: Executor = services.blocking
         self.http: aiohttp.ClientSession | None = services.http
@@ -117,17 +131,18 @@ class SwmlExecutor:
         )
 
     async def run(self, call: Call) -> None:
+        self.scripts.attach(call.call_id, self)
         try:
             effect: Effect = self.interp.start()
             while True:
-                call.events.emit(events.VerbStarted(verb=type(effect).__name__.lower(), path=effect.path))
-                handler = HANDLERS.get(type(effect))
-                if handler is not None:
-                    result = await handler(self.verbs, call, effect)
-                else:
-                    result = await self._perform(call, effect)
+                result = await self._interruptible(call, effect)
                 if isinstance(effect, Hangup | Finished):
                     return
+                if self._transfer_to is not None:
+                    # An agent's SWAIG transfer: the script goes on in that document (kernel/inline.py).
+                    document, self._transfer_to = self._transfer_to, None
+                    self._transfer_requested.clear()
+                    self.interp.replace(document)
                 effect = self.interp.resume(result)
         except SwmlError as exc:
             # A document that fails mid-call: log the path, apologise, hang up. Never dead air.
@@ -135,9 +150,82 @@ class SwmlExecutor:
             await self.apologize(call)
             call.hangup(HangupCause.SWML_ERROR, reason=str(exc))
         finally:
+            self.scripts.detach(call.call_id, self)
             recording.stop_all(self.verbs, call)
             if isinstance(self.interp.evaluator, JsEvaluator):
                 self.interp.evaluator.close()  # the call's V8 isolate and its thread
+
+    async def _dispatch(self, call: Call, effect: Effect, verbs: VerbContext) -> EffectResult | None:
+        call.events.emit(events.VerbStarted(verb=type(effect).__name__.lower(), path=effect.path))
+        handler = HANDLERS.get(type(effect))
+        if handler is not None:
+            return await handler(verbs, call, effect)
+        return await self._perform(call, effect)
+
+    async def _interruptible(self, call: Call, effect: Effect) -> EffectResult | None:
+        """Perform `effect`; a transfer requested meanwhile cancels it (None is its result).
+
+        The `ai` verb is never cancelled: its session ends itself on the transfer it asked for,
+        and must deliver its post-prompt summary first.
+        """
+        if isinstance(effect, Ai | Hangup | Finished):
+            return await self._dispatch(call, effect, self.verbs)
+        task = asyncio.ensure_future(self._dispatch(call, effect, self.verbs))
+        transfer = asyncio.ensure_future(self._transfer_requested.wait())
+        try:
+            await asyncio.wait({task, transfer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            transfer.cancel()
+            if not task.done():
+                task.cancel()  # a transfer, or the call's end cancelling the script
+        if task.cancelled() or not task.done():
+            await asyncio.gather(task, return_exceptions=True)  # let its cleanup run
+            return None
+        return task.result()
+
+    # ---- SWML from an agent (kernel/inline.py's CallScript) ----------------------------------
+
+    def request_transfer(self, document: Document) -> None:
+        self._transfer_to = document
+        self._transfer_requested.set()
+
+    async def run_inline(self, call: Call, document: Document) -> InlineResult:
+        """Run `document`'s main on the live call with this script's handlers and variables, then
+        return to the agent that asked (kernel/inline.py says what ends it)."""
+        async with self._inline_lock:  # two actions in one reply run one after the other
+            interp = Interpreter(
+                document,
+                call=self.interp.call,
+                envs=self.interp.envs,
+                evaluator=self.interp.evaluator,
+                builders=kernel_builders(),
+            )
+            interp.variables = self.interp.variables  # one scope: the call's variables
+            interp.variables.pop("ai_response", None)  # only this run's says what the agent says next
+            verbs = dataclasses.replace(self.verbs, interp=interp)  # background jobs stay the script's
+            try:
+                effect = interp.start()
+                while not isinstance(effect, Finished):
+                    if isinstance(effect, Ai):
+                        call.events.emit(
+                            events.VerbUnsupported(verb=effect.verb, path=effect.path, reason="ai inside an ai action")
+                        )
+                        result: EffectResult | None = AiFinished(result="failed")
+                    else:
+                        result = await self._dispatch(call, effect, verbs)
+                    if isinstance(effect, Hangup) or call.is_over:
+                        break
+                    effect = interp.resume(result)
+            except SwmlError as exc:
+                # The agent's document is wrong: logged with its path; the call and the agent go on.
+                call.events.emit(events.SwmlError(path=exc.path, error=exc.message))
+                return InlineResult(ran=False, error=str(exc), variables=dict(interp.variables))
+            return InlineResult(
+                ran=True,
+                variables=dict(interp.variables),
+                ai_response=_ai_response(interp),
+                hung_up=call.is_over,
+            )
 
     async def apologize(self, call: Call) -> None:
         if call.is_over or not self.options.apology:
@@ -236,6 +324,12 @@ class SwmlExecutor:
 
 def _gain(pcm: np.ndarray, volume_db: float) -> np.ndarray:
     return apply_gain_db(pcm, volume_db) if volume_db else pcm
+
+
+def _ai_response(interp: Interpreter) -> str | None:
+    """`ai_response` as the document set it (the SDK's swml_transfer()/pay() set it for the agent)."""
+    value = interp.variables.get("ai_response")
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def _describe(item: PlayItem) -> str:

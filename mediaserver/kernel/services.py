@@ -11,7 +11,9 @@ Theory of operation: the kernel gets every service once, at construction, in one
 for a service with `getattr` or `is None`. A service the server does not have is a refusing
 default that says so on the call: `NoAiRunner` logs `verb_unsupported` and answers
 `ai_result = failed`; `NoSidecarRunner` answers `SIDECAR_UNAVAILABLE` (the verb logs
-`verb_unsupported`); `NoDialer` logs `verb_unsupported` and answers "not answered" / status 0.
+`verb_unsupported`); `NoDialer` logs `verb_unsupported` and answers "not answered" / status 0;
+`NoSwmlRunner` (an agent built without the kernel's `scripts`) logs `verb_unsupported` and
+refuses SWAIG SWML actions.
 
 One service is genuinely created later: the SIP front end's dialer needs the kernel (its legs
 are kernel calls, ticked by the kernel's ticker), and the kernel needs a dialer for its
@@ -32,6 +34,7 @@ from mediaserver.clock import Clock, MonotonicClock
 from mediaserver.events import VerbUnsupported
 from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.eventbus import EventBus
+from mediaserver.kernel.inline import InlineResult, ScriptRegistry
 from mediaserver.kernel.speech import PromptRecognizer, SpeechSynthesizer, UnavailableRecognizer
 from mediaserver.swml.effects import Ai, AiFinished
 
@@ -54,6 +57,7 @@ class SwmlOptions:
     recordings_dir: Path = field(default_factory=lambda: Path("recordings"))
     envs: dict[str, Any] = field(default_factory=dict)
     expression_timeout_ms: int = 100
+    signing_key: str = ""  # [swaig] signing_key: SWML fetches are signed as SDK agents check (kernel/fetch.py)
 
     @classmethod
     def from_settings(cls, swml: Any) -> SwmlOptions:
@@ -111,6 +115,18 @@ class Dialer(Protocol):
         ...
 
 
+class SwmlRunner(Protocol):
+    """SWML an agent hands the call's script (SWAIG `SWML`/`transfer`; kernel/inline.py)."""
+
+    def transfer(self, call: Call, document: Mapping[str, Any], *, source: str = "ai") -> str:
+        """Continue the call's script in `document` once the agent's effect returns; "" or why not."""
+        ...
+
+    async def run_inline(self, call: Call, document: Mapping[str, Any], *, source: str = "ai") -> InlineResult:
+        """Run `document` on the live call now, then come back to the agent."""
+        ...
+
+
 # ---- refusing defaults ----------------------------------------------------------------------
 
 
@@ -151,6 +167,18 @@ class NoDialer:
     async def refer(self, call: Call, to_uri: str) -> int:
         call.events.emit(VerbUnsupported(verb="sip_refer", to=to_uri, reason="no dialer (SIP REFER) configured"))
         return 0
+
+
+class NoSwmlRunner:
+    """An agent built without the kernel's scripts (embedders, tests): SWML actions are refused."""
+
+    def transfer(self, call: Call, document: Mapping[str, Any], *, source: str = "ai") -> str:
+        call.events.emit(VerbUnsupported(verb="transfer", reason="no SWML runner wired to this agent"))
+        return "no SWML runner"
+
+    async def run_inline(self, call: Call, document: Mapping[str, Any], *, source: str = "ai") -> InlineResult:
+        call.events.emit(VerbUnsupported(verb="SWML", reason="no SWML runner wired to this agent"))
+        return InlineResult(ran=False, error="no SWML runner")
 
 
 class DialerPort:
@@ -218,6 +246,9 @@ class KernelServices:
     dialer: DialerPort = field(default_factory=DialerPort)
     events: EventBus = field(default_factory=EventBus)
     agents: AgentRegistry = field(default_factory=AgentRegistry)
+    # The running call scripts, for agents' SWML actions (kernel/inline.py); the app hands the
+    # same registry to the AI runner and the sidecar.
+    scripts: ScriptRegistry = field(default_factory=ScriptRegistry)
     clock: Clock = field(default_factory=MonotonicClock)
     call_log_dir: str = ""
     cname: str = "mediaserver"

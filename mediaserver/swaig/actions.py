@@ -11,7 +11,10 @@ action is logged and skipped. Unknown action names (data_map_demo emits `start_p
 logged and ignored, never fatal; a malformed value (hold: "soon") is named in the log and
 skipped. Nothing here raises for agent input.
 
-The result says what happened (`applied`, `denied`, `ignored`) and carries
+With the reply's `post_process: true` the list is not applied now: `AiControl.defer` gets it and
+the session applies it once the AI has spoken its answer to the tool result.
+
+The result says what happened (`applied`, `denied`, `ignored`, `deferred`) and carries
 `replace_in_history` for the runner, which decides what the LLM history keeps.
 """
 
@@ -52,6 +55,8 @@ class ActionReport:
     ignored: list[str] = field(default_factory=list)
     replace_in_history: bool | str | None = None
     ended: bool = False  # hangup, stop or a transfer: the AI session is over
+    deferred: bool = False  # post_process: the actions wait for the AI's next reply to be spoken
+    params: dict[str, Any] = field(default_factory=dict)  # the ai.params applied under (hold_music)
 
 
 def _truthy(value: Any) -> bool:
@@ -90,15 +95,20 @@ def parse_hold(value: Any) -> int:
 def _swml_document(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         value = json.loads(value)
+    if isinstance(value, list):  # a bare verb list: the document's main section
+        value = {"version": "1.0.0", "sections": {"main": value}}
     if not isinstance(value, dict):
         raise ValueError("SWML: expected a document object or its JSON text")
-    if "sections" not in value:  # a bare section list or verb list: wrap it
-        raise ValueError("SWML: the document has no sections")
+    if "sections" not in value:  # e.g. the SDK's execute_swml() of text that is not JSON: {raw_swml}
+        raise ValueError(f"SWML: the document has no sections (keys: {', '.join(map(str, value)) or 'none'})")
     return value
 
 
-def _transfer_document(dest: str) -> dict[str, Any]:
-    return {"version": "1.0.0", "sections": {"main": [{"transfer": {"dest": dest}}]}}
+def _transfer_document(dest: str, summarize: bool = False) -> dict[str, Any]:
+    transfer: dict[str, Any] = {"dest": dest}
+    if summarize:  # the AI session fills the variable in as it ends (agents/ai/swml_actions.py)
+        transfer["params"] = {"transfer_summary": "${transfer_summary}"}
+    return {"version": "1.0.0", "sections": {"main": [{"transfer": transfer}]}}
 
 
 def _keys(value: Any) -> list[str]:
@@ -122,6 +132,8 @@ Handler = Callable[[Any, dict[str, Any], AiControl, LocalState | None, ActionRep
 
 
 def _a_swml(value: Any, item: dict[str, Any], c: AiControl, _: LocalState | None, r: ActionReport) -> None:
+    # The control runs it on the call's script (kernel/inline.py): transfer ends the agent and the
+    # script continues in the document; otherwise its verbs run now and the agent resumes.
     transfer = _truthy(item.get("transfer", False))
     c.swml(_swml_document(value), transfer)
     r.ended = r.ended or transfer
@@ -131,9 +143,10 @@ def _a_transfer(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | No
     dest = value.get("dest") if isinstance(value, dict) else value
     if not isinstance(dest, str) or not dest:
         raise ValueError("transfer: needs a destination")
-    if isinstance(value, dict) and _truthy(value.get("summarize")):
+    summarize = isinstance(value, dict) and _truthy(value.get("summarize"))
+    if summarize:
         c.update_settings({"transfer_summary": True})
-    c.swml(_transfer_document(dest), True)
+    c.swml(_transfer_document(dest, summarize), True)
     r.ended = True
 
 
@@ -149,8 +162,17 @@ def _a_stop(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, 
         r.ended = True
 
 
-def _a_hold(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
-    c.hold(parse_hold(value))
+def _a_hold(value: Any, _i: dict[str, Any], c: AiControl, s: LocalState | None, r: ActionReport) -> None:
+    seconds = parse_hold(value)
+    music = str(r.params.get("hold_music") or "")
+    route = value.get("timeout_step") if isinstance(value, dict) else None
+    on_end: Callable[[str], None] | None = None
+    if isinstance(route, str) and route:
+        # SDK hold(timeout_step=…): the move happens when the hold times out, not now.
+        def on_end(reason: str) -> None:
+            apply_actions([{"change_step": route}], c, r.params, s)
+
+    c.hold(seconds, music, on_end)
 
 
 def _a_say(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
@@ -234,6 +256,51 @@ def _a_user_input(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | 
     c.add_user_input(value)
 
 
+def _a_wait_for_user(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    if isinstance(value, str) and value.strip().lower() == "answer_first":
+        c.wait_for_user(True)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        c.wait_for_user(int(value) if value > 0 else False)
+    else:
+        c.wait_for_user(_truthy(value))
+
+
+def _a_playback_bg(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    spec = {"file": value} if isinstance(value, str) else value
+    if not isinstance(spec, dict) or not isinstance(spec.get("file"), str) or not spec["file"].strip():
+        raise ValueError("playback_bg: expected a file name or {file, wait}")
+    c.play_background(spec["file"].strip(), _truthy(spec.get("wait", False)))
+
+
+def _a_stop_playback_bg(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    if _truthy(value) or value == {}:
+        c.stop_background()
+
+
+def _a_add_hints(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    hints = value if isinstance(value, list) else [value]
+    if not all(isinstance(h, str | dict) for h in hints):
+        raise ValueError("add_dynamic_hints: expected strings or {hint, pattern, replace} objects")
+    c.add_hints(hints)
+
+
+def _a_clear_hints(_v: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    c.clear_hints()
+
+
+def _a_change_voice(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("change_voice: expected engine.voice[:model]")
+    c.change_voice(value.strip())
+
+
+def _a_user_event(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+    # The user_event verb's shape is {event: {...}}; the action may carry either.
+    if isinstance(value, dict) and set(value) == {"event"}:
+        value = value["event"]
+    c.user_event(value)
+
+
 def _setting(name: str) -> Handler:
     def handler(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
         c.update_settings({name: value})
@@ -249,9 +316,9 @@ def _a_replace(value: Any, _i: dict[str, Any], _c: AiControl, _s: LocalState | N
     r.replace_in_history = value if isinstance(value, str) else _truthy(value)
 
 
-# name -> (handler, permission flag or None). Values the session applies itself (voice, hints,
-# background audio, wait mode, per-turn flags) reach it through update_settings under their own
-# action name, so an AiControl that does not know one can ignore it.
+# name -> (handler, permission flag or None). The per-reply LLM flags (functions_on_speaker_timeout,
+# extensive_data, back_to_back_functions) reach the session through update_settings under their
+# own action name, as the runtime ASR timing does; the rest have an AiControl method each.
 ACTIONS: dict[str, tuple[Handler, str | None]] = {
     "SWML": (_a_swml, "swaig_allow_swml"),
     "transfer": (_a_transfer, "swaig_allow_swml"),
@@ -271,16 +338,16 @@ ACTIONS: dict[str, tuple[Handler, str | None]] = {
     "settings": (_a_settings, "swaig_allow_settings"),
     "end_of_speech_timeout": (_setting("end_of_speech_timeout"), "swaig_allow_settings"),
     "speech_event_timeout": (_setting("speech_event_timeout"), "swaig_allow_settings"),
-    "wait_for_user": (_setting("wait_for_user"), None),
-    "playback_bg": (_setting("playback_bg"), None),
-    "stop_playback_bg": (_setting("stop_playback_bg"), None),
+    "wait_for_user": (_a_wait_for_user, None),
+    "playback_bg": (_a_playback_bg, None),
+    "stop_playback_bg": (_a_stop_playback_bg, None),
     "functions_on_speaker_timeout": (_setting("functions_on_speaker_timeout"), None),
     "extensive_data": (_setting("extensive_data"), None),
     "back_to_back_functions": (_setting("back_to_back_functions"), None),
-    "add_dynamic_hints": (_setting("add_dynamic_hints"), None),
-    "clear_dynamic_hints": (_setting("clear_dynamic_hints"), None),
-    "change_voice": (_setting("change_voice"), None),
-    "user_event": (_setting("user_event"), None),
+    "add_dynamic_hints": (_a_add_hints, None),
+    "clear_dynamic_hints": (_a_clear_hints, None),
+    "change_voice": (_a_change_voice, None),
+    "user_event": (_a_user_event, None),
     "replace_in_history": (_a_replace, None),
 }
 # keys that qualify another key of the same item rather than being actions of their own
@@ -288,11 +355,25 @@ _MODIFIERS = {"SWML": ("transfer",)}
 
 
 def apply_actions(
-    actions: Any, control: AiControl, params: dict[str, Any], local: LocalState | None = None
+    actions: Any,
+    control: AiControl,
+    params: dict[str, Any],
+    local: LocalState | None = None,
+    *,
+    post_process: Any = False,
 ) -> ActionReport:
-    """Apply `actions` in order (see module docstring); never raises for agent input."""
-    report = ActionReport()
+    """Apply `actions` in order (see module docstring); never raises for agent input.
+
+    With the reply's `post_process` true the whole list is handed to `control.defer` and
+    applied once the AI has spoken its answer to the tool result (the SDK: "let the AI respond
+    one more time, then execute actions"; say "please hold" before the hold lands).
+    """
+    report = ActionReport(params=params)
     if actions is None:
+        return report
+    if _truthy(post_process) and actions:
+        control.defer(lambda: _log_report(apply_actions(actions, control, params, local)))
+        report.deferred = True
         return report
     items = actions if isinstance(actions, list) else [actions]
     for index, item in enumerate(items):
@@ -322,3 +403,7 @@ def apply_actions(
                 continue
             report.applied.append(name)
     return report
+
+
+def _log_report(report: ActionReport) -> None:
+    log.debug("deferred actions: applied %s, denied %s, ignored %s", report.applied, report.denied, report.ignored)

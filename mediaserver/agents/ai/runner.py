@@ -4,8 +4,10 @@ Theory of operation: `SessionRunner` holds the process-wide engines (`AiEngines`
 one LLM client, the TTS, the bounded executor and the phrase cache) and, for each `ai` verb,
 parses its parameters (`AiSessionConfig.from_params`), asks the SWAIG factory for a
 `ToolRunner` (a plain in-process runner when none is wired), answers the call and runs an
-`AiSession` on it until it ends. While the session runs, its `AgentHandle` is attached to the
-kernel's `AgentRegistry` (the control API and the WebRTC page find it there). A verb whose
+`AiSession` on it until it ends; the session's SWAIG `SWML`/`transfer` actions run on the
+call's script through `scripts` (the kernel's `KernelServices.scripts`, kernel/inline.py).
+While the session runs, its `AgentHandle` is attached to the kernel's `AgentRegistry` (the
+control API and the WebRTC page find it there). A verb whose
 session crashes is logged on the call and reported as `ai_result = failed`, so the document
 goes on instead of the call dying.
 
@@ -23,12 +25,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from mediaserver.agents.ai.config import AiSessionConfig
+from mediaserver.agents.ai.global_data import persist_enabled
 from mediaserver.agents.ai.session import AiEngines, AiSession
 from mediaserver.agents.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.clock import Clock
 from mediaserver.events import AiFailure
 from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.call import Call
+from mediaserver.kernel.services import NoSwmlRunner, SwmlRunner
 from mediaserver.swml.effects import Ai, AiFinished
 
 log = logging.getLogger(__name__)
@@ -43,12 +47,15 @@ class SessionRunner:
         render_prompt: Callable[[dict[str, Any]], str] | None = None,
         default_model: str = "",
         agents: AgentRegistry | None = None,
+        scripts: SwmlRunner | None = None,
     ) -> None:
         self.engines = engines
         self.tool_factory = tool_factory
         self.render_prompt = render_prompt
         self.default_model = default_model
         self.agents = agents if agents is not None else AgentRegistry()  # the kernel's (KernelServices.agents)
+        # The kernel's running scripts (KernelServices.scripts): SWAIG SWML/transfer actions run there.
+        self.scripts: SwmlRunner = scripts if scripts is not None else NoSwmlRunner()
 
     async def __call__(self, call: Call, effect: Ai, variables: Mapping[str, Any]) -> AiFinished:
         if not call.answered:
@@ -66,7 +73,16 @@ class SessionRunner:
         except Exception as exc:
             call.events.emit(AiFailure(kind="tool_setup", error=repr(exc)), level=logging.ERROR)
             tools = StaticToolRunner()
-        session = AiSession(call, config, engines, tools)
+        session = AiSession(
+            call,
+            config,
+            engines,
+            tools,
+            scripts=self.scripts,
+            # The script's own variables: ai_agents_global_data read and written there (global_data.py)
+            variables=variables if isinstance(variables, dict) else None,
+            persist_global_data=persist_enabled(effect.params.get("params")),
+        )
         try:
             self.agents.attach(session.handle)
             return await session.run()

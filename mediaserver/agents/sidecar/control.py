@@ -5,9 +5,11 @@ Theory of operation: the SWAIG runner applies a function reply's actions in orde
 no-op (the engine still emits an `action` event with `executed: false`). Otherwise:
 `set/unset_global_data` change the sidecar's global_data (the engine emits
 `global_data_change` and persists it); `hangup` ends the call (stop reason `hung_up`); `stop`
-stops the sidecar only (`stop_action`); SWML and `transfer` run only through `run_swml` when
-the app provides one (then a transfer ends the sidecar with `transferred`), else they are
-reported `executed: false` (`swml_not_supported_in_sidecar`); `user_input` injects a user message
+stops the sidecar only (`stop_action`); SWML and `transfer` run through `run_swml`, the
+kernel's running script (kernel/inline.py, wired by the app: an inline document runs beside the
+script, a transfer makes the script continue in the document and ends the sidecar with
+`transferred`); without one they are reported `executed: false`
+(`swml_not_supported_in_sidecar`); `user_input` injects a user message
 and forces a tick; `settings` may swap the model or sampling knobs. `say` is event-only: the
 sidecar has no TTS handle. Step/context changes and hold mean nothing to an observer.
 
@@ -132,12 +134,12 @@ class SidecarControl:
         return self._run_swml is not None
 
     def swml(self, document: dict[str, Any], transfer: bool) -> None:
-        # Without a runner (the app provides none yet: the call's script is inside `connect`)
-        # the action is reported with executed=false and the sidecar goes on.
+        # Without a runner (an embedder that wires none) the action is reported with
+        # executed=false and the sidecar goes on; a transfer the kernel refuses (a bad document)
+        # is logged on the call and the sidecar goes on too.
         if not self.act or self._run_swml is None:
             return
-        self._run_swml(document, transfer)
-        if transfer:
+        if self._run_swml(document, transfer) and transfer:
             self._stop("transferred")
 
     def change_context(self, name: str) -> None:
@@ -146,8 +148,33 @@ class SidecarControl:
     def change_step(self, name: str) -> None:
         pass
 
-    def hold(self, timeout_s: int) -> None:
+    def hold(self, timeout_s: int, music: str = "", on_end: Callable[[str], None] | None = None) -> None:
         pass
+
+    # An observer has no audio, recognizer or voice of its own: these actions mean nothing here.
+    def wait_for_user(self, mode: bool | int) -> None:
+        pass
+
+    def play_background(self, file: str, wait: bool = False) -> None:
+        pass
+
+    def stop_background(self) -> None:
+        pass
+
+    def add_hints(self, hints: list[Any]) -> None:
+        pass
+
+    def clear_hints(self) -> None:
+        pass
+
+    def change_voice(self, voice: str) -> None:
+        pass
+
+    def user_event(self, event: Any) -> None:
+        pass
+
+    def defer(self, apply: Callable[[], None]) -> None:
+        apply()  # post_process: the sidecar speaks no answer to wait for
 
     def user_turns(self) -> int:
         return 0  # the engine calls the runner's begin_turn() itself, once per tick

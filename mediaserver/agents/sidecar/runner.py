@@ -45,6 +45,7 @@ from mediaserver.agents.sidecar.webhook import WebhookPoster, call_info
 from mediaserver.events import AiSidecar, AiSidecarFailed, AiSidecarLegs, AiSidecarWebhookFailed
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.eventbus import EventBus
+from mediaserver.kernel.services import SwmlRunner
 from mediaserver.pipeline.asr import SpeechRecognizer
 from mediaserver.pipeline.llm import LanguageModel, LlmSettings
 from mediaserver.pipeline.vad import VoiceActivityDetector
@@ -74,9 +75,10 @@ class SidecarServices:
     http: Callable[[], aiohttp.ClientSession] | None = None
     now_us: Callable[[], int] = lambda: 0
     monotonic_ms: Callable[[], int] = lambda: 0
-    run_swml: Callable[[Call, dict[str, Any], bool], bool] | None = None
+    run_swml: SwmlRunner | None = None  # the kernel's running scripts (KernelServices.scripts)
     local_tz: str = "UTC"
     default_model: str = ""  # when the verb names no model ([llm] model); empty = the spec's gpt-4o-mini
+    signing_key: str = ""  # [swaig] signing_key: the default SWAIG runner signs its webhooks
 
 
 @dataclass
@@ -137,7 +139,9 @@ class SidecarManager:
         svc = self.services
         try:
             llm = await svc.llm()
-            tools = svc.tool_factory(call, config) if svc.tool_factory else _default_tools(call, config)
+            tools = (
+                svc.tool_factory(call, config) if svc.tool_factory else _default_tools(call, config, svc.signing_key)
+            )
         except Exception as exc:
             self.transcribers.pop(call.call_id, None)
             call.events.emit(AiSidecarFailed(error=repr(exc)))
@@ -191,7 +195,7 @@ class SidecarManager:
             config.params.act_on_channel,
             hangup=lambda reason: self._hangup(call.call_id, reason),
             stop=lambda reason: self.request_stop(call.call_id, reason),
-            run_swml=_bind_swml(svc.run_swml, call),
+            run_swml=self.swml_for(call),
         )
 
         def persist(data: dict[str, Any]) -> None:
@@ -419,25 +423,38 @@ class SidecarManager:
         await call.ended.wait()
         self.bridges.pop(call.call_id, None)
 
+    def swml_for(self, call: Call) -> Callable[[dict[str, Any], bool], bool] | None:
+        """The sidecar's SWML/transfer actions on the call's script (kernel/inline.py): a transfer
+        is left for the script (False: refused, logged on the call); an inline document runs
+        beside whatever the script is doing, in a task of ours. None: no runner wired."""
+        runner = self.services.run_swml
+        if runner is None:
+            return None
+
+        async def inline(document: dict[str, Any]) -> None:
+            await runner.run_inline(call, document, source="sidecar")
+
+        def run(document: dict[str, Any], transfer: bool) -> bool:
+            if transfer:
+                return not runner.transfer(call, document, source="sidecar")
+            task = asyncio.get_running_loop().create_task(inline(document))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return True
+
+        return run
+
     async def shutdown(self) -> None:
         for call_id in list(self.sidecars):
             await self.stop(call_id, "transcribe_close")
-
-
-def _bind_swml(
-    run: Callable[[Call, dict[str, Any], bool], bool] | None, call: Call
-) -> Callable[[dict[str, Any], bool], bool] | None:
-    if run is None:
-        return None
-    return lambda document, transfer: run(call, document, transfer)
 
 
 def _no_http() -> aiohttp.ClientSession:
     raise RuntimeError("no HTTP client configured for sidecar webhooks")
 
 
-def _default_tools(call: Call, config: SidecarConfig) -> ToolRunner:
+def _default_tools(call: Call, config: SidecarConfig, signing_key: str = "") -> ToolRunner:
     from mediaserver.swaig.gateway import SwaigToolRunner, call_info_from
 
     ai = {"SWAIG": config.swaig, "params": dict(config.permissions), "global_data": config.global_data}
-    return SwaigToolRunner(ai, call_info_from(call, ai))
+    return SwaigToolRunner(ai, call_info_from(call, ai), signing_key=signing_key)

@@ -11,6 +11,7 @@ there: on a server without outbound SIP it is `NoDialer` (kernel/services.py), w
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from mediaserver.events import ConnectDialed, SipReferDone
@@ -50,7 +51,13 @@ async def connect(ctx: VerbContext, call: Call, effect: Connect) -> VerbResult:
         status, reason = outcome.status, outcome.reason
         call.events.emit(ConnectDialed(path=effect.path, to=device["to"], status=status, reason=reason))
         if outcome.answered and outcome.leg is not None:
-            ended_by = await ctx.dialer.bridge(call, outcome.leg)
+            try:
+                ended_by = await ctx.dialer.bridge(call, outcome.leg)
+            except asyncio.CancelledError:
+                # An agent's transfer took the caller elsewhere (kernel/inline.py), or the call
+                # ended: the outbound leg never outlives its bridge.
+                outcome.leg.hangup(reason="bridge cancelled")
+                raise
             return VerbResult(
                 {
                     "connect_result": "connected",

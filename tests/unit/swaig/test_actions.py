@@ -99,7 +99,9 @@ def test_swml_as_json_text_and_transfer_string() -> None:
     )
     assert control.calls[0] == ("swml", ({"version": "1.0.0", "sections": {"main": [{"hangup": {}}]}}, False))
     assert control.calls[1] == ("update_settings", {"transfer_summary": True})
-    assert control.calls[2][1][0]["sections"]["main"] == [{"transfer": {"dest": "https://example.com/next"}}]
+    # summarize: the destination gets the AI's transfer summary as params.transfer_summary
+    transfer = {"dest": "https://example.com/next", "params": {"transfer_summary": "${transfer_summary}"}}
+    assert control.calls[2][1] == ({"version": "1.0.0", "sections": {"main": [{"transfer": transfer}]}}, True)
 
 
 @pytest.mark.parametrize(
