@@ -16,7 +16,9 @@ It starts in `default` (or the first context: the SDK allows contexts without on
 
 Transitions: `go_step(name, forced)` and `go_context(name, forced)` return the name entered or
 raise `NavigationError` with a sentence for the model (a forced move from a SWAIG action skips
-the whitelist, not the existence check). `end: true` leaves step mode after that step.
+the whitelist, not the existence check). `end: true` leaves step mode after that step
+(`step_done()`, called once the agent has had its turn there: `step_flow.py`), which also ends
+`next_step` and `change_context`.
 `submit(args)` records a gather_info answer (type-checked, confirmation enforced) and returns
 `(reply for the model, data to merge into global_data)`; after the last question the
 `completion_action` moves on or the step reverts to its normal instructions.
@@ -122,7 +124,7 @@ class ContextEngine:
         return out
 
     def valid_contexts(self) -> list[str]:
-        if self.gather is not None:
+        if self.gather is not None or not self.step_mode:  # `end: true` clears navigation too
             return []
         declared = _names(self.step.get("valid_contexts"))
         if declared is None:

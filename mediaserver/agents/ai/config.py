@@ -3,11 +3,14 @@
 Theory of operation: `AiSessionConfig.from_params(ai)` takes the verb's raw object (`prompt`,
 `post_prompt`, `params`, `languages`, `hints`, `pronounce`, `global_data`, `SWAIG`…; see
 docs/swml-contract.md §3) and returns plain values: the system prompt, LLM knobs, `TurnParams` for
-the turn manager, greeting, fillers, hint rules and pronounce rules. POM prompts are rendered by
-an injected `render_prompt` callable (the SDK-exact renderer lives in SWAIG); the fallback here
-renders markdown simply. Bad values never stop the call: each one is replaced by its default and
-named in `warnings` (`params.end_of_speech_timeout: expected a number, got 'soon'; using 700`),
-which the session logs on the call; a number out of range is clamped. The keys and their ranges
+the turn manager, greeting, fillers, hint rules and pronounce rules. The prompt and post_prompt
+are rendered by an injected `render_prompt(prompt, pom_format)` callable (the app wires the
+SDK-exact renderer of SWAIG, which honours `params.pom_format`); the fallback here renders
+markdown simply. `params.conscience` follows the base prompt. Both stay template text: the
+session expands `${…}` per request against the variables of the moment. Bad values never stop
+the call: each one is replaced by its default and named in `warnings`
+(`params.end_of_speech_timeout: expected a number, got 'soon'; using 700`), which the session
+logs on the call; a number out of range is clamped. The keys and their ranges
 are the `_PARAMS` and `_PROMPT_KNOBS` field tables (`mediaserver.fields`). Durations are
 milliseconds, as in SWML.
 """
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mediaserver.agents.ai.timing import AiTiming, read_timing
 from mediaserver.fields import MISSING, Field, Table, check
 from mediaserver.pipeline.asr import HintRule, parse_hints
 from mediaserver.pipeline.turn import TurnParams
@@ -58,6 +62,9 @@ class AiSessionConfig:
     convo: list[dict[str, str]] = field(default_factory=list)
     sliding_window: int = 0
     recovery: dict[str, str] = field(default_factory=lambda: dict(RECOVERY_PHRASES))
+    # initial_sleep_ms, speak_when_spoken_to, hard_stop_*, ai_volume, vad_config, direction,
+    # outbound_attention_timeout (agents/ai/timing.py)
+    timing: AiTiming = field(default_factory=AiTiming)
     warnings: list[str] = field(default_factory=list)
 
     @classmethod
@@ -65,7 +72,7 @@ class AiSessionConfig:
         cls,
         ai: dict[str, Any],
         *,
-        render_prompt: Callable[[dict[str, Any]], str] | None = None,
+        render_prompt: Callable[..., str] | None = None,  # (prompt object, pom_format) -> text
         default_model: str = "",
     ) -> AiSessionConfig:
         warnings: list[str] = []
@@ -74,10 +81,11 @@ class AiSessionConfig:
         prompt_obj = ai.get("prompt") if isinstance(ai.get("prompt"), dict) else {}
         assert isinstance(prompt_obj, dict)
         custom = render_prompt or render_prompt_simply
+        pom_format = "xml" if params.get("pom_format") == "xml" else "markdown"
 
         def render(obj: dict[str, Any]) -> str:
             try:
-                return custom(obj)
+                return str(custom(obj, pom_format))
             except (ValueError, TypeError, KeyError) as exc:  # a bad POM: say so, speak from the simple form
                 warnings.append(f"prompt: {exc}; rendered without formatting")
                 return render_prompt_simply(obj)
@@ -109,7 +117,7 @@ class AiSessionConfig:
         post = ai.get("post_prompt")
         convo = [m for m in params.get("convo") or [] if isinstance(m, dict) and m.get("role") and "content" in m]
         return cls(
-            prompt=render(prompt_obj),
+            prompt=_with_conscience(render(prompt_obj), params.get("conscience")),
             post_prompt=render(post) if isinstance(post, dict) else "",
             model=p["ai_model"] or default_model,
             temperature=_float(knobs.get("temperature") if "temperature" in prompt_obj else p.get("temperature")),
@@ -136,12 +144,21 @@ class AiSessionConfig:
             global_data=dict(ai["global_data"]) if isinstance(ai.get("global_data"), dict) else {},
             convo=[{"role": str(m["role"]), "content": str(m["content"])} for m in convo],
             sliding_window=int(p["conversation_sliding_window"]),
+            timing=read_timing(params, warnings),
             warnings=warnings,
         )
 
 
-def render_prompt_simply(prompt: dict[str, Any]) -> str:
+def _with_conscience(prompt: str, conscience: Any) -> str:
+    """`params.conscience` (a guard prompt) goes after the base prompt, before any step block."""
+    if not isinstance(conscience, str) or not conscience.strip():
+        return prompt
+    return f"{prompt}\n\n{conscience}" if prompt else conscience
+
+
+def render_prompt_simply(prompt: dict[str, Any], pom_format: str = "markdown") -> str:
     """`text` as is, or POM sections as markdown (headings, body, bullets, subsections)."""
+    del pom_format  # the simple form is markdown only
     if isinstance(prompt.get("text"), str):
         return str(prompt["text"])
     lines: list[str] = []

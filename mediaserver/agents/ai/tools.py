@@ -9,10 +9,11 @@ callables, each taking the parsed arguments and the `AiControl` and returning a 
 The kernel's `ToolRunner` is the seam's plus the lifecycle the AI session and the sidecar use:
 `start` (SWAIG includes and startup_hook), `finish` (hangup_hook, post-prompt summary),
 `begin_turn` (loop guards reset per caller turn), `system_prompt` (contexts/steps add the
-current step), `swaig_log` (what each webhook answered) and `close`. Its methods have no-op
-defaults: a runner that subclasses it (`StaticToolRunner`) gets them; the SWAIG runner
-implements them all. The AI session and the sidecar take this one, so nothing probes a runner
-for its lifecycle.
+current step), `take_history_ops` (replace_in_history, step/context history changes),
+`turn_done` (per-step flags after each agent turn), `swaig_log` (what each webhook answered)
+and `close`. Its methods have no-op defaults: a runner that subclasses it (`StaticToolRunner`)
+gets them; the SWAIG runner implements them all. The AI session and the sidecar take this one,
+so nothing probes a runner for its lifecycle.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mediaserver.swaig.history_ops import HistoryOp
 from mediaserver.swaig.seam import AiControl, ToolInvocation, ToolOutcome, ToolRunnerFactory
 from mediaserver.swaig.seam import ToolRunner as SeamToolRunner
 
@@ -60,6 +62,14 @@ class ToolRunner(SeamToolRunner, Protocol):
     def system_prompt(self, base: str) -> str:
         """The system prompt to send, from the verb's `base` prompt."""
         return base
+
+    def take_history_ops(self) -> list[HistoryOp]:
+        """What to do to the LLM history since the last call (replace_in_history, step moves)."""
+        return []
+
+    def turn_done(self) -> bool:
+        """The agent ended a turn; True: it speaks again without waiting for the caller."""
+        return False
 
     async def close(self) -> None:
         """Release what the runner owns (an HTTP session)."""

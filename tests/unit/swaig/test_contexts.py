@@ -10,6 +10,7 @@ import pytest
 
 from mediaserver.swaig.contexts import ContextEngine, NavigationError
 from mediaserver.swaig.gateway import SwaigToolRunner
+from mediaserver.swaig.history_ops import ResetHistory
 from mediaserver.swaig.prompt import STEP_HEADER, render_ai_prompt
 from mediaserver.swaig.seam import CallInfo, ToolInvocation
 from tests.unit.swaig.fakes import FakeControl
@@ -54,11 +55,13 @@ def test_contexts_demo_navigation_through_the_runner() -> None:
 
     asyncio.run(go())
     assert ("change_context", "tech_support") in control.calls
-    # isolated context: the session is told to reset history; the context's enter filler is spoken
-    assert ("update_settings", {"context_switch": {"full_reset": True}}) in control.calls
+    # isolated context: the session is told to wipe the history; the context's enter filler is spoken
+    ops = runner.take_history_ops()
+    assert ResetHistory(wipe=True) in ops and runner.take_history_ops() == []
     said = [v for n, v in control.calls if n == "say"]
     assert len(said) == 1 and said[0]
-    system = [v for n, v in control.calls if n == "add_system_message"][-1]
+    system = runner.system_prompt("Base.")
+    assert system.startswith("Base.\n\n") and system.count(STEP_HEADER) == 1
     assert "You are Rachael" in system and "provide_support" not in system  # step names stay hidden
     assert enum_of(runner.tool_definitions(), "change_context", "context") == ["sales", "manager"]
 
@@ -90,7 +93,7 @@ def test_internal_filler_spoken_on_next_step_in_rotation() -> None:
     asyncio.run(runner.invoke(ToolInvocation("1", "next_step", '{"step": "determine_form_factor"}'), control))
     phrases = ai["SWAIG"]["internal_fillers"]["next_step"]["en-US"]
     assert [v for n, v in control.calls if n == "say"] == [phrases[0]]
-    assert [n for n, _ in control.calls] == ["change_step", "say", "add_system_message"]
+    assert [n for n, _ in control.calls] == ["say", "change_step"]  # the step block is in the system prompt
 
 
 def test_implicit_next_step_and_next_keyword() -> None:
@@ -178,11 +181,14 @@ def test_initial_prompt_includes_first_step_and_expands_global_data() -> None:
     assert "greeted" in text
 
 
-def test_render_prompt_carries_the_first_step_and_survives_bad_pom() -> None:
+def test_render_prompt_is_the_base_only_and_survives_bad_pom() -> None:
+    """The step block is the runner's, added per request: in the base it would outlive its step."""
     from mediaserver.swaig.prompt import render_prompt
 
-    prompt = ai_of("gather_info_demo")["prompt"]
-    text = render_prompt(prompt)
+    ai = ai_of("gather_info_demo")
+    text = render_prompt(ai["prompt"])
     assert text.startswith("## Role\n\nYou are a friendly medical office intake assistant")
-    assert "What is your full name?" in text and "gather_submit" in text
+    assert "What is your full name?" not in text and STEP_HEADER not in text
+    system = SwaigToolRunner(ai, CallInfo(call_id="c1")).system_prompt(text)
+    assert system.startswith(text) and "What is your full name?" in system and "gather_submit" in system
     assert render_prompt({"pom": [{"title": "Good", "body": "x"}, {"title": "Bad"}]}) == "## Good\n\nx\n"
