@@ -176,6 +176,23 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class SwaigSettings:
+    """[swaig]: how the server talks to SDK agents (SWAIG webhooks, post-prompt, SWML fetches).
+
+    An SDK agent built with a signing key refuses unsigned POSTs (403); with the same key here
+    every webhook, hook, post-prompt and SWML fetch is signed as the SDK checks it.
+    """
+
+    signing_key: str = ""
+    signing_key_env: str = "SIGNALWIRE_SIGNING_KEY"
+
+    @property
+    def key(self) -> str:
+        """The key in use: the environment variable when set, else `signing_key` ("" = no signing)."""
+        return (os.environ.get(self.signing_key_env, "") if self.signing_key_env else "") or self.signing_key
+
+
+@dataclass(frozen=True)
 class Settings:
     sip: SipSettings
     http: HttpSettings
@@ -188,6 +205,7 @@ class Settings:
     ai: AiSettings = field(default_factory=lambda: AiSettings())
     swml: SwmlSettings = field(default_factory=SwmlSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    swaig: SwaigSettings = field(default_factory=SwaigSettings)
 
 
 # Environment variables that override one key each (the CLI flags map onto the same keys).
@@ -437,6 +455,14 @@ SCHEMA = _section(
         ),
     ),
     api=_req("table", table=_section(token=_req("str"), token_env=_req("str"))),
+    swaig=Field(
+        "table",
+        default={},
+        table=_section(
+            signing_key=Field("str", default=""),
+            signing_key_env=Field("str", default=SwaigSettings.signing_key_env),
+        ),
+    ),
     logging=_req(
         "table",
         table=_section(
@@ -487,6 +513,7 @@ def _build(raw: dict[str, Any], base_dirs: Mapping[str, Path], source: str) -> S
         ),
         swml=_swml(v["swml"], base_dirs),
         api=ApiSettings(**v["api"]),
+        swaig=SwaigSettings(**v["swaig"]),
     )
 
 

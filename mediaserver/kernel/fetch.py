@@ -12,12 +12,18 @@ connection, 4xx/5xx, a body that is not a valid document) raises `FetchError` wi
 (without its password) and the reason, which the executor turns into the configured apology
 and a clean hangup.
 
+With a signing key (`[swaig] signing_key`, through `SwmlOptions.signing_key`) every POST,
+redirects included, carries the SignalWire signature headers over the URL it goes to and the
+exact body bytes (`mediaserver.swaig.signing`): an SDK agent with a signing key refuses an
+unsigned fetch with 403.
+
 `validate_url` serves `mediaserver validate URL`: the same fetch with a sample call body.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +31,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import aiohttp
 
+from mediaserver.swaig.signing import signed_target
 from mediaserver.swml.document import Document, load_document
 from mediaserver.swml.errors import SwmlError
 
@@ -96,6 +103,8 @@ async def fetch_swml(
     url: str,
     body: Mapping[str, Any],
     timeout_s: float,
+    *,
+    signing_key: str = "",
 ) -> Document:
     """POST the call body to `url` and return the validated document, or raise FetchError."""
     target, headers = split_credentials(url)
@@ -107,10 +116,16 @@ async def fetch_swml(
     }
     shown = public_url(url)
     timeout = aiohttp.ClientTimeout(total=timeout_s)
+    raw = json.dumps(dict(body))  # one serialisation: the bytes signed are the bytes sent
     try:
         for _ in range(MAX_REDIRECTS + 1):
+            url_sent, signature = signed_target(target, raw, signing_key)
             async with http.post(
-                target, json=dict(body), headers=headers, timeout=timeout, allow_redirects=False
+                url_sent,
+                data=raw.encode("utf-8"),
+                headers={**headers, **signature},
+                timeout=timeout,
+                allow_redirects=False,
             ) as response:
                 if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                     target = urljoin(target, response.headers["Location"])
@@ -135,8 +150,16 @@ async def fetch_swml(
 
 
 async def validate_url(url: str, timeout_s: float = 10.0) -> Document:
+    """Fetch as a call would; a bad document raises its `SwmlError`s (every one, with paths),
+    any other failure `FetchError`."""
     async with aiohttp.ClientSession() as http:
-        return await fetch_swml(http, url, call_body(sample_call()), timeout_s)
+        try:
+            return await fetch_swml(http, url, call_body(sample_call()), timeout_s)
+        except FetchError as exc:
+            # fetch_swml words a document error as one line; `validate` lists each error itself.
+            if isinstance(exc.__context__, SwmlError):
+                raise exc.__context__ from None
+            raise
 
 
 def swml_call(call: Any) -> dict[str, Any]:

@@ -4,9 +4,10 @@ Theory of operation: `post_json(http, url, body, …)` is the one way the server
 agent's `/swaig`, `/post_prompt` or a hook URL (contract §4.2–4.4). The URL's userinfo
 (`http://user:pass@host/…`) becomes an `Authorization: Basic` header and is removed from the
 URL; the query string (`?__token=…`) is kept byte for byte, since SDK agents authorise each
-secure tool by that token. With a signing key the request carries
+secure tool by that token. With a signing key (`[swaig] signing_key`) the request carries
 `X-SignalWire-Signature` (hex HMAC-SHA1) and `X-SignalWire-Sha256-Signature` (hex
-HMAC-SHA256) over `url + raw body`, the URL without userinfo, as the SDK validates them.
+HMAC-SHA256) over `url + raw body`, the URL without userinfo, as the SDK validates them
+(signing.py: the URL signed is the one sent, the body the bytes sent).
 
 Nothing here raises for a bad agent: a timeout, a refused connection, a 4xx/5xx, an empty or
 non-JSON reply all come back as a `WebhookReply` with `ok=False` and an `error` that names what
@@ -16,8 +17,6 @@ went wrong; the caller turns that into a spoken recovery. A 5xx or timeout is re
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import re
@@ -26,8 +25,10 @@ from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
+import yarl
 
 from mediaserver.swaig.datamap import basic_auth
+from mediaserver.swaig.signing import sign, signed_target
 
 __all__ = ["WebhookReply", "post_json", "sign", "split_userinfo"]
 
@@ -56,18 +57,8 @@ def split_userinfo(url: str) -> tuple[str, str | None]:
     return match.group(1) + url[match.end() :], basic_auth(unquote(user), unquote(password))
 
 
-def sign(signing_key: str, url: str, raw_body: str) -> dict[str, str]:
-    """The SignalWire signature headers for a POST of `raw_body` to `url` (no userinfo)."""
-    message = (url + raw_body).encode("utf-8")
-    key = signing_key.encode("utf-8")
-    return {
-        "X-SignalWire-Signature": hmac.new(key, message, hashlib.sha1).hexdigest(),
-        "X-SignalWire-Sha256-Signature": hmac.new(key, message, hashlib.sha256).hexdigest(),
-    }
-
-
 async def _post_once(
-    http: aiohttp.ClientSession, url: str, raw: str, headers: dict[str, str], timeout_s: float
+    http: aiohttp.ClientSession, url: str | yarl.URL, raw: str, headers: dict[str, str], timeout_s: float
 ) -> WebhookReply:
     try:
         async with http.post(
@@ -105,11 +96,11 @@ async def post_json(
     headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
     if auth:
         headers["Authorization"] = auth
-    if signing_key:
-        headers.update(sign(signing_key, clean_url, raw))
+    target, signature = signed_target(clean_url, raw, signing_key)
+    headers.update(signature)
     reply = WebhookReply(False, error="not sent")
     for attempt in range(retries + 1):
-        reply = await _post_once(http, clean_url, raw, headers, timeout_s)
+        reply = await _post_once(http, target, raw, headers, timeout_s)
         retryable = not reply.ok and (reply.status >= 500 or reply.error.startswith("timeout"))
         if not retryable:
             break

@@ -18,14 +18,24 @@ call and always returns a `ToolOutcome`, never raises for a bad agent:
    function failed and to apologise and offer another way: a spoken recovery, not dead air.
 
 A step or context move (tool or action) speaks the context's `enter_fillers` or the
-`internal_fillers` of next_step/change_context, passes isolated/reset as a `context_switch`
-setting, and adds the new step block as a system message.
+`internal_fillers` of next_step/change_context; `StepFlow` (step_flow.py) queues what it does to
+the history (step history modes, isolated/reset contexts) and `replace_in_history` pairs, which
+the session takes with `take_history_ops()`; a gather_info answer's pair is dropped the same way.
+`turn_done()` (after each agent turn) applies `end`, `skip_to_next_step` and `skip_user_turn`.
+
+While a webhook runs, the function's own `fillers` are spoken (first, when `wait_for_fillers`)
+and its `wait_file` plays `wait_file_loops` times (or until the reply) (waiting.py), through
+the session's `SessionRecord` (session_record.py), which `start(control)` takes from the
+control when it has one; the record also gives the bodies their timestamped `call_log`/`raw_call_log`, `SWMLVars`/
+`SWMLCall` and the post-prompt dates and `times`. A declared `check_for_input` is polled from
+`start` until `finish`/`close` (input_poll.py). Every POST is signed when the app gives a
+`signing_key` ([swaig] signing_key; signing.py).
 
 Each call is appended to `swaig_log` (for the post-prompt body). Besides the `ToolRunner`
 Protocol the runner offers `begin_turn()` (reset the loop guards when the caller speaks; a
 session that does not call it still gets per-turn guards from `AiControl.user_turns()`),
-`system_prompt(base)` (base + current step block, to rebuild the system message after a step
-change), `start(control)` (includes, then startup_hook) and `finish(global_data, summary,
+`system_prompt(base)` (base + the current step block once: the session rebuilds the system
+message per request), `start(control)` (includes, then startup_hook) and `finish(global_data, summary,
 history)` (hangup_hook, then the post-prompt summary POST; hooks.py, post_prompt.py).
 """
 
@@ -35,6 +45,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 import aiohttp
@@ -46,12 +57,17 @@ from mediaserver.swaig.contexts import ContextEngine, NavigationError
 from mediaserver.swaig.datamap import run_datamap
 from mediaserver.swaig.functions import FunctionSet, SwaigFunction
 from mediaserver.swaig.guards import ToolGuards, Verdict
+from mediaserver.swaig.history_ops import HistoryOp, ReplacePair, replacement_of
 from mediaserver.swaig.hooks import run_hangup_hook, run_startup_hook
+from mediaserver.swaig.input_poll import start_polling
 from mediaserver.swaig.natives import NativeEnv, run_native
 from mediaserver.swaig.prompt import expand_prompt, prompt_vars
 from mediaserver.swaig.request import swaig_request
 from mediaserver.swaig.seam import AiControl, CallInfo, ToolInvocation, ToolOutcome
+from mediaserver.swaig.session_record import SessionRecord
+from mediaserver.swaig.step_flow import StepFlow
 from mediaserver.swaig.templates import as_dict
+from mediaserver.swaig.waiting import FunctionWait
 
 __all__ = ["CallFacts", "SwaigToolRunner", "call_info_from", "make_tool_runner"]
 
@@ -91,6 +107,9 @@ class SwaigToolRunner:
         contexts = as_dict(ai.get("prompt")).get("contexts")
         self.pom_format = str(self.params.get("pom_format") or "markdown")
         self.contexts = ContextEngine(contexts, self.pom_format) if isinstance(contexts, dict) and contexts else None
+        self.flow = StepFlow(self.contexts) if self.contexts is not None else None
+        self._history_ops: list[HistoryOp] = []  # replace_in_history pairs
+        self._tool_call_id = ""  # the invocation being run (replace_in_history names its pair)
         self.guards = ToolGuards()
         self.signing_key = signing_key
         self.webhook_timeout_s = webhook_timeout_s
@@ -106,6 +125,9 @@ class SwaigToolRunner:
         self._control: AiControl | None = None
         self._filler_turn = 0
         self._user_turns = -1  # control.user_turns() at the last call
+        self.record: SessionRecord | None = None  # the ai session's, bound by start()
+        self._poller: asyncio.Task[None] | None = None
+        self.waiting = FunctionWait()  # fillers and wait_file while a webhook runs (waiting.py)
         for warning in self.functions.warnings:
             log.warning("%s", warning)
 
@@ -115,7 +137,12 @@ class SwaigToolRunner:
             self._own_http = self._http = aiohttp.ClientSession(trust_env=False)
         return self._http
 
+    def raw_call_log(self) -> list[dict[str, Any]]:
+        return self.record.raw_call_log() if self.record is not None else self.call_log()
+
     async def close(self) -> None:
+        self._stop_polling()
+        self.waiting.close()
         if self._own_http is not None:
             await self._own_http.close()
             self._own_http = self._http = None
@@ -138,7 +165,9 @@ class SwaigToolRunner:
             body: dict[str, Any] = {"action": "get_signature", "functions": wanted}
             if isinstance(include.get("meta_data"), dict):
                 body["meta_data"] = include["meta_data"]
-            reply = await post_json(self.http(), include["url"], body, timeout_s=10.0, retries=0)
+            reply = await post_json(
+                self.http(), include["url"], body, timeout_s=10.0, retries=0, signing_key=self.signing_key
+            )
             if not reply.ok or not isinstance(reply.data, list):
                 log.warning("SWAIG.includes[%d]: %s", index, reply.error or "reply is not a list of functions")
                 continue
@@ -154,8 +183,27 @@ class SwaigToolRunner:
     async def start(self, control: AiControl) -> None:
         """Before the first turn: functions from `includes`, then startup_hook (§4.3)."""
         self._control = control
+        if isinstance(control, SessionRecord):
+            self.bind(control)
         await self.load_includes()
         await run_startup_hook(self, control)
+        self._start_polling(control)
+
+    def bind(self, record: SessionRecord) -> None:
+        """Read the conversation, SWML variables and call from the session from now on."""
+        self.record = record
+        self.call_log = record.call_log
+        # The live variables object: a later change (ai_agents_global_data) shows in later bodies.
+        self.call = replace(self.call, call=record.swml_call(), vars=record.swml_vars())
+
+    def _start_polling(self, control: AiControl) -> None:
+        if self._poller is None:
+            self._poller = start_polling(self, control, self.sleep)
+
+    def _stop_polling(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
 
     async def finish(
         self, global_data: dict[str, Any], summary: str | None = None, history: list[dict[str, Any]] | None = None
@@ -163,10 +211,12 @@ class SwaigToolRunner:
         """When the AI ends: hangup_hook, then the post-prompt summary when there is one (§4.4)."""
         from mediaserver.swaig.post_prompt import deliver_summary
 
+        self._stop_polling()
         await run_hangup_hook(self, global_data)
         url = self.ai.get("post_prompt_url")
         if summary is not None and isinstance(url, str) and url:
-            call_log = history if history is not None else self.call_log()
+            record = self.record
+            call_log = record.call_log() if record is not None else history if history is not None else []
             await deliver_summary(
                 self.http(),
                 url,
@@ -177,6 +227,9 @@ class SwaigToolRunner:
                 call_log=call_log,
                 swaig_log=self.swaig_log,
                 signing_key=self.signing_key,
+                raw_call_log=record.raw_call_log() if record is not None else None,
+                times_us=record.dates_us() if record is not None else None,
+                times=record.response_times() if record is not None else None,
             )
 
     # -- ToolRunner --------------------------------------------------------------------------
@@ -195,14 +248,27 @@ class SwaigToolRunner:
         self.bailed = ""
 
     def system_prompt(self, base: str) -> str:
-        """`base` (the verb's prompt, no step block) plus the current step block."""
-        if self.contexts is None:
-            return base
-        block = self.contexts.current_block()
-        return f"{base}\n\n{block}" if base and block else base or block
+        """`base` (the verb's prompt + conscience, no step block) plus the current step block."""
+        return self.flow.system_prompt(base) if self.flow is not None else base
+
+    def take_history_ops(self) -> list[HistoryOp]:
+        """What the session must do to the LLM history since the last call (history_ops.py)."""
+        ops, self._history_ops = self._history_ops, []
+        return ops + (self.flow.take_ops() if self.flow is not None else [])
+
+    def turn_done(self) -> bool:
+        """The agent ended a turn: `end`, `skip_to_next_step`; True: speak on (`skip_user_turn`)."""
+        if self.flow is None:
+            return False
+        auto, entered = self.flow.turn_done()
+        if entered is not None and self._control is not None:
+            self._entered("next_step", self._control)
+            self._control.change_step(entered)
+        return auto
 
     async def invoke(self, invocation: ToolInvocation, control: AiControl) -> ToolOutcome:
         self._control = control
+        self._tool_call_id = invocation.id
         turns = control.user_turns()  # a new caller turn since the last call: per-turn guards reset
         if turns != self._user_turns:
             self._user_turns = turns
@@ -237,26 +303,28 @@ class SwaigToolRunner:
 
     # -- dispatch ----------------------------------------------------------------------------
     def _navigate(self, name: str, args: dict[str, Any], control: AiControl) -> ToolOutcome:
-        engine = self.contexts
-        if engine is None:
+        engine, flow = self.contexts, self.flow
+        if engine is None or flow is None:
             return ToolOutcome(response=f"{name} is not available.")
         try:
+            # the history ops are queued before the session hears of the move: it takes them then
             if name == "next_step":
-                entered = engine.go_step(str(args.get("step", "")))
+                entered = flow.move(name, lambda: engine.go_step(str(args.get("step", ""))))
+                self._entered(name, control)
                 control.change_step(entered)
-                self._entered("next_step", control)
                 return ToolOutcome(response=f"Now in step '{entered}'. Follow its instructions.")
             if name == "change_context":
-                entered = engine.go_context(str(args.get("context", "")))
+                entered = flow.move(name, lambda: engine.go_context(str(args.get("context", ""))))
+                self._entered(name, control)
                 control.change_context(entered)
-                self._entered("change_context", control)
                 return ToolOutcome(response=f"Now in context '{entered}'. Follow its instructions.")
+            # gather_info: the answer's tool call/result stays out of the LLM history (contract §7)
+            self._history_ops.append(ReplacePair(self._tool_call_id, True))
             before = engine.step_name
-            reply, update = engine.submit(args)
+            reply, update = flow.submit(args)
             control.set_global_data(update)
             if engine.step_name != before:
                 control.change_step(engine.step_name)
-            control.add_system_message(engine.current_block())
             return ToolOutcome(response=reply)
         except NavigationError as exc:
             return ToolOutcome(response=str(exc))
@@ -305,10 +373,16 @@ class SwaigToolRunner:
             global_data=dict(control.global_data()),
             meta_data=self._meta_for(fn),
             call_log=self.call_log(),
+            raw_call_log=self.raw_call_log(),
         )
-        result = await post_json(
-            self.http(), fn.url, body, timeout_s=self.webhook_timeout_s, signing_key=self.signing_key
-        )
+        waiting = await self.waiting.start(self.record, fn, self.functions.fillers_for(fn.name, self._language()))
+        try:
+            result = await post_json(
+                self.http(), fn.url, body, timeout_s=self.webhook_timeout_s, signing_key=self.signing_key
+            )
+        finally:
+            for task in waiting:  # the wait_file stops when the function returns
+                task.cancel()
         entry.update(url=fn.url.split("?")[0], post_data=body, post_response=result.data if result.ok else result.error)
         self.swaig_log.append(entry)
         if not result.ok:
@@ -322,7 +396,7 @@ class SwaigToolRunner:
             return ToolOutcome(response=_failure_text(fn.name, why))
         actions = reply.get("action", [])
         actions = actions if isinstance(actions, list) else [actions]
-        report = apply_actions(actions, control, self.params, self)
+        report = apply_actions(actions, control, self.params, self, post_process=reply.get("post_process", False))
         log.debug(
             "SWAIG %s actions: applied %s, denied %s, ignored %s",
             fn.name,
@@ -337,9 +411,12 @@ class SwaigToolRunner:
         if response is None:
             response = f"Error: {reply['error']}" if "error" in reply else EMPTY_REPLY
         text = expand_prompt(str(response), prompt_vars(dict(control.global_data())))
-        # replace_in_history stays in `actions`: the model needs this result for the current
-        # turn (InfoGatherer's next question rides on it); the session drops or replaces the
-        # tool call/result pair from the history afterwards.
+        # replace_in_history: the model needs this result once (InfoGatherer's next question rides
+        # on it); the session drops or replaces the pair after that first send. Read from the list
+        # itself: a post_process reply defers its actions, not this.
+        replacement = replacement_of(actions)
+        if replacement is not None:
+            self._history_ops.append(ReplacePair(self._tool_call_id, replacement))
         return ToolOutcome(response=text, actions=actions)
 
     # -- LocalState (what actions change on this side) ---------------------------------------
@@ -357,10 +434,11 @@ class SwaigToolRunner:
             scope.pop(key, None)
 
     def step_changed(self, name: str) -> str | None:
-        if self.contexts is None:
+        engine, flow = self.contexts, self.flow
+        if engine is None or flow is None:
             return name
         try:
-            entered = self.contexts.go_step(name, forced=True)
+            entered = flow.move("next_step", lambda: engine.go_step(name, forced=True))
         except NavigationError as exc:
             log.warning("change_step action: %s", exc)
             return None
@@ -369,10 +447,11 @@ class SwaigToolRunner:
         return entered
 
     def context_changed(self, name: str) -> str | None:
-        if self.contexts is None:
+        engine, flow = self.contexts, self.flow
+        if engine is None or flow is None:
             return name
         try:
-            entered = self.contexts.go_context(name, forced=True)
+            entered = flow.move("change_context", lambda: engine.go_context(name, forced=True))
         except NavigationError as exc:
             log.warning("change_context action: %s", exc)
             return None
@@ -380,12 +459,15 @@ class SwaigToolRunner:
             self._entered("change_context", self._control)
         return entered
 
+    def _language(self) -> str:
+        languages = self.ai.get("languages")
+        first = languages[0] if isinstance(languages, list) and languages and isinstance(languages[0], dict) else {}
+        return str(first.get("code") or "en-US")
+
     def _filler(self, fillers: Any) -> str | None:
         """One phrase of a `{lang: [phrases]}` table for the verb's first language, in rotation."""
         table = as_dict(fillers)
-        languages = self.ai.get("languages")
-        first = languages[0] if isinstance(languages, list) and languages and isinstance(languages[0], dict) else {}
-        code = str(first.get("code") or "en-US")
+        code = self._language()
         for key in (code, code.split("-")[0], "default", *table):
             phrases = table.get(key)
             if isinstance(phrases, list) and phrases:
@@ -394,7 +476,7 @@ class SwaigToolRunner:
         return None
 
     def _entered(self, kind: str, control: AiControl) -> None:
-        """After a step/context move: filler, context reset semantics, the new instructions."""
+        """After a step/context move: the filler (the history ops are StepFlow's, already queued)."""
         assert self.contexts is not None
         context = self.contexts.context
         swaig = as_dict(self.ai.get("SWAIG"))
@@ -402,20 +484,6 @@ class SwaigToolRunner:
         filler = filler or self._filler(as_dict(swaig.get("internal_fillers")).get(kind))
         if filler:
             control.say(filler)
-        reset: dict[str, Any]
-        if kind == "change_context":
-            reset = {
-                k: context[k] for k in ("system_prompt", "user_prompt", "consolidate", "full_reset") if k in context
-            }
-            if context.get("isolated") is True:
-                reset["full_reset"] = True
-            if reset:  # the session resets or consolidates history as a context_switch action would
-                control.update_settings({"context_switch": reset})
-        else:
-            reset = as_dict(self.contexts.step.get("reset"))
-            if reset:
-                control.update_settings({"context_switch": reset})
-        control.add_system_message(self.contexts.current_block())
 
 
 class CallFacts(Protocol):
@@ -447,7 +515,10 @@ def call_info_from(call: CallFacts, ai: dict[str, Any] | None = None) -> CallInf
     )
 
 
-def make_tool_runner(call: CallFacts, config: Any, ai: dict[str, Any]) -> SwaigToolRunner:
-    """`ToolRunnerFactory`: (Call, AiSessionConfig, raw ai params) → a runner for this verb."""
+def make_tool_runner(call: CallFacts, config: Any, ai: dict[str, Any], *, signing_key: str = "") -> SwaigToolRunner:
+    """`ToolRunnerFactory`: (Call, AiSessionConfig, raw ai params) → a runner for this verb.
+
+    The app binds `signing_key` ([swaig] signing_key) with functools.partial.
+    """
     del config  # the runner reads the raw verb; the session's parsed config is not needed
-    return SwaigToolRunner(ai, call_info_from(call, ai))
+    return SwaigToolRunner(ai, call_info_from(call, ai), signing_key=signing_key)

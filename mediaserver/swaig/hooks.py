@@ -50,6 +50,7 @@ class HookRunner(LocalState, Protocol):
     def swaig_log(self) -> list[dict[str, Any]]: ...
     def http(self) -> aiohttp.ClientSession: ...
     def call_log(self) -> list[dict[str, Any]]: ...
+    def raw_call_log(self) -> list[dict[str, Any]]: ...
 
 
 async def _post_hook(runner: HookRunner, name: str, global_data: dict[str, Any]) -> Any:
@@ -68,6 +69,7 @@ async def _post_hook(runner: HookRunner, name: str, global_data: dict[str, Any])
         global_data=global_data,
         meta_data=fn.raw.get("meta_data") if isinstance(fn.raw.get("meta_data"), dict) else None,
         call_log=runner.call_log(),
+        raw_call_log=runner.raw_call_log(),
     )
     reply = await post_json(
         runner.http(), fn.url, body, timeout_s=runner.webhook_timeout_s, signing_key=runner.signing_key

@@ -5,7 +5,9 @@ with `summary_messages(post_prompt_text, history)` (the post-prompt as the syste
 conversation as a transcript) and hands the text to `deliver_summary`, which POSTs the §4.4 body
 (`post_prompt_data {raw, parsed, substituted}`, call_log, global_data, swaig_log…) to
 `post_prompt_url`, keeping its `?__token=` (SDK agents require it, bound to the call_id) and
-turning its userinfo into basic auth. A failed delivery is logged, never raised.
+turning its userinfo into basic auth. The session's record (swaig/session_record.py) gives the
+timestamped call_log/raw_call_log, the call and AI dates and the per-response `times`. A failed
+delivery is logged, never raised.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ async def deliver_summary(
     times_us: dict[str, int] | None = None,
     signing_key: str = "",
     timeout_s: float = 30.0,
+    raw_call_log: list[dict[str, Any]] | None = None,
+    times: list[dict[str, Any]] | None = None,
 ) -> WebhookReply:
     body = post_prompt_body(
         summary,
@@ -63,6 +67,8 @@ async def deliver_summary(
         call_log=call_log,
         swaig_log=swaig_log,
         times_us=times_us,
+        raw_call_log=raw_call_log,
+        times=times,
     )
     reply = await post_json(http, url, body, timeout_s=timeout_s, signing_key=signing_key)
     if not reply.ok:

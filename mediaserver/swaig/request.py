@@ -7,7 +7,11 @@ them). The body always carries `call_id` = the id the SWML fetch used, because S
 accept a secure tool's `__token` only for that call id; `global_data` is the current object
 after any earlier set/unset actions; `argument` is `{parsed: [args], raw, substituted}`.
 `call_log`/`raw_call_log` are added only when `params.swaig_post_conversation` is true,
-`SWMLVars`/`SWMLCall` only with `params.swaig_post_swml_vars`.
+`SWMLVars`/`SWMLCall` only with `params.swaig_post_swml_vars`. `call_log` is the conversation as
+the LLM holds it now (cut and reset as it was), `raw_call_log` everything said since the AI
+began; each entry is `{role, content, timestamp (epoch µs), …}` (the session keeps them:
+agents/ai/call_log.py). The post-prompt body always carries both logs, `SWMLVars`/`SWMLCall`,
+the call and AI dates (epoch µs) and `times` (one entry per agent response).
 """
 
 from __future__ import annotations
@@ -45,9 +49,9 @@ def _common(call: CallInfo, params: dict[str, Any], global_data: dict[str, Any])
     return body
 
 
-def _swml_vars(body: dict[str, Any], call: CallInfo, params: dict[str, Any]) -> None:
+def _swml_vars(body: dict[str, Any], call: CallInfo, params: dict[str, Any], *, always: bool = False) -> None:
     wanted = params.get("swaig_post_swml_vars")
-    if not wanted:
+    if not always and not (isinstance(wanted, list) or _truthy(wanted)):  # "false" is off too
         return
     variables = call.vars
     if isinstance(wanted, list):  # a list names the variables to send
@@ -66,6 +70,7 @@ def swaig_request(
     global_data: dict[str, Any],
     meta_data: dict[str, Any] | None = None,
     call_log: list[dict[str, Any]] | None = None,
+    raw_call_log: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The body POSTed to a function's web_hook_url (also the hooks: startup_hook, hangup_hook)."""
     name = str(function.get("function", ""))
@@ -94,7 +99,7 @@ def swaig_request(
         body["meta_data_token"] = token
     if _truthy(params.get("swaig_post_conversation")) and call_log is not None:
         body["call_log"] = call_log
-        body["raw_call_log"] = call_log
+        body["raw_call_log"] = raw_call_log if raw_call_log is not None else call_log
     _swml_vars(body, call, params)
     return body
 
@@ -129,6 +134,8 @@ def post_prompt_body(
     swaig_log: list[dict[str, Any]] | None = None,
     times_us: dict[str, int] | None = None,
     call_ended_by: str = "",
+    raw_call_log: list[dict[str, Any]] | None = None,
+    times: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The body POSTed to post_prompt_url when the AI ends (contract §4.4)."""
     body = _common(call, params, global_data)
@@ -144,11 +151,12 @@ def post_prompt_body(
             "hard_timeout": False,
             "post_prompt_data": {"raw": summary, "parsed": find_json_objects(summary), "substituted": summary},
             "call_log": call_log,
-            "raw_call_log": call_log,
+            "raw_call_log": raw_call_log if raw_call_log is not None else call_log,
             "swaig_log": swaig_log or [],
+            "times": times or [],
         }
     )
     for key, value in (times_us or {}).items():  # call_start_date, ai_start_date… epoch µs
         body[key] = int(value)
-    _swml_vars(body, call, params)
+    _swml_vars(body, call, params, always=True)
     return body

@@ -77,7 +77,9 @@ async def fetch(ctx: VerbContext, call: Call, effect: FetchSwml) -> SwmlFetched 
     body = call_body(ctx.interp.call, effect.variables, ctx.interp.envs, effect.params)
     call.events.emit(SwmlFetch(path=effect.path, url=public_url(effect.url), purpose=effect.purpose))
     try:
-        document = await fetch_swml(ctx.http, effect.url, body, ctx.options.fetch_timeout_s)
+        document = await fetch_swml(
+            ctx.http, effect.url, body, ctx.options.fetch_timeout_s, signing_key=ctx.options.signing_key
+        )
     except FetchError as exc:
         call.events.emit(SwmlFetchFailed(path=effect.path, error=str(exc)))
         return FetchFailed(str(exc))

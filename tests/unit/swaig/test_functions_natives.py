@@ -54,7 +54,8 @@ def test_fillers_by_language_and_skip() -> None:
     )
     assert fs.fillers_for("a", "en-US") == ["One moment"]
     assert fs.fillers_for("a", "fr-FR") == ["Hmm"]
-    assert fs.fillers_for("b", "en-US") == []
+    # schema: skip_fillers drops the language-level fillers; "only function-specific fillers … will play"
+    assert fs.fillers_for("b", "en-US") == ["Hmm"] and fs.functions["b"].raw["skip_fillers"] is True
 
 
 async def test_natives() -> None:
@@ -74,7 +75,7 @@ async def test_natives() -> None:
     await run_native("wait_for_user", {}, control, env)
     await run_native("adjust_response_latency", {"latency": 50}, control, env)
     assert control.calls == [
-        ("update_settings", {"wait_for_user": True}),
+        ("wait_for_user", True),
         ("update_settings", {"end_of_speech_timeout": 250}),
     ]
 
