@@ -1,154 +1,282 @@
-"""The closing-note tables: every `ai.params` key of the schema and every SWAIG action, with status.
+"""The coverage tables: every `ai.params` key of the SDK's schema and every SWAIG action, with status.
 
-Theory of operation: data only. `PARAMS` classifies all 92 `AIParams` keys of the SDK's
-`schema.json` (contract §3.1) as "honoured" (with the module that reads it) or
-"accepted-ignored" (parsed leniently, no effect yet; a document using it still runs).
-`ACTION_STATUS` does the same for the actions of contract §5. A unit test checks that the
-table covers the schema exactly, so a new schema key cannot slip through unclassified.
-Kernel entries reflect `mediaserver/agents/ai/config.py` at the time of writing.
+Theory of operation: data only, and each claim carries its evidence. An `Entry` is
+(status, where, test):
+
+* "honoured": the server acts on it; `where` names the module that reads it and `test` is the
+  test id (`tests/...py::test_name`, or `::Class::test_name`) that exercises it through the
+  real session, config or SWAIG runner. `tests/unit/swaig/test_coverage.py` parses each named
+  file and fails when the function is missing, so a claim cannot outlive its test.
+* "not-applicable": the key asks for something this server does not carry (video, a vendor's
+  voice tuning, diarization of one mono leg); `test` holds the one-line reason.
+* "not-yet": accepted (a document using it still runs) but it has no effect yet, or its effect
+  has no test yet; `where` may say what is missing.
+
+`PARAMS` classifies all 92 `AIParams` keys of `signalwire/schema.json` (contract §3.1);
+`ACTION_STATUS` the actions of `swaig.actions.ACTIONS` (contract §5) plus `<unknown>`.
+`python -m mediaserver.swaig.coverage_doc` writes both tables to `docs/swml-coverage.md`.
 """
 
 from __future__ import annotations
 
-__all__ = ["ACTION_STATUS", "PARAMS"]
+from typing import NamedTuple
 
-H, IGN = "honoured", "accepted-ignored"
-K = "agents.ai.config"  # read by AiSessionConfig.from_params (turn timing, barge, greeting, LLM)
-S = "swaig"
+__all__ = ["ACTION_STATUS", "HONOURED", "NOT_APPLICABLE", "NOT_YET", "PARAMS", "STATUSES", "Entry"]
 
-PARAMS: dict[str, tuple[str, str]] = {
-    "acknowledge_interruptions": (IGN, ""),
-    "ai_model": (H, K),
-    "ai_name": (IGN, "pause modes not built"),
-    "ai_volume": (IGN, ""),
-    "app_name": (H, S + ".request: echoed in webhook and post-prompt bodies"),
-    "asr_diarize": (IGN, ""),
-    "asr_smart_format": (IGN, ""),
-    "asr_speaker_affinity": (IGN, ""),
-    "attention_timeout": (H, K),
-    "attention_timeout_prompt": (H, K),
-    "audible_debug": (IGN, ""),
-    "audible_latency": (IGN, ""),
-    "background_file": (IGN, ""),
-    "background_file_loops": (IGN, ""),
-    "background_file_volume": (IGN, ""),
-    "barge_functions": (IGN, ""),
-    "barge_match_string": (H, K),
-    "barge_min_words": (H, K),
-    "cache_mode": (IGN, ""),
-    "conscience": (H, S + ".prompt.render_ai_prompt (the app must render with it)"),
-    "conversation_id": (H, S + ".request: sent as conversation_id"),
-    "conversation_sliding_window": (H, K),
-    "convo": (H, K),
-    "debug": (IGN, ""),
-    "debug_webhook_level": (IGN, ""),
-    "debug_webhook_url": (IGN, ""),
-    "digit_terminators": (H, K),
-    "digit_timeout": (H, K),
-    "direction": (IGN, ""),
-    "eleven_labs_similarity": (IGN, "no ElevenLabs"),
-    "eleven_labs_stability": (IGN, "no ElevenLabs"),
-    "enable_accounting": (IGN, ""),
-    "enable_barge": (H, K),
-    "enable_inner_dialog": (IGN, ""),
-    "enable_pause": (IGN, ""),
-    "enable_thinking": (IGN, ""),
-    "enable_turn_detection": (
-        H,
-        K + " -> turn manager: smart-turn verdicts (test_ai_turn_detection.py)",
+HONOURED, NOT_APPLICABLE, NOT_YET = "honoured", "not-applicable", "not-yet"
+STATUSES = (HONOURED, NOT_APPLICABLE, NOT_YET)
+
+
+class Entry(NamedTuple):
+    status: str
+    where: str  # the module that reads it (honoured), or what is missing (not-yet)
+    test: str  # honoured: the test id; not-applicable: the reason; not-yet: ""
+
+
+def _h(where: str, test: str) -> Entry:
+    return Entry(HONOURED, where, test)
+
+
+def _na(reason: str) -> Entry:
+    return Entry(NOT_APPLICABLE, "", reason)
+
+
+def _ny(where: str = "") -> Entry:
+    return Entry(NOT_YET, where, "")
+
+
+K = "agents.ai.config"  # AiSessionConfig.from_params
+TURN = K + " -> pipeline.turn"
+T = "agents.ai.timing"  # the opening, hard stop, gain and attention params
+SESSION = "tests/scenario/test_ai_session.py::"
+PARAMS_T = "tests/scenario/test_ai_params_coverage.py::"
+DETECT = "tests/scenario/test_ai_turn_detection.py::"
+SWAIG_T = "tests/unit/swaig/test_coverage_params.py::"
+ACTIONS_T = "tests/unit/swaig/test_actions.py::"
+NO_VIDEO = "the server carries audio only; no video stream to show or look at"
+
+PARAMS: dict[str, Entry] = {
+    "acknowledge_interruptions": _ny(),
+    "ai_model": _h(K + " -> LlmSettings.model", PARAMS_T + "test_ai_model_and_max_response_tokens_reach_the_llm"),
+    "ai_name": _ny("pause modes not built"),
+    "ai_volume": _h(T + ": gain on every agent chunk", PARAMS_T + "test_ai_volume_is_gain_in_db_clamped_to_50"),
+    "app_name": _h("swaig.request", SWAIG_T + "test_app_name_and_conversation_id_reach_the_webhook"),
+    "asr_diarize": _na("one mono caller leg reaches the recognizer: there is nobody to tell apart"),
+    "asr_smart_format": _ny(),
+    "asr_speaker_affinity": _ny(),
+    "attention_timeout": _h(TURN, PARAMS_T + "test_attention_timeout_nudges_with_the_attention_prompt"),
+    "attention_timeout_prompt": _h(K, PARAMS_T + "test_attention_timeout_nudges_with_the_attention_prompt"),
+    "audible_debug": _ny(),
+    "audible_latency": _ny(),
+    "background_file": _ny(),
+    "background_file_loops": _ny(),
+    "background_file_volume": _ny(),
+    "barge_functions": _ny(),
+    "barge_match_string": _h(TURN, PARAMS_T + "test_barge_min_words_and_barge_match_string_decide_the_flush"),
+    "barge_min_words": _h(TURN, PARAMS_T + "test_barge_min_words_and_barge_match_string_decide_the_flush"),
+    "cache_mode": _ny(),
+    "conscience": _h(
+        K + " -> the system prompt of every request, after the base",
+        "tests/scenario/test_ai_prompts_steps.py::test_prompt_and_post_prompt_expand_global_data_and_call_vars_with_conscience_after",
     ),
-    "enable_vision": (IGN, "no video"),
-    "end_of_speech_timeout": (H, K),
-    "energy_level": (H, K),
-    "first_word_timeout": (H, K),
-    "function_wait_for_talking": (IGN, ""),
-    "functions_on_no_response": (IGN, ""),
-    "hard_stop_prompt": (IGN, ""),
-    "hard_stop_time": (IGN, ""),
-    "hold_music": (IGN, ""),
-    "hold_on_process": (IGN, ""),
-    "inactivity_timeout": (H, K),
-    "initial_sleep_ms": (IGN, ""),
-    "inner_dialog_model": (IGN, ""),
-    "inner_dialog_prompt": (IGN, ""),
-    "inner_dialog_synced": (IGN, ""),
-    "input_poll_freq": (IGN, ""),
-    "interrupt_on_noise": (H, K),
-    "interrupt_prompt": (IGN, ""),
-    "languages_enabled": (IGN, ""),
-    "llm_diarize_aware": (IGN, ""),
-    "local_tz": (H, S + ".natives: check_time"),
-    "max_emotion": (IGN, ""),
-    "max_response_tokens": (H, K),
-    "openai_asr_engine": (IGN, "local ASR"),
-    "outbound_attention_timeout": (IGN, ""),
-    "persist_global_data": (IGN, ""),
-    "pom_format": (H, S + ".pom via render_ai_prompt (the app must render with it)"),
-    "save_conversation": (IGN, ""),
-    "speak_when_spoken_to": (IGN, ""),
-    "speech_event_timeout": (H, K),
-    "speech_gen_quick_stops": (IGN, ""),
-    "speech_timeout": (H, K),
-    "start_paused": (IGN, ""),
-    "static_greeting": (H, K),
-    "static_greeting_no_barge": (H, K),
-    "summary_mode": (IGN, ""),
-    "swaig_allow_settings": (H, S + ".actions: gates settings and ASR timing actions"),
-    "swaig_allow_swml": (H, S + ".actions: gates SWML and transfer"),
-    "swaig_post_conversation": (H, S + ".request: adds call_log/raw_call_log"),
-    "swaig_post_swml_vars": (H, S + ".request: adds SWMLVars/SWMLCall (list = only those vars)"),
-    "swaig_set_global_data": (H, S + ".actions: gates set/unset_global_data"),
-    "thinking_model": (IGN, ""),
-    "transfer_summary": (IGN, ""),
-    "transparent_barge": (H, K),
-    "transparent_barge_max_time": (IGN, ""),
-    "tts_number_format": (IGN, ""),
-    "turn_detection_timeout": (H, K + " -> silence before the first end-of-turn check (test_ai_turn_detection.py)"),
-    "vad_config": (IGN, ""),
-    "verbose_logs": (IGN, ""),
-    "video_idle_file": (IGN, "no video"),
-    "video_listening_file": (IGN, "no video"),
-    "video_talking_file": (IGN, "no video"),
-    "vision_model": (IGN, ""),
-    "wait_for_user": (H, K),
-    "wake_prefix": (IGN, ""),
+    "conversation_id": _h("swaig.request", SWAIG_T + "test_app_name_and_conversation_id_reach_the_webhook"),
+    "conversation_sliding_window": _h(K, PARAMS_T + "test_convo_seeds_the_history_and_the_sliding_window_cuts_it"),
+    "convo": _h(K, PARAMS_T + "test_convo_seeds_the_history_and_the_sliding_window_cuts_it"),
+    "debug": _ny(),
+    "debug_webhook_level": _ny(),
+    "debug_webhook_url": _ny(),
+    "digit_terminators": _h(TURN, PARAMS_T + "test_digits_end_on_the_terminator_or_after_digit_timeout"),
+    "digit_timeout": _h(TURN, PARAMS_T + "test_digits_end_on_the_terminator_or_after_digit_timeout"),
+    "direction": _h(
+        T + ": picks the attention timeout", PARAMS_T + "test_outbound_attention_timeout_on_outbound_calls"
+    ),
+    "eleven_labs_similarity": _na("ElevenLabs voice tuning; speech is synthesized locally (Piper), not by ElevenLabs"),
+    "eleven_labs_stability": _na("ElevenLabs voice tuning; speech is synthesized locally (Piper), not by ElevenLabs"),
+    "enable_accounting": _ny(),
+    "enable_barge": _h(TURN, PARAMS_T + "test_enable_barge_off_never_pauses_the_agent"),
+    "enable_inner_dialog": _ny(),
+    "enable_pause": _ny(),
+    "enable_thinking": _ny(),
+    "enable_turn_detection": _h(
+        TURN + " + end-of-turn detector",
+        DETECT + "test_without_a_detector_or_with_detection_off_the_fixed_silence_rule_stays",
+    ),
+    "enable_vision": _na(NO_VIDEO),
+    "end_of_speech_timeout": _h(TURN, SESSION + "test_end_of_speech_timeout_and_preemptive_reply_on_the_next_tick"),
+    "energy_level": _h(
+        K + " -> agents.ai.listen energy floor", PARAMS_T + "test_energy_level_is_the_floor_a_quiet_caller_must_pass"
+    ),
+    "first_word_timeout": _h(TURN, PARAMS_T + "test_first_word_timeout_drops_a_short_wordless_burst"),
+    "function_wait_for_talking": _ny(),
+    "functions_on_no_response": _ny(),
+    "hard_stop_prompt": _h(T, PARAMS_T + "test_hard_stop_time_says_the_prompt_and_ends_the_ai"),
+    "hard_stop_time": _h(T, PARAMS_T + "test_hard_stop_time_says_the_prompt_and_ends_the_ai"),
+    "hold_music": _h(
+        "agents.ai.controls: looped during a hold",
+        "tests/scenario/test_ai_actions.py::test_hold_plays_hold_music_ignores_the_caller_and_resumes_at_its_timeout",
+    ),
+    "hold_on_process": _ny(),
+    "inactivity_timeout": _h(TURN, PARAMS_T + "test_inactivity_timeout_ends_the_ai"),
+    "initial_sleep_ms": _h(T, PARAMS_T + "test_initial_sleep_ms_delays_the_first_words"),
+    "inner_dialog_model": _ny(),
+    "inner_dialog_prompt": _ny(),
+    "inner_dialog_synced": _ny(),
+    "input_poll_freq": _h(
+        "swaig.input_poll: check_for_input polled (1..10 s)",
+        "tests/scenario/test_swaig_session_features.py::test_check_for_input_is_polled_at_input_poll_freq_and_new_input_is_a_caller_turn",
+    ),
+    "interrupt_on_noise": _h(TURN, PARAMS_T + "test_interrupt_on_noise_flushes_the_agent_after_a_second_of_noise"),
+    "interrupt_prompt": _ny(),
+    "languages_enabled": _ny(),
+    "llm_diarize_aware": _na("one mono caller leg: there are no speaker labels for the LLM to use"),
+    "local_tz": _h("swaig.natives (check_time)", SWAIG_T + "test_local_tz_is_the_zone_of_check_time"),
+    "max_emotion": _na("Piper voices have no emotion control to cap"),
+    "max_response_tokens": _h(
+        K + " -> LlmSettings.max_tokens", PARAMS_T + "test_ai_model_and_max_response_tokens_reach_the_llm"
+    ),
+    "openai_asr_engine": _ny("an OpenAI-compatible /audio/transcriptions engine is not wired yet"),
+    "outbound_attention_timeout": _h(T, PARAMS_T + "test_outbound_attention_timeout_on_outbound_calls"),
+    "persist_global_data": _h(
+        "agents.ai.global_data <-> ai_agents_global_data",
+        "tests/scenario/test_swaig_session_features.py::test_persist_global_data_false_neither_reads_nor_writes_the_variable",
+    ),
+    "pom_format": _h(
+        K + " -> swaig.prompt POM renderer",
+        "tests/scenario/test_ai_prompts_steps.py::test_pom_prompt_is_rendered_in_the_pom_format_asked",
+    ),
+    "save_conversation": _ny(),
+    "speak_when_spoken_to": _h(T, PARAMS_T + "test_wait_for_user_and_speak_when_spoken_to_keep_the_agent_quiet"),
+    "speech_event_timeout": _h(TURN, PARAMS_T + "test_speech_event_timeout_ends_a_turn_whose_transcript_stopped"),
+    "speech_gen_quick_stops": _ny(),
+    "speech_timeout": _h(TURN, PARAMS_T + "test_speech_timeout_caps_a_long_utterance"),
+    "start_paused": _ny(),
+    "static_greeting": _h(K, SESSION + "test_barge_in_pauses_in_the_decision_tick_and_history_keeps_the_heard_words"),
+    "static_greeting_no_barge": _h(K, SESSION + "test_static_greeting_no_barge_is_not_paused"),
+    "summary_mode": _ny(),
+    "swaig_allow_settings": _h("swaig.actions", ACTIONS_T + "test_permission_flags_deny"),
+    "swaig_allow_swml": _h("swaig.actions", ACTIONS_T + "test_permission_flags_deny"),
+    "swaig_post_conversation": _h(
+        "swaig.session_record -> call_log/raw_call_log in webhook bodies",
+        "tests/scenario/test_swaig_bodies.py::test_bodies_carry_the_real_conversation_swml_vars_and_post_prompt_times",
+    ),
+    "swaig_post_swml_vars": _h(
+        "swaig.session_record -> SWMLVars/SWMLCall in webhook bodies",
+        "tests/scenario/test_swaig_bodies.py::test_without_the_params_the_bodies_leave_the_log_and_vars_out",
+    ),
+    "swaig_set_global_data": _h("swaig.actions", ACTIONS_T + "test_permission_flags_deny"),
+    "thinking_model": _ny(),
+    "transfer_summary": _ny(),
+    "transparent_barge": _ny("parsed into the config; the session does not act on it"),
+    "transparent_barge_max_time": _ny(),
+    "tts_number_format": _ny(),
+    "turn_detection_timeout": _h(
+        TURN, DETECT + "test_complete_turn_ends_turn_detection_timeout_after_speech_and_plays_the_preemptive_reply"
+    ),
+    "vad_config": _h(
+        T + " -> listener confirm threshold, turn onset", PARAMS_T + "test_vad_config_sets_the_onset_and_the_threshold"
+    ),
+    "verbose_logs": _ny(),
+    "video_idle_file": _na(NO_VIDEO),
+    "video_listening_file": _na(NO_VIDEO),
+    "video_talking_file": _na(NO_VIDEO),
+    "vision_model": _na(NO_VIDEO),
+    "wait_for_user": _h(K, PARAMS_T + "test_wait_for_user_and_speak_when_spoken_to_keep_the_agent_quiet"),
+    "wake_prefix": _ny(),
 }
 
-# How each action of contract §5 reaches the call. "control" = an AiControl method with that
-# meaning; "settings" = passed to AiControl.update_settings under its own name (the session
-# applies the keys it knows: ASR timing today; voice, hints, background audio not yet).
-ACTION_STATUS: dict[str, str] = {
-    "SWML": "control.swml(doc, transfer) [swaig_allow_swml]",
-    "transfer": "control.swml(transfer doc, True) [swaig_allow_swml]; summarize -> settings transfer_summary",
-    "hangup": "control.hangup",
-    "stop": "control.stop",
-    "hold": "control.hold(seconds): int | '5m' | '1:30' | {timeout}; outside 1..900 -> 300",
-    "say": "control.say",
-    "set_global_data": "control.set_global_data [swaig_set_global_data]",
-    "unset_global_data": "control.unset_global_data; an object replaces all [swaig_set_global_data]",
-    "set_meta_data": "runner meta_data scope (meta_data_token, else URL, else name); sent as meta_data",
-    "unset_meta_data": "runner meta_data scope",
-    "toggle_functions": "runner function set (tools offered) + control.toggle_functions",
-    "change_step": "ContextEngine (forced) + control.change_step + internal filler + step block as system message",
-    "change_context": (
-        "ContextEngine (forced) + control.change_context + enter/internal filler + "
-        "isolated/reset as settings context_switch + block as system message"
+HANDLE_T = (
+    "tests/scenario/test_agent_handle.py::test_the_handle_reports_appends_and_the_barge_in_cut_and_acts_on_the_session"
+)
+
+# How each action of contract §5 reaches the call. An action is honoured when a test shows its
+# effect; the applier's own test (FakeControl) alone shows only that the control method is called.
+# "not-yet" entries name the control method; their tests are being written with their effects.
+NO_TEST = "; no test of its effect through the session yet"
+ACTION_STATUS: dict[str, Entry] = {
+    "SWML": _h(
+        "agents.ai.swml_actions -> kernel.inline (run inline, or transfer) [swaig_allow_swml]",
+        "tests/scenario/test_ai_swml_actions.py::test_connect_not_final_bridges_then_returns_to_the_same_conversation",
     ),
-    "context_switch": "settings context_switch + system_prompt as system message + user_prompt as user input",
-    "user_input": "control.add_user_input",
-    "settings": "settings (temperature clamped to 1.5) [swaig_allow_settings]",
-    "end_of_speech_timeout": "settings -> turn manager [swaig_allow_settings]",
-    "speech_event_timeout": "settings -> turn manager [swaig_allow_settings]",
-    "wait_for_user": "settings",
-    "playback_bg": "settings (accepted; session does not play background audio yet)",
-    "stop_playback_bg": "settings (accepted)",
-    "functions_on_speaker_timeout": "settings (accepted)",
-    "extensive_data": "settings (accepted)",
-    "back_to_back_functions": "settings (accepted)",
-    "replace_in_history": "kept in ToolOutcome.actions; the session drops/replaces the pair after the turn",
-    "add_dynamic_hints": "settings (accepted)",
-    "clear_dynamic_hints": "settings (accepted)",
-    "change_voice": "settings (accepted)",
-    "user_event": "settings (accepted; logged)",
-    "<unknown>": "logged and ignored (e.g. data_map_demo's start_playback)",
+    "transfer": _h(
+        "agents.ai.swml_actions -> kernel.inline transfer [swaig_allow_swml]",
+        "tests/scenario/test_ai_swml_actions.py::test_transfer_action_with_summarize_hands_the_summary_to_the_destination",
+    ),
+    "hangup": _h("control.hangup -> AiSession.hangup", HANDLE_T),
+    "stop": _ny("control.stop" + NO_TEST),
+    "hold": _h(
+        "agents.ai.controls: music, caller unheard, resumes at the timeout",
+        "tests/scenario/test_ai_actions.py::test_hold_plays_hold_music_ignores_the_caller_and_resumes_at_its_timeout",
+    ),
+    "say": _h("control.say -> AiSession.say (spoken through the phrase cache)", HANDLE_T),
+    "set_global_data": _h(
+        "control.set_global_data [swaig_set_global_data]; the next webhook body carries it",
+        "tests/unit/swaig/test_webhooks.py::test_runner_dispatch_precedence_meta_scope_and_actions",
+    ),
+    "unset_global_data": _ny("control.unset_global_data [swaig_set_global_data]; tested against a fake only"),
+    "set_meta_data": _h(
+        "runner meta_data scope (meta_data_token, else URL, else name); sent as meta_data",
+        "tests/unit/swaig/test_webhooks.py::test_runner_dispatch_precedence_meta_scope_and_actions",
+    ),
+    "unset_meta_data": _ny("runner meta_data scope; tested against a fake scope only"),
+    "toggle_functions": _ny("runner function set + control.toggle_functions" + NO_TEST),
+    "change_step": _ny("ContextEngine (forced) + control.change_step; tested against a fake only"),
+    "change_context": _h(
+        "ContextEngine + control.change_context",
+        "tests/unit/swaig/test_contexts.py::test_contexts_demo_navigation_through_the_runner",
+    ),
+    "context_switch": _ny("settings context_switch" + NO_TEST),
+    "user_input": _h("control.add_user_input -> AiSession.add_user_input", HANDLE_T),
+    "settings": _h(
+        "agents.ai.steering: LLM knobs on the next request; confidence [swaig_allow_settings]",
+        "tests/scenario/test_ai_actions.py::test_settings_reach_the_next_llm_request",
+    ),
+    "end_of_speech_timeout": _ny("control.update_settings -> turn manager [swaig_allow_settings]" + NO_TEST),
+    "speech_event_timeout": _ny("control.update_settings -> turn manager [swaig_allow_settings]" + NO_TEST),
+    "wait_for_user": _h(
+        "agents.ai.controls",
+        "tests/scenario/test_ai_actions.py::test_wait_for_user_seconds_then_the_agent_prompts_the_caller",
+    ),
+    "playback_bg": _h(
+        "agents.ai.controls -> audio.mix under the agent at the played cursor",
+        "tests/scenario/test_ai_actions.py::test_playback_bg_is_mixed_under_the_agent_and_stop_playback_bg_stops_it",
+    ),
+    "stop_playback_bg": _h(
+        "agents.ai.controls",
+        "tests/scenario/test_ai_actions.py::test_playback_bg_is_mixed_under_the_agent_and_stop_playback_bg_stops_it",
+    ),
+    "functions_on_speaker_timeout": _h(
+        "agents.ai.steering",
+        "tests/scenario/test_ai_actions.py::test_functions_on_speaker_timeout_offers_tools_to_the_attention_prompt",
+    ),
+    "extensive_data": _h(
+        "agents.ai.steering", "tests/scenario/test_ai_actions.py::test_extensive_data_goes_whole_once_then_shortened"
+    ),
+    "back_to_back_functions": _h(
+        "agents.ai.steering (tools withheld after a tool result unless allowed)",
+        "tests/scenario/test_ai_actions.py::test_back_to_back_functions_lets_the_next_request_call_a_function",
+    ),
+    "replace_in_history": _h(
+        "swaig.history_ops -> agents.ai.history_ops LlmView",
+        "tests/scenario/test_ai_prompts_steps.py::test_replace_in_history_from_the_info_gatherer_prefab",
+    ),
+    "add_dynamic_hints": _h(
+        "agents.ai.controls -> recognizer hotwords, transcript rules",
+        "tests/scenario/test_ai_actions.py::test_dynamic_hints_reach_the_recognizer_and_rewrite_transcripts",
+    ),
+    "clear_dynamic_hints": _h(
+        "agents.ai.controls",
+        "tests/scenario/test_ai_actions.py::test_dynamic_hints_reach_the_recognizer_and_rewrite_transcripts",
+    ),
+    "change_voice": _h(
+        "agents.ai.controls -> Piper voices beside [tts] model",
+        "tests/scenario/test_ai_actions.py::test_change_voice_speaks_the_next_utterance_in_the_new_voice",
+    ),
+    "user_event": _h(
+        "agents.ai.controls -> user_event on the event bus",
+        "tests/scenario/test_ai_actions.py::test_user_event_reaches_the_event_bus",
+    ),
+    "<unknown>": _h(
+        "logged and skipped, the others still apply (e.g. data_map_demo's start_playback)",
+        ACTIONS_T + "test_unknown_and_malformed_actions_are_skipped_not_fatal",
+    ),
 }

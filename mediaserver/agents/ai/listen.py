@@ -29,6 +29,7 @@ from mediaserver.pipeline.turn import FRAME_SAMPLES, SAMPLE_RATE
 from mediaserver.pipeline.vad import SpeechConfirmer
 
 SILENCE_DB = SILENCE_DBFS  # the level given to digital silence, as the leg's front end does
+CONFIRM_THRESHOLD = 0.5  # the neural confirmer's speech probability that confirms voice over the agent
 
 
 def rms_dbfs(pcm: Pcm) -> float:
@@ -60,13 +61,13 @@ class Listener:
         *,
         energy_floor_dbfs: float = -45.0,
         confirmer: SpeechConfirmer | None = None,
-        confirm_threshold: float = 0.5,
+        confirm_threshold: float | None = None,  # None: CONFIRM_THRESHOLD (ai.params vad_config sets it)
         confirm_grace_frames: int = 4,
         echo: EchoGate | None = None,
         ring_seconds: int = 60,
     ) -> None:
         self.confirmer = confirmer
-        self.confirm_threshold = confirm_threshold
+        self.confirm_threshold = CONFIRM_THRESHOLD if confirm_threshold is None else confirm_threshold
         self.confirm_grace_frames = confirm_grace_frames
         self._run = 0
         self._run_confirmed = False
