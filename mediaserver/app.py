@@ -8,12 +8,15 @@ import logging
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from mediaserver.agents.ai.config import AiSessionConfig
+from mediaserver.agents.ai.controls import NoVoices, VoiceCatalog
 from mediaserver.agents.ai.runner import LoopLagMonitor, SessionRunner
 from mediaserver.agents.ai.session import AiEngines
 from mediaserver.agents.sidecar import SidecarManager
@@ -21,6 +24,7 @@ from mediaserver.agents.sidecar.legs import ObservedDialer
 from mediaserver.clock import MonotonicClock
 from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.eventbus import LOG, EventBus, Listener
+from mediaserver.kernel.inline import ScriptRegistry
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.services import AiRunner, DialerPort, KernelServices, NoAiRunner, SwmlOptions
 from mediaserver.kernel.speech import LazyRecognizer, PromptRecognizer, SpeechSynthesizer, UnavailableRecognizer
@@ -106,6 +110,16 @@ def load_tts(settings: Settings) -> TtsEngine:
     return load_engine("tts", tts.engine, TtsOptions(model=tts.model, threads=tts.threads))
 
 
+def ai_voices(settings: Settings) -> VoiceCatalog:
+    """SWAIG change_voice's catalog: the Piper voices beside [tts] model (none for other engines)."""
+    if settings.tts.engine != "piper":
+        return NoVoices()
+    from mediaserver.pipeline.engines import TtsOptions
+    from mediaserver.pipeline.engines.piper_tts import voices
+
+    return voices(TtsOptions(model=settings.tts.model, threads=settings.tts.threads))
+
+
 def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking: ThreadPoolExecutor) -> AiEngines:
     """The ai verb's engines (blocking: loads the ASR model); run in the executor."""
     from mediaserver.pipeline.engines import AsrOptions, LlmOptions, TurnOptions, load_engine
@@ -121,6 +135,7 @@ def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking
     # [end_of_turn] engine (smart-turn v3.2 by default): semantic end of turn; "none": fixed silence
     turn = ai.end_of_turn_engine
     detector = None if turn == "none" else load_engine("end_of_turn", turn, TurnOptions(threads=1))
+    voices = ai_voices(settings)  # what SWAIG change_voice may pick
 
     def llm_settings(config: AiSessionConfig) -> LlmSettings:
         return LlmSettings(
@@ -145,6 +160,7 @@ def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking
         far_end_delay_ms=ai.far_end_delay_ms,
         first_token_timeout_s=ai.first_token_timeout_s,
         detector=detector,
+        voices=voices,
         # The detector's own worker, beside the 2 engine workers: a check (~0.25 s of a core)
         # never queues in front of an ASR final or a TTS clause. One thread for every call: on 2
         # cores a second concurrent inference would only slow the ASR and TTS already running,
@@ -187,11 +203,12 @@ class MediaServer:
         synthesizer = SpeechSynthesizer(self._tts, self.blocking)
         self._http_session = aiohttp.ClientSession()
         agents = AgentRegistry()
-        sidecars = self.sidecars = self._sidecar_manager(synthesizer)
+        scripts = ScriptRegistry()  # the running call scripts: agents' SWML actions run there
+        sidecars = self.sidecars = self._sidecar_manager(synthesizer, scripts)
         ai_runner: AiRunner = NoAiRunner()
         prompt_recognizer: PromptRecognizer = UnavailableRecognizer()
         if settings.ai.enabled:
-            session_runner = self._ai_runner(synthesizer, agents)
+            session_runner = self._ai_runner(synthesizer, agents, scripts)
             ai_runner = session_runner
             # SWML `prompt` speech shares the ai verb's recognizer, loaded with its engines.
             prompt_recognizer = LazyRecognizer(lambda: _asr_of(session_runner))
@@ -200,7 +217,7 @@ class MediaServer:
             synthesizer=synthesizer,
             blocking=self.blocking,
             http=self._http_session,
-            swml=SwmlOptions.from_settings(settings.swml),
+            swml=replace(SwmlOptions.from_settings(settings.swml), signing_key=settings.swaig.key),
             ai_runner=ai_runner,
             sidecar_runner=sidecars,
             prompt_recognizer=prompt_recognizer,
@@ -209,6 +226,7 @@ class MediaServer:
             dialer=DialerPort(observe=lambda dialer: ObservedDialer(dialer, sidecars.bridged)),
             events=self.events,
             agents=agents,
+            scripts=scripts,
             clock=self.clock,
             call_log_dir=settings.logging.call_log_dir,
         )
@@ -328,7 +346,7 @@ class MediaServer:
             if turn_worker is not None:
                 turn_worker.shutdown(wait=False, cancel_futures=True)
 
-    def _sidecar_manager(self, synthesizer: SpeechSynthesizer) -> SidecarManager:
+    def _sidecar_manager(self, synthesizer: SpeechSynthesizer, scripts: ScriptRegistry) -> SidecarManager:
         """The sidecar manager (the ai_sidecar verb), on the AI engines, loaded on first use."""
         from mediaserver.agents.sidecar import SidecarServices
         from mediaserver.clock import wall_time
@@ -366,10 +384,14 @@ class MediaServer:
             now_us=lambda: int(wall_time() * 1_000_000),
             monotonic_ms=lambda: clock.now_ns() // 1_000_000,
             default_model=ai.model,
+            run_swml=scripts,
+            signing_key=self.settings.swaig.key,  # [swaig] signing_key for the sidecar's SWAIG webhooks
         )
         return SidecarManager(services, self.events)
 
-    def _ai_runner(self, synthesizer: SpeechSynthesizer, agents: AgentRegistry) -> SessionRunner:
+    def _ai_runner(
+        self, synthesizer: SpeechSynthesizer, agents: AgentRegistry, scripts: ScriptRegistry
+    ) -> SessionRunner:
         """The ai verb's runner; its engines load once, on first use."""
         from mediaserver.swaig.gateway import make_tool_runner
         from mediaserver.swaig.prompt import render_prompt
@@ -386,10 +408,11 @@ class MediaServer:
 
         return SessionRunner(
             ready,
-            tool_factory=make_tool_runner,
+            tool_factory=partial(make_tool_runner, signing_key=self.settings.swaig.key),
             render_prompt=render_prompt,
             default_model=self.settings.ai.model,
             agents=agents,
+            scripts=scripts,
         )
 
 

@@ -646,7 +646,8 @@ class TurnCheck(CallEvent):
     EVENT = "turn_check"
     caller_sample: int
     probability: float  # P(turn complete) from the audio; the turn manager adds the transcript's hint
-    ms: int  # the inference's wall time
+    ms: int  # the inference's wall time, the wait for the detector's worker included
+    cpu_ms: int = 0  # the worker thread's CPU time for the inference
     early: bool = OMIT  # True: started as the voice ended, on that audio plus the silence assumed to go on
 
 
@@ -656,9 +657,17 @@ class TurnLlmFirstToken(CallEvent):
 
 
 @event
+class TurnTtsSynthesized(CallEvent):
+    """A reply's first TTS chunk is synthesized (a preemptive reply then holds it for the endpoint)."""
+
+    EVENT = "turn_tts_synthesized"
+    held: bool  # True: preemptive, waiting for the endpoint to release it
+
+
+@event
 class TurnTtsFirstAudio(CallEvent):
     EVENT = "turn_tts_first_audio"
-    start_mark: int  # playout mark where the reply's audio starts
+    start_mark: int  # playout mark where the reply's audio starts (queued for playout)
 
 
 @event
@@ -758,3 +767,61 @@ def from_fields(name: str, **values: Any) -> CallEvent:
         return cls(**values)
     except TypeError as exc:
         raise InvalidEvent(f"call event {name!r}: {exc}") from None
+
+
+# ---- SWAIG actions on the live AI session (agents/ai/controls.py) ------------------------------
+
+
+@event
+class AiHoldEnded(CallEvent):
+    EVENT = "ai_hold_ended"
+    reason: str  # "timeout"
+    held_s: float
+
+
+@event
+class AiBackgroundStarted(CallEvent):
+    EVENT = "ai_background_started"
+    file: str
+    wait: bool  # attention prompts suppressed while it plays
+    purpose: str  # "playback_bg" | "hold"
+
+
+@event
+class AiBackgroundStopped(CallEvent):
+    EVENT = "ai_background_stopped"
+    purpose: str
+    reason: str  # "stopped" | "ended" | "hold_ended"
+
+
+@event
+class AiWaitForUser(CallEvent):
+    EVENT = "ai_wait_for_user"
+    mode: str  # "off" | "on" | "<seconds>s"
+
+
+@event
+class AiVoiceChanged(CallEvent):
+    EVENT = "ai_voice_changed"
+    voice: str
+
+
+@event
+class AiVoiceRefused(CallEvent):
+    EVENT = "ai_voice_refused"
+    LEVEL = logging.WARNING
+    voice: str
+    reason: str
+
+
+@event
+class AiHintsChanged(CallEvent):
+    EVENT = "ai_hints_changed"
+    words: list[str]
+    rules: int
+
+
+@event
+class AiActionsDeferred(CallEvent):
+    EVENT = "ai_actions_deferred"
+    count: int  # post_process: applied once the reply that answers the tool result has played

@@ -217,7 +217,7 @@ class GatedExecutor(Executor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
-        if getattr(fn, "__self__", None) is self.detector:
+        if self.detector in (getattr(fn, "__self__", None), *args[:1]):  # the detector's own job
             self.held.append((future, fn, args))
             return future
         future.set_result(fn(*args, **kwargs))
@@ -391,7 +391,7 @@ class DetectorWorker(Executor):
         held, self.held = self.held, []
         for future, fn, args in held:
             if future.set_running_or_notify_cancel():
-                self.ran.append(getattr(fn, "__self__", None))
+                self.ran.append(args[0] if args else getattr(fn, "__self__", None))
                 future.set_result(fn(*args))
 
 
@@ -402,7 +402,7 @@ class SharedPool(InlineExecutor):
         self.ran: list[Any] = []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        self.ran.append(getattr(fn, "__self__", None))
+        self.ran.append(args[0] if args else getattr(fn, "__self__", None))
         return super().submit(fn, *args, **kwargs)
 
 

@@ -29,7 +29,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mediaserver.agents.ai.tools import AiControl, ToolInvocation, ToolRunner
-from mediaserver.events import CallEvent, ToolFailed, ToolInvoked, TurnLlmFirstToken, TurnTtsFirstAudio
+from mediaserver.events import (
+    CallEvent,
+    ToolFailed,
+    ToolInvoked,
+    TurnLlmFirstToken,
+    TurnTtsFirstAudio,
+    TurnTtsSynthesized,
+)
 from mediaserver.kernel.call import Call
 from mediaserver.pipeline.llm import LanguageModel, LlmError, ToolCallRequested
 from mediaserver.pipeline.text import ClauseSplitter
@@ -59,6 +66,7 @@ class ReplyFailed(Exception):
 class ReplyTiming:
     llm_first_token: bool = False
     tts_first_audio: bool = False
+    tts_synthesized: bool = False
 
 
 def spread_words(chunk: TtsChunk) -> list[tuple[str, int]]:
@@ -130,7 +138,7 @@ class Reply:
     async def _generate(self) -> None:
         result = await run_tool_loop(
             self.llm,
-            list(self.messages),
+            self.messages,  # the session's live request: a step change mid-loop rebuilds its front
             _ReplyHooks(self),
             tools=self.tools.tool_definitions,
             settings=lambda: self.llm_settings,
@@ -148,6 +156,9 @@ class Reply:
     async def speak(self, clause: str) -> None:
         try:
             async for chunk in self.tts.stream(clause):
+                if not self.timing.tts_synthesized:
+                    self.timing.tts_synthesized = True
+                    self.on_event(TurnTtsSynthesized(held=not self.committed.is_set()))
                 await self.committed.wait()  # a preemptive reply holds its first audio here
                 self.enqueue(chunk)
         except asyncio.CancelledError:

@@ -51,20 +51,27 @@ from typing import Any
 
 import numpy as np
 
+from mediaserver.agents.ai.call_log import CallRecorder
 from mediaserver.agents.ai.config import AiSessionConfig
+from mediaserver.agents.ai.controls import NoVoices, SessionControls, VoiceCatalog
+from mediaserver.agents.ai.fillers import SPEECH_FILLER_DELAY_S, play_loops, speak_filler, speech_filler_after
+from mediaserver.agents.ai.global_data import GlobalDataStore
 from mediaserver.agents.ai.handle import AiAgentHandle
+from mediaserver.agents.ai.history_ops import LlmView
 from mediaserver.agents.ai.listen import SILENCE_DB, EchoGate, Listener, rms_dbfs
 from mediaserver.agents.ai.reply import Reply, ReplyFailed, Synthesizer
+from mediaserver.agents.ai.swml_actions import SessionSwml
+from mediaserver.agents.ai.timing import AiHardStop, Clockwork, Louder, louder
 from mediaserver.agents.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.agents.ai.turn_checks import TurnChecks
 from mediaserver.audio.frame import Pcm
+from mediaserver.clock import wall_time
 from mediaserver.errors import HangupCause
 from mediaserver.events import (
     AiChangeContext,
     AiChangeStep,
     AiConfigWarning,
     AiFailure,
-    AiHold,
     AiInactivity,
     AiSettingsUpdated,
     AiStarted,
@@ -85,12 +92,15 @@ from mediaserver.events import (
 )
 from mediaserver.kernel.agent import Conversation
 from mediaserver.kernel.call import Call
+from mediaserver.kernel.fetch import swml_call
+from mediaserver.kernel.services import NoSwmlRunner, SwmlRunner
 from mediaserver.kernel.taps import Digit, SentFrame, Subscription, VoiceFrame
 from mediaserver.pipeline.asr import SpeechRecognizer, apply_hint_rules, hotwords_text
 from mediaserver.pipeline.end_of_turn import EndOfTurnDetector
 from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmSettings, TextDelta
 from mediaserver.pipeline.tts import TtsChunk
 from mediaserver.pipeline.turn import (
+    FRAME_SAMPLES,
     Agent,
     CancelPreemptive,
     CheckEndOfTurn,
@@ -151,11 +161,21 @@ class AiEngines:
     # `blocking` and only when the manager asks (an early check there would compete with the ASR
     # final, which starts at the same moment).
     detector_executor: Executor | None = None
+    # The voices SWAIG change_voice may pick (piper_tts.PiperVoices); NoVoices: the one voice only.
+    voices: VoiceCatalog = field(default_factory=NoVoices)
 
 
 class AiSession:
     def __init__(
-        self, call: Call, config: AiSessionConfig, engines: AiEngines, tools: ToolRunner | None = None
+        self,
+        call: Call,
+        config: AiSessionConfig,
+        engines: AiEngines,
+        tools: ToolRunner | None = None,
+        *,
+        scripts: SwmlRunner | None = None,
+        variables: dict[str, Any] | None = None,
+        persist_global_data: bool = True,
     ) -> None:
         self.call = call
         self.config = config
@@ -163,16 +183,27 @@ class AiSession:
         self.tools: ToolRunner = tools or StaticToolRunner()
         rate = call.media.sample_rate
         turn = replace(config.turn, far_end_delay_samples=engines.far_end_delay_ms * rate // 1000)
+        turn = config.timing.turn_for(turn, str(call.info.get("direction") or ""))  # onset, attention
         self.turn = TurnManager(_fixed_silence(turn) if engines.detector is None else turn)
         self.listener = Listener(  # the leg's shared front end runs the VAD (taps.listen)
             energy_floor_dbfs=energy_floor_from_level(int(config.energy_level)),
             confirmer=engines.confirmer(),
+            confirm_threshold=config.timing.confirm_threshold,
             echo=EchoGate(),
         )
+        # initial_sleep_ms, speak_when_spoken_to, hard_stop_time (agents/ai/timing.py)
+        self.clockwork = Clockwork(config.timing, opens=bool(config.static_greeting) or not config.wait_for_user)
         self.history = Conversation(call.call_id, (dict(m) for m in config.convo))
-        self.global_data_: dict[str, Any] = dict(config.global_data)
+        # The script's variables: SWMLVars, and ai_agents_global_data shared with ai_sidecar (global_data.py)
+        self.variables: dict[str, Any] = variables if variables is not None else {}
+        self.global_store = GlobalDataStore(variables if persist_global_data else None, call_id=call.call_id)
+        self.global_data_: dict[str, Any] = self.global_store.initial(config.global_data)
+        # call_log / raw_call_log / post-prompt dates and times for SWAIG bodies (call_log.py)
+        self.record = CallRecorder(
+            self.history, lambda: int(wall_time() * 1_000_000), lambda: self.tools.system_prompt(self.config.prompt)
+        )
+        self.view = LlmView()  # what the LLM sees of the history, the request in flight (history_ops.py)
         self.result = "success"
-        self.swml_after: dict[str, Any] | None = None
         self._commands: asyncio.Queue[TurnCommand | None] = asyncio.Queue()
         self._reply: Reply | None = None
         self._reply_task: asyncio.Task[None] | None = None
@@ -180,6 +211,23 @@ class AiSession:
         self._preemptive_text: str | None = None
         self._finals: dict[int, asyncio.Task[str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # SWAIG SWML actions run on the call's script (agents/ai/swml_actions.py); while an inline
+        # document runs, the caller's audio and digits are its, not the conversation's.
+        self.swml_actions = SessionSwml(
+            call,
+            scripts if scripts is not None else NoSwmlRunner(),
+            start=self._start,
+            finish=self._finish,
+            tasks=self._tasks,
+            system=self.add_system_message,
+            reply=self._start_reply,
+            llm=engines.llm,
+            llm_settings=lambda: engines.llm_settings(config),
+            history=lambda: self.history,
+        )
+        # The taps get these attributes in run(): gated here, so the gate wraps whatever they do.
+        self._on_voice = self.swml_actions.gate(self._on_voice)  # type: ignore[method-assign,assignment]
+        self._on_dtmf = self.swml_actions.gate(self._on_dtmf)  # type: ignore[method-assign,assignment]
         self._cursor = 0
         self._outbound: deque[tuple[int, int, Pcm]] = deque(maxlen=64)  # (start mark, end mark, pcm@rate)
         self._first_frame_mark: int | None = None
@@ -196,6 +244,18 @@ class AiSession:
             start=self._start,
             apply=self._apply,
         )
+        # SWAIG actions' state: hold, background audio, LLM knobs, hints, voice (controls.py).
+        self.controls = SessionControls(
+            call,
+            llm=engines.llm,
+            tts=engines.tts,
+            wrap_tts=lambda tts: Louder(tts, config.timing.ai_volume_db),
+            blocking=engines.blocking,
+            voices=engines.voices,
+            start=self._start,
+            resume=self._resume,
+            attention_prompt=config.attention_timeout_prompt,
+        )
 
     # -- the loop --------------------------------------------------------------------------------
     async def run(self) -> AiFinished:
@@ -210,10 +270,7 @@ class AiSession:
         await self._lifecycle("start", self)  # SWAIG includes, then startup_hook
         self.call.events.emit(AiStarted(model=self.config.model, tools=len(self.tools.tool_definitions())))
         try:
-            if self.config.static_greeting:
-                self._start(self._say(self.config.static_greeting, bargeable=not self.config.static_greeting_no_barge))
-            elif not self.config.wait_for_user:
-                self._start_reply()
+            self._timing_tick()
             ended = asyncio.ensure_future(self.call.ended.wait())
             try:
                 while not self._done:
@@ -230,6 +287,7 @@ class AiSession:
         finally:
             for subscription in subscriptions:
                 subscription.close()
+            self.controls.close()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -238,8 +296,7 @@ class AiSession:
             # end); shielded, so the call's teardown cancelling us does not lose the summary.
             await asyncio.shield(self._wrap_up())
         variables: dict[str, Any] = {"ai_result": self.result}
-        if self.swml_after is not None:
-            variables["swml_after"] = self.swml_after
+        variables.update(await asyncio.shield(self.swml_actions.variables()))  # transfer_summary
         return AiFinished(result=self.result, variables=variables)
 
     async def _lifecycle(self, name: str, *args: Any) -> None:
@@ -251,12 +308,15 @@ class AiSession:
             self.call.events.emit(AiFailure(kind=f"swaig_{name}", error=repr(exc)))
 
     async def _wrap_up(self) -> None:
+        self.record.ended(self.call.is_over)
         summary = await self._summarize() if self.config.post_prompt else None
         await self._lifecycle("finish", self.global_data_, summary, self.history)
 
     async def _summarize(self) -> str | None:
         """One non-spoken LLM call over the conversation with the post_prompt (SWML `post_prompt`)."""
-        messages: list[dict[str, Any]] = summary_messages(self.config.post_prompt, self.history)
+        messages: list[dict[str, Any]] = summary_messages(
+            self.view.expand(self.config.post_prompt, (self.call, self.global_data_)), self.history
+        )
         parts: list[str] = []
         try:
             async with asyncio.timeout(self.engines.first_token_timeout_s * 3):
@@ -283,6 +343,7 @@ class AiSession:
 
     # -- in the tick -----------------------------------------------------------------------------
     def _on_voice(self, voice: VoiceFrame) -> None:
+        voice = self.controls.frame(voice)  # on hold the caller is heard as silence
         playout = self.call.media.playout
         cursor = playout.played_samples
         self.listener.echo.played(self._outbound_level(self._cursor, cursor))
@@ -293,12 +354,40 @@ class AiSession:
         self._apply(self.turn.handle(FrameAnalyzed(at, voiced)))
         self.checks.heard_frame()
 
+    def _timing_tick(self) -> None:
+        """The opening after initial_sleep_ms, the hard stop at hard_stop_time (the AI's tick clock)."""
+        if self.clockwork.opening_due():
+            seeded = sum(1 for m in self.config.convo if m["role"] == "user")
+            if self.user_turns() > seeded:
+                pass  # the caller spoke during the initial sleep and is being answered: no opening
+            elif self.config.static_greeting:
+                self._start(self._say(self.config.static_greeting, bargeable=not self.config.static_greeting_no_barge))
+            elif not self.config.wait_for_user:
+                self._start_reply()
+        if self.clockwork.hard_stop_due():
+            self._start(self._hard_stop())
+
+    async def _hard_stop(self) -> None:
+        """Cut the agent, say hard_stop_prompt (not interruptible), end the AI; caller turns go unanswered."""
+        prompt = self.config.timing.hard_stop_prompt
+        self.call.events.emit(AiHardStop(elapsed_ms=self.clockwork.elapsed_ms, prompt=prompt))
+        task, self._reply, self._reply_task = self._reply_task, None, None
+        if task is not None:
+            task.cancel()
+        self.call.media.stop_playout()
+        self.turn.set_params(enable_barge=False)
+        if prompt:
+            await self._say(prompt, bargeable=False)
+        self._finish("success")
+
     def _on_sent(self, frame: SentFrame) -> None:
         # Runs as the tick's agent frame leaves, so the log names the tick it went out in.
         cursor = frame.played_samples
         if self._first_frame_mark is not None and cursor > self._first_frame_mark:
             self.call.events.emit(TurnFirstAgentFrame(cursor=cursor, caller_sample=self.listener.samples))
             self._first_frame_mark = None
+        self.clockwork.advance(len(frame.pcm) * 1000 // frame.sample_rate)
+        self._timing_tick()
 
     def _on_dtmf(self, digit: Digit) -> None:
         self._apply(self.turn.handle(DigitPressed(digit.digit, self.listener.samples)))
@@ -345,6 +434,7 @@ class AiSession:
                     and cmd.text == self._preemptive_text
                 ):
                     # Release the preemptive reply now, inside the tick: its first audio is ready.
+                    self.controls.caller_spoke()
                     self.history.append({"role": "user", "content": cmd.text})
                     self._preemptive_text = None
                     self._first_frame_mark = self.call.media.playout.end_mark
@@ -371,6 +461,7 @@ class AiSession:
             task.cancel()
         if reply is not None:
             self._keep_heard(reply, cmd.heard_text)
+            self.controls.reply_ended(reply)
 
     def _keep_heard(self, reply: Reply, heard: str) -> None:
         """Cut the interrupted assistant turn in the history to the words the caller heard."""
@@ -387,6 +478,8 @@ class AiSession:
 
     # -- off the tick ----------------------------------------------------------------------------
     async def _handle(self, cmd: TurnCommand) -> None:
+        if self.clockwork.stopping:  # hard_stop_time passed: the agent says its last words only
+            return
         if isinstance(cmd, TranscribePartial):
             if not self.engines.asr_slots.locked():
                 self._start(self._partial(cmd.start, cmd.upto))
@@ -408,11 +501,15 @@ class AiSession:
         elif isinstance(cmd, CommitTurn):
             await self._commit(cmd)
         elif isinstance(cmd, NudgeCaller):
+            if self.controls.quiet():
+                return  # hold, wait_for_user, background audio with wait: no attention prompt
             self.history.append({"role": "system", "content": self.config.attention_timeout_prompt})
-            self._start_reply()
+            self._start_reply(nudge=True)
         elif isinstance(cmd, DigitsEntered):
             self._user_turn(cmd.digits + cmd.terminator)
         elif isinstance(cmd, EndConversation):
+            if self.controls.holding:
+                return  # a hold (up to 900 s) is not inactivity; the manager re-arms its timer
             self.call.events.emit(AiInactivity(caller_sample=cmd.at, reason=cmd.reason))
             self._finish("success")
 
@@ -429,25 +526,31 @@ class AiSession:
 
     def _user_turn(self, text: str) -> None:
         self.tools.begin_turn()  # SWAIG's loop guards reset per caller turn
+        self.controls.caller_spoke()
         self._cancel_reply()
         self.history.append({"role": "user", "content": text})
         self._start_reply()
 
-    async def _transcribe(self, start: int, upto: int) -> str:
+    async def _transcribe(self, start: int, upto: int, final: bool = True) -> str:
         pcm = self.listener.audio(start, upto)
         loop = asyncio.get_running_loop()
-        asr, hotwords = self.engines.asr, hotwords_text(self.config.hotwords)
+        controls = self.controls  # dynamic hints and confidence thresholds of SWAIG actions
+        asr, hotwords = self.engines.asr, hotwords_text(self.config.hotwords + controls.hint_words)
         async with self.engines.asr_slots:
             result = await loop.run_in_executor(self.engines.blocking, lambda: asr.transcribe(pcm, hotwords=hotwords))
-        return apply_hint_rules(result.text.strip(), self.config.hint_rules)
+        text = controls.accepted(result, final=final, over_agent=self.turn.agent is not Agent.QUIET)
+        return apply_hint_rules(text.strip(), self.config.hint_rules + controls.hint_rules)
 
     async def _partial(self, start: int, upto: int) -> None:
-        text = await self._transcribe(start, upto)
+        text = await self._transcribe(start, upto, final=False)
         self._apply(self.turn.handle(Transcript(text, final=False, upto=upto)))
 
     async def _final(self, start: int, upto: int) -> str:
+        # The hangover's audio goes in too (the final starts at the hangover): VAD calls the soft
+        # tail of a last word ("… to", "… for") silence, and the end-of-turn veto needs that word.
+        tail = self.turn.params.hangover_frames * FRAME_SAMPLES
         try:
-            text = await self._transcribe(start, upto)
+            text = await self._transcribe(start, upto + tail)
         except Exception as exc:
             self.call.events.emit(AiFailure(kind="asr_error", error=repr(exc)))
             text = ""
@@ -457,20 +560,18 @@ class AiSession:
 
     # -- replies ---------------------------------------------------------------------------------
     def _messages(self, extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        history: list[dict[str, Any]] = self.history
-        if self.config.sliding_window:
-            history = history[-self.config.sliding_window :]
-        prompt = self.config.prompt
-        prompt = self.tools.system_prompt(prompt)  # contexts/steps add the current step
-        system = [{"role": "system", "content": prompt}] if prompt else []
-        return system + history + (extra or [])
+        # system prompt of the moment (base + conscience + current step, `${…}` expanded), the
+        # history the model may see (replace_in_history, step/context history ops applied)
+        facts = (self.call, self.global_data_)
+        window = self.config.sliding_window
+        return self.view.next_request(self.tools, self.config.prompt, self.history, facts, extra, window)
 
     def _new_reply(self, messages: list[dict[str, Any]], preemptive: bool = False) -> Reply:
         return Reply(
             self.call,
-            llm=self.engines.llm,
+            llm=self.controls.llm,  # the engine's, as SWAIG actions steer it (steering.py)
             llm_settings=self.engines.llm_settings(self.config),
-            tts=self.engines.tts,
+            tts=self.controls.tts,  # with the ai_volume gain; change_voice swaps it
             tools=self.tools,
             control=self,
             messages=messages,
@@ -482,7 +583,9 @@ class AiSession:
             first_token_timeout_s=self.engines.first_token_timeout_s,
         )
 
-    def _start_reply(self, extra: list[dict[str, Any]] | None = None, preemptive: bool = False) -> None:
+    def _start_reply(
+        self, extra: list[dict[str, Any]] | None = None, preemptive: bool = False, nudge: bool = False
+    ) -> None:
         self._cancel_reply()
         reply = self._new_reply(self._messages(extra), preemptive)
         self._reply = reply
@@ -490,6 +593,17 @@ class AiSession:
         if not preemptive:
             self._first_frame_mark = self.call.media.playout.end_mark
         self._reply_task = self._start(self._run_reply(reply))
+        if self._fillers is not None:  # speech_fillers: a slow LLM turn gets one (fillers.py)
+            fillers = self._fillers
+            self._start(
+                speech_filler_after(reply, lambda: next(fillers), lambda: self._reply is reply, SPEECH_FILLER_DELAY_S)
+            )
+        self.controls.track(self._reply_task, reply, nudge=nudge)
+
+    def _resume(self, note: str, nudge: bool = False) -> None:
+        """The agent takes a turn on its own (after a hold; an attention prompt held back)."""
+        self.history.append({"role": "system", "content": note})
+        self._start_reply(nudge=nudge)
 
     def _cancel_reply(self) -> None:
         if self._reply_task is not None and self._reply is not None and not self._reply.committed.is_set():
@@ -512,12 +626,15 @@ class AiSession:
             first = group.exceptions[0]
             assert isinstance(first, ReplyFailed)
             failure = first
+        self.controls.reply_ended(reply)  # post_process actions, after the answer was spoken
         if failure is not None:
             self._recover(failure.kind, failure.detail)
             return
         if self._reply is reply:
             self._reply = self._reply_task = None
             self._apply(self.turn.handle(ReplyDone()))
+            if self.tools.turn_done():  # contexts/steps: end, skip_to_next_step; skip_user_turn
+                self._start_reply()
 
     def _queued(self, chunk: TtsChunk, words: tuple[WordMark, ...], start: int, end: int) -> None:
         self._outbound.append((start, end, chunk.pcm))
@@ -528,16 +645,16 @@ class AiSession:
         reply = self._new_reply([])
         self._reply, self._reply_bargeable = reply, bargeable
         self._first_frame_mark = self.call.media.playout.end_mark
-        cache = self.engines.phrase_cache
+        cache, key = self.engines.phrase_cache, self.controls.cache_key(text)  # keyed by voice once changed
         try:
-            if text in cache:
-                for chunk in cache[text]:
-                    reply.enqueue(chunk)
+            if key in cache:
+                for chunk in cache[key]:
+                    reply.enqueue(louder(chunk, self.config.timing.ai_volume_db))
             else:
-                chunks = [chunk async for chunk in self.engines.tts.stream(text)]
-                cache[text] = chunks
+                chunks = [chunk async for chunk in self.controls.voice_tts.stream(text)]
+                cache[key] = chunks  # unscaled: the cache is shared by calls with their own ai_volume
                 for chunk in chunks:
-                    reply.enqueue(chunk)
+                    reply.enqueue(louder(chunk, self.config.timing.ai_volume_db))
         except Exception as exc:
             self.call.events.emit(AiFailure(kind="tts_failure", error=repr(exc)), level=logging.ERROR)
             return
@@ -587,10 +704,12 @@ class AiSession:
 
     def set_global_data(self, data: dict[str, Any]) -> None:
         self.global_data_.update(data)
+        self.global_store.save(self.global_data_)
 
     def unset_global_data(self, keys: list[str]) -> None:
         for key in keys:
             self.global_data_.pop(key, None)
+        self.global_store.save(self.global_data_)
 
     def global_data(self) -> dict[str, Any]:
         return self.global_data_
@@ -607,21 +726,83 @@ class AiSession:
             changes.pop("turn_detection", None)  # no detector: the fixed silence rule stays
         if changes:
             self.turn.set_params(**changes)
+        self.controls.update_settings(settings)  # LLM knobs, confidence, per-reply tool flags
         self.call.events.emit(AiSettingsUpdated(keys=sorted(settings)))
 
     def swml(self, document: dict[str, Any], transfer: bool) -> None:
-        self.swml_after = document
-        if transfer:
-            self._finish("success")
+        self.swml_actions.swml(document, transfer)
 
     def change_context(self, name: str) -> None:
         self.call.events.emit(AiChangeContext(name=name))
+        self._follow_move()
 
     def change_step(self, name: str) -> None:
         self.call.events.emit(AiChangeStep(name=name))
+        self._follow_move()
 
-    def hold(self, timeout_s: int) -> None:
-        self.call.events.emit(AiHold(timeout_s=timeout_s))
+    def _follow_move(self) -> None:
+        """The tool loop's next round carries the new step (replacing the old) and its history ops."""
+        facts = (self.call, self.global_data_)
+        self.view.follow(self.tools, self.config.prompt, self.history, facts, self.config.sliding_window)
+
+    def hold(self, timeout_s: int, music: str = "", on_end: Callable[[str], None] | None = None) -> None:
+        self.controls.hold(timeout_s, music, on_end)
+
+    def wait_for_user(self, mode: bool | int) -> None:
+        self.controls.wait_for_user(mode)
+
+    def play_background(self, file: str, wait: bool = False) -> None:
+        self.controls.play_background(file, wait)
+
+    def stop_background(self) -> None:
+        self.controls.stop_background()
+
+    def add_hints(self, hints: list[Any]) -> None:
+        self.controls.add_hints(hints)
+
+    def clear_hints(self) -> None:
+        self.controls.clear_hints()
+
+    def change_voice(self, voice: str) -> None:
+        self.controls.change_voice(voice)
+
+    def user_event(self, event: Any) -> None:
+        self.controls.user_event(event)
+
+    def defer(self, apply: Callable[[], None]) -> None:
+        self.controls.defer(apply)
+
+    # -- SessionRecord: what SWAIG bodies, fillers and wait_file use (swaig/session_record.py) ---
+    def call_log(self) -> list[dict[str, Any]]:
+        return self.record.call_log(self._preemptive_text)
+
+    def raw_call_log(self) -> list[dict[str, Any]]:
+        return self.record.raw_call_log(self._preemptive_text)
+
+    def swml_vars(self) -> dict[str, Any]:
+        return self.variables
+
+    def swml_call(self) -> dict[str, Any]:
+        return swml_call(self.call)
+
+    def dates_us(self) -> dict[str, int]:
+        return self.record.dates_us()
+
+    def response_times(self) -> list[dict[str, Any]]:
+        return self.record.response_times()
+
+    async def speak(self, text: str) -> None:
+        """A function's filler: through the running reply (barge-in cuts it), never in the LLM history."""
+        self.record.note("assistant-manual", text)
+        if self._reply is not None:
+            await speak_filler(self._reply, text)
+        else:
+            await self._say(text, history=False)
+
+    async def play_file(self, url: str, loops: int) -> None:
+        if self._reply is not None:  # a preemptive reply's tool: no music before the caller's turn ends
+            await self._reply.committed.wait()
+        await play_loops(self.call, url, loops, self.engines.blocking)
 
 
 def _fixed_silence(params: TurnParams) -> TurnParams:

@@ -16,6 +16,7 @@ shared pool they would delay the ASR final started at the same moment.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ class _EarlyCheck:
 
     start: int  # the utterance's onset
     upto: int  # the `upto` of the check it answers (`TurnManager.check_due`)
-    task: asyncio.Task[tuple[float, int] | None]  # (probability, inference ms); None: it failed
+    task: asyncio.Task[tuple[float, int, int] | None]  # (probability, wall ms, CPU ms); None: it failed
 
 
 class DetectorEngines(Protocol):
@@ -113,16 +114,19 @@ class TurnChecks:
         if early is not None:
             early.task.cancel()  # still queued for the worker: it never runs
 
-    async def _detect(self, detector: EndOfTurnDetector, executor: Executor, pcm: Pcm) -> tuple[float, int] | None:
-        """One inference: (probability, wall ms), or None (logged) when the detector fails."""
+    async def _detect(self, detector: EndOfTurnDetector, executor: Executor, pcm: Pcm) -> tuple[float, int, int] | None:
+        """One inference: (probability, wall ms, CPU ms), or None (logged) when the detector fails.
+
+        Wall time includes the wait for the worker; CPU time is the worker thread's own, which
+        is what a call costs the box."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            probability = await loop.run_in_executor(executor, detector.probability, pcm)
+            probability, cpu_s = await loop.run_in_executor(executor, _timed, detector, pcm)
         except Exception as exc:  # the silence bound still ends the turn
             self.emit(AiFailure(kind="turn_detector_error", error=repr(exc)))
             return None
-        return probability, round((loop.time() - started) * 1000)
+        return probability, round((loop.time() - started) * 1000), round(cpu_s * 1000)
 
     async def _check(self, cmd: CheckEndOfTurn) -> None:
         """Answer `CheckEndOfTurn`: from the early run of this silence if there is one, else run
@@ -151,12 +155,19 @@ class TurnChecks:
                 result = await self._detect(detector, self.engines.detector_executor or self.engines.blocking, pcm)
             if result is None:
                 return
-            probability, ms = result
+            probability, ms, cpu_ms = result
             p = round(probability, 4)
-            self.emit(TurnCheck(caller_sample=upto, probability=p, ms=ms, early=True if used else OMIT))
+            self.emit(TurnCheck(caller_sample=upto, probability=p, ms=ms, cpu_ms=cpu_ms, early=True if used else OMIT))
             self.apply(self.turn.handle(TurnVerdict(upto, probability)))
         finally:
             self._checking = False
+
+
+def _timed(detector: EndOfTurnDetector, pcm: Pcm) -> tuple[float, float]:
+    """`detector.probability(pcm)` and the CPU seconds this thread spent on it."""
+    before = time.thread_time()
+    probability = detector.probability(pcm)
+    return probability, time.thread_time() - before
 
 
 def assume_silence(heard: Pcm, length: int, speech: int) -> Pcm:
