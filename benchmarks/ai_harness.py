@@ -6,10 +6,12 @@ caller audio is given at 8 kHz and resampled), records the monotonic send time o
 with caller energy, and can wait on what the agent does (speaking so long, then silent so long)
 by decoding the packets it received. A benchmark starts a real `mediaserver serve` process
 (`server`) whose config (`write_config`) routes every call to the `ai` verb with the scripted
-LLM (tests/support/llm_server.py) running in the benchmark's own event loop; the server's
-per-call event log (`call_events`) carries wall times, which `mono_to_wall` lines up with the
-caller's monotonic packet times (same host). `LoopLag` measures the generator's own event loop
-lag, so that a slow generator is reported instead of being blamed on the server.
+LLM (tests/support/llm_server.py) running in the benchmark's own event loop, and leaves every
+other setting at its shipped default (a benchmark that overrides one says so with `overrides`);
+the server's per-call event log (`call_events`) carries wall times, which `mono_to_wall` lines
+up with the caller's monotonic packet times (same host). `LoopLag` measures the generator's own
+event loop lag, so that a slow generator is reported instead of being blamed on the server;
+`provenance` records the commit and the CPU a result ran on.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import platform
 import random
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -158,23 +163,76 @@ sections:
         prompt:
           text: You are the test line of a shop. Answer briefly.
         params:
-          end_of_speech_timeout: {eos_ms}
-{extra}
+{params}
 """
 
 
 def write_config(
-    tmp: Path, llm_url: str, *, eos_ms: int = 700, extra_params: str = "", far_end_delay_ms: int = 0
+    tmp: Path,
+    llm_url: str,
+    *,
+    eos_ms: int | None = None,
+    extra_params: str = "",
+    far_end_delay_ms: int | None = None,
 ) -> Path:
-    (tmp / "ai.yaml").write_text(AI_SWML.format(eos_ms=eos_ms, extra=extra_params))
+    """The server config and the `ai` document for one benchmark run, in `tmp`.
+
+    Only what a benchmark needs is set (the scripted LLM's URL and model, the call log folder,
+    the routes); everything else is the shipped default (config/default.toml and the `ai`
+    verb's params), so that a result describes the server as shipped. `eos_ms` and
+    `far_end_delay_ms` override a default only when given; `overrides(...)` says which did.
+    """
+    params = [f"          end_of_speech_timeout: {eos_ms}"] if eos_ms is not None else []
+    params += [line for line in extra_params.splitlines() if line.strip()]
+    (tmp / "ai.yaml").write_text(AI_SWML.format(params="\n".join(params) or "          {}"))
+    llm = f'[llm]\nbase_url = "{llm_url}"\nmodel = "scripted"\n'
+    if far_end_delay_ms is not None:
+        llm += f"far_end_delay_ms = {far_end_delay_ms}\n"
     config = tmp / "ai.toml"
     config.write_text(
-        f'[llm]\nbase_url = "{llm_url}"\nmodel = "scripted"\nfirst_token_timeout_s = 5.0\n'
-        f"far_end_delay_ms = {far_end_delay_ms}\n\n"
-        f'[asr]\nwindow_s = 10.0\n\n[logging]\ncall_log_dir = "{tmp}"\n\n'
-        f'[routes]\ndefault = "ai.yaml"\n\n[routes.users]\nai = "ai.yaml"\n'
+        f'{llm}\n[logging]\ncall_log_dir = "{tmp}"\n\n[routes]\ndefault = "ai.yaml"\n\n[routes.users]\nai = "ai.yaml"\n'
     )
     return config
+
+
+def overrides(*, eos_ms: int | None = None, far_end_delay_ms: int | None = None) -> dict[str, Any]:
+    """The shipped defaults a run changed, for its JSON (empty: it ran on the shipped defaults)."""
+    out: dict[str, Any] = {}
+    if eos_ms is not None:
+        out["ai.params.end_of_speech_timeout"] = eos_ms
+    if far_end_delay_ms is not None:
+        out["llm.far_end_delay_ms"] = far_end_delay_ms
+    return out
+
+
+def provenance() -> dict[str, Any]:
+    """What a result ran on: the commit (short hash, and whether the tree had uncommitted
+    changes to tracked files), the CPU model and the machine."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=root).stdout
+        return None
+
+    commit = git("rev-parse", "--short", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": commit.strip() if commit else None,
+        "dirty": bool(status.strip()) if status is not None else None,
+        "cpu_model": cpu_model(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def cpu_model() -> str | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or None
 
 
 def call_events(log_dir: Path, call_id: str) -> list[dict[str, Any]]:
@@ -232,7 +290,3 @@ class LoopLag:
             "max_ms": round(max(self.lags_ms), 1) if self.lags_ms else float("nan"),
             "samples": len(self.lags_ms),
         }
-
-
-def median(values: list[float]) -> float | None:
-    return round(float(np.median(values)), 1) if values else None

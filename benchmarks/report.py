@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.stats import tail
+
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,55 +106,134 @@ def _capacity_ai_columns(r: dict[str, Any]) -> list[str]:
     ]
 
 
+LATENCY_PATHS = ("all", "preemptive", "non-preemptive")
+
+
+def _p50(summary: dict[str, Any], n: int) -> Any:
+    """A p50 cell; its own n when fewer turns than the row's had that event."""
+    if not summary.get("n"):
+        return None
+    return summary["p50"] if summary["n"] == n else f"{summary['p50']} (n={summary['n']})"
+
+
+def _detector(d: dict[str, Any], n: int) -> Any:
+    """Detector CPU ms per turn (p50) and how many checks a turn had on average."""
+    cell = _p50(d.get("cpu_ms_per_turn", d["wall_ms_per_turn"]), n)
+    return None if cell is None else f"{cell} ({d['checks_per_turn_mean']} checks)"
+
+
 def _latency(r: dict[str, Any]) -> list[str]:
-    o = r["overall"]
+    title = "**Voice-to-voice latency** (`python -m benchmarks.latency`)"
+    if "commit" not in r or "goal" not in r:
+        return [
+            f"{title}: the result file predates stage times measured from the caller's last "
+            "speech packet (issue 15); rerun the benchmark.",
+            "",
+        ]
+    g, v = r["goal"], r["goal"]["measured"]
+    overrides = r.get("config_overrides") or {}
+    setup = (
+        "shipped defaults"
+        if not overrides
+        else "shipped defaults except " + ", ".join(f"{k} = {val}" for k, val in overrides.items())
+    )
+    if "p90" in v:
+        judged = "met" if g["met"] else "**not met**"
+        measured = f"p50 **{v['p50']} ms**, p90 **{v['p90']} ms** (n={v['n']}): {judged}"
+    elif v.get("n"):
+        measured = f"p50 **{v['p50']} ms**, no p90 below 10 turns (n={v['n']}, max {v['max']} ms): not judged"
+    else:
+        measured = "no turn measured"
+    recovered = r["overall"]["all"].get("answered_by_recovery_phrase", 0)
+    left_out = f" ({recovered} more answered by a recovery phrase, left out)" if recovered else ""
     out = [
-        f"**Voice-to-voice latency** (`python -m benchmarks.latency`): {r['conversations']} conversations "
-        f"({r['failed_conversations']} failed), {o['turns']} turns, end-of-speech timeout "
-        f"{r['end_of_speech_timeout_ms']} ms; after-endpoint p50 **{o['after_endpoint_wire_ms']['p50']} ms** "
-        f"(goal ≤ 40 ms)",
+        f"{title}: {r['conversations']} conversations ({r['failed_conversations']} failed), "
+        f"{r['overall']['all']['turns']} caller turns (whole sentences){left_out}, {setup}. "
+        f"Goal {g['case']}: voice-to-voice p50 ≤ {g['voice_to_voice_p50_ms']} ms, p90 ≤ "
+        f"{g['voice_to_voice_p90_ms']} ms; measured {measured}.",
         "",
     ]
-    rows = []
-    for case, c in r["by_case"].items():
-        stages = c["server_stage_median_ms"]
-        rows.append(
-            [
-                case,
-                c["turns"],
-                c["voice_to_voice_ms"]["p50"],
-                c["voice_to_voice_ms"]["p95"],
-                c["after_endpoint_wire_ms"]["p50"],
-                c["after_endpoint_wire_ms"]["p95"],
-                stages["endpoint_ms"],
-                stages["asr_final_ms"],
-                stages["llm_first_token_ms"],
-                stages["tts_first_audio_ms"],
-                stages["first_agent_frame_ms"],
-            ]
-        )
+    wire, stages = [], []
+    for case, paths in r["by_case"].items():
+        for path in LATENCY_PATHS:
+            c = paths[path]
+            v2v, n = c["voice_to_voice_ms"], c["turns"]
+            st = c["stages_ms"]
+            wire.append(
+                [
+                    case,
+                    path,
+                    n,
+                    v2v.get("p50"),
+                    v2v.get("p90", "– (n<10)" if v2v["n"] else None),
+                    tail(v2v),
+                    _p50(c["voice_to_voice_first_packet_ms"], n),
+                    _p50(c["after_endpoint_wire_ms"], n),
+                ]
+            )
+            stages.append(
+                [
+                    case,
+                    path,
+                    n,
+                    _p50(st["endpoint_ms"], n),
+                    _p50(st["asr_final_ms"], n),
+                    _p50(st["llm_first_token_ms"], n),
+                    _p50(st["tts_first_audio_ms"], n),
+                    _p50(st["first_agent_frame_ms"], n),
+                    _p50(v2v, n),
+                    _detector(c["detector"], n),
+                ]
+            )
     out += _table(
         [
-            "codec/TTFT",
+            "case",
+            "path",
             "turns",
             "v2v p50 ms",
-            "v2v p95 ms",
-            "after endpoint p50 ms",
-            "after endpoint p95 ms",
-            "endpoint ms",
-            "ASR final ms",
-            "LLM 1st token ms",
-            "TTS 1st audio ms",
-            "1st frame sent ms",
+            "v2v p90 ms",
+            "v2v p95 ms (max if n<20)",
+            "1st packet p50 ms",
+            "endpoint → 1st packet p50 ms",
         ],
-        rows,
+        wire,
+    )
+    out += [""]
+    out += _table(
+        [
+            "case",
+            "path",
+            "turns",
+            "endpoint decided",
+            "ASR final ready",
+            "LLM 1st token",
+            "TTS 1st audio synthesized",
+            "1st agent frame sent",
+            "1st audible packet received",
+            "detector CPU ms/turn p50 (checks/turn)",
+        ],
+        stages,
     )
     lag = r.get("generator_loop_lag_ms") or {}
+    dirty = " (uncommitted changes)" if r.get("dirty") else ""
     out += [
         "",
-        "v2v: caller's last speech packet sent → first audible agent packet received. Stage columns: "
-        "server medians after the caller's last voiced sample (per-turn events). Generator loop lag "
-        f"p99 {lag.get('p99_ms')} ms.",
+        "Every column starts at the caller's last speech packet sent (the sentence's last 20 ms frame "
+        "with energy, on the generator's clock, same host as the server) and ends at its own event: "
+        "v2v = the reply's first audible agent packet received; 1st packet = its first packet "
+        "(RTP marker); endpoint decided, ASR final ready, LLM 1st token, 1st agent frame sent = the "
+        "server's `turn_endpoint`, `turn_asr_final`, `turn_llm_first_token`, `turn_first_agent_frame` "
+        "log times; TTS 1st audio synthesized = `turn_tts_synthesized` (the reply's first chunk "
+        "synthesized, before a preemptive reply waits for the endpoint). Endpoint → 1st packet: "
+        "`turn_endpoint` → the reply's first packet received. Stage "
+        "cells are p50 ms (their own n where fewer turns had the event). Path: preemptive = the reply "
+        "started on the ASR final before the endpoint and was released at it; non-preemptive = it "
+        "started at the endpoint. Percentiles are nearest-rank; p90 only where n ≥ 10, p95 only where "
+        "n ≥ 20, else the max, labelled. Detector: CPU ms of the end-of-turn inferences logged per "
+        "turn (`turn_check.cpu_ms`, the detector thread's own time).",
+        "",
+        f"Commit `{r['commit']}`{dirty}, {r.get('cpu_model')}, {r['machine'].get('cpus')} vCPUs; "
+        f"generator loop lag p99 {lag.get('p99_ms')} ms.",
     ]
     return out
 
@@ -249,18 +330,20 @@ def render(results: Path) -> str:
     files = sorted(results.glob("*.json"))
     lines: list[str] = []
     machine = None
+    cpu = None  # the CPU a result recorded; else this machine's, which may not be the one it ran on
     for path in files:
         data = json.loads(path.read_text())
         data.setdefault("benchmark", path.stem)  # older runners (latency_ai) do not name themselves
         if not machine or "platform" not in machine:
             machine = data.get("machine") or machine
+        cpu = cpu or data.get("cpu_model")
         lines += RENDERERS.get(data.get("benchmark", ""), _generic)(data) + [""]
     if not files:
         lines = ["No benchmark has been run yet.", ""]
     if machine:
         lines.insert(
             0,
-            f"Machine: {_cpu_model()}, {machine.get('cpus')} vCPUs, Python {machine.get('python')}, "
+            f"Machine: {cpu or _cpu_model()}, {machine.get('cpus')} vCPUs, Python {machine.get('python')}, "
             f"{machine.get('platform')}. Regenerate with `python -m benchmarks.report`.\n",
         )
     return "\n".join(lines).rstrip() + "\n"

@@ -328,9 +328,9 @@ async def call(sip_port: int, utterances: list[Utterance], log_dir: Path) -> dic
             await caller.stop_media()
         caller.close()
     await asyncio.sleep(0.3)  # the server's last events reach the log
-    endpoints = [
-        (e["ts"] - offset) * 1e9 for e in call_events(log_dir, caller.call_id) if e["event"] == "turn_endpoint"
-    ]
+    events = call_events(log_dir, caller.call_id)
+    endpoints = [(e["ts"] - offset) * 1e9 for e in events if e["event"] == "turn_endpoint"]
+    checks = [e for e in events if e["event"] == "turn_check"]
     loud = [t for t, a in caller.agent_packets() if a]
     for turn in turns:
         last = turn.pop("_last", None)
@@ -346,7 +346,12 @@ async def call(sip_port: int, utterances: list[Utterance], log_dir: Path) -> dic
             turn["agent_audio_before_caller_done"] = sum(1 for t in loud if start <= t <= last)
             turn["false_cutoff"] = turn["agent_audio_before_caller_done"] > 0
             turn["server_endpoints_in_pause"] = sum(1 for t in endpoints if start <= t <= end)
-    result: dict[str, Any] = {"call_id": caller.call_id, "turns": turns}
+    result: dict[str, Any] = {
+        "call_id": caller.call_id,
+        "turns": turns,
+        "detector_checks": len(checks),
+        "detector_cpu_ms": sum(int(e.get("cpu_ms", 0)) for e in checks),
+    }
     if failure:
         result["error"] = failure
     return result
@@ -440,6 +445,13 @@ async def run(n: int, ttft_ms: int, eos_ms: int, seed: int, per_call: int, voice
                         print(f"call {row['call_id']}: {row['error']}", file=sys.stderr)
                 generator_lag = await lag.stop()
     turns = [t for r in rows for t in r["turns"]]
+    answered = sum(1 for t in turns if "missed_answer" in t) or 1
+    detector = {
+        "checks": sum(r["detector_checks"] for r in rows),
+        "cpu_ms_per_turn_mean": round(sum(r["detector_cpu_ms"] for r in rows) / answered, 1),
+        "definition": "sum of the server's turn_check.cpu_ms (the detector thread's CPU time per "
+        "inference, greeting included) over all calls / caller turns measured",
+    }
     return {
         "benchmark": "turns",
         "commit": _commit(),
@@ -454,6 +466,7 @@ async def run(n: int, ttft_ms: int, eos_ms: int, seed: int, per_call: int, voice
         "calls": len(rows),
         "failed_calls": sum(1 for r in rows if "error" in r),
         **summarize(turns),
+        "detector": detector,
         "generator_loop_lag_ms": generator_lag,
         "definitions": {
             "false_cutoff": "paused turn: agent audio received after the caller's pause began and before "

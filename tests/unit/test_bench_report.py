@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from benchmarks import report
 
@@ -44,23 +45,39 @@ def test_report_replaces_only_the_marked_section(tmp_path: Path) -> None:
     assert "calls per core ≈ **300**" in text and "| 100 | 0.2 | 0.9 | 0 |" in text
 
 
-def test_report_renders_latency_and_bargein_results(tmp_path: Path) -> None:
+def _latency_case(n: int, v2v: dict[str, Any], path_n: dict[str, int]) -> dict[str, Any]:
     stages = {
-        s: 10.0
-        for s in (
-            "endpoint_ms",
-            "asr_final_ms",
-            "llm_first_token_ms",
-            "tts_first_audio_ms",
-            "first_agent_frame_ms",
-            "after_endpoint_ms",
-        )
+        s: {"n": n, "p50": 100.0, "max": 120.0}
+        for s in ("endpoint_ms", "asr_final_ms", "llm_first_token_ms", "first_agent_frame_ms")
     }
-    case = {
-        "turns": 3,
-        "voice_to_voice_ms": {"p50": 812.0, "p95": 900.0},
-        "after_endpoint_wire_ms": {"p50": 20.5, "p95": 21.0},
-        "server_stage_median_ms": stages,
+    stages["tts_first_audio_ms"] = {"n": path_n["non-preemptive"], "p50": 300.0, "max": 300.0}
+    summary = {
+        "turns": n,
+        "paths": path_n,
+        "voice_to_voice_ms": v2v,
+        "voice_to_voice_first_packet_ms": {"n": n, "p50": 400.0, "max": 500.0},
+        "after_endpoint_wire_ms": {"n": n, "p50": 20.5, "max": 30.0},
+        "stages_ms": stages,
+        "detector": {"checks_per_turn_mean": 1.5, "wall_ms_per_turn": {"n": n, "p50": 110.0, "max": 150.0}},
+    }
+    return summary
+
+
+def test_report_renders_latency_and_bargein_results(tmp_path: Path) -> None:
+    big = {"n": 21, "p50": 420.0, "p90": 580.0, "p95": 610.0, "max": 700.0}
+    small = {"n": 3, "p50": 812.0, "max": 900.0}
+    none = {"n": 0}
+    cases = {
+        "PCMU/ttft200": {
+            "all": _latency_case(21, big, {"preemptive": 18, "non-preemptive": 3}),
+            "preemptive": _latency_case(18, big | {"n": 18}, {"preemptive": 18, "non-preemptive": 0}),
+            "non-preemptive": _latency_case(3, small, {"preemptive": 0, "non-preemptive": 3}),
+        },
+        "PCMU/ttft1000": {
+            "all": _latency_case(0, none, {"preemptive": 0, "non-preemptive": 0}),
+            "preemptive": _latency_case(0, none, {"preemptive": 0, "non-preemptive": 0}),
+            "non-preemptive": _latency_case(0, none, {"preemptive": 0, "non-preemptive": 0}),
+        },
     }
     results = tmp_path / "results"
     results.mkdir()
@@ -68,11 +85,22 @@ def test_report_renders_latency_and_bargein_results(tmp_path: Path) -> None:
         json.dumps(
             {
                 "benchmark": "latency",
-                "conversations": 1,
+                "commit": "abc1234",
+                "dirty": True,
+                "cpu_model": "Test CPU 9000",
+                "machine": {"cpus": 2, "python": "3.11", "platform": "Linux"},
+                "config_overrides": {},
+                "conversations": 7,
                 "failed_conversations": 0,
-                "end_of_speech_timeout_ms": 700,
-                "overall": {"turns": 3, **case},
-                "by_case": {"PCMU/ttft0": case},
+                "overall": cases["PCMU/ttft200"],
+                "by_case": cases,
+                "goal": {
+                    "case": "PCMU/ttft200",
+                    "voice_to_voice_p50_ms": 450,
+                    "voice_to_voice_p90_ms": 600,
+                    "measured": big,
+                    "met": True,
+                },
                 "generator_loop_lag_ms": {"p99_ms": 2.0},
             }
         )
@@ -93,6 +121,26 @@ def test_report_renders_latency_and_bargein_results(tmp_path: Path) -> None:
         )
     )
     text = report.render(results)
-    assert "after-endpoint p50 **20.5 ms**" in text and "| PCMU/ttft0 | 3 | 812.0 | 900.0 | 20.5 |" in text
+    assert "shipped defaults" in text and "p50 **420.0 ms**, p90 **580.0 ms** (n=21): met" in text
+    assert "| PCMU/ttft200 | all | 21 | 420.0 | 580.0 | 610.0 | 400.0 | 20.5 |" in text
+    # n < 20: no p95, the max labelled; n < 10: no p90.
+    assert "| PCMU/ttft200 | non-preemptive | 3 | 812.0 | – (n<10) | max 900.0 (n=3) |" in text
+    assert "| PCMU/ttft1000 | non-preemptive | 0 | – | – | – |" in text
+    # A stage seen by fewer turns than the row prints its own n (TTS: non-preemptive replies only).
+    assert (
+        "| PCMU/ttft200 | all | 21 | 100.0 | 100.0 | 100.0 | 300.0 (n=3) | 100.0 | 420.0 | 110.0 (1.5 checks) |" in text
+    )
+    assert "| PCMU/ttft200 | preemptive | 18 | 100.0 | 100.0 | 100.0 | – |" in text
+    assert "Commit `abc1234` (uncommitted changes), Test CPU 9000, 2 vCPUs" in text
+    assert text.startswith("Machine: Test CPU 9000, 2 vCPUs")  # the CPU the result ran on, not this one
     assert "| 86.0 | 97.0 | 99.0 | 105.0 | 0 / 0 (4 calls checked) | 1.0 of 4 |" in text
     assert "| cough | 2 | 1 | 1 | – |" in text
+
+
+def test_report_says_an_old_latency_result_must_be_rerun(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    old = {"benchmark": "latency", "conversations": 1, "overall": {}, "by_case": {}}
+    (results / "latency.json").write_text(json.dumps(old))
+    text = report.render(results)
+    assert "predates stage times measured from the caller's last speech packet" in text and "|" not in text
