@@ -23,13 +23,13 @@ Two machines, each an Enum plus a transition table plus one exception:
   caller is silent (`DiscardUtterance`).
 * **Semantic end of turn** (`turn_detection`, off unless the params turn it on): after
   `turn_detection_ms` of trailing silence the manager asks the end-of-turn detector
-  (`CheckEndOfTurn(start, upto)`), and again every `turn_recheck_ms` while the silence grows; a
-  `TurnVerdict(at, probability)` for the current silence, combined with that silence's final
-  transcript (`end_of_turn.end_of_turn_probability`; a verdict that comes before the final
-  waits for it), ends the turn at once when complete (`CommitTurn`, reason "end_of_turn"), else
-  the manager keeps listening. Clearly unfinished text ("… for", "… and", "um") vetoes a
-  "complete". `end_of_speech_ms` stays the upper bound, raised to
-  `max(end_of_speech_ms, unfinished_cap_ms)` while the transcript is clearly unfinished. A
+  (`CheckEndOfTurn(start, upto)`). A `TurnVerdict(at, probability)` for the current silence,
+  combined with that silence's final transcript (`end_of_turn.end_of_turn_probability`; a
+  verdict that comes before the final waits for it), ends the turn at once when complete
+  (`CommitTurn`, reason "end_of_turn"), else the manager keeps listening, asking again every
+  `turn_recheck_ms` once the final is known and does not veto. Clearly unfinished text
+  ("… for", "… and", "um") vetoes a "complete". `end_of_speech_ms` stays the upper bound, raised
+  to `max(end_of_speech_ms, unfinished_cap_ms)` while the transcript is clearly unfinished. A
   verdict for an older silence (the caller spoke since) or one after the endpoint is ignored.
 * **Agent** (`Agent`): QUIET -> (`ReplyQueued`) -> TALKING -> (caller onset: `barge_onset_frames`
   voiced frames, 1 by default, since the pause is undone if nothing confirms it) -> PAUSED in the
@@ -466,9 +466,21 @@ class TurnManager:
             return
         if silence >= self._silence_bound(utt):
             self._endpoint(now, "end_of_speech", out)
-        elif 0 <= utt.next_check <= silence:
+        elif 0 <= utt.next_check <= silence and self._check_useful(utt):
             utt.next_check = silence + p.samples(max(p.turn_recheck_ms, 20))
             out.append(CheckEndOfTurn(start=utt.start, upto=now))
+
+    def _check_useful(self, utt: _Utterance) -> bool:
+        """Whether a detector run now could change the decision (each costs ~0.25 s of a core).
+
+        The first check of a silence always runs. A re-check waits for this silence's final
+        transcript (the verdict is judged with it, and the final needs the CPU first) and is
+        skipped when that text vetoes anyway."""
+        if utt.verdict is None:
+            return True
+        if utt.final_text is None or utt.final_upto < utt.voiced_end:
+            return False
+        return not is_unfinished(utt.final_text)
 
     def _silence_bound(self, utt: _Utterance) -> int:
         """Trailing silence that ends the turn whatever the detector says (turn detection on)."""

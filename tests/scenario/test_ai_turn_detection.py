@@ -115,10 +115,24 @@ def test_clearly_unfinished_text_vetoes_the_verdict_and_raises_the_bound_to_the_
         if t.log[-1][0] == t.frame - 1 and isinstance(t.log[-1][1], CheckEndOfTurn):
             # Even a confident "complete" from the audio does not end "… for".
             t.send(TurnVerdict(t.log[-1][1].upto, 0.99))
-    assert [f for f, _ in t.of(CheckEndOfTurn)][:3] == [72, 85, 98]
+    assert [f for f, _ in t.of(CheckEndOfTurn)] == [72]  # no re-check: the text vetoes any verdict
     [(frame, commit)] = t.of(CommitTurn)
     assert frame == 159 and commit.reason == "end_of_speech"  # max(700, 2000) ms: 60 + 100 - 1
     assert commit.decided_at - commit.speech_end == 2000 * MS
+
+
+def test_re_checks_wait_for_the_final_transcript() -> None:
+    t = Timeline(ON)
+    t.run(10, False)
+    t.run(50, True)
+    t.run(13, False)
+    [(_, check)] = t.of(CheckEndOfTurn)
+    t.send(TurnVerdict(check.upto, 0.2))
+    t.run(20, False)  # 660 ms of silence, no final yet: no re-check (the final needs the CPU)
+    assert len(t.of(CheckEndOfTurn)) == 1
+    t.send(Transcript("what time is it", final=True, upto=60 * FRAME_SAMPLES))
+    t.run(1, False)
+    assert len(t.of(CheckEndOfTurn)) == 2  # the text does not veto: judge the longer silence
 
 
 def test_a_verdict_before_the_final_transcript_waits_for_it() -> None:
@@ -267,7 +281,7 @@ async def test_incomplete_turn_does_not_end_at_700_ms_when_the_caller_resumes_at
     s = call(detector, {500: "I'd like to book a table for", 600: "I'd like to book a table for two."})
     await s.start()
     await s.play(tone(500, 600), ticks=60)  # 1.2 s of silence after a voice ending on "… for"
-    assert not s.events("turn_endpoint") and len(s.events("turn_check")) >= 3
+    assert not s.events("turn_endpoint") and len(s.events("turn_check")) == 1  # "… for" vetoes: no re-check
     assert len(s.llm.requests) == 1  # the preemptive reply to "… for", started at the first silence
     await s.play(tone(600, 1000), ticks=40)
     [endpoint] = s.events("turn_endpoint")
@@ -286,7 +300,7 @@ async def test_incomplete_turn_ends_at_the_cap_when_the_caller_stays_silent() ->
     await s.play(tone(500, 600), ticks=130)
     [endpoint] = s.events("turn_endpoint")
     assert endpoint["reason"] == "end_of_speech" and silence_to_endpoint_ms(s) == 2000  # the cap
-    assert [c["probability"] for c in s.events("turn_check")] == [0.1] * 7
+    assert [c["probability"] for c in s.events("turn_check")] == [0.1]
     assert s.tts.spoken == ["It is noon."]
     await s.finish()
 
