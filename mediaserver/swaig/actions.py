@@ -14,6 +14,11 @@ skipped. Nothing here raises for agent input.
 With the reply's `post_process: true` the list is not applied now: `AiControl.defer` gets it and
 the session applies it once the AI has spoken its answer to the tool result.
 
+`context_switch` reaches a control that can reset the LLM's view (`SwitchesContext`: the AI
+session, agents/ai/context_switch.py) as one normalized dict; any other control gets its prompts
+as a system message and a user input. `ai.params.transfer_summary: true` makes every transfer
+(`transfer`, `SWML` with transfer) ask for the summary, as the transfer action's `summarize` does.
+
 The result says what happened (`applied`, `denied`, `ignored`, `deferred`) and carries
 `replace_in_history` for the runner, which decides what the LLM history keeps.
 """
@@ -25,11 +30,12 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from mediaserver.swaig.pom import render_pom
 from mediaserver.swaig.seam import AiControl
 
-__all__ = ["ACTIONS", "ActionReport", "LocalState", "apply_actions", "parse_hold"]
+__all__ = ["ACTIONS", "ActionReport", "LocalState", "SwitchesContext", "apply_actions", "parse_hold"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,14 @@ class LocalState(Protocol):
     def meta_unset(self, keys: list[str] | None) -> None: ...  # None: clear the scope
     def step_changed(self, name: str) -> str | None: ...  # the step entered, or None if refused
     def context_changed(self, name: str) -> str | None: ...
+
+
+@runtime_checkable
+class SwitchesContext(Protocol):
+    """A control that can reset the LLM's view for `context_switch` (the AI session does)."""
+
+    # switch: {system_prompt, user_prompt, consolidate, full_reset}, the prompts as text
+    def context_switch(self, switch: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -135,7 +149,10 @@ def _a_swml(value: Any, item: dict[str, Any], c: AiControl, _: LocalState | None
     # The control runs it on the call's script (kernel/inline.py): transfer ends the agent and the
     # script continues in the document; otherwise its verbs run now and the agent resumes.
     transfer = _truthy(item.get("transfer", False))
-    c.swml(_swml_document(value), transfer)
+    document = _swml_document(value)
+    if transfer and _truthy(r.params.get("transfer_summary", False)):
+        c.update_settings({"transfer_summary": True})  # ai.params.transfer_summary: every transfer
+    c.swml(document, transfer)
     r.ended = r.ended or transfer
 
 
@@ -143,7 +160,9 @@ def _a_transfer(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | No
     dest = value.get("dest") if isinstance(value, dict) else value
     if not isinstance(dest, str) or not dest:
         raise ValueError("transfer: needs a destination")
-    summarize = isinstance(value, dict) and _truthy(value.get("summarize"))
+    # `summarize` on the action wins; without it, ai.params.transfer_summary decides (contract §3.1)
+    asked = value.get("summarize") if isinstance(value, dict) and "summarize" in value else None
+    summarize = _truthy(asked if asked is not None else r.params.get("transfer_summary", False))
     if summarize:
         c.update_settings({"transfer_summary": True})
     c.swml(_transfer_document(dest, summarize), True)
@@ -239,15 +258,38 @@ def _a_change_context(value: Any, _i: dict[str, Any], c: AiControl, s: LocalStat
         c.change_context(entered)
 
 
-def _a_context_switch(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+def _prompt_text(value: Any, params: dict[str, Any]) -> str:
+    """A context_switch prompt: text as is, a POM (section list) rendered as the verb's prompt is."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | dict):
+        fmt = "xml" if params.get("pom_format") == "xml" else "markdown"
+        return render_pom(value if isinstance(value, list) else [value], fmt, "context_switch")
+    raise ValueError(f"context_switch: a prompt must be text or a POM, got {type(value).__name__}")
+
+
+def _a_context_switch(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, r: ActionReport) -> None:
     spec = {"system_prompt": value} if isinstance(value, str) else value
     if not isinstance(spec, dict):
         raise ValueError("context_switch: expected text or an object")
-    c.update_settings({"context_switch": spec})
-    if spec.get("system_prompt") or spec.get("system_pom"):
-        c.add_system_message(str(spec.get("system_prompt") or spec.get("system_pom")))
-    if spec.get("user_prompt") or spec.get("user_pom"):
-        c.add_user_input(str(spec.get("user_prompt") or spec.get("user_pom")))
+    switch: dict[str, Any] = {
+        "system_prompt": _prompt_text(spec.get("system_prompt") or spec.get("system_pom"), r.params),
+        "user_prompt": _prompt_text(spec.get("user_prompt") or spec.get("user_pom"), r.params),
+        "consolidate": _truthy(spec.get("consolidate", False)),
+        "full_reset": _truthy(spec.get("full_reset", False)),
+    }
+    if not any(switch.values()):
+        raise ValueError("context_switch: no prompt, consolidate or full_reset")
+    if isinstance(c, SwitchesContext):  # the AI session: the LLM's view is reset as asked
+        c.context_switch(switch)
+        return
+    # a control without history ops (the sidecar): the prompts join its conversation
+    if switch["system_prompt"]:
+        c.add_system_message(switch["system_prompt"])
+    if switch["user_prompt"]:
+        c.add_user_input(switch["user_prompt"])
 
 
 def _a_user_input(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
@@ -301,6 +343,21 @@ def _a_user_event(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | 
     c.user_event(value)
 
 
+def _timing(name: str, least: int) -> Handler:
+    """Runtime ASR timing (SDK set_end_of_speech_timeout / set_speech_event_timeout): ms, number or text."""
+
+    def handler(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
+        try:
+            ms = int(float(value)) if not isinstance(value, bool) else None
+        except (TypeError, ValueError, OverflowError):  # "soon", None, "inf"
+            ms = None
+        if ms is None or ms < least:
+            raise ValueError(f"{name}: expected milliseconds >= {least}, got {value!r}")
+        c.update_settings({name: ms})  # the turn manager takes it from the next frame on
+
+    return handler
+
+
 def _setting(name: str) -> Handler:
     def handler(value: Any, _i: dict[str, Any], c: AiControl, _: LocalState | None, __: ActionReport) -> None:
         c.update_settings({name: value})
@@ -336,8 +393,8 @@ ACTIONS: dict[str, tuple[Handler, str | None]] = {
     "context_switch": (_a_context_switch, None),
     "user_input": (_a_user_input, None),
     "settings": (_a_settings, "swaig_allow_settings"),
-    "end_of_speech_timeout": (_setting("end_of_speech_timeout"), "swaig_allow_settings"),
-    "speech_event_timeout": (_setting("speech_event_timeout"), "swaig_allow_settings"),
+    "end_of_speech_timeout": (_timing("end_of_speech_timeout", 1), "swaig_allow_settings"),
+    "speech_event_timeout": (_timing("speech_event_timeout", 0), "swaig_allow_settings"),
     "wait_for_user": (_a_wait_for_user, None),
     "playback_bg": (_a_playback_bg, None),
     "stop_playback_bg": (_a_stop_playback_bg, None),

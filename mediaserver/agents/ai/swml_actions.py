@@ -9,12 +9,14 @@ the kernel's `SwmlRunner` (kernel/inline.py, the call's running script) does the
   new document. A document the kernel refuses is logged (`ai_failure` kind `swml`) and the
   conversation goes on. `transfer_summary`: when the document asks for `${transfer_summary}`
   (the SWAIG `transfer` action with `summarize` passes it to the destination as
-  `params.transfer_summary`), one more LLM call summarizes the conversation for whoever takes
-  the call over, and the `ai` verb leaves it in that variable.
+  `params.transfer_summary`), or the session was told to summarize every transfer
+  (`ai.params.transfer_summary: true`, which the actions pass on as the setting
+  `transfer_summary`), one more LLM call summarizes the conversation for whoever takes the call
+  over, and the `ai` verb leaves it in that variable.
 - inline (transfer false): the reply that asked (the tool call's round, which may still be a
   preemptive reply waiting for the caller's turn to end) finishes speaking; then, while the
   document's verbs run on the call (`connect` bridges, `play` plays, `record_call` starts
-  recording), the caller's audio and digits stop reaching the conversation (`gate`: no turn
+  recording), the caller's audio and digits stop reaching the conversation (`paused`: no turn
   starts, no barge-in pauses the playout, no attention timer runs), and afterwards the
   conversation resumes with its history. When the document set `ai_response` (the SDK's
   `swml_transfer()`, `pay()`), it goes to the model as a system message and the agent replies.
@@ -29,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Collection, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 from mediaserver.events import AiFailure, AiSummary
 from mediaserver.kernel.call import Call
@@ -38,8 +40,6 @@ from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmSettings, TextD
 from mediaserver.swaig.post_prompt import summary_messages
 
 __all__ = ["SessionSwml"]
-
-T = TypeVar("T")
 
 TRANSFER_SUMMARY_PROMPT = (
     "Summarize this conversation for the agent who takes the call over: who the caller is, what "
@@ -76,6 +76,7 @@ class SessionSwml:
         self._llm_settings = llm_settings
         self._history = history
         self._summary_wanted = False
+        self.summarize_transfers = False  # ai.params.transfer_summary (or a summarize) was asked for
         self.running = 0  # inline documents running (or queued in the kernel) now
         self._response: str | None = None  # the last run's ai_response, said once all have run
 
@@ -83,14 +84,11 @@ class SessionSwml:
     def paused(self) -> bool:
         return self.running > 0
 
-    def gate(self, callback: Callable[[T], None]) -> Callable[[T], None]:
-        """`callback` that drops what it is given while an inline document runs."""
-
-        def gated(item: T) -> None:
-            if not self.running:
-                callback(item)
-
-        return gated
+    def settings(self, settings: dict[str, Any]) -> None:
+        """The session's update_settings: `transfer_summary` true summarizes the transfer to come."""
+        value = settings.get("transfer_summary")
+        if value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes")):
+            self.summarize_transfers = True
 
     def swml(self, document: dict[str, Any], transfer: bool) -> None:
         origin = asyncio.current_task()
@@ -105,7 +103,7 @@ class SessionSwml:
         if error:
             self.call.events.emit(AiFailure(kind="swml", error=f"transfer refused: {error}"))
             return
-        self._summary_wanted = "${transfer_summary}" in json.dumps(document)
+        self._summary_wanted = self.summarize_transfers or "${transfer_summary}" in json.dumps(document)
         if wait_for is None:
             self._finish()
         else:
