@@ -66,6 +66,7 @@ class SipSettings:
     unknown_user: str = "default"
     route_header: str = ""
     max_body_bytes: int = 32768
+    outbound_proxy: str = ""  # host[:port] that calls to phone numbers are sent to
     security: SipSecuritySettings = field(default_factory=SipSecuritySettings)
     tls: SipTlsSettings = field(default_factory=SipTlsSettings)
     register: SipRegisterSettings = field(default_factory=SipRegisterSettings)
@@ -96,6 +97,8 @@ class TtsSettings:
     engine: str
     model: str
     threads: int
+    # [tts.voices]: voice name (as ai.languages[].voice names it) -> Piper .onnx file (agents/ai/languages.py)
+    voices: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ class SwmlSettings:
     recordings_dir: Path = Path("recordings")
     expression_timeout_ms: int = 100
     envs: Mapping[str, str] = field(default_factory=dict)  # SWML `envs.*` (and the fetch body's envs)
+    # ai params.conversation_id + save_conversation: one JSON file per conversation (agents/ai/conversations.py)
+    conversations_dir: Path = Path("conversations")
 
 
 @dataclass(frozen=True)
@@ -355,6 +360,7 @@ SCHEMA = _section(
             unknown_user=_req("str", choices=("default", "reject")),
             route_header=_req("str"),
             max_body_bytes=_req("int", lo=1024, hi=1 << 20),
+            outbound_proxy=Field("str", default=""),
             security=_req(
                 "table",
                 table=_section(
@@ -401,6 +407,7 @@ SCHEMA = _section(
             engine=_engine("tts"),
             model=_req("str"),
             threads=_req("int", lo=1, hi=16),
+            voices=Field("map", default={}, items=Field("str", nonempty=True), expected="a table of name = voice file"),
         ),
     ),
     routes=_req("table", table=_section(default=_DOCUMENT, users=Field("map", default={}, items=_DOCUMENT))),
@@ -445,6 +452,7 @@ SCHEMA = _section(
             ),
             apology=Field("str", default=SwmlSettings.apology),
             recordings_dir=Field("str", default="recordings", nonempty=True, expected="a folder path"),
+            conversations_dir=Field("str", default="conversations", nonempty=True, expected="a folder path"),
             expression_timeout_ms=Field("int", default=100, lo=1, hi=10_000),
             envs=Field(
                 "map",
@@ -488,7 +496,9 @@ def _build(raw: dict[str, Any], base_dirs: Mapping[str, Path], source: str) -> S
         sip=_sip(sip, base_dirs),
         http=HttpSettings(**v["http"]),
         rtp=RtpSettings(rtp["port_min"], rtp["port_max"], rtp["jitter_depth_frames"], tuple(rtp["codecs"])),
-        tts=TtsSettings(**v["tts"]),
+        tts=TtsSettings(
+            **{**v["tts"], "voices": {str(k): _local(p, base_dirs) for k, p in v["tts"]["voices"].items()}}
+        ),
         routes=Routes(
             default=_document_path(v["routes"]["default"], "routes.default", base_dirs),
             users={u: _document_path(p, f"routes.users.{u}", base_dirs) for u, p in v["routes"]["users"].items()},
@@ -539,6 +549,7 @@ def _sip(sip: Mapping[str, Any], base_dirs: Mapping[str, Path]) -> SipSettings:
         unknown_user=sip["unknown_user"],
         route_header=sip["route_header"],
         max_body_bytes=sip["max_body_bytes"],
+        outbound_proxy=sip["outbound_proxy"],
         security=SipSecuritySettings(
             **sip["security"],
             trunks={name: tuple(addresses) for name, addresses in sip["trunks"].items()},
@@ -561,6 +572,14 @@ def _webrtc(section: Mapping[str, Any]) -> WebRtcSettings:
     return WebRtcSettings(section["enabled"], tuple(section["host_addresses"]), tuple(servers), policy)
 
 
+def _local(value: str, base_dirs: Mapping[str, Path]) -> Path:
+    """A path of the config: relative = to the config file that names it (or the working folder)."""
+    path = Path(value)
+    if not path.is_absolute():
+        path = list(base_dirs.values())[-1] / path if "user" in base_dirs else Path.cwd() / path
+    return path
+
+
 def _swml(section: Mapping[str, Any], base_dirs: Mapping[str, Path]) -> SwmlSettings:
     recordings = Path(section["recordings_dir"])
     if not recordings.is_absolute():
@@ -570,6 +589,7 @@ def _swml(section: Mapping[str, Any], base_dirs: Mapping[str, Path]) -> SwmlSett
         fetch_timeout_s=float(section["fetch_timeout_s"]),
         apology=section["apology"],
         recordings_dir=recordings,
+        conversations_dir=_local(section["conversations_dir"], base_dirs),
         expression_timeout_ms=section["expression_timeout_ms"],
     )
 

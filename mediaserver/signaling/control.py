@@ -12,7 +12,8 @@ and an HTTP status that says the same (404 no call / no sidecar, 409 busy, 400 b
 503 engines). `status` also gives the counters as an object.
 
     GET  /api/calls                          live calls
-    GET  /api/calls/{id}                     one call, its event log, its sidecar counters
+    GET  /api/calls/{id}                     one call, its event log, its sidecar counters, its
+                                             ai usage (`accounting`, with params.enable_accounting)
     POST /api/calls/{id}/hangup              {"reason"?}
     POST /api/calls/{id}/say                 {"text"}   the AI agent says it, or TTS straight to the call
     POST /api/calls/{id}/user_input          {"text"}   into the AI agent's (or the sidecar's) conversation
@@ -141,6 +142,10 @@ def control_routes(
             out["sidecar"] = counters
         if events:
             out["events"] = call.events.events
+            # params.enable_accounting: the last ai verb's usage totals (agents/ai/accounting.py)
+            usage = [e["totals"] for e in call.events.events if e.get("event") == "ai_accounting"]
+            if usage:
+                out["accounting"] = usage[-1]
         return out
 
     async def list_calls(_: web.Request) -> web.Response:

@@ -209,7 +209,7 @@ class SwaigToolRunner:
         self, global_data: dict[str, Any], summary: str | None = None, history: list[dict[str, Any]] | None = None
     ) -> None:
         """When the AI ends: hangup_hook, then the post-prompt summary when there is one (§4.4)."""
-        from mediaserver.swaig.post_prompt import deliver_summary
+        from mediaserver.swaig.post_prompt import deliver_summary, usage_totals
 
         self._stop_polling()
         await run_hangup_hook(self, global_data)
@@ -230,6 +230,7 @@ class SwaigToolRunner:
                 raw_call_log=record.raw_call_log() if record is not None else None,
                 times_us=record.dates_us() if record is not None else None,
                 times=record.response_times() if record is not None else None,
+                totals=usage_totals(record),  # params.enable_accounting
             )
 
     # -- ToolRunner --------------------------------------------------------------------------

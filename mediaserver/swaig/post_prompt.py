@@ -6,14 +6,17 @@ conversation as a transcript) and hands the text to `deliver_summary`, which POS
 (`post_prompt_data {raw, parsed, substituted}`, call_log, global_data, swaig_log…) to
 `post_prompt_url`, keeping its `?__token=` (SDK agents require it, bound to the call_id) and
 turning its userinfo into basic auth. The session's record (swaig/session_record.py) gives the
-timestamped call_log/raw_call_log, the call and AI dates and the per-response `times`. A failed
-delivery is logged, never raised.
+timestamped call_log/raw_call_log, the call and AI dates and the per-response `times`; a
+session with `params.enable_accounting` also reports its usage (`usage_totals`: the SDK's
+`total_input_tokens`, `total_output_tokens`, `total_tts_chars`, `total_asr_minutes`…,
+agents/ai/accounting.py), added to the body as they are. A failed delivery is logged, never
+raised.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
@@ -21,9 +24,21 @@ from mediaserver.swaig.client import WebhookReply, post_json
 from mediaserver.swaig.request import post_prompt_body
 from mediaserver.swaig.seam import CallInfo
 
-__all__ = ["deliver_summary", "summary_messages", "transcript"]
+__all__ = ["UsageReport", "deliver_summary", "summary_messages", "transcript", "usage_totals"]
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class UsageReport(Protocol):
+    def usage_totals(self) -> dict[str, Any] | None:
+        """The post-prompt body's `total_*` fields, or None when accounting is off."""
+        ...
+
+
+def usage_totals(record: object) -> dict[str, Any] | None:
+    """The usage of a session that reports it (params.enable_accounting), else None."""
+    return record.usage_totals() if isinstance(record, UsageReport) else None
 
 
 def transcript(history: list[dict[str, Any]]) -> str:
@@ -58,6 +73,7 @@ async def deliver_summary(
     timeout_s: float = 30.0,
     raw_call_log: list[dict[str, Any]] | None = None,
     times: list[dict[str, Any]] | None = None,
+    totals: dict[str, Any] | None = None,
 ) -> WebhookReply:
     body = post_prompt_body(
         summary,
@@ -70,6 +86,7 @@ async def deliver_summary(
         raw_call_log=raw_call_log,
         times=times,
     )
+    body.update(totals or {})  # enable_accounting: total_input_tokens, total_tts_chars…
     reply = await post_json(http, url, body, timeout_s=timeout_s, signing_key=signing_key)
     if not reply.ok:
         log.warning("post_prompt delivery to %s failed: %s", url.split("?")[0].split("@")[-1], reply.error)
