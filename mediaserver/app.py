@@ -17,6 +17,8 @@ from aiohttp import web
 
 from mediaserver.agents.ai.config import AiSessionConfig
 from mediaserver.agents.ai.controls import NoVoices, VoiceCatalog
+from mediaserver.agents.ai.conversations import ConversationStore
+from mediaserver.agents.ai.languages import VoiceTable
 from mediaserver.agents.ai.runner import LoopLagMonitor, SessionRunner
 from mediaserver.agents.ai.session import AiEngines
 from mediaserver.agents.sidecar import SidecarManager
@@ -75,6 +77,7 @@ def sip_options(settings: Settings) -> SipOptions:
         known_users=frozenset(settings.routes.users),
         route_header=sip.route_header,
         max_body_bytes=sip.max_body_bytes,
+        outbound_proxy=sip.outbound_proxy,
         access=SipAccess(
             realm=sec.realm,
             challenge=sec.challenge,
@@ -121,9 +124,22 @@ def ai_voices(settings: Settings) -> VoiceCatalog:
     return voices(TtsOptions(model=settings.tts.model, threads=settings.tts.threads))
 
 
+def language_voices(settings: Settings, beside: VoiceCatalog, bundled: TtsEngine) -> VoiceCatalog:
+    """[tts.voices] (name -> Piper file) before the catalog `beside`; "default" = the bundled voice."""
+    if settings.tts.engine != "piper":
+        return beside
+    from mediaserver.pipeline.engines.piper_tts import PiperTts
+
+    threads = settings.tts.threads
+    files = {name: str(path) for name, path in settings.tts.voices.items()}
+    return VoiceTable(files, lambda path: PiperTts(model_path=path, threads=threads), beside, bundled)
+
+
 def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking: ThreadPoolExecutor) -> AiEngines:
     """The ai verb's engines (blocking: loads the ASR model); run in the executor."""
     from mediaserver.pipeline.engines import AsrOptions, LlmOptions, TurnOptions, load_engine
+    from mediaserver.pipeline.engines.openai_asr import transcribers
+    from mediaserver.pipeline.engines.whisper_languages import multilingual
     from mediaserver.pipeline.llm import LlmSettings
     from mediaserver.pipeline.vad import make_confirmer
 
@@ -131,12 +147,14 @@ def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking
     asr = load_engine(
         "asr", ai.asr_engine, AsrOptions(model=ai.asr_model, window_s=ai.asr_window_s, threads=ai.asr_threads)
     )
+    asr = multilingual(asr)  # a multilingual [asr] model hears each call's ai.languages (whisper_languages.py)
     llm = load_engine("llm", ai.llm_engine, LlmOptions(base_url=ai.base_url, api_key=ai.api_key))
     make_confirmer()  # loads the shared silero model once, here, rather than on the first call
     # [end_of_turn] engine (smart-turn v3.2 by default): semantic end of turn; "none": fixed silence
     turn = ai.end_of_turn_engine
     detector = None if turn == "none" else load_engine("end_of_turn", turn, TurnOptions(threads=1))
     voices = ai_voices(settings)  # what SWAIG change_voice may pick
+    voices = language_voices(settings, voices, synthesizer.engine)  # ai.languages[].voice: [tts.voices] first
 
     def llm_settings(config: AiSessionConfig) -> LlmSettings:
         return LlmSettings(
@@ -162,6 +180,9 @@ def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking
         first_token_timeout_s=ai.first_token_timeout_s,
         detector=detector,
         voices=voices,
+        # params.openai_asr_engine: the [llm] endpoint's /audio/transcriptions, per model asked for
+        remote_asr=transcribers(LlmOptions(base_url=ai.base_url, api_key=ai.api_key)),
+        conversations=ConversationStore(settings.swml.conversations_dir),  # params.conversation_id
         # The detector's own worker, beside the 2 engine workers: a check (~0.25 s of a core)
         # never queues in front of an ASR final or a TTS clause. One thread for every call: on 2
         # cores a second concurrent inference would only slow the ASR and TTS already running,

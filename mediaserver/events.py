@@ -784,14 +784,14 @@ class AiBackgroundStarted(CallEvent):
     EVENT = "ai_background_started"
     file: str
     wait: bool  # attention prompts suppressed while it plays
-    purpose: str  # "playback_bg" | "hold"
+    purpose: str  # "playback_bg" | "hold" | "background_file" | "hold_on_process"
 
 
 @event
 class AiBackgroundStopped(CallEvent):
     EVENT = "ai_background_stopped"
     purpose: str
-    reason: str  # "stopped" | "ended" | "hold_ended"
+    reason: str  # "stopped" | "ended" | "hold_ended" | "function_returned" (hold_on_process)
 
 
 @event

@@ -53,38 +53,81 @@ PARAMS_T = "tests/scenario/test_ai_params_coverage.py::"
 DETECT = "tests/scenario/test_ai_turn_detection.py::"
 SWAIG_T = "tests/unit/swaig/test_coverage_params.py::"
 ACTIONS_T = "tests/unit/swaig/test_actions.py::"
+OPS_T = "tests/scenario/test_ai_params_ops.py::"
 NO_VIDEO = "the server carries audio only; no video stream to show or look at"
 
 PARAMS: dict[str, Entry] = {
-    "acknowledge_interruptions": _ny(),
+    "acknowledge_interruptions": _h(
+        "agents.ai.turn_taking",
+        "tests/scenario/test_ai_params_timing.py::test_acknowledge_interruptions_tells_the_llm_it_was_interrupted",
+    ),
     "ai_model": _h(K + " -> LlmSettings.model", PARAMS_T + "test_ai_model_and_max_response_tokens_reach_the_llm"),
-    "ai_name": _ny("pause modes not built"),
+    "ai_name": _h(
+        "agents.ai.turn_taking",
+        "tests/scenario/test_ai_params_timing.py::test_enable_pause_offers_pause_conversation_and_the_ai_name_resumes",
+    ),
     "ai_volume": _h(T + ": gain on every agent chunk", PARAMS_T + "test_ai_volume_is_gain_in_db_clamped_to_50"),
     "app_name": _h("swaig.request", SWAIG_T + "test_app_name_and_conversation_id_reach_the_webhook"),
     "asr_diarize": _na("one mono caller leg reaches the recognizer: there is nobody to tell apart"),
-    "asr_smart_format": _ny(),
-    "asr_speaker_affinity": _ny(),
+    "asr_smart_format": _h(
+        "agents.ai.session_features -> pipeline.smart_format on every transcript",
+        "tests/scenario/test_ai_params_media.py::test_asr_smart_format_writes_numbers_money_and_times_in_the_transcript",
+    ),
+    "asr_speaker_affinity": _na(
+        "one mono caller leg and no speaker identification: every voice on it is heard as the caller's"
+    ),
     "attention_timeout": _h(TURN, PARAMS_T + "test_attention_timeout_nudges_with_the_attention_prompt"),
     "attention_timeout_prompt": _h(K, PARAMS_T + "test_attention_timeout_nudges_with_the_attention_prompt"),
-    "audible_debug": _ny(),
-    "audible_latency": _ny(),
-    "background_file": _ny(),
-    "background_file_loops": _ny(),
-    "background_file_volume": _ny(),
-    "barge_functions": _ny(),
+    "audible_debug": _h(
+        "agents.ai.debug_hooks: says the function called", OPS_T + "test_audible_debug_says_the_function_being_called"
+    ),
+    "audible_latency": _h(
+        "agents.ai.debug_hooks: says each answer's latency",
+        OPS_T + "test_audible_latency_says_the_latency_of_each_answer",
+    ),
+    "background_file": _h(
+        "agents.ai.background: a bed layer from the first frame to the end",
+        "tests/scenario/test_ai_params_media.py::test_background_file_without_loops_plays_under_the_agent_until_the_ai_ends",
+    ),
+    "background_file_loops": _h(
+        "agents.ai.background: plays in all; null = until the AI ends",
+        "tests/scenario/test_ai_params_media.py::test_background_file_loops_its_count_at_its_volume_from_the_first_frame",
+    ),
+    "background_file_volume": _h(
+        "agents.ai.background: layer gain in dB (-50..50)",
+        "tests/scenario/test_ai_params_media.py::test_background_file_loops_its_count_at_its_volume_from_the_first_frame",
+    ),
+    "barge_functions": _h(
+        "agents.ai.turn_taking",
+        "tests/scenario/test_ai_params_timing.py::test_barge_functions_runs_a_function_while_the_caller_interrupts_only_when_on",
+    ),
     "barge_match_string": _h(TURN, PARAMS_T + "test_barge_min_words_and_barge_match_string_decide_the_flush"),
     "barge_min_words": _h(TURN, PARAMS_T + "test_barge_min_words_and_barge_match_string_decide_the_flush"),
-    "cache_mode": _ny(),
+    "cache_mode": _h(
+        "agents.ai.response_cache: identical requests replayed from the process cache",
+        "tests/scenario/test_ai_params_media.py::test_cache_mode_answers_a_repeated_request_from_the_cache",
+    ),
     "conscience": _h(
         K + " -> the system prompt of every request, after the base",
         "tests/scenario/test_ai_prompts_steps.py::test_prompt_and_post_prompt_expand_global_data_and_call_vars_with_conscience_after",
     ),
-    "conversation_id": _h("swaig.request", SWAIG_T + "test_app_name_and_conversation_id_reach_the_webhook"),
+    "conversation_id": _h(
+        "swaig.request; agents.ai.conversations: resumed by id",
+        OPS_T + "test_save_conversation_keeps_it_and_the_next_call_with_the_id_resumes_it",
+    ),
     "conversation_sliding_window": _h(K, PARAMS_T + "test_convo_seeds_the_history_and_the_sliding_window_cuts_it"),
     "convo": _h(K, PARAMS_T + "test_convo_seeds_the_history_and_the_sliding_window_cuts_it"),
-    "debug": _ny(),
-    "debug_webhook_level": _ny(),
-    "debug_webhook_url": _ny(),
+    "debug": _h(
+        "agents.ai.debug_hooks: ai_debug call events",
+        OPS_T + "test_debug_and_verbose_logs_put_the_debug_events_in_the_call_log",
+    ),
+    "debug_webhook_level": _h(
+        "agents.ai.debug_hooks", OPS_T + "test_debug_webhook_posts_the_platform_events_at_the_level_asked"
+    ),
+    "debug_webhook_url": _h(
+        "agents.ai.debug_hooks: debug events POSTed",
+        OPS_T + "test_debug_webhook_posts_the_platform_events_at_the_level_asked",
+    ),
     "digit_terminators": _h(TURN, PARAMS_T + "test_digits_end_on_the_terminator_or_after_digit_timeout"),
     "digit_timeout": _h(TURN, PARAMS_T + "test_digits_end_on_the_terminator_or_after_digit_timeout"),
     "direction": _h(
@@ -92,11 +135,23 @@ PARAMS: dict[str, Entry] = {
     ),
     "eleven_labs_similarity": _na("ElevenLabs voice tuning; speech is synthesized locally (Piper), not by ElevenLabs"),
     "eleven_labs_stability": _na("ElevenLabs voice tuning; speech is synthesized locally (Piper), not by ElevenLabs"),
-    "enable_accounting": _ny(),
+    "enable_accounting": _h(
+        "agents.ai.accounting -> post-prompt total_*, /api/calls/{id}",
+        OPS_T + "test_enable_accounting_reports_tokens_asr_seconds_and_tts_chars",
+    ),
     "enable_barge": _h(TURN, PARAMS_T + "test_enable_barge_off_never_pauses_the_agent"),
-    "enable_inner_dialog": _ny(),
-    "enable_pause": _ny(),
-    "enable_thinking": _ny(),
+    "enable_inner_dialog": _h(
+        "agents.ai.reasoning: a second model notes each turn; the newest note joins every request",
+        "tests/scenario/test_ai_params_media.py::test_inner_dialog_model_watches_and_its_note_reaches_the_next_request",
+    ),
+    "enable_pause": _h(
+        "agents.ai.turn_taking",
+        "tests/scenario/test_ai_params_timing.py::test_enable_pause_offers_pause_conversation_and_the_ai_name_resumes",
+    ),
+    "enable_thinking": _h(
+        "agents.ai.reasoning: get_ideal_strategy tool, planned by the thinking model",
+        "tests/scenario/test_ai_params_media.py::test_enable_thinking_offers_get_ideal_strategy_and_the_thinking_model_plans",
+    ),
     "enable_turn_detection": _h(
         TURN + " + end-of-turn detector",
         DETECT + "test_without_a_detector_or_with_detection_off_the_fixed_silence_rule_stays",
@@ -107,34 +162,61 @@ PARAMS: dict[str, Entry] = {
         K + " -> agents.ai.listen energy floor", PARAMS_T + "test_energy_level_is_the_floor_a_quiet_caller_must_pass"
     ),
     "first_word_timeout": _h(TURN, PARAMS_T + "test_first_word_timeout_drops_a_short_wordless_burst"),
-    "function_wait_for_talking": _ny(),
-    "functions_on_no_response": _ny(),
+    "function_wait_for_talking": _h(
+        "agents.ai.turn_taking",
+        "tests/scenario/test_ai_params_timing.py::test_function_wait_for_talking_runs_the_function_after_the_filler_played",
+    ),
+    "functions_on_no_response": _h(
+        "agents.ai.turn_taking" + " -> steering",
+        "tests/scenario/test_ai_params_timing.py::test_functions_on_no_response_offers_tools_to_the_attention_prompt",
+    ),
     "hard_stop_prompt": _h(T, PARAMS_T + "test_hard_stop_time_says_the_prompt_and_ends_the_ai"),
     "hard_stop_time": _h(T, PARAMS_T + "test_hard_stop_time_says_the_prompt_and_ends_the_ai"),
     "hold_music": _h(
         "agents.ai.controls: looped during a hold",
         "tests/scenario/test_ai_actions.py::test_hold_plays_hold_music_ignores_the_caller_and_resumes_at_its_timeout",
     ),
-    "hold_on_process": _ny(),
+    "hold_on_process": _h(
+        "agents.ai.background: hold_music loops while a SWAIG function runs",
+        "tests/scenario/test_ai_params_media.py::test_hold_on_process_plays_hold_music_while_a_function_runs",
+    ),
     "inactivity_timeout": _h(TURN, PARAMS_T + "test_inactivity_timeout_ends_the_ai"),
     "initial_sleep_ms": _h(T, PARAMS_T + "test_initial_sleep_ms_delays_the_first_words"),
-    "inner_dialog_model": _ny(),
-    "inner_dialog_prompt": _ny(),
-    "inner_dialog_synced": _ny(),
+    "inner_dialog_model": _h(
+        "agents.ai.reasoning: the inner dialog's model",
+        "tests/scenario/test_ai_params_media.py::test_inner_dialog_model_watches_and_its_note_reaches_the_next_request",
+    ),
+    "inner_dialog_prompt": _h(
+        "agents.ai.reasoning: the inner dialog's system prompt",
+        "tests/scenario/test_ai_params_media.py::test_inner_dialog_model_watches_and_its_note_reaches_the_next_request",
+    ),
+    "inner_dialog_synced": _h(
+        "agents.ai.reasoning: analysis after the agent's turn, not beside the reply",
+        "tests/scenario/test_ai_params_media.py::test_inner_dialog_model_watches_and_its_note_reaches_the_next_request",
+    ),
     "input_poll_freq": _h(
         "swaig.input_poll: check_for_input polled (1..10 s)",
         "tests/scenario/test_swaig_session_features.py::test_check_for_input_is_polled_at_input_poll_freq_and_new_input_is_a_caller_turn",
     ),
     "interrupt_on_noise": _h(TURN, PARAMS_T + "test_interrupt_on_noise_flushes_the_agent_after_a_second_of_noise"),
-    "interrupt_prompt": _ny(),
-    "languages_enabled": _ny(),
+    "interrupt_prompt": _h(
+        "agents.ai.turn_taking",
+        "tests/scenario/test_ai_params_timing.py::test_acknowledge_interruptions_tells_the_llm_it_was_interrupted",
+    ),
+    "languages_enabled": _h(
+        "agents.ai.languages: the caller's language switches ASR, voice and LLM",
+        OPS_T + "test_languages_switch_recognizer_voice_and_llm_when_the_caller_switches",
+    ),
     "llm_diarize_aware": _na("one mono caller leg: there are no speaker labels for the LLM to use"),
     "local_tz": _h("swaig.natives (check_time)", SWAIG_T + "test_local_tz_is_the_zone_of_check_time"),
     "max_emotion": _na("Piper voices have no emotion control to cap"),
     "max_response_tokens": _h(
         K + " -> LlmSettings.max_tokens", PARAMS_T + "test_ai_model_and_max_response_tokens_reach_the_llm"
     ),
-    "openai_asr_engine": _ny("an OpenAI-compatible /audio/transcriptions engine is not wired yet"),
+    "openai_asr_engine": _h(
+        "pipeline.engines.openai_asr: the [llm] endpoint's /audio/transcriptions; local after a failure",
+        "tests/scenario/test_ai_params_media.py::test_openai_asr_engine_sends_the_callers_audio_to_the_transcriptions_endpoint",
+    ),
     "outbound_attention_timeout": _h(T, PARAMS_T + "test_outbound_attention_timeout_on_outbound_calls"),
     "persist_global_data": _h(
         "agents.ai.global_data <-> ai_agents_global_data",
@@ -144,15 +226,24 @@ PARAMS: dict[str, Entry] = {
         K + " -> swaig.prompt POM renderer",
         "tests/scenario/test_ai_prompts_steps.py::test_pom_prompt_is_rendered_in_the_pom_format_asked",
     ),
-    "save_conversation": _ny(),
+    "save_conversation": _h(
+        "agents.ai.conversations: kept under [swml] conversations_dir, summary posted",
+        OPS_T + "test_save_conversation_keeps_it_and_the_next_call_with_the_id_resumes_it",
+    ),
     "speak_when_spoken_to": _h(T, PARAMS_T + "test_wait_for_user_and_speak_when_spoken_to_keep_the_agent_quiet"),
     "speech_event_timeout": _h(TURN, PARAMS_T + "test_speech_event_timeout_ends_a_turn_whose_transcript_stopped"),
     "speech_gen_quick_stops": _ny(),
     "speech_timeout": _h(TURN, PARAMS_T + "test_speech_timeout_caps_a_long_utterance"),
-    "start_paused": _ny(),
+    "start_paused": _h(
+        "agents.ai.turn_taking",
+        "tests/scenario/test_ai_params_timing.py::test_start_paused_answers_only_a_turn_with_the_wake_prefix_and_name",
+    ),
     "static_greeting": _h(K, SESSION + "test_barge_in_pauses_in_the_decision_tick_and_history_keeps_the_heard_words"),
     "static_greeting_no_barge": _h(K, SESSION + "test_static_greeting_no_barge_is_not_paused"),
-    "summary_mode": _ny(),
+    "summary_mode": _h(
+        'agents.ai.conversations: "string" resumes with the summary',
+        OPS_T + "test_save_conversation_keeps_it_and_the_next_call_with_the_id_resumes_it",
+    ),
     "swaig_allow_settings": _h("swaig.actions", ACTIONS_T + "test_permission_flags_deny"),
     "swaig_allow_swml": _h("swaig.actions", ACTIONS_T + "test_permission_flags_deny"),
     "swaig_post_conversation": _h(
@@ -164,24 +255,45 @@ PARAMS: dict[str, Entry] = {
         "tests/scenario/test_swaig_bodies.py::test_without_the_params_the_bodies_leave_the_log_and_vars_out",
     ),
     "swaig_set_global_data": _h("swaig.actions", ACTIONS_T + "test_permission_flags_deny"),
-    "thinking_model": _ny(),
-    "transfer_summary": _ny(),
-    "transparent_barge": _ny("parsed into the config; the session does not act on it"),
-    "transparent_barge_max_time": _ny(),
-    "tts_number_format": _ny(),
+    "thinking_model": _h(
+        "agents.ai.reasoning: the model get_ideal_strategy asks",
+        "tests/scenario/test_ai_params_media.py::test_enable_thinking_offers_get_ideal_strategy_and_the_thinking_model_plans",
+    ),
+    "transfer_summary": _h(
+        "swaig.actions -> agents.ai.swml_actions: every transfer summarized into ${transfer_summary}",
+        "tests/scenario/test_ai_actions_more.py::test_transfer_summary_param_summarizes_every_transfer",
+    ),
+    "transparent_barge": _h(
+        "agents.ai.turn_taking",
+        "tests/scenario/test_ai_params_timing.py::test_transparent_barge_keeps_words_over_the_agent_for_the_next_turn",
+    ),
+    "transparent_barge_max_time": _h(
+        "agents.ai.turn_taking",
+        "tests/scenario/test_ai_params_timing.py::test_transparent_barge_max_time_answers_held_words_alone",
+    ),
+    "tts_number_format": _h(
+        "agents.ai.session_features -> pipeline.phone_numbers before TTS",
+        "tests/scenario/test_ai_params_media.py::test_tts_number_format_is_how_the_agent_speaks_phone_numbers",
+    ),
     "turn_detection_timeout": _h(
         TURN, DETECT + "test_complete_turn_ends_turn_detection_timeout_after_speech_and_plays_the_preemptive_reply"
     ),
     "vad_config": _h(
         T + " -> listener confirm threshold, turn onset", PARAMS_T + "test_vad_config_sets_the_onset_and_the_threshold"
     ),
-    "verbose_logs": _ny(),
+    "verbose_logs": _h(
+        "agents.ai.debug_hooks: ai_debug events with their text",
+        OPS_T + "test_debug_and_verbose_logs_put_the_debug_events_in_the_call_log",
+    ),
     "video_idle_file": _na(NO_VIDEO),
     "video_listening_file": _na(NO_VIDEO),
     "video_talking_file": _na(NO_VIDEO),
     "vision_model": _na(NO_VIDEO),
     "wait_for_user": _h(K, PARAMS_T + "test_wait_for_user_and_speak_when_spoken_to_keep_the_agent_quiet"),
-    "wake_prefix": _ny(),
+    "wake_prefix": _h(
+        "agents.ai.turn_taking",
+        "tests/scenario/test_ai_params_timing.py::test_start_paused_answers_only_a_turn_with_the_wake_prefix_and_name",
+    ),
 }
 
 HANDLE_T = (
@@ -202,7 +314,10 @@ ACTION_STATUS: dict[str, Entry] = {
         "tests/scenario/test_ai_swml_actions.py::test_transfer_action_with_summarize_hands_the_summary_to_the_destination",
     ),
     "hangup": _h("control.hangup -> AiSession.hangup", HANDLE_T),
-    "stop": _ny("control.stop" + NO_TEST),
+    "stop": _h(
+        "control.stop -> AiSession.stop: the ai verb returns, the script goes on",
+        "tests/scenario/test_ai_actions_more.py::test_stop_ends_the_ai_and_the_script_goes_on_where_hangup_ends_the_call",
+    ),
     "hold": _h(
         "agents.ai.controls: music, caller unheard, resumes at the timeout",
         "tests/scenario/test_ai_actions.py::test_hold_plays_hold_music_ignores_the_caller_and_resumes_at_its_timeout",
@@ -212,26 +327,47 @@ ACTION_STATUS: dict[str, Entry] = {
         "control.set_global_data [swaig_set_global_data]; the next webhook body carries it",
         "tests/unit/swaig/test_webhooks.py::test_runner_dispatch_precedence_meta_scope_and_actions",
     ),
-    "unset_global_data": _ny("control.unset_global_data [swaig_set_global_data]; tested against a fake only"),
+    "unset_global_data": _h(
+        "control.unset_global_data [swaig_set_global_data]; key, keys, or an object replacing it all",
+        "tests/scenario/test_ai_actions_more.py::test_unset_global_data_and_unset_meta_data_reach_the_next_webhook_body",
+    ),
     "set_meta_data": _h(
         "runner meta_data scope (meta_data_token, else URL, else name); sent as meta_data",
         "tests/unit/swaig/test_webhooks.py::test_runner_dispatch_precedence_meta_scope_and_actions",
     ),
-    "unset_meta_data": _ny("runner meta_data scope; tested against a fake scope only"),
-    "toggle_functions": _ny("runner function set + control.toggle_functions" + NO_TEST),
-    "change_step": _ny("ContextEngine (forced) + control.change_step; tested against a fake only"),
+    "unset_meta_data": _h(
+        "runner meta_data scope: key, keys, or {} to clear it; the next webhook body",
+        "tests/scenario/test_ai_actions_more.py::test_unset_global_data_and_unset_meta_data_reach_the_next_webhook_body",
+    ),
+    "toggle_functions": _h(
+        "runner function set -> the tools of the next request",
+        "tests/scenario/test_ai_actions_more.py::test_toggle_functions_changes_the_tools_offered_with_the_next_request",
+    ),
+    "change_step": _h(
+        "ContextEngine (forced, name or next) + control.change_step -> the step block of the next request",
+        "tests/scenario/test_ai_actions_more.py::test_change_step_moves_now_to_next_or_to_a_step_navigation_would_refuse",
+    ),
     "change_context": _h(
         "ContextEngine + control.change_context",
         "tests/unit/swaig/test_contexts.py::test_contexts_demo_navigation_through_the_runner",
     ),
-    "context_switch": _ny("settings context_switch" + NO_TEST),
+    "context_switch": _h(
+        "agents.ai.context_switch -> LlmView reset: inject, full_reset, consolidate, user_prompt, POM",
+        "tests/scenario/test_ai_actions_more.py::test_context_switch_rebuilds_what_the_model_sees",
+    ),
     "user_input": _h("control.add_user_input -> AiSession.add_user_input", HANDLE_T),
     "settings": _h(
         "agents.ai.steering: LLM knobs on the next request; confidence [swaig_allow_settings]",
         "tests/scenario/test_ai_actions.py::test_settings_reach_the_next_llm_request",
     ),
-    "end_of_speech_timeout": _ny("control.update_settings -> turn manager [swaig_allow_settings]" + NO_TEST),
-    "speech_event_timeout": _ny("control.update_settings -> turn manager [swaig_allow_settings]" + NO_TEST),
+    "end_of_speech_timeout": _h(
+        "control.update_settings -> turn manager, from the next turn [swaig_allow_settings]",
+        "tests/scenario/test_ai_actions_more.py::test_end_of_speech_timeout_action_sets_the_silence_that_ends_the_next_turns",
+    ),
+    "speech_event_timeout": _h(
+        "control.update_settings -> turn manager, from the next turn [swaig_allow_settings]",
+        "tests/scenario/test_ai_actions_more.py::test_speech_event_timeout_action_ends_a_turn_whose_transcript_stopped_changing",
+    ),
     "wait_for_user": _h(
         "agents.ai.controls",
         "tests/scenario/test_ai_actions.py::test_wait_for_user_seconds_then_the_agent_prompts_the_caller",

@@ -22,7 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mediaserver.agents.ai.conversations import SAVE_SUMMARY_PROMPT
+from mediaserver.agents.ai.features import AiFeatures, read_features
+from mediaserver.agents.ai.languages import Language, read_languages
+from mediaserver.agents.ai.ops import AiOps, read_ops
 from mediaserver.agents.ai.timing import AiTiming, read_timing
+from mediaserver.agents.ai.turn_taking import TurnTakingParams, read_turn_taking
 from mediaserver.fields import MISSING, Field, Table, check
 from mediaserver.pipeline.asr import HintRule, parse_hints
 from mediaserver.pipeline.turn import TurnParams
@@ -65,6 +70,14 @@ class AiSessionConfig:
     # initial_sleep_ms, speak_when_spoken_to, hard_stop_*, ai_volume, vad_config, direction,
     # outbound_attention_timeout (agents/ai/timing.py)
     timing: AiTiming = field(default_factory=AiTiming)
+    # pause mode, function gates, transparent barge, interruption notes (agents/ai/turn_taking.py)
+    turn_taking: TurnTakingParams = field(default_factory=TurnTakingParams)
+    # background_file*, hold_on_process, tts_number_format, asr_smart_format, openai_asr_engine,
+    # thinking, inner dialog, cache_mode (agents/ai/features.py)
+    features: AiFeatures = field(default_factory=AiFeatures)
+    # accounting, debug webhook/logs/readouts, conversation_id/save_conversation, languages_enabled (ops.py)
+    ops: AiOps = field(default_factory=AiOps)
+    languages: list[Language] = field(default_factory=list)  # ai.languages (languages.py)
     warnings: list[str] = field(default_factory=list)
 
     @classmethod
@@ -116,9 +129,13 @@ class AiSessionConfig:
         pronounce = [r for r in ai.get("pronounce") or [] if isinstance(r, dict) and "replace" in r and "with" in r]
         post = ai.get("post_prompt")
         convo = [m for m in params.get("convo") or [] if isinstance(m, dict) and m.get("role") and "content" in m]
+        ops = read_ops(params, warnings)
         return cls(
             prompt=_with_conscience(render(prompt_obj), params.get("conscience")),
-            post_prompt=render(post) if isinstance(post, dict) else "",
+            # save_conversation needs no post_prompt of its own: the conversation is summarized anyway
+            post_prompt=render(post)
+            if isinstance(post, dict)
+            else (SAVE_SUMMARY_PROMPT if ops.save_conversation else ""),
             model=p["ai_model"] or default_model,
             temperature=_float(knobs.get("temperature") if "temperature" in prompt_obj else p.get("temperature")),
             top_p=_float(knobs.get("top_p")),
@@ -145,6 +162,10 @@ class AiSessionConfig:
             convo=[{"role": str(m["role"]), "content": str(m["content"])} for m in convo],
             sliding_window=int(p["conversation_sliding_window"]),
             timing=read_timing(params, warnings),
+            turn_taking=read_turn_taking(params, warnings),
+            features=read_features(params, warnings),
+            ops=ops,
+            languages=read_languages(ai, warnings),
             warnings=warnings,
         )
 

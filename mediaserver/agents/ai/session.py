@@ -51,19 +51,27 @@ from typing import Any
 
 import numpy as np
 
+from mediaserver.agents.ai import conversations
+from mediaserver.agents.ai.accounting import AiAccounting, Usage
 from mediaserver.agents.ai.call_log import CallRecorder
 from mediaserver.agents.ai.config import AiSessionConfig
+from mediaserver.agents.ai.context_switch import switch_context
 from mediaserver.agents.ai.controls import NoVoices, SessionControls, VoiceCatalog
+from mediaserver.agents.ai.conversations import Conversations, NoConversations
+from mediaserver.agents.ai.debug_hooks import DebugHooks
 from mediaserver.agents.ai.fillers import SPEECH_FILLER_DELAY_S, play_loops, speak_filler, speech_filler_after
 from mediaserver.agents.ai.global_data import GlobalDataStore
 from mediaserver.agents.ai.handle import AiAgentHandle
 from mediaserver.agents.ai.history_ops import LlmView
+from mediaserver.agents.ai.languages import LanguageState, VoiceTable
 from mediaserver.agents.ai.listen import SILENCE_DB, EchoGate, Listener, rms_dbfs
 from mediaserver.agents.ai.reply import Reply, ReplyFailed, Synthesizer
+from mediaserver.agents.ai.session_features import SessionFeatures
 from mediaserver.agents.ai.swml_actions import SessionSwml
 from mediaserver.agents.ai.timing import AiHardStop, Clockwork, Louder, louder
 from mediaserver.agents.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.agents.ai.turn_checks import TurnChecks
+from mediaserver.agents.ai.turn_taking import TurnTaking
 from mediaserver.audio.frame import Pcm
 from mediaserver.clock import wall_time
 from mediaserver.errors import HangupCause
@@ -97,7 +105,7 @@ from mediaserver.kernel.services import NoSwmlRunner, SwmlRunner
 from mediaserver.kernel.taps import Digit, SentFrame, Subscription, VoiceFrame
 from mediaserver.pipeline.asr import SpeechRecognizer, apply_hint_rules, hotwords_text
 from mediaserver.pipeline.end_of_turn import EndOfTurnDetector
-from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmSettings, TextDelta
+from mediaserver.pipeline.llm import LanguageModel, LlmError, LlmEvent, LlmSettings, TextDelta
 from mediaserver.pipeline.tts import TtsChunk
 from mediaserver.pipeline.turn import (
     FRAME_SAMPLES,
@@ -163,6 +171,13 @@ class AiEngines:
     detector_executor: Executor | None = None
     # The voices SWAIG change_voice may pick (piper_tts.PiperVoices); NoVoices: the one voice only.
     voices: VoiceCatalog = field(default_factory=NoVoices)
+    # params.openai_asr_engine: model name -> a recognizer of the configured transcription endpoint
+    # (pipeline/engines/openai_asr.py); None: none configured, the local recognizer transcribes.
+    remote_asr: Callable[[str], SpeechRecognizer] | None = None
+    # params.cache_mode: the process's response cache (agents/ai/response_cache.py), shared by calls
+    response_cache: dict[str, tuple[LlmEvent, ...]] = field(default_factory=dict)
+    # Where conversation_id + save_conversation keep conversations ([swml] conversations_dir).
+    conversations: Conversations = field(default_factory=NoConversations)
 
 
 class AiSession:
@@ -178,6 +193,13 @@ class AiSession:
         persist_global_data: bool = True,
     ) -> None:
         self.call = call
+        # params.enable_accounting: this call's LLM and TTS use, counted (accounting.py)
+        self.usage = Usage(wall_time)
+        llm, tts = self.usage.llm(engines.llm), self.usage.counted(engines.tts)
+        self.llm = llm  # the engines' LLM, counted: every request of this session goes through it
+        # conversation_id: a saved conversation goes on where it stopped (conversations.py)
+        resumed = conversations.resume(engines.conversations, config.ops, self._store_failed)
+        config = replace(config, convo=[*resumed, *config.convo]) if resumed else config
         self.config = config
         self.engines = engines
         self.tools: ToolRunner = tools or StaticToolRunner()
@@ -191,8 +213,9 @@ class AiSession:
             confirm_threshold=config.timing.confirm_threshold,
             echo=EchoGate(),
         )
-        # initial_sleep_ms, speak_when_spoken_to, hard_stop_time (agents/ai/timing.py)
-        self.clockwork = Clockwork(config.timing, opens=bool(config.static_greeting) or not config.wait_for_user)
+        # initial_sleep_ms, speak_when_spoken_to, hard_stop_time (agents/ai/timing.py); start_paused: no opening
+        opens = (bool(config.static_greeting) or not config.wait_for_user) and not config.turn_taking.start_paused
+        self.clockwork = Clockwork(config.timing, opens=opens)
         self.history = Conversation(call.call_id, (dict(m) for m in config.convo))
         # The script's variables: SWMLVars, and ai_agents_global_data shared with ai_sidecar (global_data.py)
         self.variables: dict[str, Any] = variables if variables is not None else {}
@@ -221,13 +244,10 @@ class AiSession:
             tasks=self._tasks,
             system=self.add_system_message,
             reply=self._start_reply,
-            llm=engines.llm,
+            llm=llm,
             llm_settings=lambda: engines.llm_settings(config),
             history=lambda: self.history,
         )
-        # The taps get these attributes in run(): gated here, so the gate wraps whatever they do.
-        self._on_voice = self.swml_actions.gate(self._on_voice)  # type: ignore[method-assign,assignment]
-        self._on_dtmf = self.swml_actions.gate(self._on_dtmf)  # type: ignore[method-assign,assignment]
         self._cursor = 0
         self._outbound: deque[tuple[int, int, Pcm]] = deque(maxlen=64)  # (start mark, end mark, pcm@rate)
         self._first_frame_mark: int | None = None
@@ -244,17 +264,64 @@ class AiSession:
             start=self._start,
             apply=self._apply,
         )
+        # background_file, hold_on_process, number format, smart format, remote ASR, thinking,
+        # inner dialog, cache_mode (agents/ai/session_features.py)
+        self.features = SessionFeatures(
+            call,
+            config.features,
+            llm=llm,
+            llm_settings=lambda: engines.llm_settings(config),
+            blocking=engines.blocking,
+            history=self.history,
+            start=self._start,
+            remote_asr=engines.remote_asr,
+            response_cache=engines.response_cache,
+        )
         # SWAIG actions' state: hold, background audio, LLM knobs, hints, voice (controls.py).
         self.controls = SessionControls(
             call,
-            llm=engines.llm,
-            tts=engines.tts,
-            wrap_tts=lambda tts: Louder(tts, config.timing.ai_volume_db),
+            llm=self.features.llm(llm),
+            tts=tts,
+            wrap_tts=lambda tts: Louder(self.features.spoken(self.usage.counted(tts)), config.timing.ai_volume_db),
             blocking=engines.blocking,
             voices=engines.voices,
             start=self._start,
             resume=self._resume,
             attention_prompt=config.attention_timeout_prompt,
+        )
+        # ai.languages / languages_enabled: the language heard and spoken (languages.py)
+        voices = engines.voices
+        self.languages = LanguageState(
+            config.languages,
+            enabled=config.ops.languages_enabled,
+            change_voice=self.controls.change_voice,
+            open_voice=self.controls._open_voice,  # the first voice is there before the opening
+            knows_voice=voices.knows if isinstance(voices, VoiceTable) else lambda name: False,
+            note=self.add_system_message,
+            emit=call.events.emit,
+        )
+        # debug_webhook_url/level, debug, verbose_logs, audible_debug/latency (debug_hooks.py)
+        self.debug = DebugHooks(
+            call,
+            config.ops,
+            identity=_debug_identity(call, config),
+            speak=self.speak,
+            start=self._start,
+            totals=self.usage.totals,
+        )
+        self.usage.on_request, self.usage.on_response = self.debug.llm_request, self.debug.llm_response
+        self.debug.watch(self.history)
+        self.controls.llm.functions_on_timeout = config.turn_taking.functions_on_no_response
+        # pause mode, function gates, transparent barge, interruption notes (agents/ai/turn_taking.py)
+        self.turn_taking = TurnTaking(
+            config.turn_taking,
+            transparent_barge=config.transparent_barge,
+            emit=call.events.emit,
+            tools=self.tools,
+            current_reply=self.controls.current_reply,
+            silence=self.controls.llm.silence,
+            barging=lambda: self.turn.agent is Agent.PAUSED,
+            function_fillers=config.function_fillers,
         )
 
     # -- the loop --------------------------------------------------------------------------------
@@ -267,8 +334,10 @@ class AiSession:
         ]
         for warning in self.config.warnings:
             self.call.events.emit(AiConfigWarning(warning=warning))
+        await self.languages.start()
         await self._lifecycle("start", self)  # SWAIG includes, then startup_hook
         self.call.events.emit(AiStarted(model=self.config.model, tools=len(self.tools.tool_definitions())))
+        self.features.begin(self.controls.mixer)  # background_file, inner dialog (session_features.py)
         try:
             self._timing_tick()
             ended = asyncio.ensure_future(self.call.ended.wait())
@@ -288,9 +357,12 @@ class AiSession:
             for subscription in subscriptions:
                 subscription.close()
             self.controls.close()
+            self.features.close()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self.config.ops.enable_accounting:
+                self.call.events.emit(AiAccounting(totals=self.usage.totals()))
             self.call.events.emit(AiFinishedEvent(result=self.result, turns=len(self.history)))
             # hangup_hook and the post-prompt summary run even when the caller hung up (the usual
             # end); shielded, so the call's teardown cancelling us does not lose the summary.
@@ -310,7 +382,17 @@ class AiSession:
     async def _wrap_up(self) -> None:
         self.record.ended(self.call.is_over)
         summary = await self._summarize() if self.config.post_prompt else None
+        ops, store = self.config.ops, self.engines.conversations
+        await conversations.save(store, ops, self.history, summary, self.engines.blocking, self._store_failed)
         await self._lifecycle("finish", self.global_data_, summary, self.history)
+        await self.debug.close()  # session_end, and what the debug webhook has not sent yet
+
+    def _store_failed(self, error: str) -> None:
+        self.call.events.emit(AiFailure(kind="conversation_store", error=error))
+
+    def usage_totals(self) -> dict[str, Any] | None:
+        """The post-prompt body's `total_*` fields, with params.enable_accounting (post_prompt.py)."""
+        return self.usage.totals() if self.config.ops.enable_accounting else None
 
     async def _summarize(self) -> str | None:
         """One non-spoken LLM call over the conversation with the post_prompt (SWML `post_prompt`)."""
@@ -320,7 +402,7 @@ class AiSession:
         parts: list[str] = []
         try:
             async with asyncio.timeout(self.engines.first_token_timeout_s * 3):
-                async for event in self.engines.llm.stream(messages, settings=self.engines.llm_settings(self.config)):
+                async for event in self.llm.stream(messages, settings=self.engines.llm_settings(self.config)):
                     if isinstance(event, TextDelta):
                         parts.append(event.text)
         except (LlmError, TimeoutError) as exc:
@@ -343,6 +425,8 @@ class AiSession:
 
     # -- in the tick -----------------------------------------------------------------------------
     def _on_voice(self, voice: VoiceFrame) -> None:
+        if self.swml_actions.paused:
+            return  # an inline SWML document runs: the caller's audio is its (swml_actions.py)
         voice = self.controls.frame(voice)  # on hold the caller is heard as silence
         playout = self.call.media.playout
         cursor = playout.played_samples
@@ -353,6 +437,10 @@ class AiSession:
         at, voiced = self.listener.hear(voice, agent_talking=self.turn.agent is not Agent.QUIET)
         self._apply(self.turn.handle(FrameAnalyzed(at, voiced)))
         self.checks.heard_frame()
+        quiet = self.turn.agent is Agent.QUIET and self.turn.utterance_start is None and self._reply is None
+        held = self.turn_taking.frame(at, quiet)  # transparent_barge_max_time passed: answer held words
+        if held:
+            self._user_turn(held)
 
     def _timing_tick(self) -> None:
         """The opening after initial_sleep_ms, the hard stop at hard_stop_time (the AI's tick clock)."""
@@ -388,8 +476,11 @@ class AiSession:
             self._first_frame_mark = None
         self.clockwork.advance(len(frame.pcm) * 1000 // frame.sample_rate)
         self._timing_tick()
+        self.debug.pump()
 
     def _on_dtmf(self, digit: Digit) -> None:
+        if self.swml_actions.paused:
+            return  # an inline SWML document runs: the digits are its
         self._apply(self.turn.handle(DigitPressed(digit.digit, self.listener.samples)))
 
     def _outbound_level(self, start: int, end: int) -> float:
@@ -412,6 +503,7 @@ class AiSession:
             elif isinstance(cmd, ResumePlayout):
                 self.call.media.playout.resume()
                 events.emit(BargeResumed(caller_sample=cmd.at, cursor=cmd.cursor))
+                self.turn_taking.barge_settled()
             elif isinstance(cmd, FlushReply):
                 self._flush(cmd)
             elif isinstance(cmd, SpeechStarted):
@@ -462,6 +554,8 @@ class AiSession:
         if reply is not None:
             self._keep_heard(reply, cmd.heard_text)
             self.controls.reply_ended(reply)
+        if note := self.config.turn_taking.interruption_note:  # acknowledge_interruptions, interrupt_prompt
+            self.history.append({"role": "system", "content": note})
 
     def _keep_heard(self, reply: Reply, heard: str) -> None:
         """Cut the interrupted assistant turn in the history to the words the caller heard."""
@@ -491,6 +585,8 @@ class AiSession:
         elif isinstance(cmd, CheckEndOfTurn):
             self.checks.check(cmd)
         elif isinstance(cmd, StartPreemptive):
+            if self.turn_taking.paused or self.turn_taking.holding:
+                return  # answered at the endpoint, if at all: wake words, held words (turn_taking.py)
             self._start_reply([{"role": "user", "content": cmd.text}], preemptive=True)
             self._preemptive_text = cmd.text  # after _start_reply, which clears it
         elif isinstance(cmd, CancelPreemptive | DiscardUtterance):
@@ -498,15 +594,18 @@ class AiSession:
                 self._cancel_reply()
             if isinstance(cmd, DiscardUtterance):
                 self.call.events.emit(TurnDiscarded(caller_sample=cmd.start, reason=cmd.reason))
+                if cmd.reason == "barge_not_confirmed":  # transparent_barge: the words join the next turn
+                    self.turn_taking.not_cut(self._discarded_text())
         elif isinstance(cmd, CommitTurn):
             await self._commit(cmd)
         elif isinstance(cmd, NudgeCaller):
-            if self.controls.quiet():
-                return  # hold, wait_for_user, background audio with wait: no attention prompt
+            if self.controls.quiet() or self.turn_taking.paused:
+                return  # hold, wait_for_user, background audio with wait, paused: no attention prompt
             self.history.append({"role": "system", "content": self.config.attention_timeout_prompt})
             self._start_reply(nudge=True)
         elif isinstance(cmd, DigitsEntered):
-            self._user_turn(cmd.digits + cmd.terminator)
+            if self.turn_taking.admit(cmd.digits + cmd.terminator):
+                self._user_turn(cmd.digits + cmd.terminator)
         elif isinstance(cmd, EndConversation):
             if self.controls.holding:
                 return  # a hold (up to 900 s) is not inactivity; the manager re-arms its timer
@@ -522,7 +621,8 @@ class AiSession:
         if not count_words(text):
             self._recover("empty_transcript", "no words in the caller's turn")
             return
-        self._user_turn(text)
+        if self.turn_taking.admit(text):  # paused: only a turn with the wake words is answered
+            self._user_turn(self.turn_taking.caller_turn(text))
 
     def _user_turn(self, text: str) -> None:
         self.tools.begin_turn()  # SWAIG's loop guards reset per caller turn
@@ -531,15 +631,28 @@ class AiSession:
         self.history.append({"role": "user", "content": text})
         self._start_reply()
 
+    def _discarded_text(self) -> str:
+        """The final transcript of the utterance just discarded ("" when it is not there yet)."""
+        final = next(iter(self._finals.values()), None)
+        return final.result() if final is not None and final.done() and not final.cancelled() else ""
+
     async def _transcribe(self, start: int, upto: int, final: bool = True) -> str:
         pcm = self.listener.audio(start, upto)
         loop = asyncio.get_running_loop()
         controls = self.controls  # dynamic hints and confidence thresholds of SWAIG actions
-        asr, hotwords = self.engines.asr, hotwords_text(self.config.hotwords + controls.hint_words)
+        asr = self.features.recognizer(self.engines.asr)  # openai_asr_engine: the remote one first
+        hotwords = hotwords_text(self.config.hotwords + controls.hint_words)
+        languages = self.languages  # the current language; with languages_enabled, the one heard
         async with self.engines.asr_slots:
-            result = await loop.run_in_executor(self.engines.blocking, lambda: asr.transcribe(pcm, hotwords=hotwords))
+            result, heard = await loop.run_in_executor(
+                self.engines.blocking, lambda: languages.transcribe(asr, pcm, hotwords)
+            )
+        self.usage.heard(len(pcm), asr.sample_rate)
         text = controls.accepted(result, final=final, over_agent=self.turn.agent is not Agent.QUIET)
-        return apply_hint_rules(text.strip(), self.config.hint_rules + controls.hint_rules)
+        if final and text.strip():
+            languages.heard(heard)
+        text = self.features.transcript(text.strip())  # asr_smart_format
+        return apply_hint_rules(text, self.config.hint_rules + controls.hint_rules)
 
     async def _partial(self, start: int, upto: int) -> None:
         text = await self._transcribe(start, upto, final=False)
@@ -572,13 +685,14 @@ class AiSession:
             llm=self.controls.llm,  # the engine's, as SWAIG actions steer it (steering.py)
             llm_settings=self.engines.llm_settings(self.config),
             tts=self.controls.tts,  # with the ai_volume gain; change_voice swaps it
-            tools=self.tools,
+            # pause_conversation, function_wait_for_talking, barge_functions; thinking, hold_on_process
+            tools=self.features.tools(self.turn_taking.tools),
             control=self,
             messages=messages,
             on_queued=self._queued,
             on_event=self.call.events.emit,
             pronounce=self.config.pronounce,
-            fillers=self.config.function_fillers,
+            fillers=self.turn_taking.tools.reply_fillers,
             preemptive=preemptive,
             first_token_timeout_s=self.engines.first_token_timeout_s,
         )
@@ -642,6 +756,7 @@ class AiSession:
 
     async def _say(self, text: str, *, bargeable: bool = True, history: bool = True) -> None:
         """Speak fixed text (greeting, filler, recovery, SWAIG say) through the phrase cache."""
+        text = self.features.written(text)  # tts_number_format
         reply = self._new_reply([])
         self._reply, self._reply_bargeable = reply, bargeable
         self._first_frame_mark = self.call.media.playout.end_mark
@@ -727,10 +842,16 @@ class AiSession:
         if changes:
             self.turn.set_params(**changes)
         self.controls.update_settings(settings)  # LLM knobs, confidence, per-reply tool flags
+        self.swml_actions.settings(settings)  # transfer_summary
         self.call.events.emit(AiSettingsUpdated(keys=sorted(settings)))
 
     def swml(self, document: dict[str, Any], transfer: bool) -> None:
         self.swml_actions.swml(document, transfer)
+
+    def context_switch(self, switch: dict[str, Any]) -> None:
+        """SWAIG context_switch: the LLM's view reset, the request in flight rebuilt (context_switch.py)."""
+        self.config = switch_context(switch, self.view, self.config, self.history, (self.call, self.global_data_))
+        self._follow_move()
 
     def change_context(self, name: str) -> None:
         self.call.events.emit(AiChangeContext(name=name))
@@ -803,6 +924,18 @@ class AiSession:
         if self._reply is not None:  # a preemptive reply's tool: no music before the caller's turn ends
             await self._reply.committed.wait()
         await play_loops(self.call, url, loops, self.engines.blocking)
+
+
+def _debug_identity(call: Call, config: AiSessionConfig) -> dict[str, Any]:
+    """Who a debug event is about, as webhook bodies name it (swaig/request.py)."""
+    identity = {
+        "call_id": call.call_id,
+        "ai_session_id": str(call.info.get("ai_session_id") or call.call_id),
+        "app_name": config.ops.app_name,
+    }
+    if config.ops.conversation_id:
+        identity["conversation_id"] = config.ops.conversation_id
+    return identity
 
 
 def _fixed_silence(params: TurnParams) -> TurnParams:
