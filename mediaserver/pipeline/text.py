@@ -20,11 +20,13 @@ expressions, no I/O:
 
 `ClauseSplitter` turns a stream of LLM tokens into clauses for TTS. Piper's time to first audio
 grows with the length of the text it is given (~25 ms per word at one thread), so the first
-clause is cut as early as sense allows: at , ; : once it has `first_min_words` words, and always
-at . ! ?; later clauses are cut at sentence ends only (fewer, longer chunks sound more natural),
-or at , ; : once a sentence runs past `max_words`. A boundary is only confirmed by the
-whitespace after it, so "3.5" arriving as "3." + "5" is never cut, and neither is "Dr. Smith",
-"J. Smith" or "e.g. this" (abbreviations and initials), nor an ellipsis.
+`quick_stops` clauses (SWML `speech_gen_quick_stops`; 1 here, 3 for the `ai` verb) are cut as
+early as sense allows: at , ; : once they have `first_min_words` words, and always at . ! ?;
+later clauses are cut at sentence ends only (fewer, longer chunks sound more natural), or at
+, ; : once a sentence runs past `max_words`. With 0 quick stops every clause is a sentence.
+A boundary is only confirmed by the whitespace after it, so "3.5" arriving as "3." + "5" is
+never cut, and neither is "Dr. Smith", "J. Smith" or "e.g. this" (abbreviations and initials),
+nor an ellipsis.
 """
 
 from __future__ import annotations
@@ -182,15 +184,19 @@ class ClauseSplitter:
         max_words: int = 30,
         pronounce: list[dict[str, Any]] | None = None,
         normalize: bool = True,
+        quick_stops: int = 1,
     ) -> None:
         if first_min_words < 1 or max_words < first_min_words:
             raise ValueError(f"need 1 <= first_min_words <= max_words, got {first_min_words}, {max_words}")
+        if quick_stops < 0:
+            raise ValueError(f"quick_stops must be >= 0, got {quick_stops}")
+        self._quick_stops = quick_stops
         self._first_min_words = first_min_words
         self._max_words = max_words
         self._pronounce = pronounce or []
         self._normalize = normalize
         self._buffer = ""
-        self._emitted = 0  # clauses emitted so far; the first one is cut early
+        self._emitted = 0  # clauses emitted so far; the first `quick_stops` are cut early
 
     def feed(self, token: str) -> list[str]:
         """Add a token; return the clauses it completed (often none)."""
@@ -221,7 +227,7 @@ class ClauseSplitter:
                 if dots.startswith(".."):
                     continue  # an ellipsis keeps the sentence going
                 return match.end()
-            limit = self._first_min_words if self._emitted == 0 else self._max_words
+            limit = self._first_min_words if self._emitted < self._quick_stops else self._max_words
             if words_before >= limit:
                 return match.end()
         return None

@@ -232,7 +232,10 @@ PARAMS: dict[str, Entry] = {
     ),
     "speak_when_spoken_to": _h(T, PARAMS_T + "test_wait_for_user_and_speak_when_spoken_to_keep_the_agent_quiet"),
     "speech_event_timeout": _h(TURN, PARAMS_T + "test_speech_event_timeout_ends_a_turn_whose_transcript_stopped"),
-    "speech_gen_quick_stops": _ny(),
+    "speech_gen_quick_stops": _h(
+        K + " -> pipeline.text.ClauseSplitter: the first clauses cut at , ; :",
+        PARAMS_T + "test_speech_gen_quick_stops_cuts_the_first_clauses_early_for_tts",
+    ),
     "speech_timeout": _h(TURN, PARAMS_T + "test_speech_timeout_caps_a_long_utterance"),
     "start_paused": _h(
         "agents.ai.turn_taking",

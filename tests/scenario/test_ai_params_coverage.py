@@ -381,3 +381,27 @@ def test_bad_values_are_named_and_replaced() -> None:
 )
 def test_hard_stop_time_forms(value: object, ms: int) -> None:
     assert AiSessionConfig.from_params(ai(hard_stop_time=value)).timing.hard_stop_ms == ms
+
+
+LONG_ANSWER = (
+    "Thank you for calling, we open at nine every day, and we close at five in the evening, except on holidays."
+)
+
+
+@pytest.mark.parametrize(
+    ("quick_stops", "clauses"),
+    [
+        (0, [LONG_ANSWER]),
+        (1, ["Thank you for calling,", LONG_ANSWER.split(", ", 1)[1]]),
+        (None, LONG_ANSWER.replace(", ", ",|").split("|")),  # the schema's default: 3
+    ],
+)
+async def test_speech_gen_quick_stops_cuts_the_first_clauses_early_for_tts(
+    quick_stops: int | None, clauses: list[str]
+) -> None:
+    params = {} if quick_stops is None else {"speech_gen_quick_stops": quick_stops}
+    s = Scenario(ai(**params), llm=ScriptedLlm([LONG_ANSWER]))
+    await s.start()
+    await s.play(ticks=20)
+    assert s.tts.spoken == clauses
+    await s.finish()

@@ -63,6 +63,7 @@ class AiSessionConfig:
     hotwords: list[str] = field(default_factory=list)
     hint_rules: list[HintRule] = field(default_factory=list)
     pronounce: list[dict[str, Any]] = field(default_factory=list)
+    quick_stops: int = 3  # speech_gen_quick_stops: a reply's first clauses cut at , ; : for early audio
     global_data: dict[str, Any] = field(default_factory=dict)
     convo: list[dict[str, str]] = field(default_factory=list)
     sliding_window: int = 0
@@ -158,6 +159,7 @@ class AiSessionConfig:
             hotwords=hotwords,
             hint_rules=rules,
             pronounce=pronounce,
+            quick_stops=int(p["speech_gen_quick_stops"]),
             global_data=dict(ai["global_data"]) if isinstance(ai.get("global_data"), dict) else {},
             convo=[{"role": str(m["role"]), "content": str(m["content"])} for m in convo],
             sliding_window=int(p["conversation_sliding_window"]),
@@ -268,6 +270,7 @@ _PARAMS = Table(
         "energy_level": _ms(52, 0, 100),
         "transparent_barge": Field("bool", True),
         "conversation_sliding_window": _ms(0, 0, 10_000),
+        "speech_gen_quick_stops": _ms(3, 0, 10),
     },
     unknown="ignore",  # the rest of `params` is read elsewhere, or is the platform's
     loose=True,

@@ -96,6 +96,7 @@ class Reply:
         on_queued: Callable[[TtsChunk, tuple[WordMark, ...], int, int], None],
         on_event: Callable[[CallEvent], None],
         pronounce: list[dict[str, Any]] | None = None,
+        quick_stops: int = 1,
         fillers: list[str] | None = None,
         preemptive: bool = False,
         first_token_timeout_s: float = 10.0,
@@ -110,6 +111,7 @@ class Reply:
         self.on_queued = on_queued
         self.on_event = on_event
         self.pronounce = pronounce or []
+        self.quick_stops = quick_stops  # clauses cut early at , ; : (speech_gen_quick_stops)
         self._fillers = itertools.cycle(fillers) if fillers else None
         self.committed = asyncio.Event()
         if not preemptive:
@@ -187,10 +189,10 @@ class _ReplyHooks(ToolLoopHooks):
 
     def __init__(self, reply: Reply) -> None:
         self.reply = reply
-        self.splitter = ClauseSplitter(pronounce=reply.pronounce)
+        self.splitter = ClauseSplitter(pronounce=reply.pronounce, quick_stops=reply.quick_stops)
 
     async def before_request(self, round_: int, messages: list[dict[str, Any]]) -> None:
-        self.splitter = ClauseSplitter(pronounce=self.reply.pronounce)
+        self.splitter = ClauseSplitter(pronounce=self.reply.pronounce, quick_stops=self.reply.quick_stops)
 
     def on_text(self, text: str) -> None:
         reply = self.reply

@@ -692,6 +692,7 @@ class AiSession:
             on_queued=self._queued,
             on_event=self.call.events.emit,
             pronounce=self.config.pronounce,
+            quick_stops=self.config.quick_stops,
             fillers=self.turn_taking.tools.reply_fillers,
             preemptive=preemptive,
             first_token_timeout_s=self.engines.first_token_timeout_s,
