@@ -33,12 +33,13 @@ from typing import Any
 
 from mediaserver.events import CallEvent
 
-__all__ = ["LOG", "BusEvent", "EventBus", "Listener", "Subscription"]
+__all__ = ["LOG", "USER_EVENT", "BusEvent", "EventBus", "Listener", "Subscription"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = 1000
 LOG = "log"  # the kind of every call event-log entry
+USER_EVENT = "user_event"  # also the kind of an application's user_event entries
 OPT_IN_KINDS = frozenset({LOG})  # kinds a subscription without `kinds` does not get
 
 
@@ -167,8 +168,14 @@ class EventBus:
         return self._publish(call_id, kind, data, None)
 
     def publish_call_event(self, call_id: str, event: CallEvent, entry: dict[str, Any]) -> BusEvent:
-        """A call's event-log entry (`CallEventLog.emit`): kind "log", `entry` is `event.to_dict(ts)`."""
-        return self._publish(call_id, LOG, entry, event)
+        """A call's event-log entry (`CallEventLog.emit`): kind "log", `entry` is `event.to_dict(ts)`.
+
+        A `user_event` (the SWML verb, the SWAIG action) is the application's own message, so it
+        also goes out as kind "user_event", which a stream without `kinds` gets."""
+        published = self._publish(call_id, LOG, entry, event)
+        if entry.get("event") == USER_EVENT:
+            self._publish(call_id, USER_EVENT, entry, event)
+        return published
 
     def _publish(self, call_id: str, kind: str, data: dict[str, Any], typed: CallEvent | None) -> BusEvent:
         self._seq += 1

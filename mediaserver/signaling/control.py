@@ -22,14 +22,14 @@ and an HTTP status that says the same (404 no call / no sidecar, 409 busy, 400 b
     POST /api/calls/{id}/sidecar/poke        {"text"}
     POST /api/calls/{id}/sidecar/ask         {"question"}
     POST /api/calls/{id}/sidecar/stop
-    GET  /api/events[?call_id=…&kinds=sidecar,call,transcribe,log]   server-sent events
+    GET  /api/events[?call_id=…&kinds=sidecar,call,transcribe,user_event,log]   server-sent events
     GET  /api/events/ws[?call_id=…&kinds=…]              the same as WebSocket text frames
 
 Each streamed event is `{"call_id", "kind", "seq", "data"}` (SSE: `event: <kind>`, `id: <seq>`).
 The streams are subscriptions to the kernel's one event bus (kernel/eventbus.py): kind "log"
 is every call event-log entry (`data` is the entry, as `GET /api/calls/{id}` lists it), opt-in
-(`kinds=log`); without `kinds` a stream gets the sidecar's, the transcriber's and the control
-actions' ("call") events.
+(`kinds=log`); without `kinds` a stream gets the sidecar's, the transcriber's, the control
+actions' ("call") and the application's `user_event` ("user_event") events.
 
 The AI agent of a call is reached only through its `AgentHandle` in `kernel.agents`
 (kernel/agent.py): `say`, `user_input`, `status`; nothing here reads the agent's state.

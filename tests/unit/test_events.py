@@ -18,7 +18,7 @@ import mediaserver
 from mediaserver import events
 from mediaserver.clock import MonotonicClock
 from mediaserver.events import EVENTS, CallEnded, CallStarted, InvalidEvent, TurnEndpoint, from_fields
-from mediaserver.kernel.eventbus import LOG, BusEvent, EventBus
+from mediaserver.kernel.eventbus import LOG, BusEvent, EventBus, Subscription
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.services import KernelServices
 from mediaserver.kernel.tick import MediaTicker
@@ -198,6 +198,23 @@ def test_call_events_go_on_the_bus_as_opt_in_kind_log() -> None:
     assert got is not None and got.event is typed and logs.get_nowait() is None
     first = everything.get_nowait()
     assert first is not None and first.kind == "sidecar" and everything.get_nowait() is None
+
+
+def test_a_user_event_also_reaches_streams_without_kinds() -> None:
+    bus = EventBus()
+    default, logs = bus.subscribe(), bus.subscribe(kinds=[LOG])
+    log = CallEventLog("c1", bus=bus)
+    log.emit(events.UserEvent(path="ai.SWAIG.action", user_event={"order": 42}))
+    log.emit(events.StateChanged(old="new", new="ringing", trigger="ring"))
+
+    def drain(sub: Subscription) -> list[BusEvent]:
+        out = []
+        while (event := sub.get_nowait()) is not None:
+            out.append(event)
+        return out
+
+    assert [(e.kind, e.data["event"]) for e in drain(default)] == [("user_event", "user_event")]
+    assert [e.data["event"] for e in drain(logs)] == ["user_event", "state_changed"]
 
 
 def test_a_listener_that_closes_itself_and_one_that_raises_do_not_disturb_publish() -> None:

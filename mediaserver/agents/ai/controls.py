@@ -25,7 +25,7 @@ points (each caller frame, each reply's start and end, each caller turn, each tr
 - change_voice: `engine.voice[:model]` opened through the engines' `VoiceCatalog` (blocking,
   off the loop); from the next utterance on the session speaks with it. An unknown voice is
   logged (`ai_voice_refused`) and the current one stays.
-- user_event: a `user_event` call event (the event bus, `/api/events?kinds=log`) and the call's
+- user_event: a `user_event` call event (the event bus: `/api/events` as kind "user_event") and the call's
   `user_events` list, as the SWML verb does.
 """
 
