@@ -42,6 +42,7 @@ from mediaserver.signaling.sip import SipAccess, SipFrontEnd, SipOptions, SipTls
 from mediaserver.signaling.sip_dialer import Registration
 from mediaserver.signaling.webrtc import WebRtcFrontEnd, WebRtcOptions
 from mediaserver.swml import schema_check
+from mediaserver.telemetry import Telemetry, TelemetryUnavailable, otlp_telemetry
 from mediaserver.transport.ports import PortPool
 
 log = logging.getLogger("mediaserver")
@@ -215,10 +216,15 @@ class MediaServer:
         self.sidecars: SidecarManager | None = None  # once started
         self.metrics: Metrics | None = None
         self._metrics_listener: Listener | None = None
+        self.telemetry: Telemetry | None = None  # [telemetry] otlp_endpoint: turn traces
+        self._telemetry_listener: Listener | None = None
 
     async def start(self) -> None:
         settings = self.settings
         loop = asyncio.get_running_loop()
+        telemetry = self.telemetry = start_telemetry(settings)  # first: a missing SDK fails at once
+        if telemetry is not None:  # every call's events, like /metrics: one trace per caller turn
+            self._telemetry_listener = self.events.listen(lambda e: telemetry.observe(e.call_id, e.data), kinds=[LOG])
         if self._tts is None:
             self._tts = await loop.run_in_executor(self.blocking, load_tts, settings)
         # The SWML schema compiles once (~0.1-0.2 s), here rather than in the first call's fetch.
@@ -346,6 +352,8 @@ class MediaServer:
     async def stop(self) -> None:
         if self._metrics_listener is not None:
             self._metrics_listener.close()
+        if self._telemetry_listener is not None:
+            self._telemetry_listener.close()
         if self.sidecars is not None:
             await self.sidecars.shutdown()
         if self.kernel:
@@ -364,6 +372,8 @@ class MediaServer:
         if self._http_session:
             await self._http_session.close()
         self.blocking.shutdown(wait=False, cancel_futures=True)
+        if self.telemetry is not None:
+            await asyncio.to_thread(self.telemetry.shutdown)  # flushes the last spans to the collector
         engines = self._ai_engines
         if engines is not None and engines.done() and not engines.cancelled() and engines.exception() is None:
             turn_worker = engines.result().detector_executor
@@ -438,6 +448,19 @@ class MediaServer:
             agents=agents,
             scripts=scripts,
         )
+
+
+def start_telemetry(settings: Settings) -> Telemetry | None:
+    """Turn traces to `[telemetry] otlp_endpoint` (None when empty); StartupError without the SDK."""
+    endpoint = settings.telemetry.otlp_endpoint
+    if not endpoint:
+        return None
+    try:
+        telemetry = otlp_telemetry(endpoint)
+    except TelemetryUnavailable as exc:
+        raise StartupError(str(exc)) from None
+    log.info("tracing turns", extra={"otlp_endpoint": endpoint})
+    return telemetry
 
 
 async def _asr_of(runner: SessionRunner) -> SpeechRecognizer:

@@ -198,6 +198,13 @@ class SwaigSettings:
 
 
 @dataclass(frozen=True)
+class TelemetrySettings:
+    """[telemetry]: OpenTelemetry traces per AI turn (mediaserver/telemetry.py); "" = none."""
+
+    otlp_endpoint: str = ""  # an OTLP HTTP collector: http://host:4318 (or its full /v1/traces URL)
+
+
+@dataclass(frozen=True)
 class Settings:
     sip: SipSettings
     http: HttpSettings
@@ -211,6 +218,7 @@ class Settings:
     swml: SwmlSettings = field(default_factory=SwmlSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     swaig: SwaigSettings = field(default_factory=SwaigSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
 
 # Environment variables that override one key each (the CLI flags map onto the same keys).
@@ -227,6 +235,7 @@ ENV_KEYS = {
     "MS_WEBRTC_ENABLED": "webrtc.enabled",
     "MS_LLM_BASE_URL": "llm.base_url",
     "MS_LLM_MODEL": "llm.model",
+    "MS_OTLP_ENDPOINT": "telemetry.otlp_endpoint",
 }
 
 
@@ -471,6 +480,11 @@ SCHEMA = _section(
             signing_key_env=Field("str", default=SwaigSettings.signing_key_env),
         ),
     ),
+    telemetry=Field(
+        "table",
+        default={},
+        table=_section(otlp_endpoint=Field("str", default="", check=lambda v: _http_url(v) if v else None)),
+    ),
     logging=_req(
         "table",
         table=_section(
@@ -524,6 +538,7 @@ def _build(raw: dict[str, Any], base_dirs: Mapping[str, Path], source: str) -> S
         swml=_swml(v["swml"], base_dirs),
         api=ApiSettings(**v["api"]),
         swaig=SwaigSettings(**v["swaig"]),
+        telemetry=TelemetrySettings(**v["telemetry"]),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -82,3 +83,77 @@ def test_kamailio_accepts_the_rendered_config(tmp_path: Path) -> None:
     cfg = render.render(tmp_path, "udp:127.0.0.1:5999", "127.0.0.1", ["sip:127.0.0.1:5080"])
     result = subprocess.run(["kamailio", "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
+
+
+# ---- --profile observability: Prometheus + Grafana on the server's /metrics ---------------------
+
+
+def observability() -> dict:
+    services = compose()["services"]
+    return {name: s for name, s in services.items() if "observability" in s.get("profiles", [])}
+
+
+def mounts(service: dict) -> dict[str, Path]:
+    """Container path -> repo path of each `./` bind mount."""
+    out = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            out[target] = REPO / source
+    return out
+
+
+def test_observability_profile_runs_prometheus_and_grafana_only_on_request() -> None:
+    services = observability()
+    assert set(services) == {"prometheus", "grafana"}
+    for name, service in services.items():
+        assert service["profiles"] == ["observability"], name
+        assert service["network_mode"] == "host", name  # the servers' /metrics are host ports
+        assert ":" in service["image"] and not service["image"].endswith(":latest"), name  # pinned
+        for target, source in mounts(service).items():
+            assert source.exists(), f"{name} mounts missing {source} at {target}"
+    assert "observability" not in compose()["services"]["mediaserver"].get("profiles", [])
+    assert {"prometheus", "grafana"} <= set(compose()["volumes"])
+
+
+def test_prometheus_scrapes_every_server_instance_http_port() -> None:
+    services = compose()["services"]
+    prometheus = mounts(services["prometheus"])
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
+    config = yaml.safe_load(prometheus["/etc/prometheus/prometheus.yml"].read_text())
+    (job,) = config["scrape_configs"]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    targets = {t for group in job["static_configs"] for t in group["targets"]}
+    ports = set()
+    for name, service in services.items():
+        if "build" not in service:
+            continue  # a media server instance is the image built here
+        env = {k: v for k, v in service["environment"].items() if k != "MS_CONFIG"}
+        settings = load_settings(REPO / "deploy/config/mediaserver.toml", environ=env)
+        assert settings.http.host in ("0.0.0.0", "127.0.0.1"), name  # reachable on the loopback
+        ports.add(settings.http.port)
+    assert ports == {8080, 8082}
+    assert {int(t.rsplit(":", 1)[1]) for t in targets} == ports
+    assert {t.rsplit(":", 1)[0] for t in targets} == {"127.0.0.1"}
+
+
+def test_grafana_is_provisioned_with_the_prometheus_datasource_and_the_dashboard() -> None:
+    services = compose()["services"]
+    grafana = mounts(services["grafana"])
+    provisioning = grafana["/etc/grafana/provisioning"]
+    (datasource,) = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())["datasources"]
+    assert datasource["type"] == "prometheus"
+    listen = next(a for a in services["prometheus"]["command"] if a.startswith("--web.listen-address="))
+    assert datasource["url"] == "http://" + listen.split("=", 1)[1]
+    scrape = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())["global"]["scrape_interval"]
+    assert datasource["jsonData"]["timeInterval"] == scrape
+    (provider,) = yaml.safe_load((provisioning / "dashboards/mediaserver.yml").read_text())["providers"]
+    dashboards = grafana[provider["options"]["path"]]
+    assert dashboards == REPO / "deploy/grafana/dashboards"
+    dashboard = json.loads((dashboards / "mediaserver.json").read_text())
+    used = {p["datasource"]["uid"] for p in dashboard["panels"] if "datasource" in p}
+    used |= {t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])}
+    assert used == {datasource["uid"]}
+    ini = (grafana["/etc/grafana/grafana.ini"]).read_text()
+    home = re.search(r"^default_home_dashboard_path = (.+)$", ini, re.M)
+    assert home is not None and home.group(1) == provider["options"]["path"] + "/mediaserver.json"
