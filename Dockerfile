@@ -6,7 +6,7 @@ RUN useradd --create-home --uid 10001 mediaserver
 WORKDIR /app
 COPY --chown=mediaserver:mediaserver . /app
 USER mediaserver
-RUN python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -e ".[telemetry]"
+RUN python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -e .
 
 ENV PATH=/app/.venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
