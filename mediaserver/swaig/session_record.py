@@ -4,7 +4,7 @@ Theory of operation: webhook and hook bodies carry the conversation (`call_log`,
 `raw_call_log`), the script's variables and call (`SWMLVars`, `SWMLCall`); the post-prompt body
 adds the call and AI dates and the per-response `times`. Only the session knows these, and
 fillers and `wait_file` need its voice while a function runs. The `ai` session implements
-`SessionRecord` (agents/ai/session.py) and is the `AiControl` the runner's `start(control)`
+`SessionRecord` (agents/ai/control_surface.py) and is the `AiControl` the runner's `start(control)`
 receives; the runner takes it from there (`isinstance`, a runtime-checkable Protocol), so the
 seam's `ToolRunner` stays as it is. A control without it (the sidecar's) leaves the logs empty
 and the fillers silent, which is what an observer that never speaks should do.

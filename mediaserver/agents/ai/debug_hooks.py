@@ -258,3 +258,15 @@ class DebugHooks:
 
 
 _lingering: set[asyncio.Task[None]] = set()  # senders outliving their session (a slow debug URL)
+
+
+def debug_identity(call: Call, ops: AiOps) -> dict[str, Any]:
+    """Who a debug event is about, as webhook bodies name it (swaig/request.py)."""
+    identity = {
+        "call_id": call.call_id,
+        "ai_session_id": str(call.info.get("ai_session_id") or call.call_id),
+        "app_name": ops.app_name,
+    }
+    if ops.conversation_id:
+        identity["conversation_id"] = ops.conversation_id
+    return identity
