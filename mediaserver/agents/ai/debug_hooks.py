@@ -66,7 +66,7 @@ LABELS: dict[str, tuple[str, int]] = {
     "ai_voice_refused": ("voice_error", 1),
     "ai_language_changed": ("language_change", 1),
 }
-LLM_FAILURES = ("llm_timeout", "llm_error", "post_prompt")
+LLM_FAILURES = ("llm_timeout", "llm_error", "llm_unreachable", "post_prompt")
 
 
 @event

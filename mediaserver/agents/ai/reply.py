@@ -14,8 +14,9 @@ releases it, so the first agent frame leaves on the next tick. `cancel()` drops 
 Every chunk enqueued is reported to `on_queued(chunk, words, start_mark, end_mark)` with each word's end as a
 playout mark (played-sample position at the codec rate): `start_mark + end * codec_rate /
 chunk_rate`. Chunks without word timings get them spread over the chunk by character count.
-Failures raise `ReplyFailed(kind)` with kind one of llm_timeout, llm_error, tool_failure,
-tts_failure; the session speaks the matching recovery phrase.
+Failures raise `ReplyFailed(kind)` with kind one of llm_timeout, llm_error, llm_unreachable (no
+server at `[llm] base_url`, llm_guidance.py), tool_failure, tts_failure; the session speaks the
+matching recovery phrase.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mediaserver.agents.ai.llm_guidance import failure_kind
 from mediaserver.agents.ai.tools import AiControl, ToolInvocation, ToolRunner
 from mediaserver.events import (
     CallEvent,
@@ -214,7 +216,7 @@ class _ReplyHooks(ToolLoopHooks):
         if isinstance(exc, TimeoutError):
             raise ReplyFailed("llm_timeout", "no first token in time") from exc
         if isinstance(exc, LlmError):
-            raise ReplyFailed("llm_timeout" if exc.kind == "timeout" else "llm_error", str(exc)) from exc
+            raise ReplyFailed(failure_kind(exc, self.reply.llm_settings), str(exc)) from exc  # llm_guidance.py
         raise ReplyFailed("llm_error", repr(exc)) from exc  # an engine bug must still end in a spoken recovery
 
     async def before_tools(self, round_: int, completion: Completion) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from mediaserver.agents.ai.config import AiSessionConfig
 from mediaserver.agents.ai.global_data import persist_enabled
+from mediaserver.agents.ai.llm_guidance import UNREACHABLE, UNREACHABLE_PHRASE
 from mediaserver.agents.ai.session import AiEngines, AiSession
 from mediaserver.agents.ai.tools import StaticToolRunner, ToolRunner
 from mediaserver.clock import Clock
@@ -63,6 +64,7 @@ class SessionRunner:
         config = AiSessionConfig.from_params(
             effect.params, render_prompt=self.render_prompt, default_model=self.default_model
         )
+        config.recovery.setdefault(UNREACHABLE, UNREACHABLE_PHRASE)  # no LLM at [llm] base_url (llm_guidance.py)
         try:
             engines = self.engines if isinstance(self.engines, AiEngines) else await self.engines()
         except Exception as exc:  # a model that will not load: the verb fails, the document goes on
