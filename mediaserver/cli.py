@@ -23,7 +23,55 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a SWML document (file or URL); errors name the JSON path")
     validate.add_argument("source", metavar="FILE|URL", help="a JSON/YAML file, or an http(s) URL to POST a call to")
     validate.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a URL (default 10)")
+    _call_parser(sub)
     return parser
+
+
+def _call_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    call = sub.add_parser(
+        "call",
+        help="place a test call: speak turns, print each reply's transcript and voice-to-voice time",
+        description="Dial URI, play each turn (a WAV or --say TEXT in the bundled voice), wait for the far "
+        "end's reply, print its transcript and the voice-to-voice time; exit 1 if the call fails.",
+    )
+    call.add_argument("uri", metavar="URI", help="sip:user@host[:port]")
+    speech = call.add_mutually_exclusive_group()
+    speech.add_argument("--wav", help="a 16-bit PCM WAV file to say at each turn")
+    speech.add_argument("--say", metavar="TEXT", help="text to say at each turn, in the bundled Piper voice")
+    call.add_argument("--record", metavar="OUT.wav", help="write both directions (left: sent, right: received)")
+    call.add_argument("--register", metavar="USER:PASS@REGISTRAR", help="register first; answer challenges")
+    call.add_argument("--tls", action="store_true", help="SIP over TLS (not supported yet)")
+    call.add_argument("--srtp", action="store_true", help="SRTP media (not supported yet)")
+    call.add_argument("--codec", default="PCMU", help="PCMU, PCMA, G722 or opus (default PCMU)")
+    call.add_argument("--turns", type=int, default=1, help="how many times to speak and wait (default 1; 0: listen)")
+    call.add_argument(
+        "--greeting-wait", type=float, default=5.0, help="seconds to wait for the far end to speak first (default 5)"
+    )
+    call.add_argument("--reply-timeout", type=float, default=20.0, help="seconds to wait for each reply")
+    call.add_argument("--answer-timeout", type=float, default=30.0, help="seconds to wait for the answer")
+    call.add_argument("--no-transcript", action="store_true", help="do not transcribe (no Whisper model)")
+    call.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _call(args: argparse.Namespace) -> int:
+    from mediaserver.signaling.call_tool import CallOptions, run
+
+    options = CallOptions(
+        uri=args.uri,
+        wav=args.wav,
+        say=args.say,
+        record=args.record,
+        register=args.register,
+        tls=args.tls,
+        srtp=args.srtp,
+        codec=args.codec,
+        turns=args.turns,
+        answer_timeout_s=args.answer_timeout,
+        greeting_wait_s=args.greeting_wait,
+        reply_timeout_s=args.reply_timeout,
+        transcribe=not args.no_transcript,
+    )
+    return run(options, as_json=args.json)
 
 
 def _validate(source: str, timeout_s: float) -> int:
@@ -82,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "validate":
         return _validate(args.source, args.timeout)
+    if args.command == "call":
+        return _call(args)
     from mediaserver.logs import setup_logging
 
     try:
