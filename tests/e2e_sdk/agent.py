@@ -60,8 +60,11 @@ def call_body(call_id: str, **call: Any) -> dict[str, Any]:
 
 
 class SdkAgent:
-    def __init__(self, example: str, route: str = "/", env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, example: str, route: str = "/", env: dict[str, str] | None = None, *, port_shim: bool = False
+    ) -> None:
         self.path = EXAMPLES / example
+        self.port_shim = port_shim  # the example pins port 3000: bind $PORT instead (port_shim.py)
         self.route = route
         self.port = free_port()
         self.env = env or {}
@@ -87,8 +90,9 @@ class SdkAgent:
             PYTHONUNBUFFERED="1",
             **self.env,
         )
+        shim = [str(Path(__file__).with_name("port_shim.py"))] if self.port_shim else []
         self.proc = subprocess.Popen(
-            [sys.executable, str(self.path)],
+            [sys.executable, *shim, str(self.path)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
