@@ -24,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("source", metavar="FILE|URL", help="a JSON/YAML file, or an http(s) URL to POST a call to")
     validate.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a URL (default 10)")
     _call_parser(sub)
+    _chat_parser(sub)
     return parser
 
 
@@ -72,6 +73,71 @@ def _call(args: argparse.Namespace) -> int:
         transcribe=not args.no_transcript,
     )
     return run(options, as_json=args.json)
+
+
+def _chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    chat = sub.add_parser(
+        "chat",
+        help="talk to an ai document in the terminal: its real tools, DataMap, contexts and post-prompt",
+        description="Each line typed is the caller's turn; /quit or end of input hangs up (the post-prompt "
+        "summary is then delivered and printed). Tool calls, results and actions are printed as they happen.",
+    )
+    chat.add_argument("source", metavar="ROUTE|FILE|URL", help="a [routes] user name, a SWML file, or a URL")
+    chat.add_argument("--say", action="append", metavar="TEXT", help="a scripted caller turn (repeatable): no stdin")
+    chat.add_argument("--json", action="store_true", help="one JSON object per event line")
+    chat.add_argument("--config", help="a TOML file overriding config/default.toml (env MS_CONFIG)")
+    chat.add_argument("--turn-timeout", type=float, default=120.0, help="seconds an agent turn may take")
+    chat.add_argument("--log-level", default="WARNING", help="for the log lines on stderr (default WARNING)")
+
+
+def _chat(args: argparse.Namespace) -> int:
+    """Resolve the source ([routes] first), build the LLM from [llm], and chat (agents/ai/chat.py)."""
+    import os
+    from pathlib import Path
+
+    from mediaserver.agents.ai import chat
+    from mediaserver.logs import setup_logging
+    from mediaserver.pipeline.engines import LlmOptions, load_engine
+
+    setup_logging(args.log_level.upper())
+    try:
+        settings = load_settings(args.config or os.environ.get("MS_CONFIG"))
+    except ConfigError as exc:
+        print(f"mediaserver: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    source: str | Path = args.source
+    routes = settings.routes.users
+    if not args.source.lower().startswith(("http://", "https://")):
+        if args.source in routes:
+            source = routes[args.source]
+        elif not Path(args.source).is_file():
+            known = ", ".join(sorted(routes)) or "none"
+            print(f"mediaserver: {args.source}: not a route ([routes] users: {known}) nor a file", file=sys.stderr)
+            return 2
+    ai = settings.ai
+    options = chat.ChatOptions(
+        llm=load_engine("llm", ai.llm_engine, LlmOptions(base_url=ai.base_url, api_key=ai.api_key)),
+        model=ai.model,
+        timeout_s=ai.timeout_s,
+        first_token_timeout_s=ai.first_token_timeout_s,
+        signing_key=settings.swaig.key,
+        fetch_timeout_s=settings.swml.fetch_timeout_s,
+        envs=dict(settings.swml.envs),
+        turn_timeout_s=args.turn_timeout,
+    )
+    typed = not args.say and sys.stdin.isatty()
+    printer = chat.ChatPrinter(sys.stdout, as_json=args.json, echo_user=not typed)
+    lines = chat.scripted(args.say) if args.say else chat.stdin_lines()
+    route = args.source if args.source in routes else "chat"  # the call's to-URI user
+    try:
+        finished = asyncio.run(chat.run_chat(source, options, printer, lines, route=route))
+    except chat.ChatError as exc:
+        printer.flush()
+        print(f"mediaserver: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0 if finished.result != "failed" else 1
 
 
 def _validate(source: str, timeout_s: float) -> int:
@@ -132,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _validate(args.source, args.timeout)
     if args.command == "call":
         return _call(args)
+    if args.command == "chat":
+        return _chat(args)
     from mediaserver.logs import setup_logging
 
     try:
