@@ -20,6 +20,10 @@ emit walks a snapshot: a subscriber that closes itself or another one during an 
 the tap skip or repeat anyone else, and one that subscribes during an emit first hears the next
 item. A subscriber that raises is logged and does not stop the others: a recorder's bug must not
 silence the agent. Everything runs on the event loop, inside the tick.
+
+A tap may carry one `transform`, applied to each item before its subscribers see it: the
+`denoise` verb sets one on `inbound` (kernel/verbs/denoise.py), so every consumer of the
+caller's audio hears it denoised while it is on. A transform that raises is logged and removed.
 """
 
 from __future__ import annotations
@@ -120,6 +124,9 @@ class Tap(Generic[T]):
         self._subs: tuple[Subscription[T], ...] = ()
         self._on_first = on_first
         self._on_last = on_last
+        # Rewrites each item before any subscriber sees it (`inbound` under the `denoise` verb:
+        # every consumer, the 16 kHz view and its VAD included, hears the denoised caller).
+        self.transform: Callable[[T], T] | None = None
 
     def subscribe(self, callback: Callable[[T], None], *, name: str = "") -> Subscription[T]:
         sub = Subscription(self, callback, name or getattr(callback, "__qualname__", "subscriber"))
@@ -142,6 +149,13 @@ class Tap(Generic[T]):
         return bool(self._subs)
 
     def emit(self, item: T) -> None:
+        if self.transform is not None:
+            try:
+                item = self.transform(item)
+            except Exception:
+                # Like a failing subscriber: logged, and the listeners keep the raw audio.
+                log.exception("media tap transform failed; removed", extra={"tap": self.name})
+                self.transform = None
         for sub in self._subs:
             if not sub.active:
                 continue  # closed by an earlier subscriber during this very emit
