@@ -79,6 +79,7 @@ def sip_options(settings: Settings) -> SipOptions:
         route_header=sip.route_header,
         max_body_bytes=sip.max_body_bytes,
         outbound_proxy=sip.outbound_proxy,
+        media_encryption=sip.media_encryption,
         access=SipAccess(
             realm=sec.realm,
             challenge=sec.challenge,

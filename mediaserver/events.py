@@ -89,6 +89,8 @@ class CallStarted(CallEvent):
     codec: str = OMIT
     from_uri: str = OMIT  # an inbound call (the kernel's start_call)
     to_uri: str = OMIT
+    # The name of the route that picked the call's SWML ("greeting", "default"; a URL route shows
+    # its URL without credentials): never a server file path, as events reach browsers.
     document: str = OMIT
     front_end: dict[str, Any] = OMIT
     direction: str = OMIT  # a dialled leg

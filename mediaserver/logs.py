@@ -6,6 +6,15 @@ without passing it around. `CallEventLog` is the per-call event record (SIP mess
 audio started/stopped), typed events of mediaserver/events.py: each event is kept in memory for
 the HTTP API, logged as a JSON line and published to the kernel's event bus; `CallLogWriter`,
 a bus listener, appends it to `<call_log_dir>/<call_id>.jsonl` from a writer thread.
+
+Secrets never reach the log output: `RedactSecrets`, a filter on the one handler, masks in
+every record's message, fields (nested dicts and lists too) and traceback the password of
+`scheme://user:password@host` URLs, `Authorization` / `Proxy-Authorization` credentials (Basic,
+Bearer, a digest's `response=`), query parameters named like tokens, passwords, secrets, keys
+or signatures (`?token=`, `?__token=`, `api_key=`…), `password=` / `"secret": …` pairs, and the
+value of any field whose name is one of `SECRET_FIELDS`; `JsonFormatter` applies the same
+`redact` to the finished line, so a handler without the filter leaks nothing either. The code
+also keeps secrets out of records in the first place (`public_url`): this is the safety net.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import json
 import logging
 import os
 import queue
+import re
 import sys
 import threading
 import time
@@ -27,6 +37,94 @@ current_call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("ca
 
 STRICT_ENV = "MEDIASERVER_STRICT_EVENTS"  # set: an invalid `CallEventLog.record` raises (the tests)
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+MASK = "***"
+SECRET_FIELDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "authorization",
+        "proxy-authorization",
+        "proxy_authorization",
+        "credential",
+        "credentials",
+        "signing_key",
+        "access_token",
+        "auth_token",
+        "client_secret",
+        "bearer",
+    }
+)
+_SECRET_NAME = r"[A-Za-z0-9_.-]*(?:token|password|passwd|secret|api_?key|signature|credential)[A-Za-z0-9_.-]*"
+_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # scheme://user:password@host -> scheme://user:***@host (the user stays: it says which account)
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/?#@:\"']*):[^\s/?#@\"']*@"), rf"\1:{MASK}@"),
+    # Authorization: Basic|Bearer <token68> (as a header line, a dict entry or a JSON field)
+    (
+        re.compile(
+            r"(?i)(\b(?:proxy-)?authorization\\?[\"']?\s*[:=]\s*\\?[\"']?\s*(?:basic|bearer)\s+)[A-Za-z0-9._~+/=-]+"
+        ),
+        rf"\1{MASK}",
+    ),
+    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/-]{16,}=*"), rf"\1 {MASK}"),  # a bare long credential
+    # a digest answer: the response hash can be brute-forced offline to the password
+    (re.compile(r"(?i)(\bresponse\s*=\s*\\?\"?)[0-9a-f]{16,}"), rf"\1{MASK}"),
+    # ?token=… &__token=… &api_key=… &password=… &signature=…
+    (re.compile(rf"(?i)([?&;]{_SECRET_NAME}=)[^&\s\"'#<>]+"), rf"\1{MASK}"),
+    # password=… / "secret": "…" / 'token': '…' as text
+    (
+        re.compile(
+            r"(?i)(\b(?:password|passwd|secret|token|api_?key|client_secret|signing_key|access_token|auth_token)"
+            r"\\?[\"']?\s*[:=]\s*\\?[\"']?)(?!\*\*\*)[^\s\"'\\,&}]+"
+        ),
+        rf"\1{MASK}",
+    ),
+)
+
+
+def redact(text: str) -> str:
+    """`text` with credentials masked (see the module doc); text without any is returned as is."""
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(value: Any, name: str = "", depth: int = 0) -> Any:
+    """A log field's value with secrets masked: the whole value under a secret field name,
+    the credentials inside strings, dicts and lists elsewhere (to a bounded depth)."""
+    if name.lower() in SECRET_FIELDS and value not in (None, ""):
+        return MASK
+    if isinstance(value, str):
+        return redact(value)
+    if depth < 6 and isinstance(value, dict):
+        return {k: redact_value(v, str(k), depth + 1) for k, v in value.items()}
+    if depth < 6 and isinstance(value, list | tuple):
+        return type(value)(redact_value(v, "", depth + 1) for v in value)
+    return value
+
+
+class RedactSecrets(logging.Filter):
+    """Masks credentials in a record's message, fields and traceback (installed on the handler)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: logging reports it itself when it formats
+            return True
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        for key, value in list(record.__dict__.items()):
+            if key not in _RESERVED and not key.startswith("_") and key != "call_id":
+                record.__dict__[key] = redact_value(value, key)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -43,14 +141,17 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _RESERVED and key != "call_id" and not key.startswith("_"):
                 entry[key] = value
-        if record.exc_info:
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        elif record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
 
 
 def setup_logging(level: str = "INFO", stream: Any = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

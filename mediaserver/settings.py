@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mediaserver.fields import Field, FieldErrors, Kind, Table, validate
+from mediaserver.kernel.url_policy import entry_problem
 from mediaserver.pipeline.engines import engine_names
 from mscodecs import SUPPORTED
 from msconfig import CONFIG_DIR
@@ -67,6 +68,7 @@ class SipSettings:
     route_header: str = ""
     max_body_bytes: int = 32768
     outbound_proxy: str = ""  # host[:port] that calls to phone numbers are sent to
+    media_encryption: str = "off"  # SDES-SRTP: off, optional, required
     security: SipSecuritySettings = field(default_factory=SipSecuritySettings)
     tls: SipTlsSettings = field(default_factory=SipTlsSettings)
     register: SipRegisterSettings = field(default_factory=SipRegisterSettings)
@@ -121,6 +123,8 @@ class SwmlSettings:
     envs: Mapping[str, str] = field(default_factory=dict)  # SWML `envs.*` (and the fetch body's envs)
     # ai params.conversation_id + save_conversation: one JSON file per conversation (agents/ai/conversations.py)
     conversations_dir: Path = Path("conversations")
+    # The hosts SWML fetches and `request` URLs may reach (kernel/url_policy.py); empty = every host
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -319,6 +323,10 @@ def _http_url(value: str) -> str | None:
     return None if ok else f"expected an http:// or https:// URL, got {value!r}"
 
 
+def _allowed_hosts(entries: list[str]) -> str | None:
+    return next((problem for entry in entries if (problem := entry_problem(entry)) is not None), None)
+
+
 def _ice_urls(urls: list[str]) -> str | None:
     bad = [url for url in urls if not url.startswith(("stun:", "turn:", "turns:"))]
     return f"{bad[0]!r} is not a stun:, turn: or turns: URL" if bad else None
@@ -370,6 +378,7 @@ SCHEMA = _section(
             route_header=_req("str"),
             max_body_bytes=_req("int", lo=1024, hi=1 << 20),
             outbound_proxy=Field("str", default=""),
+            media_encryption=Field("str", default="off", choices=("off", "optional", "required")),
             security=_req(
                 "table",
                 table=_section(
@@ -463,6 +472,13 @@ SCHEMA = _section(
             recordings_dir=Field("str", default="recordings", nonempty=True, expected="a folder path"),
             conversations_dir=Field("str", default="conversations", nonempty=True, expected="a folder path"),
             expression_timeout_ms=Field("int", default=100, lo=1, hi=10_000),
+            allowed_hosts=Field(
+                "list",
+                default=[],
+                items=Field("str"),
+                expected="a list of host names, *.domains, IP addresses or networks",
+                check=_allowed_hosts,
+            ),
             envs=Field(
                 "map",
                 default={},
@@ -565,6 +581,7 @@ def _sip(sip: Mapping[str, Any], base_dirs: Mapping[str, Path]) -> SipSettings:
         route_header=sip["route_header"],
         max_body_bytes=sip["max_body_bytes"],
         outbound_proxy=sip["outbound_proxy"],
+        media_encryption=sip["media_encryption"],
         security=SipSecuritySettings(
             **sip["security"],
             trunks={name: tuple(addresses) for name, addresses in sip["trunks"].items()},
@@ -606,6 +623,7 @@ def _swml(section: Mapping[str, Any], base_dirs: Mapping[str, Path]) -> SwmlSett
         recordings_dir=recordings,
         conversations_dir=_local(section["conversations_dir"], base_dirs),
         expression_timeout_ms=section["expression_timeout_ms"],
+        allowed_hosts=tuple(entry.strip() for entry in section["allowed_hosts"]),
     )
 
 

@@ -206,7 +206,8 @@ def verify(credentials: Credentials, *, method: str, password: str) -> bool:
         nc=credentials.nc,
         cnonce=credentials.cnonce,
     )
-    return hmac.compare_digest(expected, credentials.response)
+    # As bytes: compare_digest raises TypeError for str with non-ASCII characters (a caller's).
+    return hmac.compare_digest(expected.encode(), credentials.response.encode())
 
 
 class NonceIssuer:

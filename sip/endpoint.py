@@ -17,10 +17,12 @@ dialog and the 2xx retransmission (an answered outbound call joins the same tabl
   the address the dialog's requests last came from, not to the Contact host.
 - With a ``RateLimiter``, new out-of-dialog requests beyond a source's rate get a stateless 503 +
   Retry-After before they are even parsed (``_over_rate``); in-dialog requests always pass.
-- Requests are screened before dispatch (RFC 3261 §8.2, ``screening.py``): unknown method 501,
-  known but not allowed 405, unsupported URI scheme 416, Require with an option tag we lack 420,
-  an INVITE/UPDATE whose Accept excludes SDP 406, a body other than identity-encoded SDP 415;
-  parse faults get 400 (505 for the version, 413 for an oversized body). Then a new INVITE must
+- Requests are screened before dispatch (RFC 3261 §8.2, ``screening.py``): a To that is no
+  SIP/SIPS/tel URI or a Date not in GMT 400, unknown method 501, known but not allowed 405,
+  unsupported URI scheme 416, Require with an option tag we lack 420, an INVITE/UPDATE whose
+  Accept excludes SDP 406, a body other than identity-encoded SDP 415; parse faults get 400
+  (505 for the version, 413 for an oversized body), even when From, To or Call-ID are missing
+  as long as a Via says where the answer goes (RFC 4475 §3.3.1). Then a new INVITE must
   pass the ``AccessPolicy`` (trunk allow-list, digest 401/407, 403). Every refusal is reported as
   ``MessageRejected``.
 - A re-INVITE or UPDATE in a confirmed dialog with an unchanged offer (same ``o=`` line) or none
@@ -423,8 +425,13 @@ class SipEndpoint(MidCallMixin, UacMixin):
         if (
             isinstance(partial, Request)
             and partial.method != "ACK"  # an ACK is never answered
-            and all(partial.headers.get(name) for name in MANDATORY_HEADERS)
+            and (partial.uri or all(partial.headers.get(name) for name in MANDATORY_HEADERS))
+            and partial.headers.get("Via")
         ):
+            # A request line that parsed and a Via: enough to address a 400, which copies what
+            # there is of From, To, Call-ID and CSeq (RFC 4475 §3.3.1 asks for it even when
+            # mandatory headers are missing: the sender matches it by branch). A bad request
+            # line still needs every mandatory header, to tell a request from noise.
             stamp_via(partial, addr)
             response = make_response(partial, err.status, reason, to_tag=self._new_tag())
             response.headers.add("Server", self.user_agent)

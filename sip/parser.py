@@ -31,7 +31,9 @@ _STATUS_LINE = re.compile(r"^(SIP/\d+\.\d+) (\d{3})(?: (.*))?$", re.IGNORECASE)
 _QUOTED_PAIR = re.compile(r"\\[\x00-\x7f]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _URI_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
-_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\S*)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+# \r?: the head keeps its CRLFs, and "$" matches only before LF (a Content-Length that was not the
+# last header was missed, so its body was framed as the start of the next message).
+_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\S*)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes] | None:
@@ -145,9 +147,10 @@ def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
 
 def _validate_headers(message: Request | Response) -> None:
     headers = message.headers
-    for name in MANDATORY_HEADERS:
-        if headers.get(name) is None:
-            raise _Fault(f"missing {name} header")
+    missing = [name for name in MANDATORY_HEADERS if headers.get(name) is None]
+    if missing:
+        names = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+        raise _Fault(f"missing {names} header{'s' if len(missing) > 1 else ''}")
     for name in SINGLETON_HEADERS:
         if len(headers.get_all(name)) > 1:
             raise _Fault(f"more than one {name} header")
@@ -195,7 +198,12 @@ def _validate_headers(message: Request | Response) -> None:
             if not _is_delta_seconds(value.split(";")[0].strip()):
                 raise _Fault(f"bad {name} header")
     max_forwards = headers.get("Max-Forwards")
-    if max_forwards is not None and not (max_forwards.isdigit() and int(max_forwards) <= 255):
+    if max_forwards is not None and not (
+        max_forwards.isascii()  # "²" passes isdigit() but not int(), nor do more than 4300 digits
+        and max_forwards.isdigit()
+        and len(max_forwards.lstrip("0")) <= 3
+        and int(max_forwards) <= 255
+    ):
         raise _Fault("bad Max-Forwards")
 
 
@@ -204,7 +212,8 @@ class _TooLarge(Exception):
 
 
 def _is_delta_seconds(text: str) -> bool:
-    return text.isdigit() and len(text) <= 10 and int(text) < 2**32
+    # isascii: str.isdigit() is also true of '²' and other digits that int() refuses.
+    return text.isascii() and text.isdigit() and len(text) <= 10 and int(text) < 2**32
 
 
 def _cut_body(headers: Headers, body: bytes, max_body_bytes: int) -> bytes:
@@ -213,8 +222,10 @@ def _cut_body(headers: Headers, body: bytes, max_body_bytes: int) -> bytes:
         if len(body) > max_body_bytes:
             raise _TooLarge(f"body of {len(body)} bytes exceeds limit {max_body_bytes}")
         return body
-    if not declared.isdigit():
+    if not (declared.isascii() and declared.isdigit()):
         raise _Fault("bad Content-Length")
+    if len(declared.lstrip("0")) > 10:  # over any limit, and int() refuses more than 4300 digits
+        raise _TooLarge(f"Content-Length of {len(declared)} digits exceeds limit {max_body_bytes}")
     length = int(declared)
     if length > max_body_bytes:
         raise _TooLarge(f"Content-Length {length} exceeds limit {max_body_bytes}")
@@ -270,6 +281,6 @@ def _stream_content_length(head: bytes) -> int:
     match = _CONTENT_LENGTH.search(head)
     if match is None:
         return 0  # RFC 3261 §18.3 requires it on streams; treat absence as an empty body
-    if not match.group(1).isdigit():
+    if not match.group(1).isdigit() or len(match.group(1).lstrip(b"0")) > 10:  # int() refuses > 4300 digits
         raise SipParseError("bad Content-Length")
     return int(match.group(1))

@@ -1,15 +1,18 @@
 """What the UAS checks before it acts on a request, and small helpers of the endpoint.
 
-Theory of operation: ``screen_request`` applies the RFC 3261 §8.2 checks in the RFC's order
-(method, then headers, then content) and returns the refusal to send, or None when the request
-may be dispatched. It reads only the request and the allowed methods, so the rules can be tested
-and changed without touching the endpoint's state. The other helpers are pure functions on
+Theory of operation: ``screen_request`` first refuses with 400 what parsed but is still
+malformed for a UA (a To that is no SIP/SIPS/tel URI, a Date not in GMT: RFC 4475 §3.3.4,
+§3.1.2.12), then applies the RFC 3261 §8.2 checks in the RFC's order (method, then headers,
+then content) and returns the refusal to send, or None when the request may be dispatched.
+It reads only the request and the allowed methods, so the rules can be tested and changed
+without touching the endpoint's state. The other helpers are pure functions on
 messages: stamping the real source address into the top Via, reading the user part of a URI,
 telling a session refresh from a changed offer, and making a safe reason phrase.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from mssip.errors import SipParseError
@@ -44,6 +47,15 @@ URI_SCHEMES = ("sip", "sips", "tel")
 OFFER_METHODS = ("INVITE", "UPDATE")  # requests whose body is an SDP offer
 SDP = "application/sdp"
 
+# RFC 3261 §20.17, §25.1: SIP-date = rfc1123-date = wkday "," SP 2DIGIT SP month SP 4DIGIT SP
+# time SP "GMT". Day and month names are read case-blind; the zone must be GMT (RFC 4475 §3.1.2.12).
+_SIP_DATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-3]\d (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
+    r"[0-2]\d:[0-5]\d:(?:[0-5]\d|60) GMT",
+    re.IGNORECASE,
+)
+_SCHEME_NAME = re.compile(r"[a-z][a-z0-9+.\-]*")
+
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
@@ -53,8 +65,16 @@ class Refusal:
 
 
 def screen_request(request: Request, allow: tuple[str, ...]) -> Refusal | None:
-    """RFC 3261 §8.2 checks before dispatch: the refusal to send, or None to go on."""
+    """RFC 3261 §8.2 checks before dispatch: the refusal to send, or None to go on.
+
+    First the faults that make the request malformed for a UA even though it parsed (400,
+    like a parse fault, before the method is looked at): a To that is no SIP, SIPS or tel
+    address (RFC 4475 §3.3.4: not an address a UAS or registrar can be) and a Date that is not
+    a SIP-date in GMT (RFC 4475 §3.1.2.12)."""
     method = request.method
+    fault = _malformed(request)
+    if fault is not None:
+        return Refusal(400, fault)
     allow_header = [("Allow", ", ".join(allow))]
     if method not in KNOWN_METHODS:
         return Refusal(501, "Not Implemented", allow_header)
@@ -79,6 +99,22 @@ def screen_request(request: Request, allow: tuple[str, ...]) -> Refusal | None:
         encoding = (request.headers.get("Content-Encoding") or "identity").lower()
         if encoding != "identity":
             return Refusal(415, "Unsupported Media Type", [("Accept-Encoding", "identity")])
+    return None
+
+
+def _malformed(request: Request) -> str | None:
+    """The reason phrase of a 400 for a request the parser accepted but a UA cannot act on."""
+    try:
+        to_uri = request.to_addr.uri
+    except SipParseError:
+        return "bad To header"  # the parser checked it; only a request built by hand gets here
+    scheme = to_uri.split(":", 1)[0].lower() if ":" in to_uri else ""
+    if scheme not in URI_SCHEMES:
+        shown = scheme[:20] if _SCHEME_NAME.fullmatch(scheme) else "?"  # it goes into our reason phrase
+        return f"unsupported URI scheme in To header: {shown}"
+    for value in request.headers.get_all("Date"):
+        if not _SIP_DATE.fullmatch(value.strip()):
+            return "bad Date header: not an RFC 1123 date in GMT"
     return None
 
 

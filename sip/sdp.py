@@ -14,6 +14,7 @@ ints in ``NegotiatedMedia``. Malformed SDP raises ``SdpParseError``; nothing to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mssip.errors import NegotiationError, SdpParseError
@@ -42,7 +43,7 @@ _SESSION_ORDER = "vosiuepcbtrzkam"
 _MEDIA_ORDER = "micbka"
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 _MIRROR = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
-SUPPORTED_PROTOS = ("RTP/AVP", "RTP/AVPF")  # plain RTP; no SRTP/DTLS yet
+SUPPORTED_PROTOS = ("RTP/AVP", "RTP/AVPF")  # plain RTP; SDES-SRTP (RTP/SAVP) is mssip.sdes
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,7 @@ class _Attributes:
         value = self.attribute("ptime")
         try:
             return int(float(value)) if value else None
-        except ValueError:
+        except (ValueError, OverflowError):  # 'abc', 'inf'
             return None
 
 
@@ -166,7 +167,7 @@ class MediaDescription(_Attributes):
                     return RtpMap(parts[0], int(parts[1]), channels)
                 except (IndexError, ValueError):
                     return None
-        if payload_type.isdigit():
+        if _is_number(payload_type):
             return STATIC_PAYLOAD_TYPES.get(int(payload_type))
         return None
 
@@ -266,12 +267,18 @@ def parse_sdp(data: bytes | str) -> SessionDescription:
     return session
 
 
+def _is_number(text: str) -> bool:
+    """Digits int() takes and a port or payload type fits: str.isdigit() alone is also true of
+    '²', and int() refuses more than 4300 digits (both raised ValueError, not SdpParseError)."""
+    return text.isascii() and text.isdigit() and len(text.lstrip("0")) <= 9
+
+
 def _parse_media(value: str) -> MediaDescription:
     parts = value.split()
     if len(parts) < 3:
         raise SdpParseError("bad m= line")
     port_text, slash, count_text = parts[1].partition("/")
-    if not port_text.isdigit() or int(port_text) > 65535 or (slash and not count_text.isdigit()):
+    if not _is_number(port_text) or int(port_text) > 65535 or (slash and not _is_number(count_text)):
         raise SdpParseError("bad m= port")
     count = int(count_text) if slash else None
     return MediaDescription(parts[0], int(port_text), parts[2], parts[3:], port_count=count)
@@ -312,6 +319,7 @@ class NegotiatedMedia:
     ptime_ms: int
     direction: str  # ours, as written in the answer
     remote_fmtp: str | None = None  # the offer's fmtp for the chosen codec (opus encoder settings)
+    media_index: int = 0  # the offer's m-line that was answered
 
 
 DEFAULT_PTIME_MS = 20
@@ -319,10 +327,20 @@ DTMF_EVENTS = "0-16"
 
 
 def negotiate(
-    offer: SessionDescription, supported: list[CodecSpec], local_ip: str, local_port: int, session_id: int
+    offer: SessionDescription,
+    supported: list[CodecSpec],
+    local_ip: str,
+    local_port: int,
+    session_id: int,
+    *,
+    protos: tuple[str, ...] = SUPPORTED_PROTOS,
+    usable: Callable[[MediaDescription], bool] | None = None,
 ) -> NegotiatedMedia:
-    """Answer ``offer`` for one audio stream; raise ``NegotiationError`` when nothing fits."""
-    audio_index, chosen_pt, codec = _choose_codec(offer, supported)
+    """Answer ``offer`` for one audio stream; raise ``NegotiationError`` when nothing fits.
+
+    Only audio m-lines whose transport is in ``protos`` (and, given ``usable``, that it accepts:
+    the SDES keys of ``mssip.sdes``) are answerable."""
+    audio_index, chosen_pt, codec = _choose_codec(offer, supported, protos, usable)
     offered = offer.media[audio_index]
     connection = offer.connection_of(offered)
     if connection is None:
@@ -371,20 +389,26 @@ def negotiate(
         ptime_ms=ptime,
         direction=direction,
         remote_fmtp=offered.fmtp(chosen_pt),
+        media_index=audio_index,
     )
 
 
-def _choose_codec(offer: SessionDescription, supported: list[CodecSpec]) -> tuple[int, str, CodecSpec]:
+def _choose_codec(
+    offer: SessionDescription,
+    supported: list[CodecSpec],
+    protos: tuple[str, ...] = SUPPORTED_PROTOS,
+    accept: Callable[[MediaDescription], bool] | None = None,
+) -> tuple[int, str, CodecSpec]:
     audio = [(i, m) for i, m in enumerate(offer.media) if m.media == "audio" and m.port != 0]
     if not audio:
         raise NegotiationError("no audio m-line in offer")
-    usable = [(i, m) for i, m in audio if m.proto.upper() in SUPPORTED_PROTOS]
+    usable = [(i, m) for i, m in audio if m.proto.upper() in protos and (accept is None or accept(m))]
     if not usable:
-        raise NegotiationError(f"no audio m-line with a supported transport ({', '.join(SUPPORTED_PROTOS)})")
+        raise NegotiationError(f"no audio m-line with a supported transport ({', '.join(protos)})")
     for index, media in usable:
         for pt in media.formats:
             rtpmap = media.rtpmap(pt)
-            if rtpmap is None or not pt.isdigit() or rtpmap.encoding.lower() == "telephone-event":
+            if rtpmap is None or not _is_number(pt) or rtpmap.encoding.lower() == "telephone-event":
                 continue
             for codec in supported:
                 if codec.matches(rtpmap):
@@ -396,7 +420,7 @@ def _choose_telephone_event(media: MediaDescription, clock_rate: int) -> str | N
     events = []
     for pt in media.formats:
         rtpmap = media.rtpmap(pt)
-        if pt.isdigit() and rtpmap is not None and rtpmap.encoding.lower() == "telephone-event":
+        if _is_number(pt) and rtpmap is not None and rtpmap.encoding.lower() == "telephone-event":
             events.append((pt, rtpmap))
     if not events:
         return None
@@ -443,9 +467,11 @@ def make_offer(codecs: list[CodecSpec], local_ip: str, local_port: int, session_
     )
 
 
-def read_answer(answer: SessionDescription, offered: list[CodecSpec]) -> NegotiatedMedia:
+def read_answer(
+    answer: SessionDescription, offered: list[CodecSpec], *, protos: tuple[str, ...] = SUPPORTED_PROTOS
+) -> NegotiatedMedia:
     """What an answer to our offer settled: its first audio format we offered, its address.
 
     Reading an answer is the same choice as answering an offer restricted to what we offered, so
     this reuses ``negotiate`` (whose own SDP is discarded; ``direction`` is then ours mirrored)."""
-    return negotiate(answer, offered, "0.0.0.0", 9, session_id=0)
+    return negotiate(answer, offered, "0.0.0.0", 9, session_id=0, protos=protos)

@@ -497,7 +497,7 @@ def _sipfrag_status(body: bytes) -> tuple[int, str]:
     """``SIP/2.0 200 OK`` from a message/sipfrag body; (0, "") when it has none."""
     line = body.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
     parts = line.split(" ", 2)
-    if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdigit():
+    if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isascii() and parts[1].isdigit():
         return int(parts[1]), parts[2] if len(parts) > 2 else ""
     return 0, ""
 

@@ -3,10 +3,11 @@
 Theory of operation: a route (or `execute`/`transfer`) names an http(s) URL. We POST the call
 body `{"call": {...}, "vars": {...}, "envs": {...}, "params": {...}}` as JSON with the same
 `call.call_id` on every request of the call (the SDK mints its SWAIG tokens for that id), take
-the userinfo of the URL out into an `Authorization: Basic` header (the SDK always requires
-it), keep the query string (dynamic agents read it), and follow 307/308 redirects by POSTing
-the same body to `Location` (aiohttp does that for 307/308; 301/302/303 would turn into a GET
-and lose the body, so we follow those ourselves the same way, a bounded number of times).
+the userinfo of the URL out into an `Authorization: Basic` header (the SDK always requires it;
+a redirect to another host does not get it), keep the query string (dynamic agents read it),
+and follow 307/308 redirects by POSTing the same body to `Location` (aiohttp does that for
+307/308; 301/302/303 would turn into a GET and lose the body, so we follow those ourselves the
+same way, a bounded number of times).
 The reply must be 200 with a JSON or YAML SWML document; anything else (timeout, refused
 connection, 4xx/5xx, a body that is not a valid document) raises `FetchError` with the URL
 (without its password) and the reason, which the executor turns into the configured apology
@@ -16,6 +17,10 @@ With a signing key (`[swaig] signing_key`, through `SwmlOptions.signing_key`) ev
 redirects included, carries the SignalWire signature headers over the URL it goes to and the
 exact body bytes (`mediaserver.swaig.signing`): an SDK agent with a signing key refuses an
 unsigned fetch with 403.
+
+With a restricting `[swml] allowed_hosts` (`SwmlOptions.url_policy`, kernel/url_policy.py) the
+URL and every redirect target are checked before they are requested; a refused host is a
+`FetchError` like any other (the apology and hangup), with the reason logged once.
 
 `validate_url` serves `mediaserver validate URL`: the same fetch with a sample call body.
 """
@@ -31,6 +36,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import aiohttp
 
+from mediaserver.kernel.url_policy import UrlPolicy, UrlRefused
+from mediaserver.logs import redact
 from mediaserver.swaig.signing import signed_target
 from mediaserver.swml.document import Document, load_document
 from mediaserver.swml.errors import SwmlError
@@ -59,6 +66,15 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
     user, password = unquote(parts.username), unquote(parts.password or "")
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     return bare, {"Authorization": f"Basic {token}"}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
 def public_url(url: str) -> str:
@@ -105,8 +121,11 @@ async def fetch_swml(
     timeout_s: float,
     *,
     signing_key: str = "",
+    policy: UrlPolicy | None = None,
 ) -> Document:
-    """POST the call body to `url` and return the validated document, or raise FetchError."""
+    """POST the call body to `url` and return the validated document, or raise FetchError.
+
+    `policy` ([swml] allowed_hosts) is asked about the URL and every redirect target first."""
     target, headers = split_credentials(url)
     headers = {
         **headers,
@@ -119,6 +138,8 @@ async def fetch_swml(
     raw = json.dumps(dict(body))  # one serialisation: the bytes signed are the bytes sent
     try:
         for _ in range(MAX_REDIRECTS + 1):
+            if policy is not None:
+                await policy.check(target, purpose="swml fetch")
             url_sent, signature = signed_target(target, raw, signing_key)
             async with http.post(
                 url_sent,
@@ -128,10 +149,14 @@ async def fetch_swml(
                 allow_redirects=False,
             ) as response:
                 if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
-                    target = urljoin(target, response.headers["Location"])
+                    moved = urljoin(target, response.headers["Location"])
+                    if _origin(moved) != _origin(target):
+                        headers.pop("Authorization", None)  # the userinfo was for the first host only
+                    target = moved
                     continue
                 if response.status != 200:
-                    text = (await response.text(errors="replace"))[:200]
+                    # The agent's words go into the call's events (browsers see them): no credentials
+                    text = redact((await response.text(errors="replace"))[:200])
                     raise FetchError(f"{shown}: HTTP {response.status} {response.reason or ''} {text}".strip())
                 data = await response.content.read(MAX_BODY_BYTES + 1)
                 if len(data) > MAX_BODY_BYTES:
@@ -139,6 +164,9 @@ async def fetch_swml(
                 break
         else:
             raise FetchError(f"{shown}: more than {MAX_REDIRECTS} redirects")
+    except UrlRefused as refused:
+        where = "" if target == split_credentials(url)[0] else f" (redirected to {public_url(target)})"
+        raise FetchError(f"{shown}: refused{where}: {refused}") from None
     except TimeoutError:
         raise FetchError(f"{shown}: no answer within {timeout_s:g} s") from None
     except aiohttp.ClientError as exc:

@@ -42,6 +42,15 @@ from mediaserver.swml.interpreter import Interpreter
 log = logging.getLogger(__name__)
 
 
+def document_label(document: Document) -> str:
+    """How a document without a route name is shown to callers: a URL without its credentials,
+    a file by its name alone (no server path), `<inline>` as it is."""
+    source = document.source
+    if "://" in source:
+        return public_url(source)
+    return Path(source).name if source and not source.startswith("<") else source
+
+
 class Kernel:
     def __init__(self, ticker: MediaTicker, services: KernelServices, route: Callable[[str], Path | str]) -> None:
         self.ticker = ticker
@@ -111,10 +120,12 @@ class Kernel:
         on_ended: Callable[[Call], None],
         info: dict[str, object] | None = None,
         log_digits: bool = False,
+        route: str = "",
     ) -> Call:
         """An inbound leg running `document`: the leg lifecycle (kernel/legs.py) with an SWML
         executor as its script, kept in `calls` while it lives; `on_ended` is the front end's
-        teardown, called exactly once."""
+        teardown, called exactly once. `route` names the route that picked the document: it is
+        what `call_started` shows (events reach browsers; the document's file path never does)."""
         options = self.services.swml
 
         async def script(call: Call) -> None:
@@ -141,7 +152,7 @@ class Kernel:
                 from_uri=from_uri,
                 to_uri=to_uri,
                 codec=media.codec_name,
-                document=document.source,
+                document=route or document_label(document),
                 front_end=dict(info or {}),
             ),
             log_digits=log_digits,

@@ -36,6 +36,7 @@ from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.eventbus import EventBus
 from mediaserver.kernel.inline import InlineResult, ScriptRegistry
 from mediaserver.kernel.speech import PromptRecognizer, SpeechSynthesizer, UnavailableRecognizer
+from mediaserver.kernel.url_policy import UrlPolicy
 from mediaserver.swml.effects import Ai, AiFinished
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ class SwmlOptions:
     envs: dict[str, Any] = field(default_factory=dict)
     expression_timeout_ms: int = 100
     signing_key: str = ""  # [swaig] signing_key: SWML fetches are signed as SDK agents check (kernel/fetch.py)
+    # [swml] allowed_hosts: the hosts SWML fetches and `request` may reach; the default allows all
+    url_policy: UrlPolicy = field(default_factory=UrlPolicy)
 
     @classmethod
     def from_settings(cls, swml: Any) -> SwmlOptions:
@@ -68,6 +71,7 @@ class SwmlOptions:
             recordings_dir=Path(swml.recordings_dir),
             expression_timeout_ms=swml.expression_timeout_ms,
             envs=dict(swml.envs),
+            url_policy=UrlPolicy.from_entries(getattr(swml, "allowed_hosts", ())),
         )
 
 

@@ -3,7 +3,12 @@
 Theory of operation: `control_routes(kernel, sidecars, bus, token)` returns a mount for
 `build_http_app`; every route lives under `/api` and needs `Authorization: Bearer <token>` (or
 `?token=` for browsers' EventSource, which cannot set headers). An empty token turns the API
-off (403 for everyone) rather than leaving calls open to anyone who can reach the port.
+off (403 for everyone) rather than leaving calls open to anyone who can reach the port. The
+token is compared in constant time (`hmac.compare_digest` over SHA-256 digests, so not even its
+length shows), and a client (by peer address) with `MAX_AUTH_FAILURES` failed attempts within
+`AUTH_WINDOW_S` gets 429 with Retry-After, right token or not, until the oldest failure ages
+out (`FailedAuthLimiter`). Failed attempts are logged with the peer and the path, never the
+token or the query string.
 
 Replies are JSON. The sidecar routes mirror the FS API of seed 002 and answer its text in
 `reply` (`+OK started`, `+OK queued`, `+OK running=1 ticks=…`, `-ERR: Invalid Call`, `-ERR:
@@ -38,9 +43,13 @@ The AI agent of a call is reached only through its `AgentHandle` in `kernel.agen
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
+import math
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -53,11 +62,13 @@ from mediaserver.kernel.call import Call, CallEnded
 from mediaserver.kernel.eventbus import BusEvent, EventBus
 from mediaserver.kernel.registry import Kernel
 
-__all__ = ["control_routes"]
+__all__ = ["FailedAuthLimiter", "control_routes"]
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 15.0
+MAX_AUTH_FAILURES = 10  # failed bearer tokens per client within AUTH_WINDOW_S; then 429
+AUTH_WINDOW_S = 60.0
 STATUS_OF = {
     "Invalid Call": 404,
     "no sidecar attached": 404,
@@ -65,6 +76,64 @@ STATUS_OF = {
     "failed to build sidecar app (model resolution failed?)": 503,
     "failed to start transcribe": 503,
 }
+
+
+class FailedAuthLimiter:
+    """Failed authentication attempts per client in a sliding window.
+
+    `blocked_for(client, now)` is how long the client must still wait (0: not blocked): it is
+    blocked once it has `max_failures` failures within the last `window_s` seconds, until the
+    oldest of them is that old. A success clears the client's record. At most `max_clients`
+    clients are remembered (the stalest are forgotten first), so a scan from many addresses
+    cannot grow it without bound."""
+
+    def __init__(
+        self,
+        max_failures: int = MAX_AUTH_FAILURES,
+        window_s: float = AUTH_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = 10_000,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.clock = clock
+        self.max_clients = max_clients
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, client: str, now: float) -> deque[float] | None:
+        times = self._failures.get(client)
+        if times is None:
+            return None
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        if not times:
+            del self._failures[client]
+            return None
+        return times
+
+    def blocked_for(self, client: str, now: float) -> float:
+        times = self._recent(client, now)
+        if times is None or len(times) < self.max_failures:
+            return 0.0
+        return times[-self.max_failures] + self.window_s - now
+
+    def failed(self, client: str, now: float) -> int:
+        """Count a failure; returns the client's failures within the window."""
+        times = self._recent(client, now)
+        if times is None:
+            if len(self._failures) >= self.max_clients:
+                stalest = min(self._failures, key=lambda c: self._failures[c][-1])
+                del self._failures[stalest]
+            times = self._failures[client] = deque(maxlen=self.max_failures)
+        times.append(now)
+        return len(times)
+
+    def succeeded(self, client: str) -> None:
+        self._failures.pop(client, None)
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
 def _reply(text: str, **extra: Any) -> web.Response:
@@ -78,8 +147,16 @@ def _event_json(event: BusEvent) -> str:
 
 
 def control_routes(
-    kernel: Kernel, sidecars: SidecarManager | None, bus: EventBus, token: str
+    kernel: Kernel,
+    sidecars: SidecarManager | None,
+    bus: EventBus,
+    token: str,
+    *,
+    auth_limit: FailedAuthLimiter | None = None,
 ) -> Callable[[web.Application], None]:
+    limiter = auth_limit or FailedAuthLimiter()
+    expected = _digest(token)
+
     def authorized(request: web.Request) -> web.Response | None:
         if not token:
             return web.json_response(
@@ -89,12 +166,28 @@ def control_routes(
                 },
                 status=403,
             )
+        client, now = request.remote or "unknown", limiter.clock()
+        wait = limiter.blocked_for(client, now)
+        if wait > 0:
+            return web.json_response(
+                {"error": "too many failed attempts: retry later"},
+                status=429,
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         given = request.headers.get("Authorization", "")
         given = given[7:] if given.lower().startswith("bearer ") else request.query.get("token", "")
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not hmac.compare_digest(_digest(given), expected):
+            failures = limiter.failed(client, now)
+            blocked = failures >= limiter.max_failures
+            log.log(
+                logging.WARNING if blocked else logging.INFO,
+                "control API: too many failed attempts, client blocked" if blocked else "control API: bad token",
+                extra={"peer": client, "method": request.method, "path": request.path, "failures": failures},
+            )
             return web.json_response(
                 {"error": "missing or wrong bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
             )
+        limiter.succeeded(client)
         return None
 
     def guarded(handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:

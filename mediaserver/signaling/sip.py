@@ -29,6 +29,7 @@ from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.taps import DigitSource
+from mediaserver.rtp.srtp import SrtpSession
 from mediaserver.signaling.sdp_codecs import sdp_codecs
 from mediaserver.signaling.sip_dialer import DialerOptions, Registration, SipDialer
 from mediaserver.swml.document import Document
@@ -39,7 +40,8 @@ from mediaserver.transport.udp import Addr, DatagramEndpoint, RtpEndpoint, Strea
 from mssip import events as sip_events
 from mssip.endpoint import SipEndpoint
 from mssip.errors import LocalProtocolError, SipError
-from mssip.sdp import CodecSpec, NegotiationError, SessionDescription, negotiate
+from mssip.sdes import answer_offer
+from mssip.sdp import CodecSpec, NegotiationError, SessionDescription
 from mssip.security import AccessPolicy, RateLimiter, Trunk
 from mssip.uri import parse_name_addr, parse_uri
 
@@ -86,6 +88,8 @@ class SipOptions:
     known_users: frozenset[str] = frozenset()  # the users of [routes.users]
     route_header: str = ""
     max_body_bytes: int = 32768
+    outbound_proxy: str = ""  # host[:port] for calls to phone numbers
+    media_encryption: str = "off"  # SDES-SRTP: "off", "optional" or "required" (plain offers get 488)
     access: SipAccess = SipAccess()
     tls: SipTls = SipTls()
     register: Registration = Registration()
@@ -96,6 +100,8 @@ class SipOptions:
             codecs=self.codecs,
             jitter_depth_frames=self.jitter_depth_frames,
             register=self.register,
+            outbound_proxy=self.outbound_proxy,
+            media_encryption=self.media_encryption,
         )
 
 
@@ -384,13 +390,19 @@ class SipFrontEnd:
         try:
             if entry is None:
                 raise NegotiationError("call is not set up yet")
-            answer = negotiate(
+            srtp = entry.rtp.srtp  # an SRTP call stays SRTP with our key (RFC 4568 §7.1.4), a plain one plain
+            answer, keys = answer_offer(
                 SessionDescription.parse(event.offer),
                 [entry.codec],
                 self.options.contact_host,
                 entry.rtp.port,
                 session_id=zlib.crc32(call_id.encode()),
+                mode="required" if srtp else "off",
+                local_key=srtp.local_key if srtp else None,
+                suites=(srtp.suite,) if srtp else (),
             )
+            if srtp is not None and keys is not None:
+                srtp.rekey_inbound(keys.remote_key)
         except (NegotiationError, ValueError) as exc:
             log.info("mid-call offer refused", extra={"call_id": call_id, "error": str(exc)})
             self.command(lambda now: self.endpoint.reject_offer(call_id, 488, "Not Acceptable Here", now))
@@ -417,6 +429,11 @@ class SipFrontEnd:
             except SipError:
                 return value.strip()
         return invite.to_user
+
+    def _route_name(self, invite: sip_events.InviteReceived) -> str:
+        """What `call_started` shows as the call's document: the route's name, never a file path."""
+        user = self._route_user(invite)
+        return user if user in self.options.known_users else "default"
 
     async def _resolve(self, invite: sip_events.InviteReceived) -> Document | None:
         """The call's SWML document; None when the user has no route and unknown users are refused."""
@@ -458,8 +475,13 @@ class SipFrontEnd:
             self.command(lambda now: self.endpoint.reject(call_id, 503, "Service Unavailable", now))
             return
         try:
-            answer = negotiate(
-                offer, self.supported, self.options.contact_host, rtp.port, session_id=zlib.crc32(call_id.encode())
+            answer, keys = answer_offer(
+                offer,
+                self.supported,
+                self.options.contact_host,
+                rtp.port,
+                session_id=zlib.crc32(call_id.encode()),
+                mode=self.options.media_encryption,
             )
         except NegotiationError as exc:
             log.warning("no acceptable media", extra={"call_id": call_id, "error": str(exc)})
@@ -467,6 +489,7 @@ class SipFrontEnd:
             self.command(lambda now: self.endpoint.reject(call_id, 488, "Not Acceptable Here", now))
             return
         rtp.remote = (answer.remote_ip, answer.remote_port)
+        rtp.srtp = SrtpSession(keys.suite, keys.local_key, keys.remote_key) if keys else None
         answer_sdp = answer.answer.serialize()
         params = MediaParams(
             codec=answer.codec.name,
@@ -487,12 +510,14 @@ class SipFrontEnd:
             send_media=rtp.send,
             on_ended=self.forget_leg,
             log_digits=True,
+            route=self._route_name(invite),
             info={
                 "transport": invite.transport,
                 "remote": f"{invite.remote_addr[0]}:{invite.remote_addr[1]}",
                 "rtp_port": rtp.port,
                 "type": "sip",
                 "identity": invite.identity,
+                "srtp": keys.suite if keys else "",
             },
         )
         rtp.on_media = call.receive_media

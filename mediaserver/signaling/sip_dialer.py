@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import zlib
 from collections.abc import Callable, Mapping
@@ -34,16 +35,19 @@ from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.services import DialResult
+from mediaserver.rtp.srtp import SrtpSession
 from mediaserver.signaling.sdp_codecs import sdp_codecs
 from mediaserver.transport.udp import RtpEndpoint
 from mscodecs import SUPPORTED
 from mssip import events as sip_events
 from mssip.endpoint import SipEndpoint
 from mssip.errors import SipError
-from mssip.sdp import CodecSpec, NegotiationError, SessionDescription, make_offer, read_answer
+from mssip.sdes import make_offer_with_keys, read_answer_keys
+from mssip.sdp import CodecSpec, NegotiationError, SessionDescription
 from mssip.uri import parse_uri
 
 log = logging.getLogger(__name__)
+_PHONE_NUMBER = re.compile(r"^(?:tel:)?(\+?[0-9]{3,15})$", re.IGNORECASE)
 Outcome = sip_events.CallAnswered | sip_events.CallFailed
 
 
@@ -65,6 +69,10 @@ class DialerOptions:
     codecs: tuple[str, ...]  # what an outbound offer lists when the verb names none
     jitter_depth_frames: int = 3
     register: Registration = Registration()
+    outbound_proxy: str = ""  # host[:port]: a phone number is dialled as sip:<number>@<proxy>
+    # SDES-SRTP: "required" offers RTP/SAVP; "optional" offers RTP/AVP with a=crypto (best effort:
+    # what baresip's mediaenc=srtp and FreeSWITCH/Asterisk "optimistic" SRTP offer and accept)
+    media_encryption: str = "off"
 
 
 class SipPort(Protocol):
@@ -158,7 +166,7 @@ class SipDialer:
     ) -> DialResult:
         front = self.front
         try:
-            target = parse_uri(to if ":" in to else f"sip:{to}")
+            target = parse_uri(self._via_proxy(to))
             if target.scheme not in ("sip", "sips") or not target.host:
                 raise SipError(f"not a SIP URI: {to!r}")
             addr = await self._resolve(target.host, target.port or 5060)
@@ -169,7 +177,8 @@ class SipDialer:
         rtp = await front.open_rtp()
         host = self.options.contact_host
         session = zlib.crc32(f"{origin.call_id}/{to}".encode())
-        offer = make_offer(offered, host, rtp.port, session).serialize()
+        offer_sdp, cryptos = make_offer_with_keys(offered, host, rtp.port, session, mode=self.options.media_encryption)
+        offer = offer_sdp.serialize()
         from_uri = from_ if from_ and ":" in from_ else (f"sip:{from_}@{host}" if from_ else origin.from_uri)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
@@ -206,13 +215,16 @@ class SipDialer:
             front.release_rtp(rtp)
             return DialResult(False, outcome.status, outcome.reason)
         try:
-            answer = read_answer(SessionDescription.parse(outcome.sdp or b""), offered)
+            answer, keys = read_answer_keys(
+                SessionDescription.parse(outcome.sdp or b""), offered, cryptos, mode=self.options.media_encryption
+            )
         except (NegotiationError, ValueError) as exc:
             origin.events.emit(DialFailed(to=to, error=f"unusable SDP answer: {exc}"))
             front.command(lambda now: front.endpoint.hangup(call_id, now))
             front.release_rtp(rtp)
             return DialResult(False, 488, "unusable SDP answer")
         rtp.remote = (answer.remote_ip, answer.remote_port)
+        rtp.srtp = SrtpSession(keys.suite, keys.local_key, keys.remote_key) if keys else None
         params = MediaParams(
             codec=answer.codec.name,
             payload_type=answer.payload_type,
@@ -283,6 +295,14 @@ class SipDialer:
         except SipError:
             return None
         return (register.user, register.password) if registrar_host == host else None
+
+    def _via_proxy(self, to: str) -> str:
+        """`to` as a SIP URI: a phone number ("+1555…", tel:…) goes to the outbound proxy."""
+        number = _PHONE_NUMBER.match(to.strip())
+        proxy = self.options.outbound_proxy.removeprefix("sip:")
+        if number and proxy:
+            return f"sip:{number.group(1)}@{proxy}"
+        return to if ":" in to else f"sip:{to}"
 
     @staticmethod
     async def _resolve(host: str, port: int) -> tuple[str, int]:

@@ -418,6 +418,7 @@ class WebRtcFrontEnd:
             send_media=lambda _: None,  # aiortc sends by itself; tick() returns no datagrams
             on_ended=self._call_ended,
             info={"type": "webrtc", "signalling": signalling, "route": route, "remote": request.remote or ""},
+            route=route,
         )
         session.call = call
         self.sessions[call_id] = session

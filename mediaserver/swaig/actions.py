@@ -454,7 +454,8 @@ def apply_actions(
                 continue
             try:
                 handler(value, item, control, local, report)
-            except (ValueError, TypeError, KeyError) as exc:
+            # RecursionError: SWML text (or a POM) nested too deeply; OverflowError: int(1e999)
+            except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as exc:
                 log.warning("action[%d].%s: %s; skipped", index, name, exc)
                 report.ignored.append(name)
                 continue

@@ -76,8 +76,12 @@ async def _post_once(
         return WebhookReply(False, status, error="empty reply", raw=text)
     try:
         data = json.loads(text)
+    except RecursionError:
+        return WebhookReply(False, status, error="reply is not JSON: nested too deeply", raw=text[:2000])
     except json.JSONDecodeError as exc:
         return WebhookReply(False, status, error=f"reply is not JSON: {exc.msg} at char {exc.pos}", raw=text[:2000])
+    except ValueError as exc:  # an integer of more than 4300 digits
+        return WebhookReply(False, status, error=f"reply is not usable JSON: {exc}", raw=text[:2000])
     return WebhookReply(True, status, data=data, raw=text[:2000])
 
 

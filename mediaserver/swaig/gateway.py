@@ -287,6 +287,10 @@ class SwaigToolRunner:
                 response=f"The arguments for {invocation.name} were not valid JSON ({exc.msg}). "
                 "Call it again with a JSON object."
             )
+        except (ValueError, RecursionError):  # an int of > 4300 digits, nested too deeply
+            return ToolOutcome(
+                response=f"The arguments for {invocation.name} could not be read. Call it again with a JSON object."
+            )
         args = parsed if isinstance(parsed, dict) else {}
         name = invocation.name
         if name in NAVIGATION:

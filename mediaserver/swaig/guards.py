@@ -48,7 +48,7 @@ class GuardVerdict:
 def _canonical(arguments: str) -> str:
     try:
         return json.dumps(json.loads(arguments or "{}"), sort_keys=True, separators=(",", ":"))
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, an int of > 4300 digits, nested too deeply
         return arguments.strip()
 
 

@@ -162,7 +162,7 @@ def cjson_parse(text: str) -> Any:
     text = text.lstrip("\ufeff").lstrip("".join(chr(code) for code in range(33)))
     try:
         value, _ = json.JSONDecoder(strict=False).raw_decode(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
         return MISSING
     return value
 
@@ -202,16 +202,18 @@ def format_phone_national(value: str) -> str:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
 
 
-def _find_end_brace(text: str, start: int) -> int:
-    depth = 0
-    for index in range(start, len(text)):
-        if text[index] == "{":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return index
-    return -1
+def _end_braces(text: str) -> dict[int, int]:
+    """For each `{` at i, the first `}` after it that brings the depth counted from i back to 0
+    (no entry: it is never closed), all in one pass: a stack pairs them. Scanning forward from
+    each `${` was quadratic, and `${` repeated without a `}` (a webhook reply) stalled the loop."""
+    ends: dict[int, int] = {}
+    opened: list[int] = []
+    for index, char in enumerate(text):
+        if char == "{":
+            opened.append(index)
+        elif char == "}" and opened:
+            ends[opened.pop()] = index
+    return ends
 
 
 def lookup(data: Any, path: str) -> Any:
@@ -266,13 +268,14 @@ def expand(
     parts: list[str] = []
     index = 0
     length = len(template)
+    ends = _end_braces(template) if "{" in template else {}
     while index < length:
         char = template[index]
         if char not in "$%" or index + 1 >= length or template[index + 1] != "{":
             parts.append(char)
             index += 1
             continue
-        end = _find_end_brace(template, index + 1)
+        end = ends.get(index + 1, -1)
         if end < 0:  # no closing brace: the text stays as written
             parts.append(char)
             index += 1

@@ -137,6 +137,13 @@ def load_document(text: str | bytes, source: str = "<inline>") -> Document:
 
 def document_from_data(data: Any, source: str = "<inline>") -> Document:
     """Validate an already-parsed document (a webhook's JSON body, a SWAIG `SWML` action)."""
+    try:
+        return _document_from_data(data, source)
+    except RecursionError:  # verbs nested past the stack (or a YAML alias that contains itself)
+        raise SwmlError("", f"{source}: document nested too deeply") from None
+
+
+def _document_from_data(data: Any, source: str) -> Document:
     if not isinstance(data, dict):
         raise SwmlError("", f"{source}: expected a document object with 'sections', got {_kind(data)}")
     version = data.get("version")
@@ -242,10 +249,18 @@ def _parse_text(text: str | bytes, source: str) -> Any:
     if text.lstrip().startswith("{"):
         try:
             return json.loads(text)
+        except RecursionError:
+            raise SwmlError("", f"{source}: document nested too deeply") from None
         except json.JSONDecodeError as exc:
             json_error = exc  # YAML flow style also starts with "{": give it a chance
+        except ValueError as exc:  # an integer of more than 4300 digits
+            raise SwmlError("", f"{source}: invalid JSON: {exc}") from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise SwmlError("", f"{source}: document nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise SwmlError("", f"{source}: invalid YAML: {exc}") from None
     except yaml.YAMLError as exc:
         if json_error is not None:
             raise SwmlError("", f"{source}: invalid JSON: {json_error}") from None

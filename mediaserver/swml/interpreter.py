@@ -68,6 +68,7 @@ from mediaserver.swml.params import CondBranch, SwitchSpec
 __all__ = ["CONTROL_VERBS", "DEFAULT_STEP_BUDGET", "Interpreter", "SwmlError", "SwmlLoopError", "SwmlStateError"]
 
 DEFAULT_STEP_BUDGET = 10_000
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")  # scheme://user:pass@ -> scheme://
 
 
 class _State(enum.Enum):
@@ -284,7 +285,8 @@ class Interpreter:
 
     def _enter_fetched(self, pending: FetchSwml, result: EffectResult | None) -> None:
         if isinstance(result, FetchFailed):
-            raise SwmlError(f"{pending.path}.{pending.purpose}.dest", f"fetching {pending.url} failed: {result.error}")
+            shown = _USERINFO.sub(r"\1", pending.url)  # the error reaches the call's events: no password
+            raise SwmlError(f"{pending.path}.{pending.purpose}.dest", f"fetching {shown} failed: {result.error}")
         if not isinstance(result, SwmlFetched) or not isinstance(result.document, Document):
             raise SwmlStateError(f"resume() after FetchSwml needs SwmlFetched or FetchFailed, got {result!r}")
         verb_params = self._fetch_context.pop(pending.path, {})

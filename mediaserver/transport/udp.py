@@ -13,6 +13,7 @@ from asyncio import selector_events
 from collections.abc import Callable
 from typing import Any, cast
 
+from mediaserver.rtp.srtp import SrtpError, SrtpSession
 from mssip.errors import SipParseError
 from mssip.parser import StreamFramer
 
@@ -70,7 +71,11 @@ async def open_datagram(host: str, port: int, on_datagram: DatagramHandler) -> D
 
 class RtpEndpoint:
     """One call's RTP socket. Media goes to the address the SDP named until the peer's first
-    packet arrives; then to the packet's source (symmetric RTP, so NATed callers hear us)."""
+    packet arrives; then to the packet's source (symmetric RTP, so NATed callers hear us).
+
+    With ``srtp`` set (SDES keys were negotiated), what is sent is protected and what arrives
+    is unprotected here; a packet that fails its check is dropped (counted in
+    ``srtp_dropped``) and does not latch the address."""
 
     def __init__(self, endpoint: DatagramEndpoint, port: int, remote: Addr) -> None:
         self.endpoint = endpoint
@@ -79,6 +84,8 @@ class RtpEndpoint:
         self.latched = False
         self.sending = True  # False while our SDP direction is recvonly/inactive (the peer holds us)
         self.on_media: Callable[[bytes, int], None] | None = None
+        self.srtp: SrtpSession | None = None
+        self.srtp_dropped = 0
 
     @classmethod
     async def open(cls, host: str, port: int, remote: Addr) -> RtpEndpoint:
@@ -93,6 +100,14 @@ class RtpEndpoint:
         return rtp
 
     def received(self, data: bytes, addr: Addr) -> None:
+        if self.srtp is not None:
+            try:
+                data = self.srtp.unprotect(data)
+            except SrtpError as exc:
+                self.srtp_dropped += 1
+                if self.srtp_dropped & (self.srtp_dropped - 1) == 0:  # 1st, 2nd, 4th, 8th...: no flood
+                    log.info("SRTP packet dropped", extra={"port": self.port, "error": str(exc)})
+                return
         if not self.latched:
             self.remote = addr
             self.latched = True
@@ -101,6 +116,12 @@ class RtpEndpoint:
 
     def send(self, data: bytes) -> None:
         if self.sending:
+            if self.srtp is not None:
+                try:
+                    data = self.srtp.protect(data)
+                except SrtpError as exc:
+                    log.warning("SRTP protect failed", extra={"port": self.port, "error": str(exc)})
+                    return
             self.endpoint.send(data, self.remote)
 
     def retarget(self, remote: Addr) -> None:
