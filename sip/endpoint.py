@@ -521,7 +521,8 @@ class SipEndpoint(MidCallMixin, UacMixin):
             # Responses that make or confirm a dialog carry Record-Route and Contact (§12.1.1).
             for route in request.headers.get_all("Record-Route"):
                 response.headers.add("Record-Route", route)
-            response.headers.add("Contact", self.contact(call.dialog.transport))
+            sips = request.uri.strip().lower().startswith("sips:")
+            response.headers.add("Contact", self.contact(call.dialog.transport, sips=sips))
         return response
 
     def _describe(self, response: Response, sdp: bytes) -> None:
@@ -531,9 +532,14 @@ class SipEndpoint(MidCallMixin, UacMixin):
             response.headers.add("Content-Type", SDP)
         response.body = sdp
 
-    def contact(self, transport: str = "udp") -> str:
+    def contact(self, transport: str = "udp", sips: bool = True) -> str:
+        """Our Contact for `transport`. Over TLS it is a `sips:` URI only when `sips` (RFC 3261
+        §12.1.1: a dialog's Contact is sips: when the request's Request-URI was); otherwise
+        `sip:...;transport=tls`, which peers that cannot route sips: (baresip 1.0) can use."""
         if transport == "tls" and self.tls_port:
-            return f"<sips:mediaserver@{format_host(self.local_host)}:{self.tls_port}>"
+            if sips:
+                return f"<sips:mediaserver@{format_host(self.local_host)}:{self.tls_port}>"
+            return f"<sip:mediaserver@{format_host(self.local_host)}:{self.tls_port};transport=tls>"
         suffix = ";transport=tcp" if transport == "tcp" else ""
         return f"<sip:mediaserver@{format_host(self.local_host)}:{self.local_port}{suffix}>"
 

@@ -156,6 +156,7 @@ def registered_server(tmp_path: Path, kamailio: Kamailio) -> ServerProcess:
     config.write_text(
         f'[sip.register]\nregistrar = "sip:127.0.0.1:{kamailio.port}"\nuser = "agent"\npassword = "{PASSWORD}"\n'
         f'expires = 60\n[routes]\ndefault = "{REPO / "config/swml/greeting.yaml"}"\n'
+        f'[routes.users]\nagent = "{REPO / "config/swml/greeting.yaml"}"\n'  # not the shipped AI agent
     )
     server = ServerProcess(config, rtp_base=42000, log_level="INFO").start()
     deadline = time.monotonic() + 10

@@ -24,7 +24,7 @@ import pytest
 from mediaserver.rtp.packet import is_rtcp
 from mscodecs import make_codec
 from tests.interop.conftest import BaresipFactory
-from tests.support.baresip import Baresip, BaresipError, find_module_dir, require_baresip
+from tests.support.baresip import Baresip, find_module_dir, require_baresip
 from tests.support.server import REPO, ServerProcess, free_port
 from tests.support.speech import write_wav
 
@@ -34,10 +34,6 @@ pytestmark = pytest.mark.interop
 TAGS = {4, 10}  # AES_CM_128_HMAC_SHA1_32 / _80
 # libre (baresip 1.0) routes only sip: URIs (TLS by ;transport=tls): a sips: Contact in our 200 OK
 # makes its ACK fail with ENOSYS and it closes the call. SDES has been negotiated by then.
-SIPS_CONTACT_BUG = (
-    "the server's Contact over TLS is sips: for a sip:;transport=tls Request-URI (sip/endpoint.py contact()); "
-    "baresip 1.0 cannot route to sips: (ENOSYS) and drops the call after SDES succeeded"
-)
 
 
 def require(condition: bool, why: str) -> None:
@@ -154,13 +150,8 @@ def test_baresip_srtp_mandatory_over_tls_to_the_greeting(baresip_factory: Baresi
             SrtpBaresip("srtpcaller", mediaenc="srtp-mand", cafile=cert, codec="PCMU", workdir=tmp_path / "caller"),
         )
         phone.call(f"sip:greeting@127.0.0.1:{tls_port};transport=tls")
-        try:
-            phone.wait_for("established", timeout=15)
-        except BaresipError:
-            if "Function not implemented" in phone.log_text:
-                assert "SRTP is Enabled" in phone.log_text  # baresip took our RTP/SAVP answer and key
-                pytest.xfail(SIPS_CONTACT_BUG)
-            raise
+        phone.wait_for("established", timeout=15)
+        assert "SRTP is Enabled" in phone.log_text  # baresip took our RTP/SAVP answer and key
         phone.wait_for("closed", timeout=30)  # the greeting ends with the server's BYE
         time.sleep(0.5)
     finally:
