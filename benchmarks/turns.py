@@ -41,10 +41,7 @@ import asyncio
 import contextlib
 import json
 import math
-import os
-import platform
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,6 +59,7 @@ from benchmarks.ai_harness import (
     call_events,
     mono_to_wall,
     pct,
+    provenance,
     write_config,
 )
 from benchmarks.ai_harness import server as run_server
@@ -404,22 +402,6 @@ def summarize(turns: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _commit() -> str | None:
-    with contextlib.suppress(Exception):
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
-        ).stdout.strip()
-    return None
-
-
-def _cpu_model() -> str | None:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or None
-
-
 async def run(n: int, ttft_ms: int, eos_ms: int, seed: int, per_call: int, voices: list[str]) -> dict[str, Any]:
     from tests.support.llm_server import ScriptedLlmServer, Turn
 
@@ -452,11 +434,13 @@ async def run(n: int, ttft_ms: int, eos_ms: int, seed: int, per_call: int, voice
         "definition": "sum of the server's turn_check.cpu_ms (the detector thread's CPU time per "
         "inference, greeting included) over all calls / caller turns measured",
     }
+    ran_on = provenance()
     return {
         "benchmark": "turns",
-        "commit": _commit(),
-        "cpu_model": _cpu_model(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "commit": ran_on["commit"],
+        "dirty": ran_on["dirty"],
+        "cpu_model": ran_on["cpu_model"],
+        "machine": {k: ran_on[k] for k in ("cpus", "python", "platform")},
         "codec": "PCMU",
         "ttft_ms": ttft_ms,
         "end_of_speech_timeout_ms": eos_ms,
