@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import soxr
 
+from benchmarks.progress import progress
 from mediaserver.pipeline.engines.piper_tts import PiperTts
 from mediaserver.pipeline.engines.whisper_asr import WhisperRecognizer
 from mediaserver.pipeline.text import ClauseSplitter
@@ -89,7 +90,7 @@ def asr_latency(tts: PiperTts, asr: WhisperRecognizer, rounds: int) -> dict[str,
                 heard = set(_words(run(clip).text))
                 want = set(_words(text))
                 recall[name].append(len(heard & want) / len(want))
-    for r in range(rounds):
+    for r in progress(range(rounds), desc="asr rounds"):
         for bucket, clips in audio.items():
             clip = clips[r % len(clips)]
             for name, run in paths.items():

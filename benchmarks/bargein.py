@@ -44,6 +44,7 @@ import numpy as np
 
 from benchmarks.ai_harness import AiCaller, LoopLag, call_events, cough, espeak_8k, mono_to_wall, pct, write_config
 from benchmarks.ai_harness import server as run_server
+from benchmarks.progress import progress
 
 LONG_REPLY = (
     "Thanks for calling the test line. We are open from nine in the morning until five in the "
@@ -153,7 +154,7 @@ async def run(calls: int, false_calls: int, ttft_ms: int, eos_ms: int, seed: int
             config = write_config(tmp, llm.base_url, eos_ms=eos_ms)
             with run_server(config) as server:
                 lag.start()
-                for i in range(calls):
+                for i in progress(range(calls), desc="interruptions"):
                     seen = await _call(server.sip_port, rng, interrupt, reply_after=True)
                     await asyncio.sleep(0.3)
                     events = call_events(tmp, seen["caller"].call_id)
@@ -165,7 +166,7 @@ async def run(calls: int, false_calls: int, ttft_ms: int, eos_ms: int, seed: int
                         file=sys.stderr,
                     )
                 for kind, pcm in probes.items():
-                    for _ in range(false_calls):
+                    for _ in progress(range(false_calls), desc=f"{kind} probes"):
                         seen = await _call(server.sip_port, rng, pcm, reply_after=False)
                         await asyncio.sleep(0.3)
                         log = call_events(tmp, seen["caller"].call_id)

@@ -43,6 +43,7 @@ import numpy as np
 import soxr
 
 from benchmarks.asr import UTTERANCES, _stats, _to16k, _words
+from benchmarks.progress import progress
 from mediaserver.audio.denoise import FLOOR_DB, NoiseSuppressor
 from mediaserver.pipeline.engines.piper_tts import PiperTts
 from mediaserver.pipeline.engines.whisper_asr import WhisperRecognizer
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     babble = babble_bed(tmp, max(30.0, 4 * longest))
     conditions: list[tuple[str, float | None]] = [("clean", None)] + [(k, s) for k in NOISES for s in args.snrs]
     rows: list[dict[str, Any]] = []
-    for kind, snr in conditions:
+    for kind, snr in progress(conditions, desc="noise conditions"):
         heard: dict[tuple[str, str], list[float]] = {}  # (voice, path) -> recall per clip
         for text, voice, audio in clips:
             bed = None if snr is None else noise(kind, len(audio) + int((LEAD_S + TAIL_S) * RATE), rng, babble)

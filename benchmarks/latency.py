@@ -65,6 +65,7 @@ from benchmarks.ai_harness import (
     write_config,
 )
 from benchmarks.ai_harness import server as run_server
+from benchmarks.progress import progress
 from benchmarks.stats import describe
 from benchmarks.turn_stages import turn_log, turn_stages
 
@@ -251,9 +252,11 @@ async def run(ttfts: list[int], codecs: list[str], repeat: int, eos_ms: int | No
             config = write_config(tmp, llm.base_url, eos_ms=eos_ms)
             with run_server(config) as server:
                 lag.start()
+                bar = progress(total=repeat * len(codecs) * len(ttfts), desc="conversations")
                 for _ in range(repeat):
                     for codec in codecs:
                         for ttft in ttfts:
+                            bar.update(1)
                             llm.script, llm._next = [Turn(text=REPLY, ttft_s=ttft / 1000, token_delay_s=0.01)], 0
                             row = await conversation(
                                 server.sip_port, codec, tmp, speech, live_view=server.get if not rows else None

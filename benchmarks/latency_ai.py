@@ -52,6 +52,7 @@ from benchmarks.ai_harness import (
 )
 from benchmarks.ai_harness import pct as _pct
 from benchmarks.ai_harness import server as _server
+from benchmarks.progress import progress
 
 __all__ = ["AGENT_LEVEL", "AI_SWML", "AiCaller", "call_events", "cough", "espeak_8k", "mono_to_wall", "write_config"]
 
@@ -156,7 +157,7 @@ async def run(calls: int, ttft_ms: int, out: Path, seed: int = 1, eos_ms: int = 
         async with ScriptedLlmServer(script, loop_script=True) as llm:
             config = write_config(tmp, llm.base_url, eos_ms=eos_ms)
             with _server(config) as server:
-                for i in range(calls):
+                for i in progress(range(calls), desc="calls"):
                     result = await one_call(server.sip_port, tmp, rng, interrupt)
                     audio = result.pop("heard_audio", None)
                     if audio is not None and len(audio):

@@ -63,6 +63,7 @@ from benchmarks.ai_harness import (
     write_config,
 )
 from benchmarks.ai_harness import server as run_server
+from benchmarks.progress import progress
 
 RATE = 8000
 REPLY = "Sure, I can help with that."
@@ -418,7 +419,7 @@ async def run(n: int, ttft_ms: int, eos_ms: int, seed: int, per_call: int, voice
             config = write_config(tmp, llm.base_url, eos_ms=eos_ms)
             with run_server(config) as server:
                 lag.start()
-                for i in range(0, len(utterances), per_call):
+                for i in progress(range(0, len(utterances), per_call), desc="calls"):
                     row = await call(server.sip_port, utterances[i : i + per_call], tmp)
                     rows.append(row)
                     for t in row["turns"]:

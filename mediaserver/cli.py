@@ -25,6 +25,14 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a URL (default 10)")
     _call_parser(sub)
     _chat_parser(sub)
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark from benchmarks/ (a source checkout): latency, turns, capacity, ...",
+        description="Runs `python -m benchmarks.NAME ARGS...` from the checkout this server was installed from; "
+        "with no NAME, lists the runners.",
+    )
+    bench.add_argument("name", nargs="?", metavar="NAME", help="a runner in benchmarks/, e.g. turns")
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="passed to the runner (try NAME --help)")
     return parser
 
 
@@ -200,6 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _call(args)
     if args.command == "chat":
         return _chat(args)
+    if args.command == "bench":
+        from mediaserver.bench import run_bench
+
+        return run_bench(args.name, args.args)
     from mediaserver.logs import setup_logging
 
     try:
