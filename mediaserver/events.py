@@ -378,6 +378,8 @@ class RecordDone(CallEvent):
     path: str
     result: str
     reason: str
+    # Record events give the file's name in [swml] recordings_dir, never the server path: events
+    # reach browsers (GET /calls/{id}, the call page's feed).
     file: str = OMIT
     duration_s: float = OMIT
 

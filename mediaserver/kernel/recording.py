@@ -128,7 +128,7 @@ async def record(ctx: VerbContext, call: Call, effect: Record) -> VerbResult:
         return VerbResult({"record_result": "failed", "record_url": ""})
     duration = round(len(pcm) / rate, 2)
     call.events.emit(
-        RecordDone(path=effect.path, result="success", reason=reason, file=str(target), duration_s=duration)
+        RecordDone(path=effect.path, result="success", reason=reason, file=target.name, duration_s=duration)
     )
     return VerbResult(
         {
@@ -194,7 +194,7 @@ async def record_call(ctx: VerbContext, call: Call, effect: RecordCall) -> VerbR
         return VerbResult({"record_call_result": "failed"})
     recorder = CallRecorder(ctx, call, effect)
     ctx.background[control_id] = recorder
-    call.events.emit(RecordCallStarted(path=effect.path, control_id=control_id, file=str(recorder.target)))
+    call.events.emit(RecordCallStarted(path=effect.path, control_id=control_id, file=recorder.target.name))
     return VerbResult(
         {
             "record_call_result": "success",
@@ -213,7 +213,7 @@ async def stop_record_call(ctx: VerbContext, call: Call, effect: StopRecordCall)
     recorder = ctx.background.pop(control_id)
     written = recorder.stop()
     call.events.emit(
-        RecordCallStopped(path=effect.path, control_id=control_id, file=str(written[0]) if written else None)
+        RecordCallStopped(path=effect.path, control_id=control_id, file=written[0].name if written else None)
     )
     return VerbResult(
         {
@@ -230,7 +230,7 @@ def stop_all(ctx: VerbContext, call: Call) -> None:
         if isinstance(recorder, CallRecorder):
             written = recorder.stop()
             call.events.emit(
-                RecordCallStopped(control_id=control_id, file=str(written[0]) if written else None, reason="call ended")
+                RecordCallStopped(control_id=control_id, file=written[0].name if written else None, reason="call ended")
             )
         else:
             recorder.stop()

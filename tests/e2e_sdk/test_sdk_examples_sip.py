@@ -192,7 +192,8 @@ def test_call_flow_start_recording_records_both_directions(tmp_path: Path, bares
     assert started["control_id"] == "demo-recording"
     assert tool_messages(call.llm.requests[1])["r1"] == "Recording has started."
     assert call.llm.requests[2].messages[-1]["role"] == "user"
-    samples, rate = read_wav(stopped["file"])
+    assert "/" not in stopped["file"]  # the file's name in recordings_dir, not a server path
+    samples, rate = read_wav(str(recordings / stopped["file"]))
     assert samples.shape[1] == 2  # stereo: the caller left, us right
     assert loud_seconds(samples[:, 0], rate) > 1.0  # the caller's question
     assert loud_seconds(samples[:, 1], rate) > 1.0  # the agent's answer

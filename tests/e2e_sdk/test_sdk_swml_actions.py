@@ -46,6 +46,6 @@ async def test_start_recording_leaves_a_wav_with_both_directions(tmp_path: Path)
     assert started["control_id"] == "demo-recording"
     assert user_turns(llm) == ["please record the call", "what time is it"]  # the same conversation went on
     (stopped,) = [e for e in h.call.events.events if e["event"] == "record_call_stopped"]
-    caller_side, our_side, rate = read_stereo(str(stopped["file"]))
+    caller_side, our_side, rate = read_stereo(str(h.options.recordings_dir / stopped["file"]))
     assert tone_share(caller_side, rate, ASK_HZ) > 0.3  # the caller's question after the action
     assert tone_share(our_side, rate, 300) > 0.3  # the agent's answer (WordTts speaks 300 Hz)

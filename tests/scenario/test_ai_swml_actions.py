@@ -154,7 +154,7 @@ async def test_start_recording_records_both_directions_and_the_conversation_goes
     assert user_turns(llm) == ["please record this call", "what time is it"]
     assert "It is noon" in h.engines.tts.spoken  # type: ignore[attr-defined]
     (stopped,) = [e for e in h.call.events.events if e["event"] == "record_call_stopped"]
-    caller_side, our_side, rate = read_stereo(str(stopped["file"]))
+    caller_side, our_side, rate = read_stereo(str(h.options.recordings_dir / stopped["file"]))
     # Both directions: the caller's second question, and the agent's voice (WordTts speaks 300 Hz).
     assert tone_share(caller_side, rate, ASK_HZ) > 0.3
     assert tone_share(our_side, rate, 300) > 0.3
@@ -401,7 +401,7 @@ async def test_sidecar_swml_actions_run_on_the_calls_script(tmp_path: Path) -> N
     assert h.tts.spoken == ["transferred"]
     assert [e["source"] for e in h.call.events.events if e["event"] == "swml_transfer_requested"] == ["sidecar"]
     (stopped,) = [e for e in h.call.events.events if e["event"] == "record_call_stopped"]
-    caller_side, _, rate = read_stereo(str(stopped["file"]))
+    caller_side, _, rate = read_stereo(str(h.options.recordings_dir / stopped["file"]))
     assert tone_share(caller_side, rate, CALLER_HZ) > 0.5
 
 

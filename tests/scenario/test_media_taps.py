@@ -46,8 +46,8 @@ def tone_share(pcm: np.ndarray, rate: int, hz: float) -> float:
 
 def recorded_file(harness: Harness) -> str:
     (stopped,) = [e for e in harness.call.events.events if e["event"] == "record_call_stopped"]
-    assert stopped["file"], stopped
-    return str(stopped["file"])
+    assert stopped["file"] and "/" not in stopped["file"], stopped  # a name, never a server path
+    return str(harness.options.recordings_dir / stopped["file"])
 
 
 async def test_record_call_then_ai_records_the_caller_and_the_agent(tmp_path: Path) -> None:
