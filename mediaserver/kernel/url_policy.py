@@ -17,6 +17,9 @@ addresses must be public, or covered by such an entry, or the name must be liste
 operator who lists "agent.internal" means its private address; a wildcard does not reach
 private addresses). Only http and https URLs pass a configured list.
 
+The AI's HTTP session (`guarded_session`: SWAIG and DataMap webhooks, post-prompt and hook
+URLs) checks every request and redirect hop against the same list.
+
 `UrlPolicy.check(url)` raises `UrlRefused` with a reason that names the host and the setting;
 the callers (kernel/fetch.py, kernel/verbs/http.py) turn it into the failure they already have
 (a fetch's apology and hangup, a `request`'s `request_result = failed`) and log it once here.
@@ -32,7 +35,11 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import urlsplit
+
+import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +48,11 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
-class UrlRefused(Exception):
-    """The URL's host is not allowed by `[swml] allowed_hosts`; the message says why."""
+class UrlRefused(ValueError):
+    """The URL's host is not allowed by `[swml] allowed_hosts`; the message says why.
+
+    A ValueError, so an HTTP client's caller that already turns a bad URL into a clean failure
+    (the SWAIG client's `WebhookReply(ok=False)`) does the same for a refused one."""
 
 
 async def resolve_host(host: str, port: int) -> list[str]:
@@ -180,3 +190,21 @@ def _shown(url: str) -> str:
         return url
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return parts._replace(netloc=netloc).geturl()
+
+
+def guarded_session(policy: UrlPolicy, *, purpose: str) -> aiohttp.ClientSession:
+    """An HTTP session whose every request, redirects included, `policy` checks first.
+
+    The AI's session (SWAIG webhooks, DataMap webhooks, post-prompt and hook URLs) is one of
+    these: its URLs come from the same SWML documents the allow-list is for. A refused request
+    raises `UrlRefused` out of the request call, before any connection is made."""
+    if not policy.restricts:
+        return aiohttp.ClientSession()
+
+    async def check(_session: aiohttp.ClientSession, _context: SimpleNamespace, params: Any) -> None:
+        # aiohttp sends request_start for the first request and again for each redirect hop.
+        await policy.check(str(params.url), purpose=purpose)
+
+    guard = aiohttp.TraceConfig()
+    guard.on_request_start.append(check)
+    return aiohttp.ClientSession(trace_configs=[guard])

@@ -285,3 +285,42 @@ async def test_without_a_list_request_and_fetch_behave_as_before(
             http=http,
         )
     assert harness.tts.spoken == ["success", "fetched"] and seen == ["/hop", "/api", "/agent"]
+
+
+# -- the AI's session: SWAIG, DataMap, post-prompt and hook URLs ------------------------------
+
+
+async def test_swaig_webhooks_obey_the_list(web_server: tuple[str, list[str]]) -> None:
+    from mediaserver.kernel.url_policy import guarded_session
+    from mediaserver.swaig.client import post_json
+
+    base, seen = web_server
+    async with guarded_session(UrlPolicy.from_entries(["agent.example.com"]), purpose="swaig") as http:
+        reply = await post_json(http, f"{base}/api", {"function": "lookup"}, retries=0)
+    assert seen == []  # refused before any connection
+    assert not reply.ok and "host 127.0.0.1 is not in [swml] allowed_hosts" in reply.error
+    async with guarded_session(UrlPolicy.from_entries(["127.0.0.1"]), purpose="swaig") as http:
+        reply = await post_json(http, f"{base}/api", {"function": "lookup"}, retries=0)
+    assert reply.ok and reply.data == {"ok": True} and seen == ["/api"]
+
+
+async def test_a_webhook_redirect_off_the_list_is_refused(web_server: tuple[str, list[str]]) -> None:
+    from mediaserver.kernel.url_policy import guarded_session
+    from mediaserver.swaig.datamap import run_datamap
+
+    base, seen = web_server
+    function = {
+        "function": "f",
+        "data_map": {"webhooks": [{"url": f"{base}/away", "method": "GET", "output": {"response": "reached"}}]},
+    }
+    async with guarded_session(UrlPolicy.from_entries(["127.0.0.1"]), purpose="swaig") as http:
+        result = await run_datamap(function, {}, http=http)
+    assert seen == ["/away"]  # the first hop was allowed; the redirect to the metadata address was not
+    assert "reached" not in str(result)
+
+
+async def test_without_a_list_the_ai_session_is_plain(web_server: tuple[str, list[str]]) -> None:
+    from mediaserver.kernel.url_policy import guarded_session
+
+    async with guarded_session(UrlPolicy(), purpose="swaig") as http:
+        assert not http.trace_configs
