@@ -38,8 +38,11 @@ REDIRECTS = (301, 302, 303, 307, 308)
 
 
 async def request(ctx: VerbContext, call: Call, effect: Request) -> VerbResult:
-    url, auth = split_credentials(effect.url)
-    shown = public_url(effect.url)
+    try:
+        url, auth = split_credentials(effect.url)
+        shown = public_url(effect.url)
+    except ValueError as exc:  # "http://[::1/x": urlsplit refuses it; the verb fails, the call goes on
+        return _failed(call, effect, {"request_url": ""}, f"bad URL: {exc}")
     variables: dict[str, Any] = {"request_url": shown}
     headers = {**auth, **effect.headers}
     kwargs: dict[str, Any] = {}
@@ -104,8 +107,8 @@ async def fetch(ctx: VerbContext, call: Call, effect: FetchSwml) -> SwmlFetched 
     if ctx.http is None:
         return FetchFailed("no HTTP client configured")
     body = call_body(ctx.interp.call, effect.variables, ctx.interp.envs, effect.params)
-    call.events.emit(SwmlFetch(path=effect.path, url=public_url(effect.url), purpose=effect.purpose))
     try:
+        call.events.emit(SwmlFetch(path=effect.path, url=public_url(effect.url), purpose=effect.purpose))
         document = await fetch_swml(
             ctx.http,
             effect.url,
@@ -117,4 +120,7 @@ async def fetch(ctx: VerbContext, call: Call, effect: FetchSwml) -> SwmlFetched 
     except FetchError as exc:
         call.events.emit(SwmlFetchFailed(path=effect.path, error=str(exc)))
         return FetchFailed(str(exc))
+    except ValueError as exc:  # "http://h:99999/", "http://[::1/": the URL cannot be parsed
+        call.events.emit(SwmlFetchFailed(path=effect.path, error=f"bad URL: {exc}"))
+        return FetchFailed(f"bad URL: {exc}")
     return SwmlFetched(document)
