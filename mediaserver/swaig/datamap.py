@@ -50,6 +50,7 @@ from mediaserver.swaig.templates import (
     object_item,
     string_item,
     url_encode,
+    valueint,
 )
 
 __all__ = ["PLATFORM_ERROR_RESPONSE", "build_call_data", "run_datamap"]
@@ -338,7 +339,7 @@ def _foreach(foreach: Any, data: dict[str, Any]) -> None:
     count = len(items)
     limit = object_item(foreach, "max")
     if limit is not MISSING:
-        maximum = atoi(limit) if isinstance(limit, str) else int(limit) if isinstance(limit, int | float) else 0
+        maximum = atoi(limit) if isinstance(limit, str) else valueint(limit) if isinstance(limit, int | float) else 0
         if maximum > 0:
             count = min(count, maximum)
     parts = []

@@ -99,9 +99,24 @@ def string_item(container: Any, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+INT_MAX, INT_MIN = 2**31 - 1, -(2**31)
+
+
 def atoi(text: str) -> int:
-    match = re.match(r"[ \t\n\v\f\r]*([+-]?[0-9]+)", text)
-    return int(match.group(1)) if match else 0
+    match = re.match(r"[ \t\n\v\f\r]*([+-]?)0*([0-9]{1,11})([0-9]*)", text)
+    if not match:
+        return 0
+    # Clamped to a C int, as the platform's integers are (an overlong digit string is not parsed
+    # whole: int() refuses more than 4,300 digits).
+    value = INT_MAX + 1 if match.group(3) else int(match.group(2))
+    return max(INT_MIN, min(INT_MAX, -value if match.group(1) == "-" else value))
+
+
+def valueint(number: float) -> int:
+    """cJSON's valueint: the number clamped to a C int; NaN is 0 (1e999 is inf, not an error)."""
+    if number != number:
+        return 0
+    return INT_MAX if number >= INT_MAX else INT_MIN if number <= INT_MIN else int(number)
 
 
 def is_true(value: Any) -> bool:

@@ -267,3 +267,25 @@ def test_one_pass_brace_pairing_matches_the_scan(text: str) -> None:
     for index, char in enumerate(text):
         if char == "{":
             assert ends.get(index, -1) == _find_end_brace(text, index)
+
+
+# -- regressions: integers as the platform reads them (cJSON valueint, C atoi) --------------------
+
+
+def test_foreach_max_out_of_int_range_is_clamped_not_an_error() -> None:
+    from mediaserver.swaig.datamap import _foreach
+
+    # max: a huge or non-finite number is clamped (all items); NaN, 0 and junk mean "no limit" too.
+    for limit, want in ((1e999, "abc"), (float("nan"), "abc"), (-1e999, "abc"), ("9" * 5000, "abc"), (" 2x", "ab")):
+        data: dict[str, object] = {"list": ["a", "b", "c"]}
+        _foreach({"input_key": "list", "output_key": "items", "max": limit, "append": "${this}"}, data)
+        assert data["items"] == want, (limit, data)
+
+
+def test_atoi_and_valueint_clamp_to_a_c_int() -> None:
+    from mediaserver.swaig.templates import INT_MAX, INT_MIN, atoi, valueint
+
+    assert atoi(" 42abc") == 42 and atoi("-7") == -7 and atoi("x") == 0 and atoi("007") == 7
+    assert atoi("9" * 5000) == INT_MAX and atoi("-" + "9" * 20) == INT_MIN
+    assert valueint(1e999) == INT_MAX and valueint(-1e999) == INT_MIN and valueint(float("nan")) == 0
+    assert valueint(3.9) == 3
