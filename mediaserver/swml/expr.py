@@ -247,9 +247,14 @@ def _expand_string(text: str, scope: Mapping[str, Any], path: str, evaluator: Ev
     return "".join(pieces)
 
 
+_OPENING = re.compile(r"[$%]\{")
+
+
 def _next_opening(text: str, index: int) -> int:
-    candidates = [i for i in (text.find("${", index), text.find("%{", index)) if i >= 0]
-    return min(candidates) if candidates else -1
+    # One scan from `index` for either opening: two str.find calls would each run to the end of
+    # the text when only the other kind occurs, quadratic in the number of templates.
+    match = _OPENING.search(text, index)
+    return match.start() if match else -1
 
 
 def _template_end(text: str, index: int) -> int:
