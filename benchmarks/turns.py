@@ -64,6 +64,7 @@ from benchmarks.ai_harness import (
 )
 from benchmarks.ai_harness import server as run_server
 from benchmarks.progress import progress
+from benchmarks.turn_stages import turn_stages
 
 RATE = 8000
 REPLY = "Sure, I can help with that."
@@ -339,6 +340,10 @@ async def call(sip_port: int, utterances: list[Utterance], log_dir: Path) -> dic
         turn["missed_answer"] = not heard
         if turn["kind"] == "whole" and heard:
             turn["voice_to_voice_ms"] = round((heard[0] - last) / 1e6, 1)
+        if turn["kind"] == "whole":  # where the gap goes: the server's stages of this turn
+            stages = turn_stages(events, offset + last / 1e9, offset + (last + MISSED_AFTER_S * 1e9) / 1e9)
+            if stages is not None:
+                turn["stages"] = stages
         if turn["kind"] == "paused":
             start, end = turn.pop("_pause")
             turn["agent_audio_in_pause"] = sum(1 for t in loud if start <= t <= end)
@@ -358,6 +363,19 @@ async def call(sip_port: int, utterances: list[Utterance], log_dir: Path) -> dic
 
 # --------------------------------------------------------------------------------------------------
 # Summary
+
+# Server stages of whole turns (benchmarks/turn_stages.py), each from the caller's last speech packet.
+STAGE_KEYS = (
+    "endpoint_ms",
+    "silence_waited_media_ms",
+    "asr_final_ms",
+    "llm_first_token_ms",
+    "tts_first_audio_ms",
+    "tts_enqueued_ms",
+    "first_agent_frame_ms",
+    "detector_checks",
+    "detector_cpu_ms",
+)
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
@@ -389,8 +407,18 @@ def summarize(turns: list[dict[str, Any]]) -> dict[str, Any]:
     for lo, hi in BUCKETS:
         inside = [t for t in paused if lo <= t["pause_s"] < hi or (hi == BUCKETS[-1][1] and t["pause_s"] == hi)]
         buckets[f"{lo}-{hi}s"] = _rate(inside)
+    staged = [t["stages"] for t in whole if "stages" in t]
+    stage_medians: dict[str, Any] = {"n": len(staged)}
+    for key in STAGE_KEYS:
+        values = [st[key] for st in staged if isinstance(st.get(key), int | float)]
+        stage_medians[key] = {"n": len(values), "p50": pct(values, 0.5)} if values else None
+    reasons: dict[str, int] = {}
+    for st in staged:
+        reasons[str(st.get("reason"))] = reasons.get(str(st.get("reason")), 0) + 1
+    stage_medians["endpoint_reasons"] = reasons
     return {
         "n": {"whole": len(whole), "paused": len(paused)},
+        "whole_turn_stages_ms": stage_medians,
         "false_cutoff": _rate(paused)
         | {"strict_in_pause_only": sum(1 for t in paused if t["agent_audio_in_pause"] > 0)},
         "false_cutoff_by_pause_s": buckets,
@@ -458,6 +486,8 @@ async def run(n: int, ttft_ms: int, eos_ms: int, seed: int, per_call: int, voice
             "the caller's last speech packet was sent",
             "voice_to_voice_ms": "whole turn: caller's last speech packet sent -> first audible agent packet",
             "missed_answer": f"no audible agent packet within {MISSED_AFTER_S:g} s of the caller's last speech packet",
+            "whole_turn_stages_ms": "whole turns: medians of the server's turn stages (benchmarks/turn_stages.py), "
+            "each from the caller's last speech packet to the stage's own logged event",
         },
         "turn_rows": turns,
         "call_rows": [{k: v for k, v in r.items() if k != "turns"} for r in rows],

@@ -28,4 +28,8 @@ def test_turns_smoke_reports_every_field_and_counts_each_kind(tmp_path: Path) ->
     assert result["commit"] and result["cpu_model"]
     paused = [t for t in result["turn_rows"] if t["kind"] == "paused"]
     assert all(0.5 <= t["pause_s"] <= 1.5 and "false_cutoff" in t for t in paused)
+    whole = [t for t in result["turn_rows"] if t["kind"] == "whole"]
+    assert all(t["stages"]["endpoint_ms"] > 0 for t in whole)  # where each whole turn's gap went
+    stages = result["whole_turn_stages_ms"]
+    assert stages["n"] == 2 and stages["endpoint_ms"]["n"] == 2 and sum(stages["endpoint_reasons"].values()) == 2
     assert (tmp_path / "turns.png").stat().st_size > 10_000
