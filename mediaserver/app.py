@@ -24,6 +24,7 @@ from mediaserver.agents.ai.session import AiEngines
 from mediaserver.agents.sidecar import SidecarManager
 from mediaserver.agents.sidecar.legs import ObservedDialer
 from mediaserver.clock import MonotonicClock
+from mediaserver.kernel.admission import Admission, AdmissionLimits, AdmittedAiRunner, load_overflow
 from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.eventbus import LOG, EventBus, Listener
 from mediaserver.kernel.inline import ScriptRegistry
@@ -31,9 +32,17 @@ from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.services import AiRunner, DialerPort, KernelServices, NoAiRunner, SwmlOptions
 from mediaserver.kernel.speech import LazyRecognizer, PromptRecognizer, SpeechSynthesizer, UnavailableRecognizer
 from mediaserver.kernel.tick import MediaTicker
+from mediaserver.kernel.url_policy import UrlPolicy, guarded_session
 from mediaserver.metrics import Metrics
-from mediaserver.pipeline.asr import SpeechRecognizer
+from mediaserver.pipeline.asr import PartialBudget, SpeechRecognizer
+from mediaserver.pipeline.inference_threads import (
+    executor_nices,
+    inference_executor,
+    main_thread_nice,
+    single_threaded_blas,
+)
 from mediaserver.pipeline.tts import TtsEngine
+from mediaserver.pipeline.tts_cache import TtsCache
 from mediaserver.pipeline.vad import VoiceActivityDetector
 from mediaserver.settings import Settings
 from mediaserver.signaling.control import control_routes
@@ -42,6 +51,7 @@ from mediaserver.signaling.sip import SipAccess, SipFrontEnd, SipOptions, SipTls
 from mediaserver.signaling.sip_dialer import Registration
 from mediaserver.signaling.webrtc import WebRtcFrontEnd, WebRtcOptions
 from mediaserver.swml import schema_check
+from mediaserver.swml.errors import SwmlError
 from mediaserver.telemetry import Telemetry, TelemetryUnavailable, otlp_telemetry
 from mediaserver.transport.ports import PortPool
 
@@ -108,6 +118,25 @@ def webrtc_options(settings: Settings) -> WebRtcOptions:
     )
 
 
+def admission_limits(settings: Settings) -> AdmissionLimits:
+    """[admission] as the kernel's values."""
+    section = settings.admission
+    return AdmissionLimits(
+        ai_capacity=section.ai_capacity, max_calls=section.max_calls, retry_after_s=section.retry_after_s
+    )
+
+
+def overflow_document(settings: Settings) -> dict[str, Any] | None:
+    """[admission] overflow, loaded and checked now: a broken one stops the start, not a caller."""
+    target = settings.admission.overflow
+    if target is None:
+        return None
+    try:
+        return load_overflow(target)
+    except (SwmlError, OSError) as exc:
+        raise StartupError(f"admission.overflow: {exc}") from exc
+
+
 def load_tts(settings: Settings) -> TtsEngine:
     """The engine [tts] engine names (blocking: loads the voice)."""
     from mediaserver.pipeline.engines import TtsOptions, load_engine
@@ -137,8 +166,22 @@ def language_voices(settings: Settings, beside: VoiceCatalog, bundled: TtsEngine
     return VoiceTable(files, lambda path: PiperTts(model_path=path, threads=threads), beside, bundled)
 
 
-def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking: ThreadPoolExecutor) -> AiEngines:
-    """The ai verb's engines (blocking: loads the ASR model); run in the executor."""
+def running_tasks() -> int:
+    """asyncio tasks alive in the running loop; 0 when read outside one (a test rendering /metrics)."""
+    try:
+        return len(asyncio.all_tasks(asyncio.get_running_loop()))
+    except RuntimeError:
+        return 0
+
+
+def load_ai_engines(
+    settings: Settings,
+    synthesizer: SpeechSynthesizer,
+    blocking: ThreadPoolExecutor,
+    partial_budget: PartialBudget | None = None,
+) -> AiEngines:
+    """The ai verb's engines (blocking: loads the ASR model); run in the executor, whose niced
+    worker the engines' own threads (CTranslate2's) inherit their priority from."""
     from mediaserver.pipeline.engines import AsrOptions, LlmOptions, TurnOptions, load_engine
     from mediaserver.pipeline.engines.openai_asr import transcribers
     from mediaserver.pipeline.engines.whisper_languages import multilingual
@@ -191,7 +234,8 @@ def load_ai_engines(settings: Settings, synthesizer: SpeechSynthesizer, blocking
         # so checks from all calls wait in its queue, one inference at a time.
         detector_executor=None
         if detector is None
-        else ThreadPoolExecutor(max_workers=1, thread_name_prefix="turn-detector"),
+        else inference_executor(1, "turn-detector", settings.performance.inference_nice),
+        partial_budget=partial_budget or PartialBudget(MonotonicClock(), settings.performance.partial_asr_per_s),
     )
 
 
@@ -200,10 +244,18 @@ class MediaServer:
         self.settings = settings
         self._tts = tts
         # Inference is CPU-bound; more threads than cores only adds queueing (docs/costs.md §7).
-        self.blocking = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engine")
+        # Its workers run [performance] inference_nice below the loop: the media clock comes first.
+        perf = settings.performance
+        self.blocking = inference_executor(2, "engine", perf.inference_nice)
+        # numpy's OpenBLAS pool was started by the main thread, at the loop's priority: keep the
+        # engines' matrix products (Whisper's mel filterbank) on their own niced workers instead.
+        self.blas = single_threaded_blas() if perf.inference_nice else []
         self.clock = MonotonicClock()
+        self.tts_cache = TtsCache(int(perf.tts_cache_mb * 2**20), perf.tts_cache_max_chars)  # fillers, greetings
+        self.partial_budget = PartialBudget(self.clock, perf.partial_asr_per_s)  # all calls' partial ASR passes
         self.ticker = MediaTicker(self.clock)
         self.kernel: Kernel | None = None
+        self.admission = Admission(admission_limits(settings))  # the kernel's, read by /metrics too
         self.sip: SipFrontEnd | None = None
         self.webrtc: WebRtcFrontEnd | None = None
         self._tick_task: asyncio.Task[None] | None = None
@@ -228,11 +280,23 @@ class MediaServer:
             self._telemetry_listener = self.events.listen(lambda e: telemetry.observe(e.call_id, e.data), kinds=[LOG])
         if self._tts is None:
             self._tts = await loop.run_in_executor(self.blocking, load_tts, settings)
+        log.info(
+            "inference priority",
+            extra={
+                "inference_nice": settings.performance.inference_nice,
+                "loop_nice": main_thread_nice(),
+                "engine_worker_nices": executor_nices(self.blocking),
+                "blas_single_threaded": ", ".join(self.blas) or "no",
+                "partial_asr_per_s": settings.performance.partial_asr_per_s,
+                "tts_cache_mb": settings.performance.tts_cache_mb,
+            },
+        )
         # The SWML schema compiles once (~0.1-0.2 s), here rather than in the first call's fetch.
         await loop.run_in_executor(self.blocking, schema_check.prepare)
         # Every service first, then the kernel on them (KernelServices), then the front ends.
-        synthesizer = SpeechSynthesizer(self._tts, self.blocking)
-        self._http_session = aiohttp.ClientSession()
+        synthesizer = SpeechSynthesizer(self._tts, self.blocking, self.tts_cache)
+        # SWAIG, DataMap, post-prompt and hook URLs obey [swml] allowed_hosts like SWML fetches.
+        self._http_session = guarded_session(UrlPolicy.from_entries(self.settings.swml.allowed_hosts), purpose="swaig")
         agents = AgentRegistry()
         scripts = ScriptRegistry()  # the running call scripts: agents' SWML actions run there
         sidecars = self.sidecars = self._sidecar_manager(synthesizer, scripts)
@@ -243,6 +307,9 @@ class MediaServer:
             ai_runner = session_runner
             # SWML `prompt` speech shares the ai verb's recognizer, loaded with its engines.
             prompt_recognizer = LazyRecognizer(lambda: _asr_of(session_runner))
+        # [admission]: the AI sessions are counted at the runner; beyond capacity, the overflow document.
+        admission = self.admission
+        ai_runner = AdmittedAiRunner(ai_runner, admission, scripts, overflow_document(settings))
 
         services = KernelServices(
             synthesizer=synthesizer,
@@ -261,7 +328,7 @@ class MediaServer:
             clock=self.clock,
             call_log_dir=settings.logging.call_log_dir,
         )
-        self.kernel = Kernel(self.ticker, services, settings.routes.document_for)
+        self.kernel = Kernel(self.ticker, services, settings.routes.document_for, admission)
         self.sip = SipFrontEnd(
             sip_options(settings), self.kernel, PortPool(settings.rtp.port_min, settings.rtp.port_max)
         )
@@ -284,6 +351,8 @@ class MediaServer:
                 "sip_port": sip.port,
                 **(webrtc.health() if webrtc else {}),
                 "loop_lag_ms": self.loop_lag.summary(),
+                # With no call live this should return to its idle value: a soak's leak check.
+                "asyncio_tasks": len(asyncio.all_tasks()),
             },
             mounts=[webrtc.mount, control, metrics_mount(metrics)] if webrtc else [control, metrics_mount(metrics)],
         )
@@ -322,11 +391,32 @@ class MediaServer:
         pacer = self.ticker.pacer.stats
         lag = self.loop_lag
         metrics.gauge("mediaserver_calls_active", "Calls in progress", lambda: len(kernel.calls))
+        metrics.gauge(
+            "mediaserver_asyncio_tasks", "asyncio tasks alive in the server's loop", running_tasks
+        )
         metrics.counter(
             "mediaserver_calls_started", "Calls started since the process began", lambda: kernel.calls_started
         )
+        admission = self.admission  # [admission]: AI sessions against the capacity, refusals by reason
+        metrics.gauge("mediaserver_ai_sessions", "AI conversations running (ai verbs)", lambda: admission.ai_sessions)
+        metrics.gauge(
+            "mediaserver_ai_reserved", "Admitted AI calls whose ai verb has not started", lambda: admission.ai_reserved
+        )
+        limits = admission.limits
+        metrics.gauge("mediaserver_ai_capacity", "AI conversations admitted at most", lambda: limits.ai_capacity)
+        metrics.gauge("mediaserver_max_calls", "Calls admitted at most (0: no limit)", lambda: limits.max_calls)
+        metrics.labelled_counter(
+            "mediaserver_calls_refused", "New calls refused with 503, by reason", "reason", lambda: admission.refused
+        )
         metrics.counter(
             "mediaserver_ticker_late_frames", "Media ticks later than the late threshold", lambda: pacer.late_frames
+        )
+        cache, budget = self.tts_cache, self.partial_budget
+        metrics.counter("mediaserver_tts_cache_hits", "Phrases spoken from the TTS cache", lambda: cache.hits)
+        metrics.counter("mediaserver_tts_cache_misses", "Cacheable phrases synthesized", lambda: cache.misses)
+        metrics.gauge("mediaserver_tts_cache_bytes", "Memory held by the TTS phrase cache", lambda: cache.bytes)
+        metrics.counter(
+            "mediaserver_asr_partials_skipped", "Partial ASR passes skipped by the load cap", lambda: budget.skipped
         )
         metrics.gauge(
             "mediaserver_ticker_deviation_p99_seconds",
@@ -395,7 +485,11 @@ class MediaServer:
             if self._ai_engines is None:
                 self._ai_engines = asyncio.ensure_future(
                     asyncio.get_running_loop().run_in_executor(
-                        self.blocking, load_ai_engines, self.settings, synthesizer, self.blocking
+                        self.blocking,
+                        partial(load_ai_engines, partial_budget=self.partial_budget),
+                        self.settings,
+                        synthesizer,
+                        self.blocking,
                     )
                 )
                 self._ai_engines.add_done_callback(_log_engine_failure)
@@ -436,7 +530,13 @@ class MediaServer:
             if self._ai_engines is None:
                 loop = asyncio.get_running_loop()
                 self._ai_engines = asyncio.ensure_future(
-                    loop.run_in_executor(self.blocking, load_ai_engines, self.settings, synthesizer, self.blocking)
+                    loop.run_in_executor(
+                        self.blocking,
+                        partial(load_ai_engines, partial_budget=self.partial_budget),
+                        self.settings,
+                        synthesizer,
+                        self.blocking,
+                    )
                 )
                 self._ai_engines.add_done_callback(_log_engine_failure)
             return await asyncio.shield(self._ai_engines)

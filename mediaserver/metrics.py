@@ -25,7 +25,7 @@ This module imports only the standard library, `prometheus_client` and `mediaser
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -148,6 +148,28 @@ def turn_timings(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return timeline.view()
 
 
+class RtpDrops:
+    """RTP packets the transport dropped, process-wide: bumped on the media path (an int add each),
+    read at scrape time by every `Metrics` as `mediaserver_rtp_dropped_packets_total{reason}`."""
+
+    def __init__(self) -> None:
+        self.foreign_source = 0  # from an address other than the call's negotiated/latched one
+        self.srtp = 0  # failed the SRTP check
+
+
+RTP_DROPS = RtpDrops()
+
+
+class _RtpDropCounter(Collector):
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "mediaserver_rtp_dropped_packets", "RTP packets dropped before the media path", labels=["reason"]
+        )
+        family.add_metric(["foreign_source"], RTP_DROPS.foreign_source)
+        family.add_metric(["srtp"], RTP_DROPS.srtp)
+        yield family
+
+
 class Metrics:
     """The process's Prometheus registry: turn histograms fed from call events, bound gauges."""
 
@@ -177,6 +199,7 @@ class Metrics:
         )
         self.turns = Counter("mediaserver_turns", "Caller turns committed (endpoint decisions)", registry=self.registry)
         self.events = Counter("mediaserver_call_events", "Call events logged", registry=self.registry)
+        self.registry.register(_RtpDropCounter())
         self._timelines: OrderedDict[str, TurnTimeline] = OrderedDict()
 
     def observe(self, call_id: str, entry: dict[str, Any]) -> None:
@@ -212,6 +235,10 @@ class Metrics:
         """A counter the process already keeps (calls started, late frames), read at scrape time."""
         self.registry.register(_ReadCounter(name, doc, read))
 
+    def labelled_counter(self, name: str, doc: str, label: str, read: Callable[[], Mapping[str, float]]) -> None:
+        """Counters the process keeps by one label (calls refused by reason), read at scrape time."""
+        self.registry.register(_ReadLabelledCounter(name, doc, label, read))
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -223,3 +250,14 @@ class _ReadCounter(Collector):
 
     def collect(self) -> Iterable[CounterMetricFamily]:
         yield CounterMetricFamily(self.name, self.doc, value=self.read())
+
+
+class _ReadLabelledCounter(Collector):
+    def __init__(self, name: str, doc: str, label: str, read: Callable[[], Mapping[str, float]]) -> None:
+        self.name, self.doc, self.label, self.read = name, doc, label, read
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        family = CounterMetricFamily(self.name, self.doc, labels=[self.label])
+        for value, count in sorted(self.read().items()):
+            family.add_metric([value], count)
+        yield family

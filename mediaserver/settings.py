@@ -202,10 +202,30 @@ class SwaigSettings:
 
 
 @dataclass(frozen=True)
+class PerformanceSettings:
+    """[performance]: how inference shares the 2 cores with the media clock (issue 16)."""
+
+    inference_nice: int = 19  # inference threads run this much below the event loop (0 = same priority)
+    partial_asr_per_s: float = 2.5  # partial ASR passes a second, all calls together (0 = no cap)
+    tts_cache_mb: float = 16.0  # synthesized short phrases kept (fillers, greetings); 0 = no cache
+    tts_cache_max_chars: int = 200  # longer texts are never cached
+
+
+@dataclass(frozen=True)
 class TelemetrySettings:
     """[telemetry]: OpenTelemetry traces per AI turn (mediaserver/telemetry.py); "" = none."""
 
     otlp_endpoint: str = ""  # an OTLP HTTP collector: http://host:4318 (or its full /v1/traces URL)
+
+
+@dataclass(frozen=True)
+class AdmissionSettings:
+    """[admission]: how many AI conversations and calls this process takes on (kernel/admission.py)."""
+
+    ai_capacity: int = 12  # issue 16's goal for the 2-core box, until the capacity benchmark measures it; 0 = no limit
+    max_calls: int = 300  # the media plane's target per core (one process = one core); 0 = no limit
+    retry_after_s: int = 30  # the Retry-After of a 503 over capacity
+    overflow: Path | str | None = None  # SWML for an ai verb over capacity (file or URL); None = hang up
 
 
 @dataclass(frozen=True)
@@ -223,6 +243,8 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     swaig: SwaigSettings = field(default_factory=SwaigSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    admission: AdmissionSettings = field(default_factory=AdmissionSettings)
+    performance: PerformanceSettings = field(default_factory=PerformanceSettings)
 
 
 # Environment variables that override one key each (the CLI flags map onto the same keys).
@@ -240,6 +262,8 @@ ENV_KEYS = {
     "MS_LLM_BASE_URL": "llm.base_url",
     "MS_LLM_MODEL": "llm.model",
     "MS_OTLP_ENDPOINT": "telemetry.otlp_endpoint",
+    "MS_AI_CAPACITY": "admission.ai_capacity",
+    "MS_MAX_CALLS": "admission.max_calls",
 }
 
 
@@ -501,6 +525,26 @@ SCHEMA = _section(
         default={},
         table=_section(otlp_endpoint=Field("str", default="", check=lambda v: _http_url(v) if v else None)),
     ),
+    performance=Field(
+        "table",
+        default={},
+        table=_section(
+            inference_nice=Field("int", default=PerformanceSettings.inference_nice, lo=0, hi=19),
+            partial_asr_per_s=Field("num", default=PerformanceSettings.partial_asr_per_s, lo=0.0, hi=100.0),
+            tts_cache_mb=Field("num", default=PerformanceSettings.tts_cache_mb, lo=0.0, hi=4096.0),
+            tts_cache_max_chars=Field("int", default=PerformanceSettings.tts_cache_max_chars, lo=1, hi=10_000),
+        ),
+    ),
+    admission=Field(
+        "table",
+        default={},
+        table=_section(
+            ai_capacity=Field("int", default=AdmissionSettings.ai_capacity, lo=0, hi=100_000),
+            max_calls=Field("int", default=AdmissionSettings.max_calls, lo=0, hi=1_000_000),
+            retry_after_s=Field("int", default=AdmissionSettings.retry_after_s, lo=1, hi=86400),
+            overflow=Field("str", default=""),
+        ),
+    ),
     logging=_req(
         "table",
         table=_section(
@@ -555,6 +599,22 @@ def _build(raw: dict[str, Any], base_dirs: Mapping[str, Path], source: str) -> S
         api=ApiSettings(**v["api"]),
         swaig=SwaigSettings(**v["swaig"]),
         telemetry=TelemetrySettings(**v["telemetry"]),
+        admission=_admission(v["admission"], v["routes"]["users"], base_dirs),
+        performance=PerformanceSettings(**v["performance"]),
+    )
+
+
+def _admission(
+    section: Mapping[str, Any], users: Mapping[str, str], base_dirs: Mapping[str, Path]
+) -> AdmissionSettings:
+    """[admission]; `overflow` names a route of [routes.users], a SWML file or an http(s) URL."""
+    overflow = section["overflow"]
+    document = _document_path(users.get(overflow, overflow), "admission.overflow", base_dirs) if overflow else None
+    return AdmissionSettings(
+        ai_capacity=section["ai_capacity"],
+        max_calls=section["max_calls"],
+        retry_after_s=section["retry_after_s"],
+        overflow=document,
     )
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import random
 import re
 from collections import deque
+from collections.abc import Sequence
 
 from mssip import events as ev
 from mssip.call import CallInput, CallState, InboundCall, Pending2xx
@@ -252,15 +253,21 @@ class SipEndpoint(MidCallMixin, UacMixin):
         data = self._respond(call.invite_tx, response, now)
         call.pending_2xx = Pending2xx.start(data, call.invite.cseq.number, call.invite_tx, now)
 
-    def reject(self, call_id: str, status: int, reason: str, now: float) -> None:
-        """Send a final non-2xx response; the server transaction absorbs the ACK."""
+    def reject(
+        self, call_id: str, status: int, reason: str, now: float, *, headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Send a final non-2xx response; the server transaction absorbs the ACK. `headers` are
+        added as given (a 503 over capacity carries Retry-After, RFC 3261 §21.5.4)."""
         if not 300 <= status <= 699 or "\r" in reason or "\n" in reason:
             raise ValueError(f"reject needs a 3xx-6xx status and a one-line reason, got {status} {reason!r}")
         call = self._call(call_id)
         if not call.can(CallInput.REJECT):
             raise InvalidTransition(f"REJECT in {call.state.name} (call {call_id})")
         assert call.invite_tx is not None
-        self._respond(call.invite_tx, self._invite_response(call, status, reason), now)
+        response = self._invite_response(call, status, reason)
+        for name, value in headers:
+            response.headers.add(name, value)
+        self._respond(call.invite_tx, response, now)
         self._end(call, CallInput.REJECT, ev.REASON_REJECTED, now)
 
     def hangup(self, call_id: str, now: float) -> None:

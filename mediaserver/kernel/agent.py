@@ -10,7 +10,10 @@ The conversation is a `Conversation`: the OpenAI-style `{"role", "content"}` lis
 gives its LLM, which tells its listeners of each entry appended (`added`), changed in place
 (`updated`, e.g. an interrupted reply cut to the words the caller heard) or removed. Events
 carry a copy of the entry and a `key` that stays the same for one entry, so a page can replace
-a line it already shows. Listeners are called synchronously, possibly inside the media tick:
+a line it already shows. Besides the changes, the agent reports the words of a reply as they are
+queued for playout (`speaking`, each word with the playout mark of its end, keyed by the entry
+that will hold the reply: a reply enters the conversation only once it is complete), so that a
+page can show them as the caller hears them. Listeners are called synchronously, possibly inside the media tick:
 they must only queue (an `AgentFeed` does).
 
 `AgentRegistry.watch(call_id)` gives an `AgentFeed` (an asyncio queue) of the events of
@@ -33,9 +36,9 @@ Entry = dict[str, Any]
 @dataclass(frozen=True)
 class AgentEvent:
     call_id: str
-    kind: Literal["added", "updated", "removed"]
-    key: int  # the same for one entry across added / updated / removed
-    entry: Entry  # a copy: changing it changes nothing in the agent
+    kind: Literal["added", "updated", "removed", "speaking"]
+    key: int  # the same for one entry across speaking / added / updated / removed
+    entry: Entry  # a copy: changing it changes nothing in the agent (speaking: {"role", "words"})
 
 
 Listener = Callable[[AgentEvent], None]
@@ -96,7 +99,7 @@ class Conversation(list[Entry]):
     def snapshot(self) -> list[Entry]:
         return [dict(entry) for entry in self]
 
-    def _tell(self, kind: Literal["added", "updated", "removed"], entry: Entry) -> None:
+    def _tell(self, kind: Literal["added", "updated", "removed", "speaking"], entry: Entry) -> None:
         if self._listeners:
             event = AgentEvent(self.call_id, kind, id(entry), dict(entry))
             for listener in list(self._listeners):
@@ -117,6 +120,15 @@ class Conversation(list[Entry]):
     def updated(self, entry: Entry) -> None:
         """Report an entry the agent changed in place."""
         self._tell("updated", entry)
+
+    def speaking(self, entry: Entry, words: Iterable[tuple[str, int]]) -> None:
+        """Report words queued for playout for `entry` (maybe not in the conversation yet): each
+        word with the playout mark (played-sample position) of its end."""
+        if self._listeners:
+            spoken = {"role": entry.get("role"), "words": [[text, mark] for text, mark in words]}
+            event = AgentEvent(self.call_id, "speaking", id(entry), spoken)
+            for listener in list(self._listeners):
+                listener(event)
 
     def __setitem__(self, index: SupportsIndex | slice, value: Any) -> None:
         raise TypeError("a Conversation is changed by append / extend / remove / updated only")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from mediaserver.errors import HangupCause
 from mediaserver.events import CallStarted
+from mediaserver.kernel.admission import Admission
 from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.call import Call, CallSignal
 from mediaserver.kernel.eventbus import LOG, EventBus
@@ -52,8 +53,16 @@ def document_label(document: Document) -> str:
 
 
 class Kernel:
-    def __init__(self, ticker: MediaTicker, services: KernelServices, route: Callable[[str], Path | str]) -> None:
+    def __init__(
+        self,
+        ticker: MediaTicker,
+        services: KernelServices,
+        route: Callable[[str], Path | str],
+        admission: Admission | None = None,
+    ) -> None:
         self.ticker = ticker
+        # The call and AI-session limits the front ends ask before taking a call (kernel/admission.py).
+        self.admission = admission or Admission()
         self.services = services
         self.route = route
         self.calls: dict[str, Call] = {}
@@ -195,6 +204,7 @@ class Kernel:
     def _closed(self, call: Call) -> None:
         if self.calls.get(call.call_id) is call:
             del self.calls[call.call_id]
+            self.admission.release(call.call_id)
         self.calls_ended += 1
         if not self.calls:
             self._idle.set()

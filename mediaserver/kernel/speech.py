@@ -4,7 +4,9 @@ Theory of operation: Piper synthesizes one sentence per ONNX call, so the engine
 blocking iterator of chunks. `SpeechSynthesizer.stream` runs it in the shared executor and
 hands each chunk to the event loop as soon as it exists, so the first sentence plays while
 the next one is still being synthesized. Cancelling the consumer stops the producer after
-its current sentence (ONNX cannot be interrupted mid-call).
+its current sentence (ONNX cannot be interrupted mid-call). With a `TtsCache`, a short text
+said before in the same voice streams from the cache without touching the executor, and one
+synthesized to the end (not cut off by its consumer) is kept for next time.
 
 The `prompt` verb's speech recognizer is a `PromptRecognizer`: `load()` gives the engine (the
 app's loads on first use, `LazyRecognizer`); on a server without one it is
@@ -16,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from concurrent.futures import Executor
+from contextlib import aclosing
 from typing import Protocol
 
 from mediaserver.pipeline.asr import SpeechRecognizer
 from mediaserver.pipeline.tts import TtsChunk, TtsEngine
+from mediaserver.pipeline.tts_cache import TtsCache
 
 __all__ = ["LazyRecognizer", "PromptRecognizer", "SpeechSynthesizer", "UnavailableRecognizer"]
 
@@ -29,15 +33,33 @@ _DONE = object()
 
 
 class SpeechSynthesizer:
-    def __init__(self, engine: TtsEngine, executor: Executor) -> None:
+    def __init__(self, engine: TtsEngine, executor: Executor, cache: TtsCache | None = None) -> None:
         self.engine = engine
         self._executor = executor
+        self.cache = cache  # shared by the process's synthesizers (fillers, greetings: app.py)
 
     @property
     def sample_rate(self) -> int:
         return self.engine.sample_rate
 
-    async def stream(self, text: str) -> AsyncIterator[TtsChunk]:
+    async def stream(self, text: str) -> AsyncGenerator[TtsChunk, None]:
+        cache = self.cache
+        key = cache.key(self.engine, text) if cache is not None else None
+        if cache is not None and key is not None:
+            cached = cache.get(key)
+            if cached is not None:
+                for chunk in cached:
+                    yield chunk
+                return
+        made: list[TtsChunk] = []
+        async with aclosing(self._synthesize(text)) as chunks:  # closed with us: the producer stops
+            async for chunk in chunks:
+                made.append(chunk)
+                yield chunk
+        if cache is not None and key is not None:
+            cache.put(key, made)  # reached only when the phrase was synthesized to its end
+
+    async def _synthesize(self, text: str) -> AsyncGenerator[TtsChunk, None]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         stop = threading.Event()

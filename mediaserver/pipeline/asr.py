@@ -11,6 +11,13 @@ SWML `ai.hints` (contract §3) is a list of strings (words to favour) and of map
 `{hint, pattern, replace, ignore_case=false}`: `hint` is favoured too, and `pattern` (a regular
 expression) -> `replace` rewrites transcripts (e.g. "cue bit" -> "Qubit"). `parse_hints`
 validates and splits them once per session; `apply_hint_rules` runs on every transcript.
+
+`PartialBudget` caps partial passes (never finals) by the load, for all calls together: a token
+bucket of `per_s` passes a second (up to `burst` saved), at most `max_in_flight` at once. One
+caller speaking gets every partial at a 400 ms cadence (2.5 a second); twelve share the same
+2.5, so each gets one every ~5 s, and the CPU partials take stays bounded however many callers
+speak (docs/costs.md §7: partials every 500 ms would cost more than the finals and TTS together).
+A skipped partial is not retried: the next one, or the final, hears the same audio.
 """
 
 from __future__ import annotations
@@ -20,8 +27,17 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mediaserver.audio.frame import Pcm
+from mediaserver.clock import NS_PER_S, Clock
 
-__all__ = ["HintRule", "Recognition", "SpeechRecognizer", "apply_hint_rules", "hotwords_text", "parse_hints"]
+__all__ = [
+    "HintRule",
+    "PartialBudget",
+    "Recognition",
+    "SpeechRecognizer",
+    "apply_hint_rules",
+    "hotwords_text",
+    "parse_hints",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +103,41 @@ def apply_hint_rules(text: str, rules: list[HintRule]) -> str:
     for rule in rules:
         text = re.sub(rule.pattern, rule.replace, text, flags=re.IGNORECASE if rule.ignore_case else 0)
     return text
+
+
+class PartialBudget:
+    """Partial ASR passes for the whole process: `try_start` before one, `done` after (see above).
+
+    `per_s` 0 means no rate cap. Used from the event loop only; `clock` gives the time.
+    """
+
+    def __init__(self, clock: Clock, per_s: float = 0.0, *, burst: float = 2.0, max_in_flight: int = 1) -> None:
+        if per_s < 0 or burst < 1 or max_in_flight < 1:
+            raise ValueError(f"need per_s >= 0, burst >= 1, max_in_flight >= 1; got {per_s}, {burst}, {max_in_flight}")
+        self._clock = clock
+        self.per_s = per_s
+        self.burst = burst
+        self.max_in_flight = max_in_flight
+        self._tokens = burst
+        self._refilled_ns = clock.now_ns()
+        self.in_flight = 0
+        self.started = 0
+        self.skipped = 0
+
+    def try_start(self) -> bool:
+        """True: run this partial (and call `done` after it); False: skip it, the budget is spent."""
+        if self.per_s:
+            now = self._clock.now_ns()
+            self._tokens = min(self.burst, self._tokens + (now - self._refilled_ns) * self.per_s / NS_PER_S)
+            self._refilled_ns = now
+        if self.in_flight >= self.max_in_flight or (self.per_s and self._tokens < 1):
+            self.skipped += 1
+            return False
+        if self.per_s:
+            self._tokens -= 1
+        self.in_flight += 1
+        self.started += 1
+        return True
+
+    def done(self) -> None:
+        self.in_flight = max(0, self.in_flight - 1)

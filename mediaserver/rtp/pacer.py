@@ -24,7 +24,12 @@ Statistics (`stats`): each non-early wakeup is a tick and records its deviation 
 due deadline, in ns, in a ring of the last `history` ticks; every frame returned whose own
 deadline is more than `late_threshold_ns` (default 2 ms) before `now` counts in `late_frames`
 (the catch-up frames of a late wakeup are late by construction). `percentile(p)` reads the ring,
-in milliseconds.
+in milliseconds. Several pacers may share one `PacerStats` (the ticker's send phases do, so that
+its statistics cover every phase and stay the same object for the ticker's life).
+
+Idle grids: a pacer nobody woke for a while (a send phase with no call on it) would see every
+deadline it slept through as due. `resume_at(now_ns)` moves it to its first deadline at or after
+`now_ns`, on the same grid, without recording anything: the frames of an idle phase were never owed.
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ class Pacer:
         max_catchup_frames: int = 5,
         late_threshold_ns: int = DEFAULT_LATE_THRESHOLD_NS,
         history: int = DEFAULT_HISTORY,
+        stats: PacerStats | None = None,
     ) -> None:
         if frame_ns <= 0:
             raise ValueError(f"frame_ns must be positive, got {frame_ns}")
@@ -91,7 +97,7 @@ class Pacer:
         self.frame_ns = frame_ns
         self.max_catchup_frames = max_catchup_frames
         self.late_threshold_ns = late_threshold_ns
-        self.stats = PacerStats(history)
+        self.stats = stats if stats is not None else PacerStats(history)
         self.last_skipped = 0
         self._index = 0  # grid index of the next deadline
 
@@ -103,6 +109,11 @@ class Pacer:
     def frame_index(self) -> int:
         """Grid index of the next deadline (frames sent plus frames skipped)."""
         return self._index
+
+    def resume_at(self, now_ns: int) -> None:
+        """Skip, unrecorded, every deadline before now_ns (the grid itself does not move)."""
+        if now_ns > self.next_deadline_ns:
+            self._index = -(-(now_ns - self.start_ns) // self.frame_ns)  # ceil: first deadline >= now
 
     def on_wakeup(self, now_ns: int) -> int:
         deadline = self.next_deadline_ns

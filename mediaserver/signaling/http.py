@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -46,6 +47,8 @@ def build_http_app(
                 "version": __version__,
                 "calls": len(kernel.calls),
                 "calls_started": kernel.calls_started,
+                # state open / ai_full / full / draining, the AI sessions, limits and headroom
+                "admission": kernel.admission.snapshot(draining=kernel.draining),
                 "tick": {"late_frames": pacer.late_frames, "ticks": pacer.ticks},
                 **(extra_health() if extra_health else {}),
             }
@@ -68,14 +71,34 @@ def build_http_app(
     return app
 
 
+# The /dashboard page's files. grafana-dashboard.json links to deploy/grafana's dashboard, so
+# the page draws the panels Grafana does (mediaserver/web/dashboard.js says how).
+DASHBOARD_FILES = {
+    "/dashboard": "dashboard.html",
+    "/dashboard/dashboard.js": "dashboard.js",
+    "/dashboard/dashboard.css": "dashboard.css",
+    "/dashboard/grafana.json": "grafana-dashboard.json",
+}
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+
+
 def metrics_mount(metrics: Metrics) -> Callable[[web.Application], None]:
-    """A `mounts` entry serving `GET /metrics` (Prometheus text exposition)."""
+    """A `mounts` entry serving `GET /metrics` (Prometheus text exposition) and `GET /dashboard`,
+    a page that draws it; both as open as /metrics (no token)."""
 
     async def scrape(_: web.Request) -> web.Response:
         body, content_type = metrics.render()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
+    def dashboard_file(name: str) -> Callable[[web.Request], Any]:
+        async def serve(_: web.Request) -> web.FileResponse:
+            return web.FileResponse(WEB_DIR / name, headers={"Cache-Control": "no-cache"})
+
+        return serve
+
     def mount(app: web.Application) -> None:
         app.router.add_get("/metrics", scrape)
+        for path, name in DASHBOARD_FILES.items():
+            app.router.add_get(path, dashboard_file(name))
 
     return mount

@@ -5,9 +5,10 @@ loop's monotonic time; afterwards `_pump` sends what the endpoint queued, handle
 and arms one `call_at` for its next timer. An INVITE is routed to a SWML document, its SDP
 negotiated, an RTP port taken from the pool and a kernel call started; refusals on the way
 get the matching SIP status (404/500 for a bad route or document, 488 for no common codec,
-503 when no port is free). The call's lifecycle (create, tick, own, log, tear down once) is
-the kernel's (kernel/legs.py, through `Kernel.start_call`); what stays here is SIP: the
-dialog, the SDP, the RTP socket. The call's teardown closes its RTP socket and returns the port.
+503 when no port is free, 503 with Retry-After over the admission limits, kernel/admission.py).
+The call's lifecycle (create, tick, own, log, tear down once) is the kernel's (kernel/legs.py,
+through `Kernel.start_call`); what stays here is SIP: the dialog, the SDP, the RTP socket. The
+call's teardown closes its RTP socket and returns the port.
 
 The front end reads no settings: app.py gives it a `SipOptions` of plain values. It is the
 dialer's `SipPort` (sip_dialer.py), so the dialer never imports this module.
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 
 from mediaserver.errors import PortPoolExhausted
 from mediaserver.events import AckReceived, Held, Resumed, SipIn, SipOut
+from mediaserver.kernel.admission import RefusalReason
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream
 from mediaserver.kernel.registry import Kernel
@@ -472,6 +474,7 @@ class SipFrontEnd:
             rtp = await self.open_rtp()
         except PortPoolExhausted as exc:
             log.error("RTP ports exhausted", extra={"call_id": call_id, "error": str(exc)})
+            self.kernel.admission.note_refusal(call_id, RefusalReason.RTP_PORTS, str(exc), front_end="sip")
             self.command(lambda now: self.endpoint.reject(call_id, 503, "Service Unavailable", now))
             return
         try:
@@ -488,7 +491,8 @@ class SipFrontEnd:
             self.release_rtp(rtp)
             self.command(lambda now: self.endpoint.reject(call_id, 488, "Not Acceptable Here", now))
             return
-        rtp.remote = (answer.remote_ip, answer.remote_port)
+        rtp.call_id = call_id  # its log lines (a NAT latch, a stranger's packets dropped) name the call
+        rtp.remote = (answer.remote_ip, answer.remote_port)  # RTP is accepted from here (or a NAT latch)
         rtp.srtp = SrtpSession(keys.suite, keys.local_key, keys.remote_key) if keys else None
         answer_sdp = answer.answer.serialize()
         params = MediaParams(
@@ -500,6 +504,13 @@ class SipFrontEnd:
         )
         # No telephone-event negotiated: listen for DTMF tones in the audio instead.
         media = MediaStream(params, self.kernel.cname, inband_dtmf=answer.dtmf_payload_type is None)
+        # Asked here, with no await before start_call: a burst of INVITEs cannot all pass the check.
+        refusal = self.kernel.admission.admit(call_id, document, front_end="sip")
+        if refusal is not None:  # over capacity: 503 + Retry-After, so a proxy tries elsewhere or later
+            self.release_rtp(rtp)
+            headers = refusal.headers
+            self.command(lambda now: self.endpoint.reject(call_id, 503, "Service Unavailable", now, headers=headers))
+            return
         call = self.kernel.start_call(
             call_id,
             from_uri=invite.from_uri,
@@ -531,6 +542,7 @@ class SipFrontEnd:
 
     def adopt_leg(self, leg: Call, rtp: RtpEndpoint, local_sdp: bytes, codec: CodecSpec) -> None:
         """An answered outbound leg: SIP events for its Call-ID now reach it like an inbound call's."""
+        rtp.call_id = leg.call_id
         self._calls[leg.call_id] = _SipCall(leg, rtp, local_sdp, codec)
 
     def forget_leg(self, leg: Call) -> None:

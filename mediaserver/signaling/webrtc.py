@@ -18,22 +18,31 @@ falls back to the default instead).
 Per call a `_Session` ties an aiortc `RTCPeerConnection` to a kernel `Call` built with
 `WebRtcMedia` (mediaserver.transport.webrtc). The kernel starts the SWML exactly as for SIP;
 `_Signal` is the call's `CallSignal`: the SDP answer already went out in the HTTP response,
-so ring/answer only log; hangup tells the page over the data channel and closes the peer
-connection a moment later (the last frames still in aiortc's encoder get out first).
+so ring/answer only log; hangup ends the call's signalling a moment later (the last frames
+still in aiortc's encoder get out first), and the call's end closes the peer connection.
 
 A data channel (`events`, opened by the page) carries JSON both ways: the server forwards the
 call's event log (state changes, audio started/stopped, DTMF, transcript and turn events from
 the AI engine, with their latency fields) as it grows, a subscription to the kernel's event
 bus for the call (kind "log"), and the agent's side of the
 transcript as the AI agent's conversation grows (its `AgentHandle` events from
-`kernel.agents.watch`, pushed, not polled); the page sends
+`kernel.agents.watch`, pushed, not polled), word by word as the played cursor passes each
+word's end (`HeardTranscript`, heard_transcript.py); the page sends
 `{"type": "dtmf", "digit": "5"}` and `{"type": "hangup"}`. A WHIP client without a data
 channel can read the same events as server-sent events at `/webrtc/calls/{call_id}/events`.
 
 Anything that ends the peer connection (DELETE, the page's hangup, ICE failure, the caller's
 tab closing, no connection within `CONNECT_TIMEOUT_S`) becomes `Call.remote_hung_up`; the
 leg lifecycle's teardown (kernel/legs.py, through `Kernel.start_call`, exactly once) then
-closes the connection and forgets the session.
+sends the call's last events (`call_ended` included: it is logged before the teardown) and
+`{"type": "hangup"}` on the data channel, closes the connection so that the peer sees it at
+once (`transport.webrtc.close_peer`: a plain WHIP client's peer connection goes "failed"
+instead of waiting out ICE consent) and forgets the session. The page's own hangup waits for
+that last word before it closes its side, so its event list ends with `call_ended`.
+
+An offer answered without a single ICE candidate (a loopback-only host with the default
+`host_addresses`, which leaves out loopback; `relay` policy without a TURN server) could
+never connect: it gets a 503 that names the settings to change, not an answer.
 
 The front end reads no settings: app.py gives it a `WebRtcOptions` (its routes and the ICE
 configuration, typed by `transport.webrtc.IceConfig`).
@@ -60,14 +69,26 @@ from mediaserver.kernel.agent import AgentEvent, AgentFeed
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.eventbus import LOG, Subscription
 from mediaserver.kernel.registry import Kernel
+from mediaserver.signaling.heard_transcript import HeardTranscript
 from mediaserver.swml.errors import SwmlError
-from mediaserver.transport.webrtc import IceConfig, WebRtcMedia, restrict_host_addresses, rtc_configuration
+from mediaserver.transport.webrtc import (
+    IceConfig,
+    WebRtcMedia,
+    close_peer,
+    restrict_host_addresses,
+    rtc_configuration,
+)
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 CONNECT_TIMEOUT_S = 20.0  # no ICE/DTLS connection by then: the caller is gone
 CLOSE_GRACE_S = 0.3  # after our hangup, let the last frames and events out before closing
+NO_CANDIDATE = (
+    "the server has no ICE candidate to offer, so this call could never connect: set [webrtc] "
+    'host_addresses to an address the browser can reach (e.g. ["127.0.0.1"] for a browser on this '
+    "machine; the default leaves out loopback), or give [webrtc] ice_servers a STUN/TURN server"
+)
 MAX_OFFER_BYTES = 64 * 1024
 
 
@@ -115,7 +136,9 @@ class _Session:
         self.channel: RTCDataChannel | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.sent_events = 0
-        self.agent_text: dict[int, str] = {}  # assistant entries sent, by the agent's entry key
+        self.heard = HeardTranscript()  # the agent's words, as the played cursor passes them
+        self.media.on_played = self._played
+        self.media.on_playout_cleared = self._playout_cleared
         self.agent_feed: AgentFeed | None = None
         self.closing = False
         self.timer: asyncio.TimerHandle | None = None
@@ -213,23 +236,34 @@ class _Session:
     def agent_said(self, event: AgentEvent) -> None:
         """The agent's side of the transcript, from its conversation events.
 
-        The AI engine logs what the caller said (`turn_asr_final`) but not what the agent says,
-        so the agent's conversation entries (OpenAI-style {"role", "content"}) are sent instead:
-        each assistant message once, and again (`update`) when a barge-in cuts it to the words
-        the caller heard.
+        The AI engine logs what the caller said (`turn_asr_final`) but not what the agent says:
+        its words come from the agent's "speaking" events and show as they are played
+        (`_played`); its conversation entries (OpenAI-style {"role", "content"}) give each line
+        its final text, cut to the words the caller heard after a barge-in.
         """
         entry = event.entry
-        text = entry.get("content")
-        if event.kind == "removed" or entry.get("role") != "assistant" or not isinstance(text, str) or not text:
-            return
-        if self.agent_text.get(event.key) == text:
-            return
-        message = {"type": "transcript", "role": "agent", "text": text, "key": event.key}
-        message["update"] = event.key in self.agent_text
-        self.agent_text[event.key] = text
-        self.send(message)
-        for queue in self.subscribers:
-            queue.put_nowait(message)
+        if event.kind == "speaking":
+            words = [(str(text), int(mark)) for text, mark in entry.get("words", ())]
+            self.tell_page(self.heard.speaking(event.key, words))
+        else:
+            self.tell_page(self.heard.entry(event.kind, event.key, entry))
+
+    def _played(self, cursor: int) -> None:
+        self.tell_page(self.heard.played(cursor))
+
+    def _playout_cleared(self) -> None:
+        # Words queued before the clear may still wait in the feed: they go first, then are dropped.
+        if self.agent_feed is not None:
+            while (event := self.agent_feed.get_nowait()) is not None:
+                self.agent_said(event)
+        self.tell_page(self.heard.playout_cleared())
+
+    def tell_page(self, messages: list[dict[str, Any]]) -> None:
+        """Send transcript messages on the data channel and to SSE readers."""
+        for message in messages:
+            self.send(message)
+            for queue in self.subscribers:
+                queue.put_nowait(message)
 
     async def forward_events(self, sub: Subscription) -> None:
         """Push the call's events as they are logged: every event the kernel's bus publishes for
@@ -258,21 +292,22 @@ class _Session:
         if self.closing:
             return
         self.closing = True
-        asyncio.get_running_loop().call_later(CLOSE_GRACE_S, lambda: self.spawn(self._close_and_end(), "close"))
+        asyncio.get_running_loop().call_later(CLOSE_GRACE_S, self._end_signalling)
 
-    async def _close_and_end(self) -> None:
-        self.flush_events()
-        self.send({"type": "hangup"})
-        await self.close()
-        if self.call is not None:
-            self.call.signaling_ended("peer connection closed")
+    def _end_signalling(self) -> None:
+        """The call ends now; its teardown (`WebRtcFrontEnd._call_ended`) tells the page and closes."""
+        if self.call is not None and not self.call.ended.is_set():
+            self.call.signaling_ended("hangup: closing the peer connection")
 
     async def close(self) -> None:
         self.closing = True
         if self.timer is not None:
             self.timer.cancel()
         self.media.close()
-        await self.pc.close()
+        try:
+            await close_peer(self.pc)
+        except Exception:  # it reaches into aiortc: a surprise there is logged, not lost in a task
+            log.exception("peer connection close failed", extra={"call_id": self.call_id})
 
 
 class WebRtcFrontEnd:
@@ -289,6 +324,7 @@ class WebRtcFrontEnd:
 
     def mount(self, app: web.Application) -> None:
         app.router.add_get("/", self._index)
+        app.router.add_get("/favicon.ico", self._favicon)
         app.router.add_static("/web/", WEB_DIR, show_index=False)
         app.router.add_get("/webrtc/routes", self._routes)
         app.router.add_post("/webrtc/{route}/offer", self._json_offer)
@@ -309,6 +345,9 @@ class WebRtcFrontEnd:
     # -- HTTP ----------------------------------------------------------------------------
     async def _index(self, _: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_DIR / "index.html")
+
+    async def _favicon(self, _: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB_DIR / "favicon.svg", headers={"Content-Type": "image/svg+xml"})
 
     async def _routes(self, _: web.Request) -> web.Response:
         ice = [
@@ -391,6 +430,9 @@ class WebRtcFrontEnd:
         if "m=audio" not in offer_sdp:
             raise OfferError(400, "the offer has no audio m-line")
         call_id = f"webrtc-{uuid.uuid4().hex[:16]}"
+        if (refusal := self.kernel.admission.admit(call_id, document, front_end="webrtc")) is not None:
+            body = json.dumps({"error": f"over capacity: {refusal.detail}", "reason": refusal.reason.value})
+            raise web.HTTPServiceUnavailable(text=body, content_type="application/json", headers=dict(refusal.headers))
         pc = RTCPeerConnection(rtc_configuration(self.options.ice))
         session = _Session(self, call_id, route, pc)
         pc.on("track", session.on_track)
@@ -406,8 +448,17 @@ class WebRtcFrontEnd:
                 transceiver.setCodecPreferences(opus)  # 48 kHz end to end: no inbound resampling
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # aiortc raises ValueError, KeyError... on a malformed offer
+            self.kernel.admission.release(call_id)
             await pc.close()
             raise OfferError(400, f"cannot answer this offer: {exc or type(exc).__name__}") from exc
+        if "\na=candidate:" not in pc.localDescription.sdp:
+            self.kernel.admission.release(call_id)
+            await pc.close()
+            log.error(
+                "WebRTC offer refused: no ICE candidate to answer with",
+                extra={"call_id": call_id, "route": route, "host_addresses": list(self.options.host_addresses)},
+            )
+            raise OfferError(503, NO_CANDIDATE)
         call = self.kernel.start_call(
             call_id,
             from_uri=f"webrtc:{request.remote or 'unknown'}",

@@ -25,12 +25,28 @@ a backlog beyond `MAX_INBOUND_FRAMES` is trimmed from the oldest end to bound la
 DTMF from the page arrives as data-channel messages; the glue calls `receive_dtmf`, which
 emits each digit on `taps.dtmf`. Digits cannot go the other way: aiortc sends no RFC 4733
 telephone-events, so `send_dtmf` raises `DtmfUnsupported` (SWML send_digits then fails
-cleanly). Every frame handed to aiortc goes to `taps.outbound` as it goes.
+cleanly). Every frame handed to aiortc goes to `taps.outbound` as it goes, and the played
+cursor after it to `on_played` (the page's heard transcript); `on_playout_cleared` hears
+`stop_playout`.
 
 ICE: `rtc_configuration` builds aiortc's configuration from an `IceConfig` (the `[webrtc]`
 settings section satisfies it; this module does not import settings) and always
 passes an explicit server list, because aiortc falls back to a public Google STUN server
 when given none. `restrict_host_addresses` limits host candidates to configured addresses.
+
+Closing. `close_peer` ends a peer connection so that the peer learns of it at once. aiortc's
+`close()` sends an SCTP ABORT and a DTLS close_notify, but Chromium counts a DTLS transport
+closed by the peer as still connected (its aggregate state treats "closed" like "connected"),
+so a plain WHIP client would wait for ICE consent freshness to expire (about 7 s to
+"disconnected", 17 s to "failed"). A DTLS fatal alert is the explicit consent revocation of
+RFC 7675 §5.2; OpenSSL sends no alert on request, so for a libwebrtc peer (Chromium, Safari;
+known by its certificate's name) `revoke_dtls` starts a renegotiation, which BoringSSL refuses
+with a fatal alert (unexpected_message) before it drops the DTLS transport: the peer connection
+goes "failed" on the spot. Other peers get the plain close: OpenSSL ones (aiortc, GStreamer)
+honour close_notify, and would answer a renegotiation with a mere warning, which leaves our
+side mid-handshake. Before all that, whatever the data channel still holds (the call's last
+events, the hangup message) is given a moment to get out and be acknowledged (`drain_sctp`),
+because the close discards it.
 """
 
 from __future__ import annotations
@@ -44,9 +60,13 @@ from typing import Protocol
 import aioice.ice
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
+from cryptography.x509.oid import NameOID
+from OpenSSL import SSL
 
 from mediaserver.audio.frame import AudioFrame, Pcm, samples_per_frame
 from mediaserver.audio.playout import Playout
@@ -61,6 +81,8 @@ MAX_CREDIT_FRAMES = 3  # frames aiortc may take back to back after a stall
 PRIME_FRAMES = 2
 MAX_INBOUND_FRAMES = 10  # 200 ms of backlog at most
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+DRAIN_TIMEOUT_S = 1.0  # the most a close waits for the data channel's last messages
+LIBWEBRTC_CERTIFICATE_NAME = "WebRTC"  # the subject of libwebrtc's self-signed DTLS certificates
 
 
 class PlayoutTrack(MediaStreamTrack):
@@ -97,6 +119,8 @@ class PlayoutTrack(MediaStreamTrack):
         media = self._media
         frame = media.playout.next_frame()
         media.counters.packets_out += 1
+        if media.on_played is not None:
+            media.on_played(media.playout.played_samples)
         if media.taps.outbound:
             media.taps.outbound.emit(SentFrame(frame.pcm, SAMPLE_RATE, media.playout.played_samples, frame.speech))
         out = av.AudioFrame.from_ndarray(frame.pcm.reshape(1, -1), format="s16", layout="mono")
@@ -131,6 +155,8 @@ class WebRtcMedia:
         self._inbound_queued = 0
         self._inbound_samples = 0
         self._primed = False
+        self.on_played: Callable[[int], None] | None = None  # the played cursor, after each frame taken
+        self.on_playout_cleared: Callable[[], None] | None = None
 
     # -- outbound ------------------------------------------------------------------------
     def enqueue(self, pcm: Pcm, sample_rate: int, *, final: bool = True) -> int:
@@ -149,7 +175,10 @@ class WebRtcMedia:
 
     def stop_playout(self) -> int:
         self._out_resamplers.clear()
-        return self.playout.clear()
+        dropped = self.playout.clear()
+        if self.on_playout_cleared is not None:
+            self.on_playout_cleared()
+        return dropped
 
     def tick(self, now_ns: int, unix_time: float) -> list[bytes]:
         """One 20 ms frame: one frame credit to the outbound track, one inbound frame out."""
@@ -302,3 +331,82 @@ def restrict_host_addresses(addresses: Sequence[str]) -> None:
         return [a for a in wanted if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
     aioice.ice.get_host_addresses = configured
+
+
+# -- closing -----------------------------------------------------------------------------
+async def close_peer(pc: RTCPeerConnection, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+    """Close `pc` so that the peer sees it now: drain the data channel, revoke DTLS, close."""
+    if pc.connectionState != "closed":
+        await drain_sctp(pc, drain_timeout_s)
+        for dtls in dtls_transports(pc):
+            await revoke_dtls(dtls)
+    await pc.close()
+
+
+def dtls_transports(pc: RTCPeerConnection) -> list[RTCDtlsTransport]:
+    """The peer connection's DTLS transports, each once (BUNDLE shares one)."""
+    found: list[RTCDtlsTransport] = []
+    candidates = [t.receiver.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        candidates.append(pc.sctp.transport)
+    for dtls in candidates:
+        if dtls is not None and all(dtls is not other for other in found):
+            found.append(dtls)
+    return found
+
+
+async def drain_sctp(pc: RTCPeerConnection, timeout_s: float) -> None:
+    """Wait (at most `timeout_s`) until every data channel message queued is sent and acknowledged.
+
+    aiortc keeps no public flag for this; its SCTP queues are read, and a change in them only
+    shortens the wait to nothing (the close then goes on as before).
+    """
+    sctp = pc.sctp
+    if sctp is None or sctp.state != "connected":
+        return
+
+    def pending() -> bool:
+        queues = ("_data_channel_queue", "_outbound_queue", "_sent_queue")
+        return any(getattr(sctp, name, None) for name in queues)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while pending() and loop.time() < deadline:  # noqa: ASYNC110 (aiortc signals no "all acknowledged")
+        await asyncio.sleep(0.01)
+
+
+def is_libwebrtc_peer(dtls: RTCDtlsTransport) -> bool:
+    """Whether the peer is libwebrtc (Chromium, Safari, native apps): its self-signed DTLS
+    certificate is named "WebRTC"; aiortc's and Firefox's carry random names."""
+    ssl: SSL.Connection | None = getattr(dtls, "_ssl", None)
+    cert = ssl.get_peer_certificate() if ssl is not None else None
+    if cert is None:
+        return False
+    names = cert.to_cryptography().subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return [n.value for n in names] == [LIBWEBRTC_CERTIFICATE_NAME]
+
+
+async def revoke_dtls(dtls: RTCDtlsTransport) -> None:
+    """Make a libwebrtc peer fail this DTLS transport at once (see "Closing" above).
+
+    No-op unless connected, and for other peers: OpenSSL ones (aiortc) answer a renegotiation
+    with a warning and would be left mid-handshake, while they honour the close_notify.
+    """
+    ssl: SSL.Connection | None = getattr(dtls, "_ssl", None)
+    if ssl is None or dtls.state != "connected" or not is_libwebrtc_peer(dtls):
+        return
+    try:
+        ssl.renegotiate()
+        ssl.do_handshake()
+    except SSL.WantReadError:
+        pass  # the hello is written; the peer's answer is its fatal alert
+    except SSL.Error:
+        return
+    try:
+        await dtls._write_ssl()  # one datagram, sent before this returns
+    except ConnectionError:
+        pass
+    # Our side of the session now waits on a handshake that will not finish: nothing more can be
+    # sent through it. Closed, aiortc's close() skips its sends (ABORT, close_notify) instead of
+    # failing on them, and stops ICE.
+    dtls._set_state(DtlsState.CLOSED)

@@ -16,10 +16,10 @@ const MAX_RECORD_SECONDS = 120;
 function setPhase(phase, text) {
   state.phase = phase;
   ui.status.textContent = text || phase;
-  ui.status.className = "pill " + ({ connecting: "connecting", live: "live", failed: "failed" }[phase] || "idle");
-  const busy = phase === "connecting" || phase === "live";
+  ui.status.className = "pill " + ({ connecting: "connecting", ending: "connecting", live: "live", failed: "failed" }[phase] || "idle");
+  const busy = phase === "connecting" || phase === "live" || phase === "ending";
   ui.call.disabled = busy;
-  ui.hangup.disabled = !busy;
+  ui.hangup.disabled = !busy || phase === "ending";
   ui.route.disabled = busy;
   for (const key of ui.keypad.querySelectorAll("button")) key.disabled = phase !== "live";
 }
@@ -114,6 +114,7 @@ async function placeCall() {
     const channel = state.channel = pc.createDataChannel("events");
     channel.onmessage = (e) => onMessage(JSON.parse(e.data));
     channel.onopen = () => setPhase("live", "in call");
+    channel.onclose = () => { if (state.channel === channel) endCall("ended", "ended"); };
     pc.ontrack = (e) => {
       const stream = e.streams[0] || new MediaStream([e.track]);
       ui.remote.srcObject = stream;  // Chrome renders remote WebRTC audio to WebAudio only when played
@@ -143,12 +144,18 @@ async function placeCall() {
   }
 }
 
+// Our hangup waits for the server's last word (its last events, `call_ended` among them, then
+// {"type": "hangup"}) before closing our side; a server that does not answer soon is left.
+const HANGUP_WAIT_MS = 2000;
 function hangUp() {
   if (state.channel && state.channel.readyState === "open") {
     state.channel.send(JSON.stringify({ type: "hangup" }));
-  } else if (state.callId) {
-    fetch(`/webrtc/calls/${state.callId}`, { method: "DELETE" });
+    setPhase("ending", "hanging up");
+    const pc = state.pc;
+    setTimeout(() => { if (state.pc === pc && state.phase === "ending") endCall("ended", "ended"); }, HANGUP_WAIT_MS);
+    return;
   }
+  if (state.callId) fetch(`/webrtc/calls/${state.callId}`, { method: "DELETE" });
   endCall("ended", "ended");
 }
 
@@ -179,7 +186,7 @@ function hint(tag, text) {  // a placeholder row, removed by the first real entr
 
 // -- events from the server -------------------------------------------------------------------
 function onMessage(message) {
-  if (message.type === "hangup") { endCall("ended", "ended by server"); return; }
+  if (message.type === "hangup") { endCall("ended", state.phase === "ending" ? "ended" : "ended by server"); return; }
   if (message.type === "error") { addEvent({ event: "error", error: message.error }); return; }
   if (message.type === "transcript") { agentLine(message); return; }
   if (message.type === "event") {
@@ -244,15 +251,21 @@ function transcriptLine(who, text, partial) {
   return li;
 }
 
-function agentLine(message) {  // the agent's reply; sent again, shorter, when a barge-in cuts it
+// The agent's reply, word by word as the caller hears it (the server follows its played cursor):
+// `speaking` while more words are due, then its final text; `cut` when a barge-in interrupted it,
+// with the words that were heard. An empty text (nothing was heard) removes the line.
+function agentLine(message) {
   state.agentLines = state.agentLines || new Map();
-  const line = state.agentLines.get(message.key);
-  if (line) {
-    line.querySelector(".text").textContent = message.text;
-    line.classList.add("cut");
-  } else {
-    state.agentLines.set(message.key, transcriptLine("agent", message.text, false));
+  let line = state.agentLines.get(message.key);
+  if (!message.text) {
+    if (line) { line.remove(); state.agentLines.delete(message.key); }
+    return;
   }
+  if (line) line.querySelector(".text").textContent = message.text;
+  else state.agentLines.set(message.key, line = transcriptLine("agent", message.text, false));
+  line.classList.toggle("speaking", Boolean(message.speaking));
+  line.classList.toggle("cut", Boolean(message.cut));
+  ui.transcript.scrollTop = ui.transcript.scrollHeight;
 }
 
 // Per-turn latency. The AI engine logs turn events with `caller_sample`, a position on the

@@ -66,6 +66,7 @@ def chrome(tmp_path: Path) -> Iterator[ChromeFactory]:
             "--window-size=1280,860",
         ):
             options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages: driver.get_log
         os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager reach the network
         service = Service(
             executable_path=shutil.which("chromedriver") or "chromedriver",

@@ -74,6 +74,18 @@ def ai_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, ScriptedLlmServer
             server.stop()
 
 
+# Every text the page's agent lines show, in order (a line's text as it grows, word by word).
+WATCH_AGENT_LINES = """
+window.agentTexts = [];
+new MutationObserver(() => {
+  for (const el of document.querySelectorAll('#transcript li.agent .text')) {
+    const last = agentTexts.filter(t => t.line === el).at(-1);
+    if (!last || last.text !== el.textContent) agentTexts.push({ line: el, text: el.textContent });
+  }
+}).observe(document.getElementById('transcript'), { subtree: true, childList: true, characterData: true });
+"""
+
+
 def recording(driver: Any, path: Path) -> str:
     path.write_bytes(base64.b64decode(driver.execute_script("return msCall.recordingWav()")))
     return transcribe(path)
@@ -90,9 +102,22 @@ def test_browser_asks_and_hears_the_agents_answer(
     server, llm = ai_server
     mic = microphone_wav(tmp_path / "mic.wav", (2.0, speech(QUESTION, tmp_path / "q.wav")), total_s=30)
     driver = open_page(chrome, server, mic, "ai")
+    driver.execute_script(WATCH_AGENT_LINES)
     click(driver, "#call")
     wait_until(driver, "return msCall.phase === 'live'")
     wait_until(driver, "return msCall.events.some(e => e.event === 'turn_first_agent_frame')", timeout=40)
+    # Mid-answer: the agent's line holds the words heard so far, with more to come.
+    wait_until(
+        driver,
+        "const line = document.querySelector('#transcript li.agent.speaking .text');"
+        "return line !== null && line.textContent.split(' ').length >= 5",
+        timeout=40,
+    )
+    shot = artifacts / "webrtc-ai-page.png"
+    assert driver.save_screenshot(str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000  # a real picture
+    if os.environ.get("MS_UPDATE_DOCS") == "1":  # refresh the documentation picture on request only
+        shutil.copyfile(shot, REPO / "docs" / "webrtc-page.png")
     wait_until(
         driver,
         "return msCall.events.some(e => e.event === 'audio_stopped' && "
@@ -100,11 +125,12 @@ def test_browser_asks_and_hears_the_agents_answer(
         timeout=40,
     )
     time.sleep(0.5)
-    shot = artifacts / "webrtc-ai-page.png"
-    assert driver.save_screenshot(str(shot))
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000  # a real picture
-    if os.environ.get("MS_UPDATE_DOCS") == "1":  # refresh the documentation picture on request only
-        shutil.copyfile(shot, REPO / "docs" / "webrtc-page.png")
+    # The answer was shown as it was heard: a word or two first, growing with the playout, the
+    # LLM's whole text only at the end (never the whole reply when its audio starts).
+    shown = driver.execute_script("return agentTexts.filter(t => t.line === agentTexts[0].line).map(t => t.text)")
+    counts = [len(t.split()) for t in shown]
+    assert shown[-1] == ANSWER and counts[0] <= 2 and len(shown) >= 5, shown
+    assert counts == sorted(counts) and all(ANSWER.startswith(t.rstrip(",.")) or t == ANSWER for t in shown), shown
     text = recording(driver, tmp_path / "heard.wav")
     assert contains_words(text, ANSWER), text
     # What the caller said reached the LLM through the browser, the WebRTC media and the ASR.

@@ -1,7 +1,8 @@
 """Headless Chromium places calls from the served page, with a synthesized caller on its microphone.
 
 The page records the remote audio with WebAudio (`msCall.recordingWav()`, base64 WAV); the
-test transcribes it. A screenshot of the page mid-call goes to tests/artifacts/ (and, with
+test transcribes it. A screenshot of the page at the end of the call (the greeting in the
+transcript, the event list down to `call_ended`) goes to tests/artifacts/ (and, with
 MS_UPDATE_DOCS=1, to docs/webrtc-page.png as the documentation picture).
 """
 
@@ -69,15 +70,18 @@ def test_browser_hears_the_greeting(
     click(driver, "#call")
     wait_until(driver, "return msCall.phase === 'live'")
     call_id = driver.execute_script("return msCall.callId")
-    # Mid-call: the greeting's text is in the transcript pane; give the audio a moment to play.
-    wait_until(driver, "return msCall.events.some(e => e.event === 'tts_first_audio')")
-    time.sleep(1.5)
+    wait_until(driver, "return msCall.phase === 'ended'", timeout=40)  # the server hangs up
+    # The page got the call's last events before the server closed the connection.
+    names = driver.execute_script("return msCall.events.map(e => e.event)")
+    assert names[-1] == "call_ended" and "hangup_requested" in names, names
+    listed = driver.execute_script("return document.querySelector('#events li:last-child .n').textContent")
+    assert listed == "call_ended"
+    assert driver.execute_script("return document.getElementById('status').textContent") == "ended by server"
     shot = artifacts / "webrtc-page.png"
     assert driver.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000  # a real picture
     if os.environ.get("MS_UPDATE_DOCS") == "1":  # refresh the documentation picture on request only
         shutil.copyfile(shot, REPO / "docs" / "webrtc-page.png")
-    wait_until(driver, "return msCall.phase === 'ended'", timeout=40)  # the server hangs up
     wav = tmp_path / "heard.wav"
     wav.write_bytes(base64.b64decode(driver.execute_script("return msCall.recordingWav()")))
     text = transcribe(wav)
@@ -104,6 +108,8 @@ def test_keypad_sends_dtmf_to_the_call(chrome: ChromeFactory, server: ServerProc
     assert driver.execute_script("return document.getElementById('digits').textContent") == "42#"
     click(driver, "#hangup")
     wait_until(driver, "return msCall.phase === 'ended'")
+    # The page waited for the server's last word: its event list ends with the call's end.
+    assert driver.execute_script("return msCall.events.at(-1).event") == "call_ended"
     deadline = time.monotonic() + 10
     while not any(e.get("event") == "call_ended" for e in server.records(call_id)):
         assert time.monotonic() < deadline, "the call did not end after the page hung up"

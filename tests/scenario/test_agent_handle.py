@@ -46,9 +46,13 @@ async def test_the_handle_reports_appends_and_the_barge_in_cut_and_acts_on_the_s
     await s.play(ticks=30)
     await s.play(tone(500, 1000), ticks=60)  # barge-in: the greeting is cut to "one two three"
     events = drained(feed)
-    greeting = [e for e in events if e.entry.get("role") == "assistant"][:2]
+    greeting = [e for e in events if e.entry.get("role") == "assistant" and e.kind != "speaking"][:2]
     assert [(e.kind, e.entry["content"]) for e in greeting] == [("added", GREETING), ("updated", "one two three")]
     assert greeting[0].key == greeting[1].key  # the page replaces its line
+    # Its words were reported as they were queued, before the entry was added, under its key.
+    spoken = [e for e in events if e.kind == "speaking" and e.key == greeting[0].key]
+    assert events.index(spoken[-1]) < events.index(greeting[0])
+    assert [w for e in spoken for w, _ in e.entry["words"]] == GREETING.split()
     assert ("added", {"role": "user", "content": "wait a moment please"}) in [(e.kind, e.entry) for e in events]
 
     handle = registry.get("ai1")

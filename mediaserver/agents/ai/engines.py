@@ -18,7 +18,8 @@ from mediaserver.agents.ai.config import AiSessionConfig
 from mediaserver.agents.ai.controls import NoVoices, VoiceCatalog
 from mediaserver.agents.ai.conversations import Conversations, NoConversations
 from mediaserver.agents.ai.reply import Synthesizer
-from mediaserver.pipeline.asr import SpeechRecognizer
+from mediaserver.clock import MonotonicClock
+from mediaserver.pipeline.asr import PartialBudget, SpeechRecognizer
 from mediaserver.pipeline.end_of_turn import EndOfTurnDetector
 from mediaserver.pipeline.llm import LanguageModel, LlmEvent, LlmSettings
 from mediaserver.pipeline.tts import TtsChunk
@@ -42,6 +43,8 @@ class AiEngines:
     confirmer: Callable[[], SpeechConfirmer | None] = lambda: None
     llm_settings: Callable[[AiSessionConfig], LlmSettings] = lambda config: LlmSettings()
     asr_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    # Partial ASR passes of every call together (app.py: [performance] partial_asr_per_s); finals never ask.
+    partial_budget: PartialBudget = field(default_factory=lambda: PartialBudget(MonotonicClock()))
     phrase_cache: dict[str, list[TtsChunk]] = field(default_factory=dict)
     far_end_delay_ms: int = 40
     first_token_timeout_s: float = 10.0

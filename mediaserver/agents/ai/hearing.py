@@ -139,7 +139,13 @@ class Hearing:
         return apply_hint_rules(text, self.config.hint_rules + controls.hint_rules)
 
     async def _partial(self, start: int, upto: int) -> None:
-        text = await self._transcribe(start, upto, final=False)
+        budget = self.engines.partial_budget  # shared by every call: many callers speaking, fewer partials each
+        if not budget.try_start():
+            return  # skipped, not retried: the next partial or the final hears this audio
+        try:
+            text = await self._transcribe(start, upto, final=False)
+        finally:
+            budget.done()
         self._apply(self.turn.handle(Transcript(text, final=False, upto=upto)))
 
     async def _final(self, start: int, upto: int) -> str:

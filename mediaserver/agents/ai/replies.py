@@ -64,6 +64,7 @@ class ReplyLifecycle(ControlSurface):
             messages=messages,
             on_queued=self._queued,
             on_event=self.call.events.emit,
+            on_words=self.history.speaking,
             pronounce=self.config.pronounce,
             quick_stops=self.config.quick_stops,
             fillers=self.turn_taking.tools.reply_fillers,
@@ -105,7 +106,8 @@ class ReplyLifecycle(ControlSurface):
             await reply.run()
             self.history.extend(reply.new_messages)
             if reply.text:
-                entry = {"role": "assistant", "content": reply.text}
+                entry = reply.entry
+                entry["content"] = reply.text
                 self.history.append(entry)
                 self._entries[reply] = entry
             if reply.last_mark is not None:
@@ -148,7 +150,8 @@ class ReplyLifecycle(ControlSurface):
             self.call.events.emit(AiFailure(kind="tts_failure", error=repr(exc)), level=logging.ERROR)
             return
         if history:
-            entry = {"role": "assistant", "content": text}
+            entry = reply.entry
+            entry["content"] = text
             self.history.append(entry)
             self._entries[reply] = entry
         if reply.last_mark is not None:
@@ -195,4 +198,5 @@ class ReplyLifecycle(ControlSurface):
                 self.history.remove(entry)
         elif heard:
             self.history.extend(reply.new_messages)
-            self.history.append({"role": "assistant", "content": heard})
+            reply.entry["content"] = heard
+            self.history.append(reply.entry)

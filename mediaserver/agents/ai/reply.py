@@ -97,6 +97,7 @@ class Reply:
         messages: list[dict[str, Any]],
         on_queued: Callable[[TtsChunk, tuple[WordMark, ...], int, int], None],
         on_event: Callable[[CallEvent], None],
+        on_words: Callable[[dict[str, Any], list[tuple[str, int]]], None] | None = None,
         pronounce: list[dict[str, Any]] | None = None,
         quick_stops: int = 1,
         fillers: list[str] | None = None,
@@ -112,6 +113,10 @@ class Reply:
         self.messages = messages
         self.on_queued = on_queued
         self.on_event = on_event
+        self.on_words = on_words  # each chunk's words and end marks, for `entry` (a page's transcript)
+        # The history entry this reply is kept in, made now so that its words can name it before
+        # the reply is complete and added (replies.py fills in its content).
+        self.entry: dict[str, Any] = {"role": "assistant", "content": ""}
         self.pronounce = pronounce or []
         self.quick_stops = quick_stops  # clauses cut early at , ; : (speech_gen_quick_stops)
         self._fillers = itertools.cycle(fillers) if fillers else None
@@ -184,6 +189,8 @@ class Reply:
         words = tuple(WordMark(text, start + round(offset * scale)) for text, offset in spread_words(chunk))
         self.last_mark = end
         self.on_queued(chunk, words, start, end)
+        if self.on_words is not None:
+            self.on_words(self.entry, [(w.text, w.end_mark) for w in words])
 
 
 class _ReplyHooks(ToolLoopHooks):

@@ -285,6 +285,7 @@ class AiSession(ReplyLifecycle, SessionLifecycle, Hearing):
         try:
             self._timing_tick()
             ended = asyncio.ensure_future(self.call.ended.wait())
+            getter: asyncio.Future[Any] | None = None
             try:
                 while not self._done:
                     getter = asyncio.ensure_future(self._commands.get())
@@ -297,6 +298,10 @@ class AiSession(ReplyLifecycle, SessionLifecycle, Hearing):
                         await self._handle(command)
             finally:
                 ended.cancel()
+                # Cancelled mid-wait (the call's teardown), the pending get would outlive the
+                # session: a leaked task, later "Task was destroyed but it is pending!".
+                if getter is not None:
+                    getter.cancel()
         finally:
             for subscription in subscriptions:
                 subscription.close()

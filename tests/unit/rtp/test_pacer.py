@@ -109,3 +109,21 @@ def test_frames_sent_plus_skipped_equals_deadlines_passed(delays: list[int], cat
         assert p.next_deadline_ns == index * F > now
         assert p.stats.late_frames == late
     assert p.stats.frames + p.stats.skipped_frames == p.frame_index == now // F + 1
+
+
+def test_resume_at_skips_idle_deadlines_unrecorded_and_keeps_the_grid() -> None:
+    p = Pacer(START)
+    p.resume_at(START + 5 * F + 1)  # slept through 6 deadlines nobody was owed
+    assert p.next_deadline_ns == START + 6 * F
+    assert (p.stats.ticks, p.stats.skipped_frames, p.stats.late_frames) == (0, 0, 0)
+    p.resume_at(START)  # already ahead: nothing moves
+    assert p.next_deadline_ns == START + 6 * F
+    assert p.on_wakeup(START + 6 * F) == 1 and p.stats.late_frames == 0
+
+
+def test_pacers_can_share_one_stats() -> None:
+    shared = PacerStats()
+    a, b = Pacer(START, stats=shared), Pacer(START + 2 * MS, stats=shared)
+    assert a.on_wakeup(START) == 1 and b.on_wakeup(START + 5 * MS) == 1
+    assert a.stats is b.stats is shared
+    assert (shared.ticks, shared.frames, shared.late_frames, shared.max_deviation_ns) == (2, 2, 1, 3 * MS)
