@@ -55,6 +55,190 @@ def _media(r: dict[str, Any]) -> list[str]:
 
 
 def _capacity(r: dict[str, Any]) -> list[str]:
+    """A capacity result: the schema-2 runs by mode (benchmarks/capacity.py), else the older ramp's table."""
+    if r.get("schema") == 2:
+        return {"media": _capacity_media, "ai": _capacity_ai, "setup": _capacity_setup}[r["mode"]](r)
+    return _capacity_legacy(r)
+
+
+def _ran_on(r: dict[str, Any]) -> str:
+    prov = r.get("provenance", {})
+    pins = r.get("pinning", {}).get("applied", {})
+    pinned = (
+        f"server on CPU {','.join(map(str, pins['server']))}, load generator on CPU {','.join(map(str, pins['load']))}"
+        if pins and pins.get("server") != pins.get("load")
+        else "not pinned (both on every CPU)"
+    )
+    dirty = " (uncommitted changes)" if prov.get("dirty") else ""
+    return f"commit {prov.get('commit')}{dirty}, {prov.get('cpu_model')}, {prov.get('cpus')} CPUs; {pinned}"
+
+
+def _broke(limit: dict[str, Any]) -> str:
+    if not limit.get("reached"):
+        return "no rule broke at any level tried"
+    rules = "; ".join(
+        f"{name} (repeat {', '.join(map(str, reps))})" for name, reps in limit["rules_broken_at_next_level"].items()
+    )
+    return f"at {limit['broke_at']} broke: {rules}"
+
+
+def _worst(rows: list[dict[str, Any]], key: str) -> Any:
+    values = [x[key] for x in rows if x.get(key) is not None]
+    return max(values) if values else None
+
+
+def _median(rows: list[dict[str, Any]], key: str) -> Any:
+    values = sorted(x[key] for x in rows if x.get(key) is not None)
+    return values[(len(values) - 1) // 2] if values else None
+
+
+def _capacity_media(r: dict[str, Any]) -> list[str]:
+    d = r["definitions"]
+    out = [
+        f"**Media-plane capacity** (`python -m benchmarks.capacity media`, {r['what']}; {_ran_on(r)}; "
+        f"hold {r['options']['hold_s']} s per level, {r['options']['repeats']} repeats): calls on one core "
+        f"**{r['calls_on_one_core']}**, the highest level where every rule held in every repeat "
+        f"({', '.join(f'{k} {v}' for k, v in r['rules'].items())}); {_broke(r['limit'])}. "
+        f"RSS {r['rss_mb_per_call']} MB per call, CPU {r['cpu_percent_per_call']} % of a core per call "
+        "(slopes over all levels).",
+        "",
+        f"Late frame: {d['late_frame_at_wire']}. Jitter: {d['jitter']}. "
+        f"Server ticker late: {d['server_ticker_late_frames']}. "
+        "Per level, the worst repeat (medians for CPU, RSS and setup).",
+        "",
+    ]
+    rows = []
+    for level in sorted({x["calls"] for x in r["levels"]}):
+        mine = [x for x in r["levels"] if x["calls"] == level]
+        held = sum(all(rule["holds"] for rule in x["rules"].values()) for x in mine)
+        rows.append(
+            [
+                level,
+                f"{held}/{len(mine)}",
+                _worst(mine, "late_frames_at_wire"),
+                _worst(mine, "missing_frames_at_wire"),
+                _worst(mine, "jitter_ms_p99"),
+                _worst(mine, "lateness_ms_max"),
+                _worst(mine, "server_ticker_late_frames"),
+                _median(mine, "server_cpu_percent_of_core"),
+                _median(mine, "server_cpu_ms_per_call_second"),
+                _median(mine, "server_rss_mb"),
+                _median([x["setup_ms"] for x in mine if x["setup_ms"].get("n")], "p50"),
+                _worst(mine, "generator_loop_lag_ms_p99"),
+                _worst(mine, "generator_socket_drops"),
+            ]
+        )
+    return out + _table(
+        [
+            "calls",
+            "repeats held",
+            "late frames at wire",
+            "missing frames",
+            "jitter p99 ms",
+            "lateness max ms",
+            "server ticker late (own 2 ms rule)",
+            "server CPU % of one core",
+            "CPU ms per call·s",
+            "server RSS MB",
+            "setup p50 ms (INVITE→200)",
+            "generator lag p99 ms",
+            "generator socket drops",
+        ],
+        rows,
+    )
+
+
+def _capacity_ai(r: dict[str, Any]) -> list[str]:
+    d = r["definitions"]
+    out = [
+        f"**AI conversations at once** (`python -m benchmarks.capacity ai`, {r['what']}; {_ran_on(r)}; "
+        f"turns for {r['options']['hold_s']} s per level, {r['options']['repeats']} repeat(s)): "
+        f"**{r['concurrent_conversations']}** conversations, the highest level where every rule held "
+        f"({', '.join(f'{k} {v}' for k, v in r['rules'].items())}); {_broke(r['limit'])}.",
+        "",
+        f"Voice-to-voice: {d['voice_to_voice_ms']}. Turn: {d['turn']}. Late frame: {d['late_frame_at_wire']}. "
+        f"Server ticker late: {d['server_ticker_late_frames']}.",
+        "",
+    ]
+    rows = [
+        [
+            x["calls"],
+            x["repeat"],
+            x["turns"],
+            x["missed_replies"],
+            x["voice_to_voice_ms"].get("p50"),
+            tail(x["voice_to_voice_ms"]),
+            x.get("voice_to_voice_p50_vs_first_level"),
+            x["late_frames_at_wire"],
+            x["server_ticker_late_frames"],
+            x["server_cpu_percent_of_core"],
+        ]
+        for x in r["levels"]
+    ]
+    return out + _table(
+        [
+            "calls",
+            "repeat",
+            "turns (n)",
+            "missed replies",
+            "v2v p50 ms",
+            "v2v p95 ms (else max, n)",
+            "v2v p50 / first level",
+            "late frames at wire",
+            "server ticker late (own 2 ms rule)",
+            "server CPU % of one core",
+        ],
+        rows,
+    )
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.1f}"
+
+
+def _capacity_setup(r: dict[str, Any]) -> list[str]:
+    o = r["options"]
+    out = [
+        f"**Call setup rate** (`python -m benchmarks.capacity setup`, {r['what']}; {r['server_settings']}; "
+        f"{_ran_on(r)}; "
+        f"each rate offered for {o['duration_s']} s, calls held {o['call_hold_s']} s): sustained "
+        f"**{r['sustained_calls_per_s']}** calls/s ({', '.join(f'{k} {v}' for k, v in r['rules'].items())}); "
+        f"{_broke(r['limit'])}.",
+        "",
+    ]
+    rows = [
+        [
+            x["offered_calls_per_s"],
+            x["invites_sent"],
+            _pct(x["share_200"]),
+            _pct(x["share_503"]),
+            _pct(x["share_other_final"]),
+            _pct(x["share_no_answer"]),
+            x["answered_calls_per_s"],
+            x["answered_calls_per_s_worst_1s_bin"],
+            x["setup_ms"].get("p50"),
+            tail(x["setup_ms"]),
+        ]
+        for x in r["rates"]
+    ]
+    return out + _table(
+        [
+            "offered /s",
+            "INVITEs",
+            "200 %",
+            "503 %",
+            "other final %",
+            "no answer in 10 s %",
+            "answered /s",
+            "worst 1 s bin",
+            "setup p50 ms (INVITE→200)",
+            "setup p95 ms (else max, n)",
+        ],
+        rows,
+    )
+
+
+def _capacity_legacy(r: dict[str, Any]) -> list[str]:
     out = [
         f"**Capacity** (`python -m benchmarks.capacity`, {r['mode']}): calls per core ≈ "
         f"**{r['calls_per_core']}** (p99 deviation at the wire ≤ 2 ms, no late frame); pacing degrades at "
