@@ -391,9 +391,7 @@ class MediaServer:
         pacer = self.ticker.pacer.stats
         lag = self.loop_lag
         metrics.gauge("mediaserver_calls_active", "Calls in progress", lambda: len(kernel.calls))
-        metrics.gauge(
-            "mediaserver_asyncio_tasks", "asyncio tasks alive in the server's loop", running_tasks
-        )
+        metrics.gauge("mediaserver_asyncio_tasks", "asyncio tasks alive in the server's loop", running_tasks)
         metrics.counter(
             "mediaserver_calls_started", "Calls started since the process began", lambda: kernel.calls_started
         )
