@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.loadgen import LoadCall, LoadGenerator
+from benchmarks.progress import progress
 from benchmarks.soak_probe import (
     TICKER_LATE,
     ProcessProbe,
@@ -108,7 +109,7 @@ class Floods:
         await self.fill()
         await asyncio.sleep(1.0)
         phases = []
-        for name in self.args.phases:
+        for name in progress(self.args.phases, desc="flood phases"):
             settled = await self.settle()
             phases.append({"phase": name, **settled, **(await self.phase(name))})
             print(json.dumps(phases[-1]), file=sys.stderr)

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.loadgen import LoadCall, LoadGenerator
+from benchmarks.progress import seconds
 from benchmarks.soak_probe import (
     TASKS,
     TICKER_LATE,
@@ -153,6 +154,7 @@ class Soak:
         }
         self.t0 = time.monotonic()
         self.end = self.t0 + args.minutes * 60
+        self.bar = seconds(args.minutes * 60, desc="soak")
         cpu0 = self.probe.cpu_seconds()
         # AI slots first, so that loading the speech engines falls in the warm-up.
         slots = [asyncio.create_task(self._slot(self.ai, "ai", i * 0.5)) for i in range(args.ai_calls)]
@@ -264,6 +266,7 @@ class Soak:
                 "server_ticker_late_frames": health.get("tick", {}).get("late_frames"),
             }
             self.samples.append(sample)
+            self.bar.update(round(sample["t_s"] - self.bar.n, 1))
             if now >= next_report:
                 next_report += 60
                 print(f"soak {sample['t_s'] / 60:.0f} min: {json.dumps(sample)}", file=sys.stderr)
