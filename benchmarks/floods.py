@@ -262,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "floods",
         **provenance(),
-        "box": "shared 2-vCPU VM with other jobs running: CPU and timing figures are from a busy box",
+        # What else ran: the 1-minute load average before and after (this box has os.cpu_count() CPUs).
+        "box": f"{os.cpu_count()} CPUs; load average {load_avg_start[0]:.1f} before the run, "
+        f"{os.getloadavg()[0]:.1f} after",
         "load_average_1_5_15": {"start": load_avg_start, "end": os.getloadavg()},
         "config": {
             "live_calls": args.live_calls,

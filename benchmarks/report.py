@@ -491,7 +491,130 @@ def _generic(r: dict[str, Any]) -> list[str]:
     )
 
 
+def _commit(r: dict[str, Any]) -> str:
+    dirty = " (uncommitted changes)" if r.get("dirty") else ""
+    return f"commit {str(r.get('commit', '?'))[:7]}{dirty}, {r.get('cpu_model', '?')}"
+
+
+def _turns(r: dict[str, Any]) -> list[str]:
+    fc, v2v = r["false_cutoff"], r["voice_to_voice_ms"]
+    tail_label, tail_value = (
+        ("p90", v2v.get("p90")) if "p90" in v2v else ("max (n < 10)", v2v.get("max_(n<10, no p90)"))
+    )
+    out = [
+        f"**Turn taking** (`python -m benchmarks.turns`; {_commit(r)}; PCMU, LLM first token "
+        f"{r['ttft_ms']} ms, end_of_speech_timeout {r['end_of_speech_timeout_ms']} ms, voices "
+        f"{', '.join(r['voices'])}): {r['n']['whole']} whole and {r['n']['paused']} paused caller turns.",
+        "",
+        f"False cut-off: {r['definitions']['false_cutoff']}. Voice-to-voice: {r['definitions']['voice_to_voice_ms']}.",
+        "",
+    ]
+    wilson = fc.get("wilson95") or ["?", "?"]
+    rows = [["all pauses 0.5–1.5 s", fc["n"], fc["false_cutoffs"], fc["rate"], f"{wilson[0]}–{wilson[1]}"]]
+    for bucket, b in r["false_cutoff_by_pause_s"].items():
+        w = b.get("wilson95") or ["?", "?"]
+        rows.append([f"pause {bucket}", b["n"], b["false_cutoffs"], b["rate"], f"{w[0]}–{w[1]}"])
+    out += _table(["paused turns", "n", "false cut-offs", "rate (goal ≤ 0.05)", "95 % interval"], rows)
+    out += [
+        "",
+        *_table(
+            [
+                "whole turns: voice-to-voice n",
+                "p50 ms (goal ≤ 450)",
+                f"{tail_label} ms (goal p90 ≤ 600)",
+                "missed answers",
+            ],
+            [[v2v["n"], v2v.get("p50"), tail_value, r["missed_answers"]["whole"]]],
+        ),
+    ]
+    stages = r.get("whole_turn_stages_ms")
+    if stages and stages.get("n"):
+        names = [k for k in stages if k not in ("n", "endpoint_reasons") and stages[k]]
+        out += [
+            "",
+            f"Where the whole turns' gap goes: median of each server stage, ms after the caller's last "
+            f"speech packet (n = {stages['n']}; endpoints by reason: {stages.get('endpoint_reasons')}).",
+            "",
+        ]
+        out += _table([n.removesuffix("_ms") for n in names], [[stages[n]["p50"] for n in names]])
+    return out
+
+
+def _soak(r: dict[str, Any]) -> list[str]:
+    c, wire, mem = r["config"], r["late_frames_at_wire"], r["memory"]
+    calls = r.get("calls", {})
+    placed = " + ".join(f"{v.get('placed')} {k}" for k, v in calls.items() if isinstance(v, dict))
+    return [
+        f"**Soak** (`python -m benchmarks.soak`; {_commit(r)}; {r.get('box', '')}): "
+        f"{c['calls']} media + {c['ai_calls']} AI calls held for {c['minutes']:g} min, each call "
+        f"{c['call_seconds'][0]:g}–{c['call_seconds'][1]:g} s then replaced.",
+        "",
+        *_table(
+            [
+                "calls placed",
+                "dropped",
+                "late frames at wire (> 20 ms)",
+                "server ticker late (2 ms rule)",
+                "leaked tasks",
+                "leaked fds",
+                "RSS growth after warm-up % (goal < 5)",
+                "server idle after",
+            ],
+            [
+                [
+                    placed.get("placed", placed) if isinstance(placed, dict) else placed,
+                    r["dropped_calls"],
+                    f"{wire['late_frames']} of {wire['packets']}",
+                    r["server_ticker_late_frames"],
+                    r["leaked_tasks"],
+                    r["leaked_fds"],
+                    mem["growth_percent"],
+                    r["server_idle_after_run"],
+                ]
+            ],
+        ),
+    ]
+
+
+def _floods(r: dict[str, Any]) -> list[str]:
+    c = r["config"]
+    rows = []
+    for ph in r["phases"]:
+        flood, wire = ph.get("flood") or {}, ph["live_calls_wire"]
+        rows.append(
+            [
+                ph["phase"],
+                flood.get("rate_sent_per_s", "–"),
+                flood.get("share_503", "–"),
+                f"{wire['late_frames']} of {wire['packets']}",
+                wire["deviation_ms_p99"],
+                ph["dropped_live_calls"],
+                ph["server_cpu_percent_of_core"],
+            ]
+        )
+    return [
+        f"**Floods beside live calls** (`python -m benchmarks.floods`; {_commit(r)}; {r.get('box', '')}): "
+        f"{c.get('live_calls')} live calls; each phase floods from another address for {c.get('seconds')} s.",
+        "",
+        *_table(
+            [
+                "phase",
+                "flood sent /s",
+                "share answered 503",
+                "live frames late (> 20 ms)",
+                "live deviation p99 ms",
+                "live calls dropped",
+                "server CPU % of a core",
+            ],
+            rows,
+        ),
+    ]
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "turns": _turns,
+    "soak": _soak,
+    "floods": _floods,
     "asr": _asr,
     "media": _media,
     "capacity": _capacity,
