@@ -72,7 +72,10 @@ from mediaserver.audio.frame import AudioFrame, Pcm, samples_per_frame
 from mediaserver.audio.playout import Playout
 from mediaserver.kernel.media import DtmfUnsupported, MediaCounters
 from mediaserver.kernel.taps import Digit, DigitSource, MediaTaps, SentFrame
+from mediaserver.transport.stun_guard import harden_stun_parser
 from mscodecs import Resampler, codec_info
+
+harden_stun_parser()  # before any ICE socket exists (stun_guard.py says why)
 
 OPUS = codec_info("opus")  # aiortc runs the codec; its facts come from the one codec table
 SAMPLE_RATE = OPUS.sample_rate  # Opus's native rate (48 kHz): inbound needs no resampling, only a mono mix
