@@ -3,11 +3,12 @@
 Theory of operation: the glue feeds what arrives, ``receive_datagram(data, addr, now, transport)``
 (for TCP/TLS, one message at a time, cut by ``StreamFramer``), calls ``handle_timer(now)`` at
 ``get_timer()``, and after every call drains ``datagrams_to_send()`` (``(bytes, addr, transport)``)
-and ``next_event()``. Time is the caller's monotonic ``now`` in seconds; nothing here reads a clock,
-opens a socket or sleeps. The application answers ``InviteReceived`` with commands keyed by Call-ID
-(``send_ringing``, ``answer``, ``reject``, ``hangup``), mid-call offers (``OfferReceived``) with
-``accept_offer``/``reject_offer``; UAC commands (``invite``, ``cancel``, ``register``, ``refer``)
-live in ``uac.py``.
+and ``next_event()``; after a ``receive_datagram`` that returns False (handled statelessly) the
+timer is unchanged and need not be asked again. Time is the caller's monotonic ``now`` in seconds;
+nothing here reads a clock, opens a socket or sleeps. The application answers ``InviteReceived``
+with commands keyed by Call-ID (``send_ringing``, ``answer``, ``reject``, ``hangup``), mid-call
+offers (``OfferReceived``) with ``accept_offer``/``reject_offer``; UAC commands (``invite``,
+``cancel``, ``register``, ``refer``) live in ``uac.py``.
 
 Inside: a table of server transactions (``transaction.py``) absorbs retransmissions, tables of
 client transactions carry what we send, and one ``InboundCall`` per Call-ID (``call.py``) holds the
@@ -132,19 +133,28 @@ class SipEndpoint(MidCallMixin, UacMixin):
         self._outbox: list[tuple[bytes, Addr, str]] = []
 
     # ----------------------------------------------------------------- the four I/O methods
-    def receive_datagram(self, data: bytes, addr: Addr, now: float, transport: str = "udp") -> None:
+    def receive_datagram(self, data: bytes, addr: Addr, now: float, transport: str = "udp") -> bool:
+        """Take one datagram (or framed stream message). Returns False when it was handled
+        statelessly (a keep-alive, a 503 from the rate limiter or the drain, a parse fault), so
+        ``get_timer()`` is what it was before; True when it may have changed. A flood is mostly
+        the stateless kind, and the glue skips asking for the timer then: that scan is linear in
+        transactions and calls, and once per datagram it saturated the loop (issue 17)."""
         transport = transport.lower()
         if not data.strip(b"\r\n\t "):
-            return  # CRLF keep-alive (RFC 5626): nothing to parse, nothing to answer
+            return False  # CRLF keep-alive (RFC 5626): nothing to parse, nothing to answer
         if (self.rate_limiter is not None or self.unavailable_retry_after_s is not None) and self._over_rate(
             data, addr, now, transport
         ):
-            return
+            return False
         try:
             message = parse_message(data, max_body_bytes=self.max_body_bytes)
         except SipParseError as err:
             self._on_parse_error(err, addr, transport)
-            return
+            return False
+        self._dispatch(message, addr, now, transport)
+        return True
+
+    def _dispatch(self, message: Request | Response, addr: Addr, now: float, transport: str) -> None:
         if isinstance(message, Response):
             self._on_response(message, now)
             return
@@ -187,7 +197,9 @@ class SipEndpoint(MidCallMixin, UacMixin):
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
-        # A linear scan: live objects number in the hundreds at most, and this keeps no index to mend.
+        # A linear scan, which keeps no index to mend: the glue asks once per loop pass, and not
+        # after a datagram handled statelessly (receive_datagram returned False), so a flood
+        # does not pay it per datagram.
         deadlines = [tx.next_deadline() for tx in self._server_tx.values()]
         deadlines += [tx.next_deadline() for tx in self._client_tx.values()]
         deadlines += [call.next_deadline() for call in self._calls.values()]
