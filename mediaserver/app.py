@@ -28,6 +28,7 @@ from mediaserver.kernel.admission import Admission, AdmissionLimits, AdmittedAiR
 from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.eventbus import LOG, EventBus, Listener
 from mediaserver.kernel.inline import ScriptRegistry
+from mediaserver.kernel.media_timeout import MediaTimeouts
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.services import AiRunner, DialerPort, KernelServices, NoAiRunner, SwmlOptions
 from mediaserver.kernel.speech import LazyRecognizer, PromptRecognizer, SpeechSynthesizer, UnavailableRecognizer
@@ -90,6 +91,7 @@ def sip_options(settings: Settings) -> SipOptions:
         max_body_bytes=sip.max_body_bytes,
         outbound_proxy=sip.outbound_proxy,
         media_encryption=sip.media_encryption,
+        media_timeouts=MediaTimeouts(settings.rtp.timeout_s, settings.rtp.hold_timeout_s),
         access=SipAccess(
             realm=sec.realm,
             challenge=sec.challenge,

@@ -199,6 +199,11 @@ class Metrics:
         )
         self.turns = Counter("mediaserver_turns", "Caller turns committed (endpoint decisions)", registry=self.registry)
         self.events = Counter("mediaserver_call_events", "Call events logged", registry=self.registry)
+        self.media_timeouts = Counter(
+            "mediaserver_calls_media_timeout",
+            "Calls ended because the peer sent no RTP for [rtp] timeout_s (or hold_timeout_s): a lost BYE",
+            registry=self.registry,
+        )
         self.registry.register(_RtpDropCounter())
         self._timelines: OrderedDict[str, TurnTimeline] = OrderedDict()
 
@@ -209,6 +214,8 @@ class Metrics:
         name = entry.get("event", "")
         if name == "call_ended":
             self._timelines.pop(call_id, None)
+            if entry.get("cause") == "MEDIA_TIMEOUT":
+                self.media_timeouts.inc()
             return
         if not name.startswith(("turn_", "barge_")):
             return

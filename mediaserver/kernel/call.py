@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from mediaserver.audio.frame import Pcm
+from mediaserver.clock import NS_PER_S
 from mediaserver.errors import HangupCause
 from mediaserver.events import (
     AudioStarted,
@@ -28,6 +29,7 @@ from mediaserver.events import (
     StateChanged,
 )
 from mediaserver.kernel.media import CallMedia
+from mediaserver.kernel.media_timeout import MediaTimeouts, MediaWatchdog
 from mediaserver.kernel.state import CallEvent, CallState, next_state
 from mediaserver.logs import CallEventLog, current_call_id
 
@@ -72,6 +74,8 @@ class Call:
         self._send_media = send_media
         self._waiters: list[tuple[int, asyncio.Future[bool]]] = []
         self._speaking = False
+        # The RTP inactivity timeout (kernel/media_timeout.py): armed by a front end with RTP (SIP).
+        self.media_watchdog: MediaWatchdog | None = None
 
     def __repr__(self) -> str:
         return f"Call({self.call_id!r}, {self.state.name})"
@@ -158,12 +162,28 @@ class Call:
 
     def receive_media(self, data: bytes, arrival_ns: int) -> None:
         if self.state is not CallState.ENDED:
+            if self.media_watchdog is not None:
+                self.media_watchdog.heard(arrival_ns)
             self.media.receive_datagram(data, arrival_ns)
+
+    def watch_media(self, timeouts: MediaTimeouts) -> None:
+        """End the call with MEDIA_TIMEOUT when the peer sends no RTP/RTCP for the timeout in
+        force; the watch starts at the first tick after the answer."""
+        if timeouts.enabled:
+            self.media_watchdog = MediaWatchdog(timeouts)
+
+    def media_held(self, held: bool) -> None:
+        """The peer's SDP stopped (True) or resumed (False) sending us media: hold_timeout_s applies."""
+        if self.media_watchdog is not None:
+            self.media_watchdog.hold(held)
 
     # -- the 20 ms tick ----------------------------------------------------------------------
     def on_tick(self, now_ns: int, unix_time: float) -> None:
         if self.state is not CallState.ACTIVE:
             return  # no media before the answer (no early media yet) nor after the hangup
+        if self.media_watchdog is not None and self.media_watchdog.expired(now_ns):
+            self._media_timed_out(self.media_watchdog, now_ns)
+            return
         playout = self.media.playout
         if not self._speaking and playout.queued_samples > 0:
             self._speaking = True
@@ -182,6 +202,21 @@ class Call:
                 else:
                     still.append((mark, waiter))
             self._waiters = still
+
+    def _media_timed_out(self, watchdog: MediaWatchdog, now_ns: int) -> None:
+        silence_s = round(watchdog.silence_ns(now_ns) / NS_PER_S, 1)
+        log.warning(
+            "no media from the peer: ending the call",
+            extra={
+                "call_id": self.call_id,
+                "silence_s": silence_s,
+                "timeout_s": watchdog.limit_ns / NS_PER_S,
+                "held": watchdog.held,
+                "rtp_received": watchdog.heard_any,
+            },
+        )
+        reason = f"no RTP for {silence_s} s" + ("" if watchdog.heard_any else " since the answer")
+        self.hangup(HangupCause.MEDIA_TIMEOUT, reason=reason + (" on hold" if watchdog.held else ""))
 
     def on_frames_skipped(self, frames: int) -> None:
         if self.state is CallState.ACTIVE:

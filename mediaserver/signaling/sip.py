@@ -1,14 +1,15 @@
 """SIP front end: the sans-I/O `SipEndpoint` wired to UDP/TCP sockets and to the kernel.
 
-Theory of operation: every datagram (or TCP-framed message) goes into the endpoint with the
-loop's monotonic time; afterwards `_pump` sends what the endpoint queued, handles its events
-and arms one `call_at` for its next timer. An INVITE is routed to a SWML document, its SDP
-negotiated, an RTP port taken from the pool and a kernel call started; refusals on the way
-get the matching SIP status (404/500 for a bad route or document, 488 for no common codec,
-503 when no port is free, 503 with Retry-After over the admission limits, kernel/admission.py).
-The call's lifecycle (create, tick, own, log, tear down once) is the kernel's (kernel/legs.py,
-through `Kernel.start_call`); what stays here is SIP: the dialog, the SDP, the RTP socket. The
-call's teardown closes its RTP socket and returns the port.
+Theory of operation: every datagram (or TCP-framed message) goes into the endpoint with the loop's
+monotonic time; afterwards `_pump` sends what the endpoint queued, handles its events and arms one
+`call_at` for its next timer (asked once per loop pass, and not at all after a datagram the
+endpoint handled statelessly: a flood must not pay a scan each). An INVITE is routed to a SWML
+document, its SDP negotiated, an RTP port taken from the pool and a kernel call started; refusals
+on the way get the matching SIP status (404/500 for a bad route or document, 488 for no common
+codec, 503 when no port is free, 503 with Retry-After over the admission limits,
+kernel/admission.py). The call's lifecycle (create, tick, own, log, tear down once) is the kernel's
+(kernel/legs.py, through `Kernel.start_call`); what stays here is SIP: the dialog, the SDP, the RTP
+socket. The call's teardown closes its RTP socket and returns the port.
 
 The front end reads no settings: app.py gives it a `SipOptions` of plain values. It is the
 dialer's `SipPort` (sip_dialer.py), so the dialer never imports this module.
@@ -29,6 +30,7 @@ from mediaserver.events import AckReceived, Held, Resumed, SipIn, SipOut
 from mediaserver.kernel.admission import RefusalReason
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream
+from mediaserver.kernel.media_timeout import MediaTimeouts
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.taps import DigitSource
 from mediaserver.rtp.srtp import SrtpSession
@@ -50,6 +52,11 @@ from mssip.uri import parse_name_addr, parse_uri
 log = logging.getLogger(__name__)
 
 DRAIN_RETRY_AFTER_S = 30  # what a draining instance tells callers and proxies to wait
+
+# Refusals a flood or a scanner draws by the thousand, logged at DEBUG: garbage (400), digest
+# challenges and failures (401, 403, 407), methods we refuse (405, 501), strays (481) and the rate
+# limit or the drain (503). The rest (415, 420, 488...) point at a misconfigured peer: WARNING.
+QUIET_REFUSALS = frozenset({400, 401, 403, 405, 407, 481, 501, 503})
 
 _CALL_ID = re.compile(rb"^(?:Call-ID|i)[ \t]*:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
 
@@ -92,6 +99,7 @@ class SipOptions:
     max_body_bytes: int = 32768
     outbound_proxy: str = ""  # host[:port] for calls to phone numbers
     media_encryption: str = "off"  # SDES-SRTP: "off", "optional" or "required" (plain offers get 488)
+    media_timeouts: MediaTimeouts = MediaTimeouts()  # [rtp] timeout_s, hold_timeout_s (kernel/media_timeout.py)
     access: SipAccess = SipAccess()
     tls: SipTls = SipTls()
     register: Registration = Registration()
@@ -156,6 +164,7 @@ class SipFrontEnd:
         self._calls: dict[str, _SipCall] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._rearm: asyncio.Handle | None = None  # a re-arm queued for the end of this loop pass
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # calls being set up: kept so none is collected mid-flight
 
@@ -230,6 +239,8 @@ class SipFrontEnd:
     async def stop(self) -> None:
         if self._timer:
             self._timer.cancel()
+        if self._rearm:
+            self._rearm.cancel()
         for server in (self._tcp_server, self._tls_server):
             if server:
                 server.close()
@@ -253,15 +264,15 @@ class SipFrontEnd:
     def _on_udp(self, data: bytes, addr: Addr) -> None:
         self._check_draining()
         self._trace(SipIn, data, addr)
-        self.endpoint.receive_datagram(data, addr, self._now(), "udp")
-        self._pump()
+        changed = self.endpoint.receive_datagram(data, addr, self._now(), "udp")
+        self._pump(rearm=changed)
 
     def _on_tcp(self, data: bytes, addr: Addr, conn: StreamConnection) -> None:
         self._check_draining()
         self._tcp[addr] = conn
         self._trace(SipIn, data, addr)
-        self.endpoint.receive_datagram(data, addr, self._now(), "tcp")
-        self._pump()
+        changed = self.endpoint.receive_datagram(data, addr, self._now(), "tcp")
+        self._pump(rearm=changed)
 
     def _on_tcp_closed(self, conn: StreamConnection) -> None:
         if self._tcp.get(conn.peer) is conn:
@@ -270,8 +281,8 @@ class SipFrontEnd:
     def _on_tls(self, data: bytes, addr: Addr, conn: StreamConnection) -> None:
         self._tls[addr] = conn
         self._trace(SipIn, data, addr)
-        self.endpoint.receive_datagram(data, addr, self._now(), "tls")
-        self._pump()
+        changed = self.endpoint.receive_datagram(data, addr, self._now(), "tls")
+        self._pump(rearm=changed)
 
     def _on_tls_closed(self, conn: StreamConnection) -> None:
         if self._tls.get(conn.peer) is conn:
@@ -295,7 +306,9 @@ class SipFrontEnd:
         self._pump()
 
     # -- output ----------------------------------------------------------------------------
-    def _pump(self) -> None:
+    def _pump(self, *, rearm: bool = True) -> None:
+        """Send what the endpoint queued and handle its events; then re-arm the timer unless
+        `rearm` is False (a datagram the endpoint handled statelessly: its timer is unchanged)."""
         while True:
             for data, addr, transport in self.endpoint.datagrams_to_send():
                 self._send(data, addr, transport)
@@ -308,7 +321,8 @@ class SipFrontEnd:
                     log.exception("SIP event handler failed", extra={"sip_event": type(event).__name__})
             if not handled:  # handling events may have queued output (a reject): loop once more
                 break
-        self._arm_timer()
+        if rearm:
+            self._arm_soon()
 
     def _send(self, data: bytes, addr: Addr, transport: str) -> None:
         self._trace(SipOut, data, addr)
@@ -324,7 +338,16 @@ class SipFrontEnd:
         elif self._udp is not None:
             self._udp.send(data, addr)
 
+    def _arm_soon(self) -> None:
+        # get_timer() scans every transaction and call: a burst of datagrams read in one loop
+        # pass (uvloop reads several per wakeup) asks once, at the end of the pass, not each.
+        if self._loop is None:
+            self._arm_timer()
+        elif self._rearm is None:
+            self._rearm = self._loop.call_soon(self._arm_timer)
+
     def _arm_timer(self) -> None:
+        self._rearm = None
         deadline = self.endpoint.get_timer()
         if deadline == self._timer_at:
             return
@@ -378,7 +401,7 @@ class SipFrontEnd:
                 entry.call.media.deliver_dtmf(event.digit, DigitSource.SIP_INFO)  # where RFC 4733 digits go too
         elif isinstance(event, sip_events.MessageRejected):
             # Floods are answered by the thousand: 503s and challenges are not worth a warning each.
-            level = logging.DEBUG if event.status in (401, 407, 503) else logging.WARNING
+            level = logging.DEBUG if event.status in QUIET_REFUSALS else logging.WARNING
             log.log(
                 level,
                 "SIP request refused",
@@ -418,6 +441,8 @@ class SipFrontEnd:
         if sending != entry.rtp.sending:
             entry.call.events.emit((Resumed if sending else Held)(direction=answer.direction))
         entry.rtp.sending = sending
+        # Our answer mirrors the peer: anything but sendrecv means the peer owes us no RTP now.
+        entry.call.media_held(answer.direction != "sendrecv")
         sdp = entry.answer_sdp
         self.command(lambda now: self.endpoint.accept_offer(call_id, sdp, now))
 
@@ -532,6 +557,8 @@ class SipFrontEnd:
             },
         )
         rtp.on_media = call.receive_media
+        call.watch_media(self.options.media_timeouts)  # a lost BYE must not keep the call for good
+        call.media_held(answer.direction != "sendrecv")  # a call may start on hold
         self._calls[call_id] = _SipCall(call, rtp, answer_sdp, answer.codec)
         call.ring()
 
@@ -543,6 +570,7 @@ class SipFrontEnd:
     def adopt_leg(self, leg: Call, rtp: RtpEndpoint, local_sdp: bytes, codec: CodecSpec) -> None:
         """An answered outbound leg: SIP events for its Call-ID now reach it like an inbound call's."""
         rtp.call_id = leg.call_id
+        leg.watch_media(self.options.media_timeouts)
         self._calls[leg.call_id] = _SipCall(leg, rtp, local_sdp, codec)
 
     def forget_leg(self, leg: Call) -> None:
