@@ -174,6 +174,7 @@ def write_config(
     eos_ms: int | None = None,
     extra_params: str = "",
     far_end_delay_ms: int | None = None,
+    lift_admission: bool = False,
 ) -> Path:
     """The server config and the `ai` document for one benchmark run, in `tmp`.
 
@@ -181,6 +182,7 @@ def write_config(
     the routes); everything else is the shipped default (config/default.toml and the `ai`
     verb's params), so that a result describes the server as shipped. `eos_ms` and
     `far_end_delay_ms` override a default only when given; `overrides(...)` says which did.
+    `lift_admission` turns [admission] limits off, for a capacity run that looks for them.
     """
     params = [f"          end_of_speech_timeout: {eos_ms}"] if eos_ms is not None else []
     params += [line for line in extra_params.splitlines() if line.strip()]
@@ -191,6 +193,7 @@ def write_config(
     config = tmp / "ai.toml"
     config.write_text(
         f'{llm}\n[logging]\ncall_log_dir = "{tmp}"\n\n[routes]\ndefault = "ai.yaml"\n\n[routes.users]\nai = "ai.yaml"\n'
+        + ("\n[admission]\nai_capacity = 0\nmax_calls = 0\n" if lift_admission else "")
     )
     return config
 

@@ -266,7 +266,7 @@ def run(opts: AiOptions) -> dict[str, Any]:
         llm = stack.enter_context(ScriptedLlmServer([Turn(text=REPLY)], loop_script=True).running())
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="capacity-ai-")))
         server = ServerProcess(
-            config=write_config(tmp, llm.base_url),
+            config=write_config(tmp, llm.base_url, lift_admission=True),  # the run looks for the limit
             rtp_base=51000 + (os.getpid() % 8) * 1000,
             rtp_ports=max(opts.levels) + 20,
             log_level="WARNING",
