@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import random
+import re
 import wave
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -452,7 +453,10 @@ async def test_record_writes_what_the_caller_said(harness: Harness, tmp_path: Pa
     result, url = harness.tts.spoken[0].split(" ", 1)
     assert result == "success" and url.startswith("file://")
     heard = transcribe(url.removeprefix("file://"))
-    assert {"please", "call", "blue", "invoice"} <= set(words(heard)), heard
+    # Whisper may split a word of the espeak voice ("in voice"): the words are looked for in the
+    # transcript with its spaces removed, in order.
+    joined = "".join(words(heard))
+    assert re.search("please.*call.*blue.*invoice", joined), heard
     (done,) = harness.events("record_done")
     assert done["reason"] == "silence"
     # The event (what browsers see) names the file, not its server path; record_url is the var.
