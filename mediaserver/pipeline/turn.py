@@ -29,8 +29,8 @@ Two machines, each an Enum plus a transition table plus one exception:
   (`CommitTurn`, reason "end_of_turn"), else the manager keeps listening, asking again every
   `turn_recheck_ms` once the final is known and does not veto. Clearly unfinished text
   ("… for", "… and", "um") vetoes a "complete". `end_of_speech_ms` stays the upper bound, raised
-  to `max(end_of_speech_ms, unfinished_cap_ms)` while the transcript is clearly unfinished. A
-  verdict for an older silence (the caller spoke since) or one after the endpoint is ignored.
+  to `max(end_of_speech_ms, unfinished_cap_ms)` while the final transcript is clearly unfinished
+  or not there yet. A verdict for an older silence (the caller spoke since) or one after the endpoint is ignored.
 * **Agent** (`Agent`): QUIET -> (`ReplyQueued`) -> TALKING -> (caller onset: `barge_onset_frames`
   voiced frames, 1 by default, since the pause is undone if nothing confirms it) -> PAUSED in the
   same frame -> words confirmed (`barge_min_words` non-backchannel words, or `barge_match` matches)
@@ -483,18 +483,18 @@ class TurnManager:
         return not is_unfinished(utt.final_text)
 
     def _silence_bound(self, utt: _Utterance) -> int:
-        """Trailing silence that ends the turn whatever the detector says (turn detection on)."""
+        """Trailing silence that ends the turn whatever the detector says (turn detection on).
+
+        `end_of_speech_ms` once this silence's final transcript is known and not clearly
+        unfinished; the longer cap while it is unfinished or still being recognized. Waiting for
+        a late final costs no latency (the reply needs its text), and ending the turn without it
+        judged a pause by the partial, which misses the last words: "I'd like to speak" ended
+        turns whose final would have read "... with" (the turn benchmark's false cut-offs)."""
         p = self.params
-        if is_unfinished(self._known_text(utt)):
+        final = utt.final_text if utt.final_upto >= utt.voiced_end else None
+        if final is None or is_unfinished(final):
             return p.samples(max(p.end_of_speech_ms, p.unfinished_cap_ms))
         return p.samples(p.end_of_speech_ms)
-
-    @staticmethod
-    def _known_text(utt: _Utterance) -> str:
-        """The final transcript of this silence when there is one, else the latest partial."""
-        if utt.final_text is not None and utt.final_upto >= utt.voiced_end:
-            return utt.final_text
-        return utt.text
 
     def _verdict(self, ev: TurnVerdict, out: list[TurnCommand]) -> None:
         utt = self._utt
@@ -659,6 +659,8 @@ class TurnManager:
                 out.append(StartPreemptive(text))
             if self.params.turn_detection and self.agent is not Agent.PAUSED:
                 self._decide(utt, out)  # a verdict that came first was waiting for this text
+                if self._utt is utt and self._now - utt.voiced_end >= self._silence_bound(utt):
+                    self._endpoint(self._now, "end_of_speech", out)  # the bound passed while it was recognized
         if self.agent is Agent.PAUSED:
             self._barge_timers(self._now, out)
 

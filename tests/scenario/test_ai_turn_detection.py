@@ -161,6 +161,45 @@ def test_a_waiting_verdict_is_vetoed_by_an_unfinished_final() -> None:
     assert t.of(CancelPreemptive) and not t.of(CommitTurn)
 
 
+def test_end_of_speech_waits_for_a_late_final_and_ends_when_it_comes() -> None:
+    t = Timeline(ON)
+    t.run(10, False)
+    t.run(50, True)
+    t.run(3, False)  # TRAILING, PrepareFinal; the final is slow (a busy box)
+    for _ in range(60):  # 1.2 s of silence with no final: past end_of_speech (700 ms)
+        t.run(1, False)
+        for _, check in t.of(CheckEndOfTurn)[-1:]:
+            t.send(TurnVerdict(check.upto, 0.2))
+    assert not t.of(CommitTurn)  # the partial alone never ends the turn at the 700 ms bound
+    out = t.send(Transcript("what time is it", final=True, upto=60 * FRAME_SAMPLES))
+    assert [type(c) for c in out] == [StartPreemptive, CommitTurn]  # ends as the text comes
+    assert out[1].reason == "end_of_speech" and out[1].text == "what time is it"
+
+
+def test_a_late_unfinished_final_keeps_the_turn_open_to_the_cap() -> None:
+    t = Timeline(ON)
+    t.run(10, False)
+    t.run(50, True)
+    t.send(Transcript("I would like to speak", final=False, upto=50 * FRAME_SAMPLES))
+    t.run(3, False)
+    t.run(45, False)  # 900 ms of silence: the partial's "... speak" would have ended it at 700
+    assert not t.of(CommitTurn)
+    assert [type(c) for c in t.send(Transcript("I would like to speak with", final=True, upto=60 * FRAME_SAMPLES))] == [
+        StartPreemptive
+    ]
+    t.run(20, True)  # the caller goes on after 1.3 s
+    assert t.of(CancelPreemptive) and not t.of(CommitTurn)
+
+
+def test_without_a_final_the_cap_ends_the_turn() -> None:
+    t = Timeline(ON)
+    t.run(10, False)
+    t.run(50, True)
+    t.run(120, False)
+    [(frame, commit)] = t.of(CommitTurn)
+    assert commit.text is None and commit.decided_at - commit.speech_end == 2000 * MS
+
+
 @pytest.mark.parametrize(("eos_ms", "cap_ms"), [(400, 2000), (1500, 2000), (3000, 3000)])
 def test_the_cap_is_2000_ms_never_below_end_of_speech(eos_ms: int, cap_ms: int) -> None:
     t = Timeline(TurnParams(turn_detection=True, end_of_speech_ms=eos_ms, partial_interval_ms=10_000))
@@ -180,6 +219,7 @@ def test_a_verdict_for_an_earlier_silence_or_after_the_endpoint_is_ignored() -> 
     assert t.send(TurnVerdict(check.upto, 0.99)) == []  # judged the old silence
     t.run(3, False)
     assert t.send(TurnVerdict(check.upto, 0.99)) == []  # still the old silence, now in a new one
+    t.send(Transcript("what time is it now", final=True, upto=78 * FRAME_SAMPLES))  # the new silence's
     t.run(40, False)
     [(_, commit)] = t.of(CommitTurn)
     assert commit.reason == "end_of_speech"
