@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from mediaserver.agents.ai.asr_slots import AsrSlots
 from mediaserver.agents.ai.config import AiSessionConfig
 from mediaserver.agents.ai.controls import NoVoices, VoiceCatalog
 from mediaserver.agents.ai.conversations import ConversationStore
@@ -192,7 +193,9 @@ def load_ai_engines(
 
     ai = settings.ai
     asr = load_engine(
-        "asr", ai.asr_engine, AsrOptions(model=ai.asr_model, window_s=ai.asr_window_s, threads=ai.asr_threads)
+        "asr",
+        ai.asr_engine,
+        AsrOptions(model=ai.asr_model, window_s=ai.asr_window_s, threads=ai.asr_threads, workers=ai.asr_workers),
     )
     asr = multilingual(asr)  # a multilingual [asr] model hears each call's ai.languages (whisper_languages.py)
     llm = load_engine("llm", ai.llm_engine, LlmOptions(base_url=ai.base_url, api_key=ai.api_key))
@@ -238,6 +241,10 @@ def load_ai_engines(
         if detector is None
         else inference_executor(1, "turn-detector", settings.performance.inference_nice),
         partial_budget=partial_budget or PartialBudget(MonotonicClock(), settings.performance.partial_asr_per_s),
+        # [asr] workers transcriptions at once, each on its own thread and model replica, finals
+        # first: a final never waits behind a partial, nor a TTS clause behind either.
+        asr_slots=AsrSlots(ai.asr_workers),
+        asr_executor=inference_executor(ai.asr_workers, "asr", settings.performance.inference_nice),
     )
 
 
@@ -467,9 +474,9 @@ class MediaServer:
             await asyncio.to_thread(self.telemetry.shutdown)  # flushes the last spans to the collector
         engines = self._ai_engines
         if engines is not None and engines.done() and not engines.cancelled() and engines.exception() is None:
-            turn_worker = engines.result().detector_executor
-            if turn_worker is not None:
-                turn_worker.shutdown(wait=False, cancel_futures=True)
+            for worker in (engines.result().detector_executor, engines.result().asr_executor):
+                if worker is not None:
+                    worker.shutdown(wait=False, cancel_futures=True)
 
     def _sidecar_manager(self, synthesizer: SpeechSynthesizer, scripts: ScriptRegistry) -> SidecarManager:
         """The sidecar manager (the ai_sidecar verb), on the AI engines, loaded on first use."""

@@ -186,6 +186,7 @@ def _build(raw: dict[str, Any], base_dirs: Mapping[str, Path], source: str) -> S
             asr_model=asr["model"],
             asr_window_s=float(asr["window_s"]),
             asr_threads=asr["threads"],
+            asr_workers=asr["workers"],
             far_end_delay_ms=llm["far_end_delay_ms"],
             asr_engine=asr["engine"],
             llm_engine=llm["engine"],

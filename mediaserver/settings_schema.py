@@ -151,6 +151,7 @@ class AiSettings:
     asr_model: str = ""
     asr_window_s: float = 10.0
     asr_threads: int = 1
+    asr_workers: int = 2  # transcriptions at once (agents/ai/asr_slots.py)
     far_end_delay_ms: int = 40
     asr_engine: str = "whisper"
     llm_engine: str = "openai"
@@ -406,6 +407,7 @@ SCHEMA = _section(
             model=_req("str"),
             window_s=_req("num", lo=1.0, hi=30.0),
             threads=_req("int", lo=1, hi=16),
+            workers=_req("int", lo=1, hi=16),
         ),
     ),
     end_of_turn=_req("table", table=_section(engine=_engine("end_of_turn", "none"))),

@@ -8,12 +8,12 @@ every turn ends after `end_of_speech_timeout` of silence (`fixed_silence`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 
+from mediaserver.agents.ai.asr_slots import AsrSlots
 from mediaserver.agents.ai.config import AiSessionConfig
 from mediaserver.agents.ai.controls import NoVoices, VoiceCatalog
 from mediaserver.agents.ai.conversations import Conversations, NoConversations
@@ -42,7 +42,10 @@ class AiEngines:
     blocking: Executor
     confirmer: Callable[[], SpeechConfirmer | None] = lambda: None
     llm_settings: Callable[[AiSessionConfig], LlmSettings] = lambda config: LlmSettings()
-    asr_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    # Transcriptions at once in the process, finals first (asr_slots.py), and their threads
+    # (app.py: [asr] workers of each; None: `blocking`, one slot, as embedders and tests have it).
+    asr_slots: AsrSlots = field(default_factory=AsrSlots)
+    asr_executor: Executor | None = None
     # Partial ASR passes of every call together (app.py: [performance] partial_asr_per_s); finals never ask.
     partial_budget: PartialBudget = field(default_factory=lambda: PartialBudget(MonotonicClock()))
     phrase_cache: dict[str, list[TtsChunk]] = field(default_factory=dict)

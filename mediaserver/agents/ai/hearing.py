@@ -6,8 +6,9 @@ Theory of operation: `Hearing` is a mixin of `AiSession` (session.py). The leg's
 `Listener` (VAD, echo gate fed with the level of what just left, `_outbound_level`) into the turn
 manager, whose commands are applied at once (`_apply`, session.py). While an inline SWML document
 runs, the caller's audio and digits are its (swml_actions.py). Off the tick, `_partial` and
-`_final` transcribe the caller's audio in the bounded engine executor (`_transcribe`: the current
-language, SWAIG hints and confidence, smart format, hint rules) and hand the `Transcript` back.
+`_final` transcribe the caller's audio in the ASR executor, finals ahead of partials
+(`asr_slots.py`; `_transcribe`: the current language, SWAIG hints and confidence, smart format,
+hint rules) and hand the `Transcript` back.
 """
 
 from __future__ import annotations
@@ -127,10 +128,18 @@ class Hearing:
         asr = self.features.recognizer(self.engines.asr)  # openai_asr_engine: the remote one first
         hotwords = hotwords_text(self.config.hotwords + controls.hint_words)
         languages = self.languages  # the current language; with languages_enabled, the one heard
-        async with self.engines.asr_slots:
-            result, heard = await loop.run_in_executor(
-                self.engines.blocking, lambda: languages.transcribe(asr, pcm, hotwords)
-            )
+        slots = self.engines.asr_slots
+        if final:
+            await slots.acquire_final()  # a partial took its slot before it was started (`_partial`)
+        running = loop.run_in_executor(
+            self.engines.asr_executor or self.engines.blocking, lambda: languages.transcribe(asr, pcm, hotwords)
+        )
+        try:
+            result, heard = await running
+        except asyncio.CancelledError:
+            running.add_done_callback(lambda _: slots.release())  # the slot is busy until the thread is done
+            raise
+        slots.release()
         self.usage.heard(len(pcm), asr.sample_rate)
         text = controls.accepted(result, final=final, over_agent=self.turn.agent is not Agent.QUIET)
         if final and text.strip():
@@ -139,9 +148,13 @@ class Hearing:
         return apply_hint_rules(text, self.config.hint_rules + controls.hint_rules)
 
     async def _partial(self, start: int, upto: int) -> None:
+        slots = self.engines.asr_slots  # finals first: a partial never waits, nor makes a final wait
+        if not slots.try_partial():
+            return  # skipped, not retried: the next partial or the final hears this audio
         budget = self.engines.partial_budget  # shared by every call: many callers speaking, fewer partials each
         if not budget.try_start():
-            return  # skipped, not retried: the next partial or the final hears this audio
+            slots.release()
+            return
         try:
             text = await self._transcribe(start, upto, final=False)
         finally:

@@ -8,8 +8,8 @@ keep their own subscriptions beside ours. Each frame goes through the `Listener`
 echo gate) into the pure `TurnManager`; its playout
 commands are applied right there, in the same tick, so that after a `PausePlayout` decision not
 one more agent frame is sent (`Playout.pause` keeps the queue and the exact sample position for
-`ResumePlayout`). Everything slow is queued to `run()`'s loop: ASR passes run in the bounded
-engine executor (partials are skipped while one is in flight: backpressure; finals wait), a
+`ResumePlayout`). Everything slow is queued to `run()`'s loop: ASR passes run in the ASR
+executor's slots (asr_slots.py: finals first, a partial with no free slot is skipped), a
 final transcript in the caller's trailing silence starts a preemptive `Reply` whose first audio
 waits for the endpoint's `CommitTurn`, which releases it synchronously in the tick. With an
 end-of-turn detector (`AiEngines.detector`) and `enable_turn_detection` on, the manager's
@@ -379,7 +379,7 @@ class AiSession(ReplyLifecycle, SessionLifecycle, Hearing):
         if self.clockwork.stopping:  # hard_stop_time passed: the agent says its last words only
             return
         if isinstance(cmd, TranscribePartial):
-            if not self.engines.asr_slots.locked():
+            if self.engines.asr_slots.partial_free():
                 self._start(self._partial(cmd.start, cmd.upto))
         elif isinstance(cmd, PrepareFinal):
             for stale in self._finals.values():

@@ -48,6 +48,7 @@ class AsrOptions:
     model: str = ""  # a model name or path; "" = the engine's bundled default
     window_s: float = 10.0  # the encoder window, for engines that have one
     threads: int = 1
+    workers: int = 1  # transcriptions that may run at once (model replicas)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,7 @@ class WhisperRecognizer:
         threads: int = 1,
         compute_type: str = "int8",
         language: str = "en",
+        workers: int = 1,
     ) -> None:
         if not 1.0 < window_s <= 30.0:
             raise ValueError(f"window_s must be in (1, 30] seconds, got {window_s}")
@@ -78,7 +79,12 @@ class WhisperRecognizer:
         source = model or _bundled_model()
         try:
             self.model = WhisperModel(
-                source, device="cpu", compute_type=compute_type, cpu_threads=threads, local_files_only=True
+                source,
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=threads,
+                num_workers=workers,  # replicas: a final need not wait for another call's partial
+                local_files_only=True,
             )
         except Exception as error:  # huggingface/ctranslate2 raise many types for "not there"
             raise RuntimeError(f"whisper model {source!r} could not be loaded locally: {error}") from error
@@ -89,7 +95,14 @@ class WhisperRecognizer:
             self.model.hf_tokenizer, self.model.model.is_multilingual, task="transcribe", language=self.language
         )
         self._window_frames = int(round(window_s * 100))  # features: 100 frames per second
-        log.info("whisper model %s loaded (%s, %d threads, %.0f s window)", source, compute_type, threads, window_s)
+        log.info(
+            "whisper model %s loaded (%s, %d threads x %d workers, %.0f s window)",
+            source,
+            compute_type,
+            threads,
+            workers,
+            window_s,
+        )
 
     def transcribe(self, pcm: Pcm, *, prompt: str | None = None, hotwords: str | None = None) -> Recognition:
         if pcm.ndim != 1:
@@ -182,4 +195,6 @@ def _confidence(avg_logprob: Any) -> float:
 
 def build(options: AsrOptions) -> WhisperRecognizer:
     """The `ENGINES["asr"]["whisper"]` factory (loads the model: blocking)."""
-    return WhisperRecognizer(options.model or None, window_s=options.window_s, threads=options.threads)
+    return WhisperRecognizer(
+        options.model or None, window_s=options.window_s, threads=options.threads, workers=options.workers
+    )
