@@ -182,6 +182,14 @@ class AckReceived(CallEvent):
 
 
 @event
+class MediaConfirmed(CallEvent):
+    """An inbound SIP call's dialog is confirmed: its media starts (`Call.confirm`)."""
+
+    EVENT = "media_confirmed"
+    reason: str  # "ack": our 2xx was ACKed; "rtp": the peer's first RTP/RTCP came first
+
+
+@event
 class Held(CallEvent):
     EVENT = "held"
     direction: str  # the SDP direction answered

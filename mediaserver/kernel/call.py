@@ -7,6 +7,11 @@ changes the call runs on the event loop, one event at a time: the front end repo
 script (the SWML executor) awaits `answer`, `play` and `hangup`. `run(script)` owns the
 script task; when the call ends for any reason the script is cancelled, and returning from
 `run` is the teardown point for the front end (free the port, close the socket).
+
+An inbound SIP call starts `awaiting_confirmation`: its ticks send and play nothing until the
+front end reports the ACK of our 2xx, or the peer's first RTP/RTCP datagram arrives (`confirm`).
+An INVITE flood that never ACKs (RFC 3261 §13.3.1.4: we resend the 2xx and end the call after
+64*T1) then costs no media, and a real caller's greeting starts at the ACK instead of clipped.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from mediaserver.audio.frame import Pcm
 from mediaserver.clock import NS_PER_S
@@ -23,6 +28,7 @@ from mediaserver.events import (
     AudioStarted,
     AudioStopped,
     HangupRequested,
+    MediaConfirmed,
     RemoteHangup,
     ScriptFailed,
     SignalingEnded,
@@ -76,6 +82,9 @@ class Call:
         self._speaking = False
         # The RTP inactivity timeout (kernel/media_timeout.py): armed by a front end with RTP (SIP).
         self.media_watchdog: MediaWatchdog | None = None
+        # Set by the SIP front end for an inbound INVITE; no media until `confirm` clears it. The
+        # SIP layer ends a call whose 2xx is never ACKed (64*T1); the watchdog waits for confirm.
+        self.awaiting_confirmation: bool = False
 
     def __repr__(self) -> str:
         return f"Call({self.call_id!r}, {self.state.name})"
@@ -126,7 +135,7 @@ class Call:
         self.events.emit(HangupRequested(cause=cause.name, reason=reason))
         self._apply(CallEvent.HANGUP_REQUESTED)
         self.media.stop_playout()
-        bye = self.media.goodbye()
+        bye = None if self.awaiting_confirmation else self.media.goodbye()  # no RTCP for an unused SSRC
         if bye is not None:
             try:
                 self._send_media(bye)
@@ -160,8 +169,17 @@ class Call:
         self.events.emit(SignalingEnded(reason=reason))
         self._apply(CallEvent.SIGNALING_ENDED)
 
+    def confirm(self, reason: Literal["ack", "rtp"]) -> None:
+        """The dialog is confirmed ("ack": our 2xx was ACKed; "rtp": the peer's media came first,
+        its ACK maybe lost on UDP): media starts at the next tick. Only the first call counts."""
+        if self.awaiting_confirmation:
+            self.awaiting_confirmation = False
+            self.events.emit(MediaConfirmed(reason=reason))
+
     def receive_media(self, data: bytes, arrival_ns: int) -> None:
         if self.state is not CallState.ENDED:
+            if self.awaiting_confirmation:
+                self.confirm("rtp")
             if self.media_watchdog is not None:
                 self.media_watchdog.heard(arrival_ns)
             self.media.receive_datagram(data, arrival_ns)
@@ -179,8 +197,10 @@ class Call:
 
     # -- the 20 ms tick ----------------------------------------------------------------------
     def on_tick(self, now_ns: int, unix_time: float) -> None:
-        if self.state is not CallState.ACTIVE:
-            return  # no media before the answer (no early media yet) nor after the hangup
+        if self.state is not CallState.ACTIVE or self.awaiting_confirmation:
+            # No media before the answer (no early media yet), after the hangup, or before the
+            # dialog is confirmed (an unACKed flood); the watchdog's watch starts at confirmation.
+            return
         if self.media_watchdog is not None and self.media_watchdog.expired(now_ns):
             self._media_timed_out(self.media_watchdog, now_ns)
             return
@@ -219,7 +239,7 @@ class Call:
         self.hangup(HangupCause.MEDIA_TIMEOUT, reason=reason + (" on hold" if watchdog.held else ""))
 
     def on_frames_skipped(self, frames: int) -> None:
-        if self.state is CallState.ACTIVE:
+        if self.state is CallState.ACTIVE and not self.awaiting_confirmation:
             self.media.skip_frames(frames)
 
     # -- ownership ---------------------------------------------------------------------------

@@ -393,6 +393,7 @@ class SipFrontEnd:
             entry = self._calls.get(event.call_id)
             if entry:
                 entry.call.events.emit(AckReceived())
+                entry.call.confirm("ack")  # the dialog is confirmed: its media may start
         elif isinstance(event, sip_events.OfferReceived):
             self._on_offer(event)
         elif isinstance(event, sip_events.DtmfReceived):
@@ -556,6 +557,9 @@ class SipFrontEnd:
                 "srtp": keys.suite if keys else "",
             },
         )
+        # No media until our 2xx is ACKed or the peer's RTP comes: a flood of INVITEs that never
+        # ACK would otherwise send 50 packets/s per call for the 64*T1 the 2xx is resent.
+        call.awaiting_confirmation = True
         rtp.on_media = call.receive_media
         call.watch_media(self.options.media_timeouts)  # a lost BYE must not keep the call for good
         call.media_held(answer.direction != "sendrecv")  # a call may start on hold
