@@ -182,7 +182,7 @@ class TurnParams:
     onset_frames: int = 2  # voiced frames in a row that make an onset (40 ms)
     barge_onset_frames: int = 1  # the same over agent speech: the pause it starts is reversible
     hangover_frames: int = 3  # unvoiced frames in a row that end the voiced part (60 ms)
-    partial_interval_ms: int = 400  # ASR partial cadence while the caller speaks
+    partial_interval_ms: int = 400  # partial ASR cadence over the agent (quiet: `_partial_interval`)
     digit_timeout_ms: int = 3000
     digit_terminators: str = ""
     far_end_delay_samples: int = 0  # at the playout rate
@@ -441,7 +441,8 @@ class TurnManager:
         assert utt is not None
         if self.listen is Listen.SPEAKING:
             utt.voiced_end = now
-            if now - utt.last_partial_at >= p.samples(p.partial_interval_ms):
+            interval = self._partial_interval()
+            if interval and now - utt.last_partial_at >= p.samples(interval):
                 utt.last_partial_at = now
                 out.append(TranscribePartial(start=utt.start, upto=now))
             if now - utt.start >= p.samples(p.speech_timeout_ms):
@@ -469,6 +470,21 @@ class TurnManager:
         elif 0 <= utt.next_check <= silence and self._check_useful(utt):
             utt.next_check = silence + p.samples(max(p.turn_recheck_ms, 20))
             out.append(CheckEndOfTurn(start=utt.start, upto=now))
+
+    def _partial_interval(self) -> int:
+        """Milliseconds between partial transcripts now; 0: none.
+
+        Over the agent's speech partials confirm a barge-in: `partial_interval_ms`. With the
+        agent quiet only the speech-event timer reads them (the turn's text comes from the
+        final), so half its window is enough: it still sees text, then the same text twice, and
+        fires within one such interval of where it did. Each partial is a Whisper pass the
+        final may wait for as the caller stops: fewer of them is a faster final."""
+        p = self.params
+        if self.agent is not Agent.QUIET:
+            return p.partial_interval_ms
+        if not p.speech_event_timeout_ms:
+            return 0
+        return max(p.partial_interval_ms, p.speech_event_timeout_ms // 2)
 
     def _check_useful(self, utt: _Utterance) -> bool:
         """Whether a detector run now could change the decision (each costs ~0.25 s of a core).

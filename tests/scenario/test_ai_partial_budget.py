@@ -1,7 +1,7 @@
 """Partial ASR passes are capped by the load (`PartialBudget`, shared by every call); finals never are.
 
-A caller speaks for 3 s (partials every 400 ms) with a fake recognizer that counts its passes;
-the budget's clock is a manual one, so the number of passes allowed is exact.
+A caller speaks for 3 s (partials every 400 ms over the greeting, 700 ms after it) with a fake
+recognizer that counts its passes; the budget's clock is a manual one, so the number of passes allowed is exact.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ async def test_without_a_cap_every_partial_runs_and_with_one_the_final_still_doe
 
     assert free.engines.partial_budget.started >= 5 and free.engines.partial_budget.skipped == 0
     assert capped_budget.started == 1
-    assert capped_budget.skipped == free.engines.partial_budget.started - 1  # the same requests, refused
+    # The rest refused (not the same count: in the free run the partials' text feeds the
+    # speech-event timer, which ends the 3 s tone early and changes what follows).
+    assert capped_budget.skipped >= 3
     assert capped.asr.calls == capped_budget.started + len(capped.events("turn_asr_final"))  # one partial, the final
     for s in (free, capped):  # the final is never skipped: the turn is heard and answered the same
         finals = [e["text"] for e in s.events("turn_asr_final")]

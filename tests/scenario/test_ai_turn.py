@@ -111,7 +111,17 @@ def test_speech_timeout_caps_an_utterance() -> None:
     assert isinstance(commit, CommitTurn) and commit.reason == "speech_timeout"
     # Onset sample 0, 2000 ms = 100 frames; the caller goes on: a fresh utterance from frame 100.
     assert t.frames_of(CommitTurn) == [99, 199]
-    assert t.frames_of(TranscribePartial)[:3] == [21, 41, 61]  # every 400 ms after the onset decision
+    assert t.frames_of(TranscribePartial) == []  # agent quiet, speech-event timer off: nothing reads partials
+
+
+def test_partials_every_400_ms_over_the_agent_and_half_the_speech_event_window_when_it_is_quiet() -> None:
+    quiet = Timeline(TurnParams(speech_event_timeout_ms=1400, partial_interval_ms=400))
+    quiet.run(100, True)
+    assert quiet.frames_of(TranscribePartial) == [36, 71]  # every 700 ms after the onset decision (frame 1)
+    talking = Timeline(TurnParams(speech_event_timeout_ms=1400, partial_interval_ms=400))
+    talking.send(ReplyQueued("hello there", (WordMark("hello", 4000), WordMark("there", 8000)), 160_000))
+    talking.run(100, True)
+    assert talking.frames_of(TranscribePartial)[:3] == [20, 40, 60]  # every 400 ms: barge-in confirmation
 
 
 def test_speech_event_timeout_ends_an_utterance_whose_transcript_stopped_changing() -> None:
