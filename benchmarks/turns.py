@@ -350,6 +350,14 @@ async def call(sip_port: int, utterances: list[Utterance], log_dir: Path) -> dic
             turn["agent_audio_before_caller_done"] = sum(1 for t in loud if start <= t <= last)
             turn["false_cutoff"] = turn["agent_audio_before_caller_done"] > 0
             turn["server_endpoints_in_pause"] = sum(1 for t in endpoints if start <= t <= end)
+            # Why the server ended the turn in the pause, if it did: the endpoint's reason, the
+            # final transcript it judged and the detector's verdicts (ms from the pause's start).
+            cut = turn_stages(events, offset + start / 1e9, offset + last / 1e9)
+            if cut is not None:
+                turn["endpoint_in_pause"] = {k: cut[k] for k in PAUSE_ENDPOINT_KEYS if k in cut}
+                turn["endpoint_in_pause"]["verdicts"] = [
+                    e.get("probability") for e in checks if start <= (e["ts"] - offset) * 1e9 <= last
+                ]
     result: dict[str, Any] = {
         "call_id": caller.call_id,
         "turns": turns,
@@ -360,6 +368,8 @@ async def call(sip_port: int, utterances: list[Utterance], log_dir: Path) -> dic
         result["error"] = failure
     return result
 
+
+PAUSE_ENDPOINT_KEYS = ("reason", "endpoint_ms", "asr_final_ms", "asr_text", "detector_checks")
 
 # --------------------------------------------------------------------------------------------------
 # Summary
