@@ -150,7 +150,7 @@ class AiSettings:
     first_token_timeout_s: float = 8.0
     asr_model: str = ""
     asr_window_s: float = 10.0
-    asr_threads: int = 2
+    asr_threads: int = 1
     asr_workers: int = 2  # transcriptions at once (agents/ai/asr_slots.py)
     far_end_delay_ms: int = 40
     asr_engine: str = "whisper"
