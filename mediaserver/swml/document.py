@@ -237,6 +237,11 @@ def schema_problems(document: Document) -> list[SwmlError]:
 # ---- parsing -------------------------------------------------------------------------------
 
 
+# libyaml's safe loader, when PyYAML was built with it (the wheels are): ~9x faster than the pure
+# Python one (1.4 vs 15.7 ms for config/swml/agent.yaml), and a file route is parsed per call.
+_SAFE_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _parse_text(text: str | bytes, source: str) -> Any:
     if isinstance(text, bytes):
         try:
@@ -256,7 +261,7 @@ def _parse_text(text: str | bytes, source: str) -> Any:
         except ValueError as exc:  # an integer of more than 4300 digits
             raise SwmlError("", f"{source}: invalid JSON: {exc}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader (libyaml's when built)
     except RecursionError:
         raise SwmlError("", f"{source}: document nested too deeply") from None
     except ValueError as exc:  # an integer of more than 4300 digits
@@ -265,6 +270,8 @@ def _parse_text(text: str | bytes, source: str) -> Any:
         if json_error is not None:
             raise SwmlError("", f"{source}: invalid JSON: {json_error}") from None
         detail = " ".join(str(exc).split())
+        if "maximum nesting depth" in detail:  # libyaml's own limit (1000), where Python recursion stops PyYAML's
+            raise SwmlError("", f"{source}: document nested too deeply") from None
         raise SwmlError("", f"{source}: invalid YAML: {detail}") from None
 
 
