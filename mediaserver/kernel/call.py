@@ -178,8 +178,8 @@ class Call:
 
     def receive_media(self, data: bytes, arrival_ns: int) -> None:
         if self.state is not CallState.ENDED:
-            if self.awaiting_confirmation:
-                self.confirm("rtp")
+            if self.awaiting_confirmation and data[:1] and data[0] >> 6 == 2:
+                self.confirm("rtp")  # RTP/RTCP version 2 only: stray garbage confirms nothing
             if self.media_watchdog is not None:
                 self.media_watchdog.heard(arrival_ns)
             self.media.receive_datagram(data, arrival_ns)

@@ -80,6 +80,9 @@ def test_the_first_rtp_datagram_confirms_and_confirm_counts_once() -> None:
     packet = RtpPacket(0, 1, 160, 0x4321, b"\xff" * 160).serialize()
     now = tick(call, FRAME, 5)
     assert sent == []
+    call.receive_media(b"\x00" * 20, now)  # garbage (not RTP version 2) confirms nothing
+    call.receive_media(b"", now)
+    assert call.awaiting_confirmation
     call.receive_media(packet, now)  # the ACK was lost, the peer is clearly there
     assert not call.awaiting_confirmation
     call.confirm("ack")  # the retransmitted 2xx's ACK comes later: nothing more
