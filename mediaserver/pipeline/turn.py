@@ -467,7 +467,7 @@ class TurnManager:
             return
         if silence >= self._silence_bound(utt):
             self._endpoint(now, "end_of_speech", out)
-        elif 0 <= utt.next_check <= silence and self._check_useful(utt):
+        elif 0 <= utt.next_check <= silence and self._check_useful(utt, silence):
             utt.next_check = silence + p.samples(max(p.turn_recheck_ms, 20))
             out.append(CheckEndOfTurn(start=utt.start, upto=now))
 
@@ -486,15 +486,19 @@ class TurnManager:
             return 0
         return max(p.partial_interval_ms, p.speech_event_timeout_ms // 2)
 
-    def _check_useful(self, utt: _Utterance) -> bool:
+    def _check_useful(self, utt: _Utterance, silence: int) -> bool:
         """Whether a detector run now could change the decision (each costs ~0.25 s of a core).
 
         The first check of a silence always runs. A re-check waits for this silence's final
-        transcript (the verdict is judged with it, and the final needs the CPU first) and is
-        skipped when that text vetoes anyway."""
+        transcript (the verdict is judged with it, and the final needs the CPU first), is
+        skipped when that text vetoes anyway, and when its verdict could not come before the
+        silence bound ends the turn regardless (an inference takes about `turn_recheck_ms`): with
+        the default 700 ms bound, a re-check asked at 500 ms answered after the endpoint."""
         if utt.verdict is None:
             return True
         if utt.final_text is None or utt.final_upto < utt.voiced_end:
+            return False
+        if silence + self.params.samples(self.params.turn_recheck_ms) >= self._silence_bound(utt):
             return False
         return not is_unfinished(utt.final_text)
 

@@ -95,16 +95,25 @@ def test_complete_verdict_ends_the_turn_at_once_after_turn_detection_ms() -> Non
     assert len(t.of(CommitTurn)) == 1 and len(t.of(CheckEndOfTurn)) == 1
 
 
-def test_incomplete_verdicts_ask_again_as_the_silence_grows_up_to_end_of_speech() -> None:
-    t = Timeline(ON)
+@pytest.mark.parametrize(
+    ("eos_ms", "check_frames", "commit_frame"),
+    [
+        (700, [72], 94),  # a re-check at 510 ms would answer after the 700 ms bound: not asked
+        (1500, [72, 85, 98, 111], 134),  # every 250 ms (whole frames) while a verdict can still count
+    ],
+)
+def test_incomplete_verdicts_ask_again_while_a_verdict_can_come_before_end_of_speech(
+    eos_ms: int, check_frames: list[int], commit_frame: int
+) -> None:
+    t = Timeline(TurnParams(turn_detection=True, end_of_speech_ms=eos_ms, partial_interval_ms=10_000))
     speak(t)
-    for _ in range(40):
+    for _ in range(100):
         t.run(1, False)
         for _, check in t.of(CheckEndOfTurn)[-1:]:
             t.send(TurnVerdict(check.upto, 0.2))
-    assert [f for f, _ in t.of(CheckEndOfTurn)] == [72, 85]  # every 250 ms of silence (in whole frames)
+    assert [f for f, _ in t.of(CheckEndOfTurn)] == check_frames
     [(frame, commit)] = t.of(CommitTurn)
-    assert frame == 94 and commit.reason == "end_of_speech"  # the 700 ms upper bound, as without detection
+    assert frame == commit_frame and commit.reason == "end_of_speech"  # the upper bound, as without detection
 
 
 def test_clearly_unfinished_text_vetoes_the_verdict_and_raises_the_bound_to_the_cap() -> None:
@@ -122,7 +131,7 @@ def test_clearly_unfinished_text_vetoes_the_verdict_and_raises_the_bound_to_the_
 
 
 def test_re_checks_wait_for_the_final_transcript() -> None:
-    t = Timeline(ON)
+    t = Timeline(TurnParams(turn_detection=True, end_of_speech_ms=1500, partial_interval_ms=10_000))
     t.run(10, False)
     t.run(50, True)
     t.run(13, False)
@@ -539,8 +548,9 @@ async def test_incomplete_early_verdict_then_rechecks_run_on_the_detector_worker
     [endpoint] = s.events("turn_endpoint")
     assert endpoint["reason"] == "end_of_speech" and silence_to_endpoint_ms(s) == 900
     checks = s.events("turn_check")
-    assert [c.get("early", False) for c in checks] == [True, False, False]  # 260, 520, 780 ms
-    assert len(detector.calls) == 3 and worker.ran == [detector] * 3 and detector not in pool.ran
+    # 260, 520 ms; not 780 (its verdict would come after the 900 ms bound)
+    assert [c.get("early", False) for c in checks] == [True, False]
+    assert len(detector.calls) == 2 and worker.ran == [detector] * 2 and detector not in pool.ran
     await s.finish()
 
 
