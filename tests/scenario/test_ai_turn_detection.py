@@ -330,8 +330,7 @@ async def test_incomplete_turn_does_not_end_at_700_ms_when_the_caller_resumes_at
     s = call(detector, {500: "I'd like to book a table for", 600: "I'd like to book a table for two."})
     await s.start()
     await s.play(tone(500, 600), ticks=60)  # 1.2 s of silence after a voice ending on "… for"
-    # "… for" vetoes whatever the audio says: the detector does not even run (it waits for the final)
-    assert not s.events("turn_endpoint") and s.events("turn_check") == [] and detector.calls == []
+    assert not s.events("turn_endpoint") and len(s.events("turn_check")) == 1  # "… for" vetoes: no re-check
     assert len(s.llm.requests) == 1  # the preemptive reply to "… for", started at the first silence
     await s.play(tone(600, 1000), ticks=40)
     [endpoint] = s.events("turn_endpoint")
@@ -350,7 +349,7 @@ async def test_incomplete_turn_ends_at_the_cap_when_the_caller_stays_silent() ->
     await s.play(tone(500, 600), ticks=130)
     [endpoint] = s.events("turn_endpoint")
     assert endpoint["reason"] == "end_of_speech" and silence_to_endpoint_ms(s) == 2000  # the cap
-    assert s.events("turn_check") == [] and detector.calls == []  # the final vetoed: no inference
+    assert [c["probability"] for c in s.events("turn_check")] == [0.1]
     assert s.tts.spoken == ["It is noon."]
     await s.finish()
 
@@ -497,27 +496,6 @@ async def test_early_check_starts_at_the_hangover_on_its_own_worker_and_answers_
     assert detector.calls == [check["caller_sample"] - 10 * 320]
     assert worker.ran == [detector] and detector not in pool.ran and pool.ran  # ASR ran in the pool
     assert s.tts.spoken == ["It is noon."]
-    await s.finish()
-
-
-async def test_the_early_check_waits_for_the_asr_final_and_judges_the_heard_audio() -> None:
-    detector = ToneTurnDetector({700})
-    s = call(detector, {700: "what time is it"})
-    worker = DetectorWorker(gated=False)
-    with_worker(s, worker)
-    asr = DetectorWorker()  # the ASR's own threads, held: a slow final
-    s.engines.asr_executor = asr
-    await s.start()
-    await s.play(ticks=10)
-    await s.play(tone(700, 1000), ticks=30)  # 400 ms of silence: the final is still running
-    assert len(asr.held) == 1 and detector.calls == [] and not s.events("turn_check")
-    for _ in range(3):  # the final is in: now the detector, on the audio up to the first check (heard by now)
-        asr.release()
-        await s.play(ticks=1)
-    [check] = s.events("turn_check")
-    [endpoint] = s.events("turn_endpoint")
-    assert endpoint["reason"] == "end_of_turn" and check["early"] is True
-    assert worker.ran == [detector] and detector.calls == [check["caller_sample"] - 10 * 320]
     await s.finish()
 
 

@@ -207,7 +207,6 @@ class AiSession(ReplyLifecycle, SessionLifecycle, Hearing):
             emit=call.events.emit,
             start=self._start,
             apply=self._apply,
-            final=lambda: next(iter(self._finals.values()), None),  # the current silence's ASR final
         )
         # background_file, hold_on_process, number format, smart format, remote ASR, thinking,
         # inner dialog, cache_mode (agents/ai/session_features.py)

@@ -4,19 +4,13 @@ Theory of operation: the pure `TurnManager` asks `CheckEndOfTurn(start, upto)` a
 `turn_detection_timeout` of silence and takes the answer back as `TurnVerdict(upto, p)`. An
 inference takes about as long as that silence on a busy 2-core box, so asked only then the
 verdict would come ~500 ms after the speech. `prepare` (at the manager's `PrepareFinal`, the
-hangover, ~60 ms of silence) starts the early check of that silence (`TurnManager.check_due`):
-it waits for the ASR final started at the same moment, then runs the detector on the audio up
-to the check's `upto`, any not-yet-heard silence assumed (`assume_silence`): smart-turn's
+hangover, ~60 ms of silence) starts the detector on the audio of the check that will follow
+(`TurnManager.check_due`), the not-yet-heard silence assumed (`assume_silence`): smart-turn's
 verdict moves a lot with the trailing silence's length, so judging only up to the speech end
-would change it. Waiting for the final first is deliberate: on 2 cores the two inferences side
-by side slowed the final, which gates the reply (the LLM starts on it), by ~60 ms, while the
-verdict, started after it, still comes about when the reply's first audio is ready (LLM first
-token + first clause ~ one inference); and a final that is clearly unfinished ("... for")
-vetoes any verdict, so the detector does not run at all. `check` answers the manager from the
-early run when it is for the same silence, else runs the detector now (after the pending final
-too); one check at a time per call. `heard_frame` drops the early run once the caller goes on.
-Early runs happen only with the detector's own worker: in the shared pool they would delay the
-TTS of the reply started on the final.
+would change it. `check` answers the manager from that early run when it is for the same
+silence, else runs the detector now; one check at a time per call. `heard_frame` drops the early
+run once the caller goes on. Early runs happen only with the detector's own worker: in the
+shared pool they would delay the ASR final started at the same moment.
 """
 
 from __future__ import annotations
@@ -33,7 +27,7 @@ import numpy as np
 from mediaserver.agents.ai.listen import Listener
 from mediaserver.audio.frame import Pcm
 from mediaserver.events import OMIT, AiFailure, CallEvent, TurnCheck
-from mediaserver.pipeline.end_of_turn import EndOfTurnDetector, is_unfinished
+from mediaserver.pipeline.end_of_turn import EndOfTurnDetector
 from mediaserver.pipeline.turn import (
     Agent,
     CheckEndOfTurn,
@@ -75,10 +69,8 @@ class TurnChecks:
         emit: Callable[[CallEvent], None],
         start: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]],
         apply: Callable[[list[TurnCommand]], None],
-        final: Callable[[], asyncio.Task[str] | None] = lambda: None,
     ) -> None:
         self.engines = engines
-        self.final = final  # the session's ASR final of the current silence (None: none started)
         self.turn = turn
         self.listener = listener
         self.emit = emit
@@ -108,27 +100,9 @@ class TurnChecks:
         due = turn.check_due
         if due is None:
             return
-        run = self._detect_after_final(detector, executor, self.final(), cmd.start, due, cmd.upto)
-        self._early = _EarlyCheck(cmd.start, due, self.start(run))
-
-    async def _detect_after_final(
-        self,
-        detector: EndOfTurnDetector,
-        executor: Executor,
-        final: asyncio.Task[str] | None,
-        start: int,
-        upto: int,
-        speech_end: int,
-    ) -> tuple[float, int, int] | None:
-        """The detector on the audio up to `upto` once `final` is in (see the module docstring);
-        None when the final vetoes (clearly unfinished) or was dropped (the caller went on)."""
-        if final is not None:
-            await asyncio.wait([final])  # not shielded from us, nor cancelling it: the session owns it
-            if final.cancelled() or final.exception() is not None or is_unfinished(final.result()):
-                return None
-        first = max(start, upto - DETECTOR_WINDOW)
-        pcm = assume_silence(self.listener.audio(first, upto), upto - first, speech_end - first)
-        return await self._detect(detector, executor, pcm)
+        first = max(cmd.start, due - DETECTOR_WINDOW)
+        pcm = assume_silence(self.listener.audio(first, due), due - first, cmd.upto - first)
+        self._early = _EarlyCheck(cmd.start, due, self.start(self._detect(detector, executor, pcm)))
 
     def check(self, cmd: CheckEndOfTurn) -> None:
         if not self._checking:  # one at a time: the next check comes with more silence
@@ -177,9 +151,8 @@ class TurnChecks:
                         self._early = None  # used once: a re-check judges the longer silence
             else:
                 self._drop_early()
-                executor = self.engines.detector_executor or self.engines.blocking
-                # Asked at `upto`, so its audio is all heard by the time the final is in.
-                result = await self._detect_after_final(detector, executor, self.final(), cmd.start, upto, upto)
+                pcm = self.listener.audio(max(cmd.start, upto - DETECTOR_WINDOW), upto)
+                result = await self._detect(detector, self.engines.detector_executor or self.engines.blocking, pcm)
             if result is None:
                 return
             probability, ms, cpu_ms = result
