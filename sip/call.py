@@ -8,7 +8,9 @@ CANCEL is reported to the application. An outbound call (``outbound``: we sent t
 at CONFIRMED once its 2xx is ACKed, so that BYE, re-INVITE, INFO and hangup work the same for
 both directions. The call also keeps the 2xx retransmission schedule of RFC 3261 §13.3.1.4 (the
 core, not the transaction, resends 200 OK at T1, 2T1... up to T2 until the ACK; with no ACK by
-64*T1 the call is torn down) and ``forget_at``, when the endpoint drops it.
+64*T1 the call is torn down) and ``forget_at``, when the endpoint drops it. Setting either reports
+the deadline to the endpoint's timer index (``timers.py``); ``Pending2xx.backoff`` runs only in
+the endpoint's ``handle_timer``, which re-indexes every call it ran.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from enum import Enum, auto
 from mssip.dialog import Dialog
 from mssip.errors import InvalidTransition
 from mssip.message import Request
+from mssip.timers import Timed
 from mssip.transaction import T1, T2, TIMEOUT, ServerTransaction
 
 Addr = tuple[str, int]
@@ -90,7 +93,7 @@ class Pending2xx:
         self.next_at = now + self.interval
 
 
-class InboundCall:
+class InboundCall(Timed):
     def __init__(self, invite: Request, invite_tx: ServerTransaction | None, dialog: Dialog) -> None:
         self.call_id = invite.call_id
         self.invite = invite
@@ -99,13 +102,33 @@ class InboundCall:
         self.state = CallState.PROCEEDING
         self.answer_sdp: bytes | None = None  # the SDP of our 200 OK
         self.remote_sdp: bytes | None = invite.body or None  # the peer's offer (or answer, from the ACK)
-        self.pending_2xx: Pending2xx | None = None
+        self._pending_2xx: Pending2xx | None = None
         self.offer_tx: ServerTransaction | None = None  # a mid-call offer the application is answering
         self.pending_refer: str | None = None  # refer() before the ACK: the target, sent on ACK
         self.outbound = False  # True for a call we placed (invite_tx is None then)
         self.last_ack: bytes | None = None  # outbound: the ACK of the 2xx, resent if the 2xx is
         self.bye_pending = False  # hangup() came before the ACK: send BYE once it arrives
-        self.forget_at: float | None = None
+        self._forget_at: float | None = None
+
+    @property
+    def pending_2xx(self) -> Pending2xx | None:
+        return self._pending_2xx
+
+    @pending_2xx.setter
+    def pending_2xx(self, pending: Pending2xx | None) -> None:
+        self._pending_2xx = pending
+        if pending is not None:
+            self._armed(min(pending.next_at, pending.give_up_at))
+
+    @property
+    def forget_at(self) -> float | None:
+        return self._forget_at
+
+    @forget_at.setter
+    def forget_at(self, at: float | None) -> None:
+        self._forget_at = at
+        if at is not None:
+            self._armed(at)
 
     @property
     def ended(self) -> bool:
@@ -131,7 +154,8 @@ class InboundCall:
         self.forget_at = now + linger
 
     def next_deadline(self) -> float | None:
-        times = [self.forget_at] if self.forget_at is not None else []
-        if self.pending_2xx is not None:
-            times += [self.pending_2xx.next_at, self.pending_2xx.give_up_at]
-        return min(times, default=None)
+        forget, pending = self._forget_at, self._pending_2xx
+        if pending is None:
+            return forget
+        first = min(pending.next_at, pending.give_up_at)
+        return first if forget is None else min(forget, first)

@@ -33,6 +33,11 @@ dialog and the 2xx retransmission (an answered outbound call joins the same tabl
   waits for the ACK (RFC 3261 §15), or for the ACK timeout, which sends it anyway; after a BYE
   it is a no-op.
 - Ended calls and finished transactions are forgotten after 64*T1, so long runs do not grow.
+- Their deadlines are kept in a heap (``timers.py``): ``get_timer`` peeks it and ``handle_timer``
+  runs only the due objects, in the order a scan of the tables would (server transactions,
+  client transactions, then calls, each in insertion order), so the cost does not grow with the
+  thousands of objects that 100 calls/s keep alive. Outbound INVITE transactions, outbound
+  attempts and registrations (``uac.py``) are few and are still scanned.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ from mssip.screening import (
     user_of,
 )
 from mssip.security import AccessPolicy, RateLimiter
+from mssip.timers import TimerIndex, TimerTable
 from mssip.transaction import (
     T1,
     ClientTransaction,
@@ -123,9 +129,11 @@ class SipEndpoint(MidCallMixin, UacMixin):
         self.unavailable_retry_after_s: int | None = None
         self.max_body_bytes = max_body_bytes
         self.tls_port = 0  # where our TLS listener is (for Contact over TLS); 0: none
-        self._server_tx: dict[str, ServerTransaction] = {}
-        self._client_tx: dict[str, ClientTransaction] = {}
-        self._calls: dict[str, InboundCall] = {}
+        # Made in the order handle_timer runs them (see _run_timers).
+        self._timers = TimerIndex()
+        self._server_tx: TimerTable[ServerTransaction] = self._timers.table()
+        self._client_tx: TimerTable[ClientTransaction] = self._timers.table()
+        self._calls: TimerTable[InboundCall] = self._timers.table()
         self._invite_ctx: dict[str, InviteClientTransaction] = {}
         self._outbound: dict[str, OutboundInvite] = {}
         self._bindings: dict[str, Binding] = {}
@@ -137,8 +145,8 @@ class SipEndpoint(MidCallMixin, UacMixin):
         """Take one datagram (or framed stream message). Returns False when it was handled
         statelessly (a keep-alive, a 503 from the rate limiter or the drain, a parse fault), so
         ``get_timer()`` is what it was before; True when it may have changed. A flood is mostly
-        the stateless kind, and the glue skips asking for the timer then: that scan is linear in
-        transactions and calls, and once per datagram it saturated the loop (issue 17)."""
+        the stateless kind, and the glue skips asking for the timer then (issue 17: when it was
+        a linear scan, asking once per datagram saturated the loop)."""
         transport = transport.lower()
         if not data.strip(b"\r\n\t "):
             return False  # CRLF keep-alive (RFC 5626): nothing to parse, nothing to answer
@@ -197,30 +205,35 @@ class SipEndpoint(MidCallMixin, UacMixin):
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
-        # A linear scan, which keeps no index to mend: the glue asks once per loop pass, and not
-        # after a datagram handled statelessly (receive_datagram returned False), so a flood
-        # does not pay it per datagram.
-        deadlines = [tx.next_deadline() for tx in self._server_tx.values()]
-        deadlines += [tx.next_deadline() for tx in self._client_tx.values()]
-        deadlines += [call.next_deadline() for call in self._calls.values()]
-        deadlines += self._uac_deadlines()
-        return min((d for d in deadlines if d is not None), default=None)
+        # The top of the timer heap (amortised O(log n)), and a scan of the few UAC deadlines.
+        deadlines = [d for d in (self._timers.peek(), *self._uac_deadlines()) if d is not None]
+        return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> None:
-        for key, tx in list(self._server_tx.items()):
-            for data in tx.handle_timer(now):
-                self._send(data, tx.addr, tx.transport)
-            if tx.terminated:
-                del self._server_tx[key]
-        for key, ctx in list(self._client_tx.items()):
-            for data in ctx.handle_timer(now):
-                self._send(data, ctx.addr, ctx.transport)
-            if ctx.terminated:
-                del self._client_tx[key]
-                if ctx.timed_out:
-                    self._client_final(ctx, None, now)
+        # Only the objects due at the start run, in the order the scan of every table ran them
+        # (what one runs never makes another due at ``now`` in its table or a later one, so
+        # the scan ran exactly these). One that is no longer due when its turn comes, because
+        # an earlier one ended its call, finds nothing to do, as the scan did.
+        due = self._timers.pop_due(now)
+        for owner in due:
+            if isinstance(owner, ServerTransaction):
+                for data in owner.handle_timer(now):
+                    self._send(data, owner.addr, owner.transport)
+                if owner.terminated:
+                    del self._server_tx[owner.key]
+                self._timers.arm(owner)  # pop_due took its entries: file its next deadline again
+            elif isinstance(owner, ClientTransaction):
+                for data in owner.handle_timer(now):
+                    self._send(data, owner.addr, owner.transport)
+                if owner.terminated:
+                    del self._client_tx[owner.key]
+                    if owner.timed_out:
+                        self._client_final(owner, None, now)
+                self._timers.arm(owner)
         self._uac_timer(now)
-        for call_id, call in list(self._calls.items()):
+        for call in due:
+            if not isinstance(call, InboundCall):
+                continue
             pending = call.pending_2xx
             if pending is not None and pending.give_up_at <= now:
                 self._ack_timeout(call, now)
@@ -228,7 +241,8 @@ class SipEndpoint(MidCallMixin, UacMixin):
                 self._send(pending.wire, pending.addr, pending.transport)
                 pending.backoff(now)
             if call.forget_at is not None and call.forget_at <= now:
-                del self._calls[call_id]
+                del self._calls[call.call_id]
+            self._timers.arm(call)  # the same, and backoff() moves next_at without reporting it
 
     # ----------------------------------------------------------------- commands
     def send_ringing(self, call_id: str, now: float) -> None:

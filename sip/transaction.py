@@ -4,9 +4,10 @@ Theory of operation: a transaction pairs one request with its responses and hide
 Each machine is ``TRANSITIONS[state][input] -> state``; an input the table lacks raises
 ``InvalidTransition`` naming both (the endpoint checks ``accepts`` first for inputs that come
 from the network, so a peer's stray message is ignored, not raised). Timers are deadlines on the
-caller's ``now`` scale in ``deadlines``; ``handle_timer(now)`` fires the due ones and returns the
-bytes to resend. Over reliable transports (TCP) the retransmit timers (E, G) are never armed and
-the wait timers (I, J, K) are zero, as RFC 3261 §17 says.
+caller's ``now`` scale in ``deadlines``, armed only through ``_arm``, which reports each one to
+the endpoint's timer index (``timers.py``; clearing one needs no report); ``handle_timer(now)``
+fires the due ones and returns the bytes to resend. Over reliable transports (TCP) the retransmit
+timers (E, G) are never armed and the wait timers (I, J, K) are zero, as RFC 3261 §17 says.
 
 Implemented: the INVITE server transaction (with the RFC 6026 Accepted state: after a 2xx the
 core, not the transaction, retransmits; the transaction lingers for Timer L to soak up INVITE
@@ -23,6 +24,7 @@ from enum import Enum, auto
 from mssip.errors import InvalidTransition
 from mssip.headers import Headers
 from mssip.message import Request, Response
+from mssip.timers import Timed
 
 Addr = tuple[str, int]
 
@@ -152,7 +154,7 @@ def server_key(request: Request, method: str | None = None) -> str:
     return f"2543|{request.call_id}|{request.cseq.number}|{request.from_addr.tag}|{via.sent_by}|{method}"
 
 
-class _Transaction:
+class _Transaction(Timed):
     def __init__(self, table: Table, state: TxState, transport: str) -> None:
         self.table = table
         self.state = state
@@ -180,6 +182,11 @@ class _Transaction:
 
     def next_deadline(self) -> float | None:
         return min(self.deadlines.values(), default=None)
+
+    def _arm(self, timer: TxInput, at: float) -> None:
+        """Set ``timer`` to fire at ``at``: the only way a deadline is set (see ``Timed``)."""
+        self.deadlines[timer] = at
+        self._armed(at)
 
     def _due(self, now: float) -> list[TxInput]:
         return sorted((t for t, at in self.deadlines.items() if at <= now), key=lambda t: self.deadlines[t])
@@ -231,14 +238,14 @@ class ServerTransaction(_Transaction):
         if self.state is S.COMPLETED and self.is_invite:
             if not self.reliable:
                 self._interval = T1
-                self.deadlines[I.TIMER_G] = now + T1
-            self.deadlines[I.TIMER_H] = now + TIMEOUT
+                self._arm(I.TIMER_G, now + T1)
+            self._arm(I.TIMER_H, now + TIMEOUT)
         elif self.state is S.COMPLETED:
-            self.deadlines[I.TIMER_J] = now + (0.0 if self.reliable else TIMEOUT)
+            self._arm(I.TIMER_J, now + (0.0 if self.reliable else TIMEOUT))
         elif self.state is S.CONFIRMED:
-            self.deadlines[I.TIMER_I] = now + (0.0 if self.reliable else T4)
+            self._arm(I.TIMER_I, now + (0.0 if self.reliable else T4))
         elif self.state is S.ACCEPTED:
-            self.deadlines[I.TIMER_L] = now + TIMEOUT
+            self._arm(I.TIMER_L, now + TIMEOUT)
 
     def handle_timer(self, now: float) -> list[bytes]:
         resend: list[bytes] = []
@@ -250,7 +257,7 @@ class ServerTransaction(_Transaction):
             if timer is I.TIMER_G and self.last_response is not None:
                 resend.append(self.last_response)
                 self._interval = min(2 * self._interval, T2)
-                self.deadlines[I.TIMER_G] = now + self._interval
+                self._arm(I.TIMER_G, now + self._interval)
         return resend
 
 
@@ -272,8 +279,8 @@ class ClientTransaction(_Transaction):
         self.timed_out = False
         self.final_response: Response | None = None
         if not self.reliable:
-            self.deadlines[I.TIMER_E] = now + T1
-        self.deadlines[I.TIMER_F] = now + TIMEOUT
+            self._arm(I.TIMER_E, now + T1)
+        self._arm(I.TIMER_F, now + TIMEOUT)
 
     def receive_response(self, response: Response, now: float) -> bool:
         """Feed a response; True when it is the first final one (the TU should act on it)."""
@@ -286,7 +293,7 @@ class ClientTransaction(_Transaction):
             self.final_response = response
             self.deadlines.clear()
             # Timer K soaks up retransmitted responses; none arrive over a reliable transport.
-            self.deadlines[I.TIMER_K] = now + (0.0 if self.reliable else T4)
+            self._arm(I.TIMER_K, now + (0.0 if self.reliable else T4))
         return first_final
 
     def handle_timer(self, now: float) -> list[bytes]:
@@ -302,7 +309,7 @@ class ClientTransaction(_Transaction):
                 resend.append(self.wire)
                 # §17.1.2.2: double up to T2 while Trying; once a provisional came, every T2.
                 self._interval = T2 if self.state is S.PROCEEDING else min(2 * self._interval, T2)
-                self.deadlines[I.TIMER_E] = now + self._interval
+                self._arm(I.TIMER_E, now + self._interval)
         return resend
 
 
@@ -320,8 +327,8 @@ class InviteClientTransaction(_Transaction):
         self.timed_out = False
         self.ack: bytes | None = None  # the ACK of our non-2xx final, resent on its retransmissions
         if not self.reliable:
-            self.deadlines[I.TIMER_A] = now + T1
-        self.deadlines[I.TIMER_B] = now + TIMEOUT
+            self._arm(I.TIMER_A, now + T1)
+        self._arm(I.TIMER_B, now + TIMEOUT)
 
     def receive_response(self, response: Response, now: float) -> tuple[str, bytes | None]:
         """Feed a response: ("provisional" | "2xx" | "final" | "again" | "ignored", bytes to send).
@@ -344,12 +351,12 @@ class InviteClientTransaction(_Transaction):
         if event is I.RECV_2XX:
             if before is not S.ACCEPTED:
                 self.deadlines.clear()
-                self.deadlines[I.TIMER_M] = now + TIMEOUT
+                self._arm(I.TIMER_M, now + TIMEOUT)
             return "2xx", None
         if before is S.COMPLETED:
             return "again", self.ack
         self.deadlines.clear()
-        self.deadlines[I.TIMER_D] = now + (0.0 if self.reliable else 32.0)
+        self._arm(I.TIMER_D, now + (0.0 if self.reliable else 32.0))
         self.ack = self._ack_for(response).serialize()
         return "final", self.ack
 
@@ -377,5 +384,5 @@ class InviteClientTransaction(_Transaction):
             elif timer is I.TIMER_A:
                 resend.append(self.wire)
                 self._interval *= 2  # §17.1.1.2: doubles without a cap, until Timer B
-                self.deadlines[I.TIMER_A] = now + self._interval
+                self._arm(I.TIMER_A, now + self._interval)
         return resend

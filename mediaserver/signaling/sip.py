@@ -339,8 +339,8 @@ class SipFrontEnd:
             self._udp.send(data, addr)
 
     def _arm_soon(self) -> None:
-        # get_timer() scans every transaction and call: a burst of datagrams read in one loop
-        # pass (uvloop reads several per wakeup) asks once, at the end of the pass, not each.
+        # A burst of datagrams read in one loop pass (uvloop reads several per wakeup) asks for
+        # the timer once, at the end of the pass, not each (get_timer is a heap peek now).
         if self._loop is None:
             self._arm_timer()
         elif self._rearm is None:
