@@ -151,7 +151,7 @@ class AiSettings:
     asr_model: str = ""
     asr_window_s: float = 10.0
     asr_threads: int = 1
-    asr_workers: int = 2  # transcriptions at once (agents/ai/asr_slots.py)
+    asr_workers: int = 1  # transcriptions at once (agents/ai/asr_slots.py)
     far_end_delay_ms: int = 40
     asr_engine: str = "whisper"
     llm_engine: str = "openai"
