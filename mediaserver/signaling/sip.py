@@ -165,6 +165,7 @@ class SipFrontEnd:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._rearm: asyncio.Handle | None = None  # a re-arm queued for the end of this loop pass
+        self._setup_gate = asyncio.Lock()  # inbound call setups, one at a time (_start_call)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # calls being set up: kept so none is collected mid-flight
 
@@ -489,7 +490,14 @@ class SipFrontEnd:
             log.info("no route for called user", extra={"call_id": call_id, "user": invite.to_user})
             self.command(lambda now: self.endpoint.reject(call_id, 404, "Not Found", now))
             return
-        document = found
+        # One setup at a time: a burst of INVITEs read in one loop pass (the limiter's burst of
+        # 40, a trunk's rush) would otherwise build all its calls in one pass and hold the media
+        # ticks for tens of milliseconds; the lock hands over once per pass, so ticks run between.
+        async with self._setup_gate:
+            await self._set_up(invite, found)
+
+    async def _set_up(self, invite: sip_events.InviteReceived, document: Document) -> None:
+        call_id = invite.call_id
         try:
             offer = SessionDescription.parse(invite.offer or b"")
         except ValueError as exc:

@@ -79,3 +79,28 @@ def test_flood_class_refusals_log_at_debug(status: int, level: int, caplog: pyte
     caplog.set_level(logging.DEBUG, logger="mediaserver.signaling.sip")
     front._handle(sip_events.MessageRejected(status, "x", FLOODER, "REGISTER", "c1"))
     assert [r.levelno for r in caplog.records if r.message == "SIP request refused"] == [level]
+
+
+async def test_a_burst_of_invites_is_set_up_one_call_at_a_time() -> None:
+    """A burst read in one loop pass is set up one call per pass (`_setup_gate`), so the media
+    ticks run between call setups instead of after all of them."""
+    front, _ = front_end(rate_limit_per_s=1000)
+    front._loop = asyncio.get_running_loop()
+    inside: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+
+    async def set_up(invite: Any, document: Any) -> None:
+        inside.append(invite.call_id)
+        overlaps.append(tuple(inside))
+        await asyncio.sleep(0)  # a setup awaits (its RTP socket): another must not start meanwhile
+        inside.remove(invite.call_id)
+
+    async def resolve(invite: Any) -> object:
+        return object()
+
+    front._set_up = set_up  # type: ignore[method-assign]
+    front._resolve = resolve  # type: ignore[method-assign]
+    invites: list[Any] = [SimpleNamespace(call_id=f"c{n}") for n in range(5)]  # what _start_call reads
+    await asyncio.gather(*(front._start_call(invite) for invite in invites))
+    assert overlaps == [(f"c{n}",) for n in range(5)]  # never two at once, in arrival order
+    await front.stop()
