@@ -151,7 +151,9 @@ def test_baresip_srtp_mandatory_over_tls_to_the_greeting(baresip_factory: Baresi
         )
         phone.call(f"sip:greeting@127.0.0.1:{tls_port};transport=tls")
         phone.wait_for("established", timeout=15)
-        assert "SRTP is Enabled" in phone.log_text  # baresip took our RTP/SAVP answer and key
+        # baresip took our RTP/SAVP answer and key.  Its log line can trail the ctrl_tcp event that
+        # says the call is established (two channels, read by two threads): wait for it.
+        phone.wait_for("SRTP is Enabled", timeout=5)
         phone.wait_for("closed", timeout=30)  # the greeting ends with the server's BYE
         time.sleep(0.5)
     finally:

@@ -123,6 +123,10 @@ async def test_url_route_fetches_swml_with_auth_query_and_call_id(
 @pytest.mark.slow
 async def test_failing_agent_gives_the_apology_then_bye(url_server: ServerProcess, tmp_path: Path) -> None:
     caller, heard = await _call(url_server, "down", tmp_path)
-    assert {"sorry", "service", "goodbye"} <= set(words(heard)), heard
+    heard_words = words(heard)
+    assert {"sorry", "service"} <= set(heard_words), heard
+    # The last word is the apology's "Goodbye."; tiny.en heard it as "We bye" once on a loaded CI
+    # box, so only its "bye" is asserted (a lost first frame of the word is enough for that).
+    assert heard_words and heard_words[-1].endswith("bye"), heard
     errors = [r for r in url_server.records(caller.call_id) if r.get("event") == "swml_error"]
     assert errors and errors[0]["path"] == "sections.main[0].transfer.dest" and "HTTP 500" in errors[0]["error"]
