@@ -611,7 +611,33 @@ def _floods(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _asr_contention(r: dict[str, Any]) -> list[str]:
+    """What one ASR final costs alone and beside the detector and a partial, per thread count."""
+    defs = r.get("definitions", {})
+    rows = [
+        [
+            threads.split("_")[0],
+            ms.get("alone"),
+            ms.get("with_detector"),
+            ms.get("with_detector_and_partial"),
+            r.get("detector_ms_median", {}).get(threads),
+        ]
+        for threads, ms in r["final_ms_median"].items()
+    ]
+    return [
+        f"**ASR final under contention** (`python -m benchmarks.asr_contention`; {_commit(r)}; "
+        f"{r.get('speech_s')} s of speech, median of {r.get('repeats')}): final = {defs.get('final_ms', '')}; "
+        f"detector = {defs.get('with_detector', '')}; partial = {defs.get('with_detector_and_partial', '')}.",
+        "",
+        *_table(
+            ["Whisper threads", "final alone ms", "+ detector ms", "+ detector + partial ms", "detector alone ms"],
+            rows,
+        ),
+    ]
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "asr_contention": _asr_contention,
     "turns": _turns,
     "soak": _soak,
     "floods": _floods,

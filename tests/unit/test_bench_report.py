@@ -144,3 +144,19 @@ def test_report_says_an_old_latency_result_must_be_rerun(tmp_path: Path) -> None
     (results / "latency.json").write_text(json.dumps(old))
     text = report.render(results)
     assert "predates stage times measured from the caller's last speech packet" in text and "|" not in text
+
+
+def test_report_renders_the_asr_contention_medians(tmp_path: Path) -> None:
+    result = {
+        "benchmark": "asr_contention",
+        "commit": "abc1234",
+        "cpu_model": "X",
+        "speech_s": 2.8,
+        "repeats": 5,
+        "final_ms_median": {"1_thread": {"alone": 431.8, "with_detector": 515.8, "with_detector_and_partial": 617.3}},
+        "detector_ms_median": {"1_thread": 256.3},
+    }
+    (tmp_path / "asr_contention.json").write_text(json.dumps(result))
+    text = report.render(tmp_path)
+    assert "| 1 | 431.8 | 515.8 | 617.3 | 256.3 |" in text
+    assert "median of 5" in text and "commit abc1234" in text
