@@ -226,7 +226,8 @@ class NonceIssuer:
 
     def check(self, nonce: str, now: float) -> str:
         stamp, dot, mac = nonce.partition(".")
-        if not dot or not hmac.compare_digest(mac, self._mac(stamp)):
+        # As bytes: compare_digest raises TypeError for str with non-ASCII characters (a caller's).
+        if not dot or not hmac.compare_digest(mac.encode("utf-8", "replace"), self._mac(stamp).encode()):
             return "bad"
         try:
             issued = int(stamp, 16) / 1000

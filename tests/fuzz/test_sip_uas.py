@@ -299,9 +299,11 @@ def _authorized_invite() -> bytes:
 AUTHORIZED = _authorized_invite()
 
 
-# Found by this fuzzer: a non-ASCII digest response made hmac.compare_digest raise TypeError (a
-# crash before authentication); a 60 KiB Via cost a quarter second (parsed char by char 16 times).
+# Found by this fuzzer: a non-ASCII digest response (and later a non-ASCII nonce) made
+# hmac.compare_digest raise TypeError (a crash before authentication); a 60 KiB Via cost a
+# quarter second (parsed char by char 16 times).
 @example(AUTHORIZED.replace(b'response="', 'response=\u00b2"'.encode()))
+@example(re.sub(rb'nonce="([^"]*)"', 'nonce="\\1\u00b2"'.encode(), AUTHORIZED))  # the same TypeError in the nonce check
 @example(AUTHORIZED.replace(b"branch=z9hG4bKauth;", b"branch=z9hG4bKauth;" + b"a" * 60000))
 @budget(200)
 @given(mutated_bytes([AUTHORIZED], limit=DATAGRAM))
