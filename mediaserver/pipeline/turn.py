@@ -30,9 +30,7 @@ Two machines, each an Enum plus a transition table plus one exception:
   `turn_recheck_ms` once the final is known and does not veto. Clearly unfinished text
   ("… for", "… and", "um") vetoes a "complete". `end_of_speech_ms` stays the upper bound, raised
   to `max(end_of_speech_ms, unfinished_cap_ms)` while the final transcript is clearly unfinished
-  or not there yet, or when neither signal says the sentence ended: the final has no sentence
-  punctuation and the detector's latest verdict for this silence is "incomplete". A verdict for
-  an older silence (the caller spoke since) or one after the endpoint is ignored.
+  or not there yet. A verdict for an older silence (the caller spoke since) or one after the endpoint is ignored.
 * **Agent** (`Agent`): QUIET -> (`ReplyQueued`) -> TALKING -> (caller onset: `barge_onset_frames`
   voiced frames, 1 by default, since the pause is undone if nothing confirms it) -> PAUSED in the
   same frame -> words confirmed (`barge_min_words` non-backchannel words, or `barge_match` matches)
@@ -60,7 +58,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from mediaserver.audio.frame import samples_per_frame
-from mediaserver.pipeline.end_of_turn import COMPLETE_THRESHOLD, end_of_turn_probability, is_unfinished, text_signal
+from mediaserver.pipeline.end_of_turn import COMPLETE_THRESHOLD, end_of_turn_probability, is_unfinished
 from mediaserver.pipeline.turn_events import (
     CancelPreemptive,
     CheckEndOfTurn,
@@ -511,18 +509,10 @@ class TurnManager:
         unfinished; the longer cap while it is unfinished or still being recognized. Waiting for
         a late final costs no latency (the reply needs its text), and ending the turn without it
         judged a pause by the partial, which misses the last words: "I'd like to speak" ended
-        turns whose final would have read "... with" (the turn benchmark's false cut-offs).
-
-        The cap also holds when the two signals agree the sentence is open: a final without
-        sentence punctuation (Whisper puts a period or question mark after a finished sentence)
-        and an "incomplete" verdict for this silence. Those were the turn benchmark's cut-offs by
-        the 700 ms bound: "My account number" (0.03) and "... move my booking from Friday"
-        (0.39), each with its paused-before word lost by the recognizer."""
+        turns whose final would have read "... with" (the turn benchmark's false cut-offs)."""
         p = self.params
         final = utt.final_text if utt.final_upto >= utt.voiced_end else None
         if final is None or is_unfinished(final):
-            return p.samples(max(p.end_of_speech_ms, p.unfinished_cap_ms))
-        if utt.verdict is not None and utt.verdict < COMPLETE_THRESHOLD and text_signal(final) == 0:
             return p.samples(max(p.end_of_speech_ms, p.unfinished_cap_ms))
         return p.samples(p.end_of_speech_ms)
 

@@ -106,7 +106,7 @@ def test_incomplete_verdicts_ask_again_while_a_verdict_can_come_before_end_of_sp
     eos_ms: int, check_frames: list[int], commit_frame: int
 ) -> None:
     t = Timeline(TurnParams(turn_detection=True, end_of_speech_ms=eos_ms, partial_interval_ms=10_000))
-    speak(t, "what time is it?")  # a finished sentence in the text, "incomplete" from the audio
+    speak(t)
     for _ in range(100):
         t.run(1, False)
         for _, check in t.of(CheckEndOfTurn)[-1:]:
@@ -180,9 +180,9 @@ def test_end_of_speech_waits_for_a_late_final_and_ends_when_it_comes() -> None:
         for _, check in t.of(CheckEndOfTurn)[-1:]:
             t.send(TurnVerdict(check.upto, 0.2))
     assert not t.of(CommitTurn)  # the partial alone never ends the turn at the 700 ms bound
-    out = t.send(Transcript("what time is it?", final=True, upto=60 * FRAME_SAMPLES))
+    out = t.send(Transcript("what time is it", final=True, upto=60 * FRAME_SAMPLES))
     assert [type(c) for c in out] == [StartPreemptive, CommitTurn]  # ends as the text comes
-    assert out[1].reason == "end_of_speech" and out[1].text == "what time is it?"
+    assert out[1].reason == "end_of_speech" and out[1].text == "what time is it"
 
 
 def test_a_late_unfinished_final_keeps_the_turn_open_to_the_cap() -> None:
@@ -354,33 +354,12 @@ async def test_incomplete_turn_ends_at_the_cap_when_the_caller_stays_silent() ->
     await s.finish()
 
 
-async def test_incomplete_turn_with_a_finished_sentence_ends_at_end_of_speech_timeout() -> None:
-    s = call(ToneTurnDetector(set()), {700: "what time is it?"}, end_of_speech_timeout=900)
+async def test_incomplete_turn_with_neutral_text_ends_at_end_of_speech_timeout() -> None:
+    s = call(ToneTurnDetector(set()), {700: "what time is it"}, end_of_speech_timeout=900)
     await s.start()
     await s.play(tone(700, 600), ticks=80)
     assert s.events("turn_endpoint")[0]["reason"] == "end_of_speech" and silence_to_endpoint_ms(s) == 900
     await s.finish()
-
-
-async def test_incomplete_verdict_on_text_without_sentence_punctuation_waits_to_the_cap() -> None:
-    # The recognizer lost the word before the pause ("My account number" for "... is"): no
-    # punctuation, and the audio says "incomplete". Neither signal says the sentence ended.
-    s = call(ToneTurnDetector(set()), {700: "my account number"}, end_of_speech_timeout=900)
-    await s.start()
-    await s.play(tone(700, 600), ticks=140)
-    [endpoint] = s.events("turn_endpoint")
-    assert endpoint["reason"] == "end_of_speech" and silence_to_endpoint_ms(s) == 2000  # the cap
-    assert all(c["probability"] < 0.5 for c in s.events("turn_check"))
-    await s.finish()
-
-
-def test_the_same_text_with_a_complete_verdict_ends_at_once() -> None:
-    t = Timeline(ON)
-    speak(t, "my account number")
-    t.run(10, False)
-    [(_, check)] = t.of(CheckEndOfTurn)
-    [commit] = t.send(TurnVerdict(check.upto, 0.8))  # only the audio's "incomplete" holds the cap
-    assert isinstance(commit, CommitTurn) and commit.reason == "end_of_turn"
 
 
 async def test_late_complete_verdict_ends_the_turn_when_it_comes() -> None:
@@ -561,7 +540,7 @@ async def test_a_finished_early_verdict_is_discarded_when_the_caller_resumes() -
 
 async def test_incomplete_early_verdict_then_rechecks_run_on_the_detector_worker() -> None:
     detector = ToneTurnDetector(set())
-    s = call(detector, {700: "what time is it?"}, end_of_speech_timeout=900)
+    s = call(detector, {700: "what time is it"}, end_of_speech_timeout=900)
     worker = DetectorWorker(gated=False)
     pool = with_worker(s, worker)
     await s.start()
