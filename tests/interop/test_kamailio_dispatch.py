@@ -40,19 +40,24 @@ def cluster(tmp_path: Path) -> Iterator[tuple[int, list[ServerProcess]]]:
         [f"sip:127.0.0.1:{s.sip_port}" for s in servers],
         ping_interval=1,
     )
-    kamailio = subprocess.Popen(
-        [shutil.which("kamailio") or "kamailio", "-DD", "-E", "-f", str(cfg)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # Its log goes to a file: a pipe nobody reads fills up (OPTIONS every second, logged) and
+    # kamailio then blocks on the write, SIGTERM included (a CI run timed out in the teardown).
+    log_path = tmp_path / "kamailio.log"
+    with log_path.open("w") as log:
+        kamailio = subprocess.Popen(
+            [shutil.which("kamailio") or "kamailio", "-DD", "-E", "-f", str(cfg)], stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         time.sleep(2.5)  # first OPTIONS probes mark both instances active
-        assert kamailio.poll() is None, kamailio.stdout.read() if kamailio.stdout else ""
+        assert kamailio.poll() is None, log_path.read_text()
         yield port, servers
     finally:
         kamailio.terminate()
-        kamailio.wait(10)
+        try:
+            kamailio.wait(10)
+        except subprocess.TimeoutExpired:
+            kamailio.kill()
+            kamailio.wait(5)
         for server in servers:
             server.stop()
 
