@@ -40,7 +40,7 @@ def test_caller_records_and_transcribes_answerers_speech(codec, baresip_factory,
     started = time.monotonic()
     bob.call(alice.uri)
     bob.wait_for("established", timeout=5)
-    assert bob.negotiated_codec == (codec, rate, channels)
+    assert bob.wait_negotiated_codec() == (codec, rate, channels)
 
     # Alice's aufile source runs out -> she sends BYE -> Bob sees the remote hang-up.
     bob.wait_for("closed", timeout=15)

@@ -535,6 +535,15 @@ class Baresip:
         name, rate, channels = found[-1]
         return name, int(rate), int(channels)
 
+    def wait_negotiated_codec(self, timeout: float = 5.0) -> tuple[str, int, int]:
+        """:attr:`negotiated_codec`, waiting for baresip's decoder log line: it can trail the
+        ctrl_tcp event that says the call is established (two channels, two reader threads)."""
+        self.wait_for(_DECODER, timeout=timeout)
+        codec = self.negotiated_codec
+        if codec is None:
+            raise BaresipError(self._explain("the decoder line vanished from the log"))
+        return codec
+
     def read_recording(self) -> tuple[np.ndarray, int]:
         """(float32 samples shaped (frames, channels), sample rate) of :attr:`recording_path`."""
         path = self.recording_path
