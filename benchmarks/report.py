@@ -424,15 +424,18 @@ def _latency(r: dict[str, Any]) -> list[str]:
 
 def _bargein(r: dict[str, Any]) -> list[str]:
     b, f, h = r["onset_to_last_packet_ms"], r["frames_after_decision"], r["heard_text_within_one_word"]
+    ran_on = f"; {_commit(r)}" if r.get("commit") else "; commit not recorded (an old result: rerun)"
     out = [
-        f"**Barge-in** (`python -m benchmarks.bargein`): {r['interruptions']} interruptions, "
-        f"{r['missed_barge_ins']} missed, {r['failed_calls']} failed calls",
+        f"**Barge-in** (`python -m benchmarks.bargein`{ran_on}): {r['interruptions']} interruptions, "
+        f"{r['missed_barge_ins']} missed, {r['failed_calls']} failed calls. Onset: the first caller frame "
+        "sent with speech energy; last packet: the last agent packet received that is not digital silence.",
         "",
     ]
+    enough = b.get("n", 0) >= 20 and b.get("p95") is not None
     out += _table(
         [
             "onset → last packet p50 ms",
-            "p95 ms (goal ≤ 120)",
+            "p95 ms (goal ≤ 120)" if enough else f"max ms (n = {b.get('n')} < 20: no p95; goal p95 ≤ 120)",
             "max ms",
             "onset → decision p50 ms",
             "frames after decision (time / cursor)",
@@ -441,7 +444,7 @@ def _bargein(r: dict[str, Any]) -> list[str]:
         [
             [
                 b["p50"],
-                b["p95"],
+                b["p95"] if enough else b["max"],
                 b["max"],
                 r["onset_to_decision_ms"]["p50"],
                 f"{f['total']} / {f['cursor_total']} ({f['cursor_checked_calls']} calls checked)",

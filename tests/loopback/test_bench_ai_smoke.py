@@ -49,6 +49,8 @@ def test_bargein_smoke_counts_no_frame_after_the_decision(tmp_path: Path) -> Non
     assert bargein.main(["--calls", "1", "--false-calls", "1", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "bargein.json").read_text())
     assert result["benchmark"] == "bargein" and result["interruptions"] == 1 and result["missed_barge_ins"] == 0
+    assert result["commit"] and result["cpu_model"]  # what it ran on
+    assert result["onset_to_last_packet_ms"]["p95"] is None  # n < 20: no p95, the max stands in
     (call,) = result["calls"]
     assert call["onset_to_last_packet_ms"] > 0 and call["frames_after_decision"] == 0
     assert call.get("cursor_frames_after_decision", 0) == 0

@@ -112,7 +112,7 @@ def test_report_renders_latency_and_bargein_results(tmp_path: Path) -> None:
                 "interruptions": 4,
                 "missed_barge_ins": 0,
                 "failed_calls": 0,
-                "onset_to_last_packet_ms": {"p50": 86.0, "p95": 97.0, "max": 99.0},
+                "onset_to_last_packet_ms": {"n": 4, "p50": 86.0, "p95": None, "max": 99.0},
                 "onset_to_decision_ms": {"p50": 105.0},
                 "frames_after_decision": {"total": 0, "cursor_total": 0, "cursor_checked_calls": 4},
                 "heard_text_within_one_word": {"n": 4, "share": 1.0},
@@ -133,7 +133,9 @@ def test_report_renders_latency_and_bargein_results(tmp_path: Path) -> None:
     assert "| PCMU/ttft200 | preemptive | 18 | 100.0 | 100.0 | 100.0 | – |" in text
     assert "Commit `abc1234` (uncommitted changes), Test CPU 9000, 2 vCPUs" in text
     assert text.startswith("Machine: Test CPU 9000, 2 vCPUs")  # the CPU the result ran on, not this one
-    assert "| 86.0 | 97.0 | 99.0 | 105.0 | 0 / 0 (4 calls checked) | 1.0 of 4 |" in text
+    # Four interruptions: no p95, the max stands in and the header says so; no commit recorded.
+    assert "max ms (n = 4 < 20: no p95; goal p95 ≤ 120)" in text and "commit not recorded" in text
+    assert "| 86.0 | 99.0 | 99.0 | 105.0 | 0 / 0 (4 calls checked) | 1.0 of 4 |" in text
     assert "| cough | 2 | 1 | 1 | – |" in text
 
 
@@ -160,3 +162,23 @@ def test_report_renders_the_asr_contention_medians(tmp_path: Path) -> None:
     text = report.render(tmp_path)
     assert "| 1 | 431.8 | 515.8 | 617.3 | 256.3 |" in text
     assert "median of 5" in text and "commit abc1234" in text
+
+
+def test_report_prints_the_bargein_p95_from_20_interruptions_with_the_commit(tmp_path: Path) -> None:
+    result: dict[str, Any] = {
+        "benchmark": "bargein",
+        "commit": "abc1234",
+        "cpu_model": "X",
+        "interruptions": 50,
+        "missed_barge_ins": 0,
+        "failed_calls": 0,
+        "onset_to_last_packet_ms": {"n": 50, "p50": 86.0, "p95": 97.0, "max": 130.0},
+        "onset_to_decision_ms": {"p50": 105.0},
+        "frames_after_decision": {"total": 0, "cursor_total": 0, "cursor_checked_calls": 50},
+        "heard_text_within_one_word": {"n": 50, "share": 0.98},
+        "false_barge_in_probes": {},
+    }
+    (tmp_path / "bargein.json").write_text(json.dumps(result))
+    text = report.render(tmp_path)
+    assert "| p95 ms (goal ≤ 120) |" in text and "commit abc1234, X" in text
+    assert "| 86.0 | 97.0 | 130.0 | 105.0 | 0 / 0 (50 calls checked) | 0.98 of 50 |" in text
