@@ -64,6 +64,14 @@ async def send_digits(caller: SipCaller, digits: str) -> None:
         await asyncio.sleep(0.1)
 
 
+async def wait_for_verb(server: ServerProcess, call_id: str, path: str, timeout: float = 30.0) -> None:
+    """Until the server has logged `verb_started` for the verb at `path` of this call."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not any(r.get("event") == "verb_started" and r.get("path") == path for r in server.records(call_id)):
+        assert asyncio.get_running_loop().time() < deadline, f"{path} never started"
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.slow
 async def test_speech_then_digits_prompt(prompt_server: ServerProcess, tmp_path: Path) -> None:
     samples, _ = read_wav(synthesize_espeak("The purple one, please.", tmp_path / "purple.wav", sample_rate=8000))
@@ -74,7 +82,9 @@ async def test_speech_then_digits_prompt(prompt_server: ServerProcess, tmp_path:
         assert (await caller.call()).status == 200
         await asyncio.sleep(2.5)  # "Say a color."
         await caller.send_audio(np.concatenate([speech, np.zeros(8000 * 2, np.int16)]))
-        await asyncio.sleep(3.0)  # the server transcribes and says it back
+        # The server transcribes and says it back; the digits go once the digit prompt runs (a
+        # fixed 3 s wait sent the "4" before it on a loaded box, and the server said "Code 2").
+        await wait_for_verb(prompt_server, caller.call_id, "sections.main[3]")
         await send_digits(caller, "42#")
         await asyncio.wait_for(caller.bye_received.wait(), 60)
     finally:
