@@ -55,6 +55,7 @@ from benchmarks.ai_harness import (
 )
 from benchmarks.ai_harness import server as run_server
 from benchmarks.progress import progress
+from benchmarks.stats import P95_MIN_N
 
 LONG_REPLY = (
     "Thanks for calling the test line. We are open from nine in the morning until five in the "
@@ -257,13 +258,13 @@ def summarize(
         "onset_to_last_packet_ms": {
             "n": len(barge),
             "p50": pct(barge, 0.5),
-            "p95": pct(barge, 0.95) if len(barge) >= 20 else None,  # the max stands in below 20
+            "p95": pct(barge, 0.95) if len(barge) >= P95_MIN_N else None,  # the max stands in below
             "max": round(max(barge), 1) if barge else None,
         },
         "onset_to_decision_ms": {
             "n": len(decision),
             "p50": pct(decision, 0.5),
-            "p95": pct(decision, 0.95) if len(decision) >= 20 else None,
+            "p95": pct(decision, 0.95) if len(decision) >= P95_MIN_N else None,
         },
         "frames_after_decision": {
             "total": sum(r.get("frames_after_decision", 0) for r in interrupts),
