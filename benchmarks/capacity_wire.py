@@ -58,7 +58,9 @@ def analyse_call(arrivals: Sequence[tuple[int, int]], clock_rate: int = 8000, fr
     deviation_ns = (at - at[0]) - offset_ns
     lateness_ms = (deviation_ns - deviation_ns.min()) / 1e6
     span_frames = int(round((stamps.max() - stamps.min()) / frame_units)) + 1
-    distinct = len(np.unique(np.round(stamps / frame_units)))
+    # Frame numbers relative to the first timestamp: a random initial timestamp half a frame
+    # off the grid would land every frame on .5, which round-half-to-even folds in pairs.
+    distinct = len(np.unique(np.round((stamps - stamps[0]) / frame_units)))
     jitter = stream_jitter(at.tolist(), stamps.tolist(), clock_rate)
     return CallWire(
         packets=len(arrivals),

@@ -10,10 +10,11 @@ from benchmarks.capacity_wire import analyse_call, summarise
 MS = 1_000_000
 
 
-def _stream(n: int, late_ms: dict[int, float] | None = None, drop: set[int] | None = None) -> list[tuple[int, int]]:
+def _stream(
+    n: int, late_ms: dict[int, float] | None = None, drop: set[int] | None = None, ts0: int = 2**32 - 160 * 3
+) -> list[tuple[int, int]]:
     """Packets k = 0..n-1 of a 20 ms PCMU stream, some late, some never sent; timestamps wrap once."""
     late_ms, drop = late_ms or {}, drop or set()
-    ts0 = 2**32 - 160 * 3  # wraps after three packets
     return [
         (1_000 * MS + k * 20 * MS + int(late_ms.get(k, 0) * MS), (ts0 + 160 * k) % 2**32)
         for k in range(n)
@@ -36,6 +37,15 @@ def test_due_times_follow_the_best_packet_not_the_first() -> None:
 def test_a_skipped_timestamp_is_missing_not_late() -> None:
     wire = analyse_call(_stream(50, drop={7, 8}))
     assert wire.missing_frames == 2 and wire.late_frames == 0 and wire.jitter_ms_max == 0.0
+
+
+def test_a_stream_whose_timestamps_sit_half_a_frame_off_the_grid_misses_nothing() -> None:
+    # Initial timestamps are random (RFC 3550): ts0 = 80 mod 160 once made every ts / 160 end
+    # in .5, and rounding half to even counted 250 of 500 frames of such a call as missing.
+    for ts0 in (80, 160 * 1000 + 80, 2**32 - 80):
+        wire = analyse_call(_stream(500, ts0=ts0))
+        assert wire.missing_frames == 0, ts0
+    assert analyse_call(_stream(500, drop={100}, ts0=80)).missing_frames == 1
 
 
 def test_summary_pools_calls() -> None:
