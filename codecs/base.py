@@ -76,18 +76,24 @@ class Concealer:
             raise ValueError(f"fade_frames must be >= 1, got {fade_frames}")
         self._fade_frames = fade_frames
         self._last: npt.NDArray[np.float32] = np.zeros(0, dtype=np.float32)
+        self._pending: Pcm | None = None  # the last good frame, converted only when a loss needs it
         self._lost = 0  # consecutive concealed frames since the last good one
 
     def remember(self, pcm: Pcm) -> None:
-        """Record a good frame; the next loss starts again from full level."""
+        """Record a good frame; the next loss starts again from full level.
+
+        Only a reference is kept (decoders hand out a fresh array per frame): this runs for
+        every frame of every call, losses are rare, so the float32 copy waits for one."""
         if len(pcm):
-            # float32 once here, so each concealment is a multiply and one rounding.
-            self._last = pcm.astype(np.float32)
+            self._pending = pcm
         self._lost = 0
 
     def conceal(self, samples: int) -> Pcm:
         if samples < 0:
             raise ValueError(f"samples must be >= 0, got {samples}")
+        if self._pending is not None:
+            # float32 once per loss run, so each concealment is a multiply and one rounding.
+            self._last, self._pending = self._pending.astype(np.float32), None
         start = 1.0 - self._lost / self._fade_frames
         self._lost += 1
         if not len(self._last) or start <= 0.0 or samples == 0:

@@ -127,6 +127,8 @@ class _G711Codec:
     sample_rate = 8000
     clock_rate = 8000
     channels = 1
+    # No state between frames: a frame may be skipped or an encoding reused (kernel/media.py).
+    stateless = True
     _encode_table: npt.NDArray[np.uint8]
     _decode_table: npt.NDArray[np.int16]
 

@@ -22,6 +22,7 @@ class L16Codec:
 
     name = "L16"
     channels = 1
+    stateless = True  # see g711.py
 
     def __init__(self, sample_rate: int = 16000) -> None:
         if sample_rate <= 0:

@@ -103,6 +103,12 @@ class Playout:
         return self.end_mark
 
     @property
+    def silence(self) -> Pcm:
+        """The read-only frame of silence `next_frame` hands out while nothing plays (the same
+        object every time, so a sender can reuse its encoding)."""
+        return self._silence
+
+    @property
     def paused(self) -> bool:
         return self._paused
 

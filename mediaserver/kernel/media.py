@@ -117,6 +117,10 @@ class MediaStream:
         self._dtmf_out: deque[tuple[TelephoneEvent, bool] | None] = deque()
         self._dtmf_frames = 0  # ticks spent on the event in flight (its timestamp stays fixed)
         self._dtmf_done: Callable[[], None] | None = None
+        # A codec with no state between frames lets the tick skip decoding while nobody hears
+        # the caller, and send silence from one cached encoding (see `tick`).
+        self._stateless = bool(getattr(self.codec, "stateless", False))
+        self._silence_payload: bytes | None = None
 
     # -- inbound -------------------------------------------------------------------------
     def receive_datagram(self, data: bytes, arrival_ns: int) -> None:
@@ -160,6 +164,11 @@ class MediaStream:
         slot = self.jitter.pop()
         if slot is None:
             return  # still priming: nothing has arrived yet
+        if self._stateless and not self.taps.inbound and self.detector is None:
+            # Nobody listens (a call on hold, a play verb): the frame is played out of the jitter
+            # buffer, not decoded; the inbound sample count still advances.
+            self._inbound_samples += self.frame_pcm
+            return
         if isinstance(slot, Gap):
             pcm = self.codec.conceal(self.frame_pcm)
         else:
@@ -262,9 +271,13 @@ class MediaStream:
         frame = self.playout.next_frame()
         if self.taps.outbound:
             self.taps.outbound.emit(SentFrame(frame.pcm, self.sample_rate, self.playout.played_samples, frame.speech))
-        payload = self.codec.encode(frame.pcm)
-        packet = self.session.packetize(payload, self.frame_rtp, frame.talkspurt_start)
-        out = [packet.serialize()]
+        if frame.pcm is self.playout.silence and self._stateless:
+            payload = self._silence_payload
+            if payload is None:
+                payload = self._silence_payload = self.codec.encode(frame.pcm)
+        else:
+            payload = self.codec.encode(frame.pcm)
+        out = [self.session.packetize_bytes(payload, self.frame_rtp, frame.talkspurt_start)]
         self.counters.packets_out += 1
         if self.session.rtcp_due(now_ns):
             out.append(self.session.build_report(now_ns, unix_time))

@@ -36,6 +36,13 @@ class RtpParseError(ValueError):
     """A datagram that is not a well-formed RTP packet (a remote error: log and drop)."""
 
 
+def pack_rtp(payload_type: int, sequence: int, timestamp: int, ssrc: int, payload: bytes, marker: bool) -> bytes:
+    """The bytes of a packet with no CSRC and no extension, as `RtpPacket(...).serialize()` gives
+    them, without building the object (the media path sends one per call every 20 ms). The
+    caller keeps the fields in range (RtpSession does)."""
+    return _HEADER.pack(RTP_VERSION << 6, (0x80 if marker else 0) | payload_type, sequence, timestamp, ssrc) + payload
+
+
 def is_rtcp(data: bytes) -> bool:
     """RFC 5761 §4: RTCP if the second byte (RTCP packet type) lies in 192..223."""
     return len(data) >= 2 and 192 <= data[1] <= 223

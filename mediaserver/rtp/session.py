@@ -36,7 +36,7 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
-from mediaserver.rtp.packet import RtpPacket
+from mediaserver.rtp.packet import RtpPacket, pack_rtp
 from mediaserver.rtp.rtcp import (
     SDES_CNAME,
     Goodbye,
@@ -225,6 +225,15 @@ class RtpSession:
         self.packets_sent += 1
         self.octets_sent += len(payload)
         return pkt
+
+    def packetize_bytes(self, payload: bytes, samples: int, marker: bool) -> bytes:
+        """`packetize(...).serialize()` without the packet object (the per-tick send path)."""
+        data = pack_rtp(self.payload_type, self.sequence, self.timestamp, self.ssrc, payload, marker)
+        self.sequence = (self.sequence + 1) % RTP_SEQ_MOD
+        self.timestamp = (self.timestamp + samples) & _U32
+        self.packets_sent += 1
+        self.octets_sent += len(payload)
+        return data
 
     def advance(self, samples: int) -> None:
         self.timestamp = (self.timestamp + samples) & _U32
