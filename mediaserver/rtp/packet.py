@@ -43,6 +43,26 @@ def pack_rtp(payload_type: int, sequence: int, timestamp: int, ssrc: int, payloa
     return _HEADER.pack(RTP_VERSION << 6, (0x80 if marker else 0) | payload_type, sequence, timestamp, ssrc) + payload
 
 
+_PLAIN_FIRST_BYTE = RTP_VERSION << 6
+_set = object.__setattr__
+
+
+def _trusted(
+    cls: type[RtpPacket], payload_type: int, sequence: int, timestamp: int, ssrc: int, payload: bytes, marker: bool
+) -> RtpPacket:
+    """An RtpPacket from fields already known to be in range (a parsed header), without __init__."""
+    packet = object.__new__(cls)
+    _set(packet, "payload_type", payload_type)
+    _set(packet, "sequence", sequence)
+    _set(packet, "timestamp", timestamp)
+    _set(packet, "ssrc", ssrc)
+    _set(packet, "payload", bytes(payload))
+    _set(packet, "marker", marker)
+    _set(packet, "csrcs", ())
+    _set(packet, "extension", None)
+    return packet
+
+
 def is_rtcp(data: bytes) -> bool:
     """RFC 5761 §4: RTCP if the second byte (RTCP packet type) lies in 192..223."""
     return len(data) >= 2 and 192 <= data[1] <= 223
@@ -87,6 +107,10 @@ class RtpPacket:
         if size < HEADER_BYTES:
             raise RtpParseError(f"RTP packet too short: {size} bytes, the fixed header needs {HEADER_BYTES}")
         first, second, sequence, timestamp, ssrc = _HEADER.unpack_from(data, 0)
+        if first == _PLAIN_FIRST_BYTE:
+            # Version 2, no padding, extension or CSRC: nearly every media packet. Fields read
+            # from the header are in range by construction, so the checks of __init__ are skipped.
+            return _trusted(cls, second & 0x7F, sequence, timestamp, ssrc, data[HEADER_BYTES:], second > 0x7F)
         version = first >> 6
         if version != RTP_VERSION:
             raise RtpParseError(f"RTP version is {version}, expected {RTP_VERSION}")

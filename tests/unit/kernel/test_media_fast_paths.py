@@ -113,3 +113,23 @@ def test_concealment_from_a_remembered_reference_equals_concealment_from_a_copy(
     assert np.array_equal(first, expected)
     lazy.remember(voice(4))  # a good frame resets the fade and replaces the source
     assert np.array_equal(lazy.conceal(160)[:1], voice(4)[:1])
+
+
+@given(
+    st.integers(0, 127),
+    st.integers(0, 0xFFFF),
+    st.integers(0, 0xFFFFFFFF),
+    st.integers(0, 0xFFFFFFFF),
+    st.binary(max_size=200),
+    st.booleans(),
+)
+def test_parsing_a_plain_packet_gives_the_packet_that_was_packed(
+    pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool
+) -> None:
+    # Plain packets (no padding, CSRC or extension) take parse's short path; it must agree with
+    # the checked constructor, field for field, for bytes and for a memoryview alike.
+    data = pack_rtp(pt, seq, ts, ssrc, payload, marker)
+    expected = RtpPacket(pt, seq, ts, ssrc, payload, marker)
+    assert RtpPacket.parse(data) == expected
+    parsed = RtpPacket.parse(memoryview(data))
+    assert parsed == expected and type(parsed.payload) is bytes
