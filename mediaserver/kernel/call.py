@@ -54,6 +54,10 @@ class CallEnded(Exception):
     """Raised into the script when it awaits something on a call that has ended."""
 
 
+def _drop_datagram(data: bytes) -> None:
+    """The send callback of a released call (a datagram after the end goes nowhere)."""
+
+
 class Call:
     def __init__(
         self,
@@ -106,6 +110,14 @@ class Call:
                 waiter.set_result(False)
         self._waiters.clear()
         self.ended.set()
+
+    def release(self) -> None:
+        """After the leg's teardown: cut the references that lead from its parts back to it
+        (tap subscribers, the send callback), so that reference counting frees the whole leg
+        at once. Left to the cyclic collector, every ended call would wait in the oldest
+        generation for a full pass, which stalls the loop for tens of ms at a few hundred calls."""
+        self.media.taps.close()
+        self._send_media = _drop_datagram
 
     @property
     def answered(self) -> bool:

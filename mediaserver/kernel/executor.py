@@ -99,6 +99,11 @@ if overlap := HANDLERS.keys() & kernel_handlers().keys():  # pragma: no cover - 
 HANDLERS.update(kernel_handlers())  # user_event, denoise, detect_machine, tap… (one module each)
 
 
+async def _script_ended(call: Call, items: tuple[PlayItem, ...], volume_db: float, path: str) -> bool:
+    """`VerbContext.play` once the script has ended: nothing more is played."""
+    return False
+
+
 class SwmlExecutor:
     def __init__(
         self,
@@ -154,6 +159,9 @@ class SwmlExecutor:
             recording.stop_all(self.verbs, call)
             if isinstance(self.interp.evaluator, JsEvaluator):
                 self.interp.evaluator.close()  # the call's V8 isolate and its thread
+            # `verbs.play` is this executor's bound method: the pair would be a reference cycle
+            # that only a full GC pass frees (a loop stall, kernel/call.py `release`).
+            self.verbs = dataclasses.replace(self.verbs, play=_script_ended)
 
     async def _dispatch(self, call: Call, effect: Effect, verbs: VerbContext) -> EffectResult | None:
         call.events.emit(events.VerbStarted(verb=type(effect).__name__.lower(), path=effect.path))

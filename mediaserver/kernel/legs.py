@@ -122,3 +122,4 @@ class LegLifecycle:
                     hook(call)
                 except Exception:
                     log.exception("call teardown failed", extra={"call_id": call.call_id})
+            call.release()

@@ -145,6 +145,15 @@ class Tap(Generic[T]):
     def subscribers(self) -> list[str]:
         return [s.name for s in self._subs]
 
+    def close(self) -> None:
+        """Drop every subscriber and hook (the leg ended): what they hold, often the call
+        itself, no longer forms a cycle with the tap, so reference counting frees the leg."""
+        for sub in self._subs:
+            sub._tap = None  # noqa: SLF001 - a closed subscription no longer points back
+        self._subs = ()
+        self._on_first = self._on_last = None
+        self.transform = None
+
     def __bool__(self) -> bool:
         return bool(self._subs)
 
@@ -178,6 +187,14 @@ class MediaTaps:
         self._voice: Tap[VoiceFrame] = Tap("voice", on_first=self._open_voice, on_last=self._close_voice)
         self._vad: VoiceDetector | None = None
         self._voice_view: Subscription[AudioFrame] | None = None
+
+    def close(self) -> None:
+        """The leg ended: every tap drops its subscribers and hooks (see `Tap.close`)."""
+        for tap in (self.inbound, self.inbound16, self.outbound, self.dtmf, self._voice):
+            tap.close()
+        self._view = None
+        self._voice_view = None
+        self._vad = None
 
     def listen(
         self, callback: Callable[[VoiceFrame], None], *, vad: Callable[[], VoiceDetector], name: str = ""

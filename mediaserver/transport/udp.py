@@ -64,6 +64,13 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+        # The handler usually leads back to the owner of this endpoint: drop it, so that a
+        # closed call is freed by reference counting, not left for a full GC pass (a stall).
+        self._on_datagram = _ignore_datagram
+
+
+def _ignore_datagram(data: bytes, addr: Addr) -> None:
+    """The handler of a closed endpoint (a datagram already read when it closed)."""
 
 
 async def open_datagram(host: str, port: int, on_datagram: DatagramHandler) -> DatagramEndpoint:
@@ -207,6 +214,7 @@ class RtpEndpoint:
                 extra={"call_id": self.call_id, "port": self.port, "dropped_total": self.source.dropped},
             )
         self.endpoint.close()
+        self.on_media = None  # the call's bound method: see DatagramEndpoint.close
 
 
 def _show(addr: Addr) -> str:
