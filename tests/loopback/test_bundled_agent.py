@@ -91,7 +91,9 @@ class ReceptionistLlm(ScriptedLlmServer):
         if not users:
             return _say(GREETING)
         heard = users[-1].lower()
-        if "saturday" in heard:
+        # The caller asks about Saturday; Whisper tiny.en has heard espeak's "Saturday" as "the
+        # matter" on one CPU: the question is what the rule keys on, the day comes from the script.
+        if "saturday" in heard or "open on" in heard:
             return Turn(tool_calls=[ToolCall("opening_hours", json.dumps({"day": "Saturday"}))], ttft_s=0.1)
         if "message" in heard:
             args = {"name": "Alex", "message": "Please call me back about my filling."}
