@@ -76,6 +76,32 @@ def codec_costs(rounds: int = 11) -> dict[str, dict[str, float]]:
         state["seq"] = seq + 1
 
     benches["jitter.push+pop"] = (jitter_push_pop, 5000)
+    # One call's whole media path per 20 ms frame (PCMU): the peer's packet parsed, checked and
+    # buffered, then the tick: a frame out of the jitter buffer, one packet of silence out.
+    # "held": nobody listens (answer + hold, the capacity run's calls); "heard": a tap listens,
+    # so every frame is decoded (an AI or recording call's inbound side).
+    caller = [
+        RtpPacket(0, i & 0xFFFF, i * 160, 7, make_codec("PCMU", 8000).encode(_speechlike(160, 8000))).serialize()
+        for i in range(64)
+    ]
+    for label, listen in (("held", False), ("heard", True)):
+        stream = MediaStream(MediaParams("PCMU", 0, 8000, 101), "bench", rng=random.Random(1))
+        if listen:
+            stream.taps.inbound.subscribe(lambda frame: None, name="bench")
+        clock = {"n": 0}
+
+        def frame_pair(s: MediaStream = stream, c: dict[str, int] = clock) -> None:
+            n = c["n"]
+            data = caller[n & 63]
+            # Rewrite sequence and timestamp so the jitter buffer sees a continuous stream.
+            s.receive_datagram(
+                data[:2] + (n & 0xFFFF).to_bytes(2, "big") + ((n * 160) & 0xFFFFFFFF).to_bytes(4, "big") + data[8:],
+                n * 20_000_000,
+            )
+            s.tick(n * 20_000_000 + 1, 0.0)
+            c["n"] = n + 1
+
+        benches[f"stream.receive+tick.{label}"] = (frame_pair, 5000)
     samples: dict[str, list[float]] = {k: [] for k in benches}
     for _ in range(rounds):  # interleaved, so a slow phase of the VM hits every item alike
         for key, (fn, batch) in benches.items():

@@ -31,12 +31,19 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 def _media(r: dict[str, Any]) -> list[str]:
     costs = r["per_frame_cost"]
     out = ["**Media primitives** (`python -m benchmarks.media`): µs per 20 ms frame, median", ""]
-    codecs = sorted({k.split(".")[0] for k in costs if "." in k and not k.startswith("jitter")})
+    codecs = sorted({k.split(".")[0] for k in costs if "." in k and not k.startswith(("jitter", "stream"))})
     out += _table(
         ["codec", "encode µs", "decode µs"],
         [[c, costs[f"{c}.encode"]["median_us"], costs[f"{c}.decode"]["median_us"]] for c in codecs],
     )
-    out += ["", f"Jitter buffer push+pop: {costs['jitter.push+pop']['median_us']} µs.", ""]
+    out += ["", f"Jitter buffer push+pop: {costs['jitter.push+pop']['median_us']} µs."]
+    if "stream.receive+tick.held" in costs:  # results from before this row existed lack it
+        out[-1] += (
+            " One call's media path per frame (PCMU; the peer's packet in, then the tick's frame out): "
+            f"{costs['stream.receive+tick.held']['median_us']} µs when nobody listens to the caller, "
+            f"{costs['stream.receive+tick.heard']['median_us']} µs when a tap does (every frame decoded)."
+        )
+    out += [""]
     out += _table(
         ["idle calls", "wakeup dev p50 ms", "wakeup dev p99 ms", "last send dev p99 ms", "late frames", "CPU % core"],
         [

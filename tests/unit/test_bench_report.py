@@ -182,3 +182,17 @@ def test_report_prints_the_bargein_p95_from_20_interruptions_with_the_commit(tmp
     text = report.render(tmp_path)
     assert "| p95 ms (goal ≤ 120) |" in text and "commit abc1234, X" in text
     assert "| 86.0 | 97.0 | 130.0 | 105.0 | 0 / 0 (50 calls checked) | 0.98 of 50 |" in text
+
+
+def test_report_renders_the_media_path_per_frame_and_a_result_without_it(tmp_path: Path) -> None:
+    cost = {"median_us": 1.0, "p10_us": 1.0, "p90_us": 1.0}
+    costs = {"PCMU.encode": cost, "PCMU.decode": cost, "jitter.push+pop": cost}
+    result: dict[str, Any] = {"benchmark": "media", "per_frame_cost": costs, "pacing": []}
+    (tmp_path / "media.json").write_text(json.dumps(result))
+    assert "Jitter buffer push+pop: 1.0 µs." in report.render(tmp_path)  # a result from before the row
+    costs["stream.receive+tick.held"] = {**cost, "median_us": 6.9}
+    costs["stream.receive+tick.heard"] = {**cost, "median_us": 12.5}
+    (tmp_path / "media.json").write_text(json.dumps(result))
+    text = report.render(tmp_path)
+    assert "6.9 µs when nobody listens to the caller, 12.5 µs when a tap does" in text
+    assert "| stream |" not in text  # not mistaken for a codec row
