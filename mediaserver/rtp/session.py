@@ -212,22 +212,11 @@ class RtpSession:
     # -- outbound ----------------------------------------------------------------------------
 
     def packetize(self, payload: bytes, samples: int, marker: bool) -> RtpPacket:
-        pkt = RtpPacket(
-            payload_type=self.payload_type,
-            sequence=self.sequence,
-            timestamp=self.timestamp,
-            ssrc=self.ssrc,
-            payload=payload,
-            marker=marker,
-        )
-        self.sequence = (self.sequence + 1) % RTP_SEQ_MOD
-        self.timestamp = (self.timestamp + samples) & _U32
-        self.packets_sent += 1
-        self.octets_sent += len(payload)
-        return pkt
+        """The next packet as an object (tests, tools); the media path sends `packetize_bytes`."""
+        return RtpPacket.parse(self.packetize_bytes(payload, samples, marker))
 
     def packetize_bytes(self, payload: bytes, samples: int, marker: bool) -> bytes:
-        """`packetize(...).serialize()` without the packet object (the per-tick send path)."""
+        """The next packet's bytes: the sequence and timestamp advance, the sender counts grow."""
         data = pack_rtp(self.payload_type, self.sequence, self.timestamp, self.ssrc, payload, marker)
         self.sequence = (self.sequence + 1) % RTP_SEQ_MOD
         self.timestamp = (self.timestamp + samples) & _U32

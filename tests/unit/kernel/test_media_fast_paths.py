@@ -17,6 +17,16 @@ from mscodecs import make_codec
 from mscodecs.base import Concealer
 
 FRAME_NS = 20_000_000
+# The fields of a packet with no CSRC or extension: payload type, sequence, timestamp, SSRC,
+# payload, marker.
+PLAIN_PACKET = (
+    st.integers(0, 127),
+    st.integers(0, 0xFFFF),
+    st.integers(0, 0xFFFFFFFF),
+    st.integers(0, 0xFFFFFFFF),
+    st.binary(max_size=200),
+    st.booleans(),
+)
 
 
 def stream(codec: str = "PCMU", pt: int = 0) -> MediaStream:
@@ -87,14 +97,7 @@ def test_silence_goes_out_from_one_cached_encoding_and_speech_is_encoded_each_ti
     assert spoken[0].marker and not spoken[1].marker
 
 
-@given(
-    st.integers(0, 127),
-    st.integers(0, 0xFFFF),
-    st.integers(0, 0xFFFFFFFF),
-    st.integers(0, 0xFFFFFFFF),
-    st.binary(max_size=200),
-    st.booleans(),
-)
+@given(*PLAIN_PACKET)
 def test_pack_rtp_is_bit_for_bit_the_serialized_packet(
     pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool
 ) -> None:
@@ -115,14 +118,7 @@ def test_concealment_from_a_remembered_reference_equals_concealment_from_a_copy(
     assert np.array_equal(lazy.conceal(160)[:1], voice(4)[:1])
 
 
-@given(
-    st.integers(0, 127),
-    st.integers(0, 0xFFFF),
-    st.integers(0, 0xFFFFFFFF),
-    st.integers(0, 0xFFFFFFFF),
-    st.binary(max_size=200),
-    st.booleans(),
-)
+@given(*PLAIN_PACKET)
 def test_parsing_a_plain_packet_gives_the_packet_that_was_packed(
     pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool
 ) -> None:
