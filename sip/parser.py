@@ -27,7 +27,7 @@ SINGLETON_HEADERS = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-L
 
 # RFC 3261 §25.1: exactly one SP between the three elements and none after (RFC 4475 §3.1.2.9-10).
 _REQUEST_LINE = re.compile(r"^([A-Za-z0-9.!%*_+`'~-]+) (\S+) (SIP/\d+\.\d+)$", re.IGNORECASE)
-_STATUS_LINE = re.compile(r"^(SIP/\d+\.\d+) (\d{3})(?: (.*))?$", re.IGNORECASE)
+_STATUS_LINE = re.compile(r"^(SIP/\d+\.\d+) (\d{3})(?: ([^\r\n]*))?$", re.IGNORECASE)  # RFC 3261: no CR in a reason
 _QUOTED_PAIR = re.compile(r"\\[\x00-\x7f]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _URI_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mssip.endpoint import SipEndpoint
@@ -84,6 +84,12 @@ def test_random_bytes_parse_or_fail_cleanly(data: bytes) -> None:
 
 @FUZZ
 @given(mutated())
+# A bare CR in a reason phrase was accepted, and the parsed response could not be written back.
+@example(
+    b"SIP/2.0 100 \rSIP/2.0 100 \r\nVia: SIP/2.0/UDP 192.0.2.105;branch=z9hG4bK2398ndaoe\r\n"
+    b"Call-ID: noreason.asndj203insdf99223ndf\r\nCSeq: 35 INVITE\r\nFrom: <sip:user@example.com>;tag=39ansfi3\r\n"
+    b"To: <sip:user@example.edu>;tag=902jndnke3\r\nContent-Length: 0\r\n\r\n"
+)
 def test_mutated_torture_messages_parse_or_fail_cleanly(data: bytes) -> None:
     check_parse(data)
 
