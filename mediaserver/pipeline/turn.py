@@ -38,7 +38,9 @@ Two machines, each an Enum plus a transition table plus one exception:
   transcript settles it) `barge_confirm_ms` of caller silence -> `ResumePlayout` from the exact
   sample where it paused -> TALKING. `interrupt_on_noise` flushes after `noise_barge_ms`
   of wordless voice. A reply marked `bargeable=False` (static_greeting_no_barge) never pauses,
-  nor does any reply with `enable_barge` off.
+  nor does any reply with `enable_barge` off. A reply whose first audio is queued while the
+  caller is speaking (they went on after the endpoint) is paused before its first frame, the
+  same reversible barge-in.
 
 Heard text: `ReplyQueued` carries each word with the playout mark (played-sample position, at
 the call's codec rate) of its end; `PlayoutAdvanced(cursor)` reports the played cursor. At a
@@ -341,7 +343,7 @@ class TurnManager:
         elif isinstance(event, Transcript):
             self._transcript(event, out)
         elif isinstance(event, ReplyQueued):
-            self._queued(event)
+            self._queued(event, out)
         elif isinstance(event, PlayoutAdvanced):
             self.cursor = event.cursor
         elif isinstance(event, ReplyDone):
@@ -652,13 +654,20 @@ class TurnManager:
         self.agent = _next_agent(self.agent, _NotConfirmed)
         out.append(ResumePlayout(at=now, cursor=reply.paused_cursor))
 
-    def _queued(self, ev: ReplyQueued) -> None:
+    def _queued(self, ev: ReplyQueued, out: list[TurnCommand]) -> None:
+        starting = self.agent is Agent.QUIET
         if self._reply is None:
             self._reply = _Reply(bargeable=ev.bargeable)
         self._reply.words.extend(ev.words)
         self._reply.end_mark = ev.end_mark
         self._reply.bargeable = ev.bargeable
         self.agent = _next_agent(self.agent, _Queued)
+        if starting and self.listen is Listen.SPEAKING:
+            # The caller spoke again between the endpoint and our first audio (a pause the
+            # endpoint took for the end of the turn): the reply must not start over them. It is
+            # a barge-in before the first frame, settled the same way (words flush it unheard, a
+            # cough resumes it).
+            self._barge(out)
 
     # -- transcripts and digits ------------------------------------------------------------------
     def _transcript(self, ev: Transcript, out: list[TurnCommand]) -> None:

@@ -43,7 +43,9 @@ class _Line:
 
     @property
     def text(self) -> str:
-        if self.entry_text is not None and (not self.words or self.cut):
+        # A stopped line shows what was heard until the agent's cut arrives (the entry may hold
+        # the whole reply, generated before a barge-in flushed its audio unheard).
+        if self.entry_text is not None and (self.cut or not (self.words or self.stopped)):
             return self.entry_text
         return " ".join(self.heard)
 

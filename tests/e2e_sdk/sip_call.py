@@ -111,8 +111,8 @@ class SdkSipCall:
 
     def wait_requests(self, count: int, timeout: float = 40.0) -> list[RecordedRequest]:
         return wait_until(
-            f"{count} LLM requests",
-            lambda: list(self.llm.requests) if len(self.llm.requests) >= count else None,
+            f"{count} LLM requests kept",  # a preemptive guess the next request replaced is not one
+            lambda: kept if len(kept := self.llm.kept_requests) >= count else None,
             timeout,
             self.explain,
         )

@@ -77,9 +77,10 @@ def test_swaig_features_tools_answer_from_their_own_urls(tmp_path: Path, baresip
     ]
     agent = SdkAgent("swaig_features_agent.py", "/swaig_features", port_shim=True)
     with sdk_sip_call(tmp_path, baresips, agent, script, mic, rtp_base=45000) as call:
-        requests = call.wait_requests(4)
+        call.wait_requests(4)
         call.wait_quiet()  # the reply after both results has been spoken
         call.hangup()
+    requests = call.llm.kept_requests  # one per script turn taken
     heard = words(transcribe(heard_by(call.caller)))  # what the caller heard
     # get_time's own fillers ("Let me check the time for you" or "One moment while I check the
     # current time"): the example has no language fillers, so these come from the function
@@ -111,12 +112,13 @@ def test_simple_agent_tools_actions_and_native_check_time(tmp_path: Path, baresi
     ]
     agent = SdkAgent("simple_agent.py", "/simple", port_shim=True)
     with sdk_sip_call(tmp_path, baresips, agent, script, mic, rtp_base=45100) as call:
-        requests = call.wait_requests(4)
+        call.wait_requests(4)
         # playback_bg really starts: it fetches the example's file, which is offline here
         (fetch,) = [f for f in call.wait_event("ai_failure") if f["kind"] == "playback_bg"]
         call.wait_event("turn_tts_first_audio")
         call.hangup()
         report = call.log_lines("SWAIG get_weather actions")
+    requests = call.llm.kept_requests
     assert tool_messages(requests[1])["g1"] == "It's sunny and 72°F in Paris."
     assert report and "'set_global_data'" in report[0].split("denied")[0], report
     assert "'playback_bg'" in report[0].split("denied")[0] and "'log'" in report[0].split("ignored")[1], report
@@ -153,8 +155,9 @@ def test_dynamic_info_gatherer_replace_in_history_in_the_next_request(tmp_path: 
     ]
     agent = SdkAgent("dynamic_info_gatherer_example.py", "/contact?set=support")
     with sdk_sip_call(tmp_path, baresips, agent, script, mic, rtp_base=45200) as call:
-        requests = call.wait_requests(6, timeout=60)
+        call.wait_requests(6, timeout=60)
         call.hangup()
+    requests = call.llm.kept_requests
     first_send = requests[2]
     assert "What is your name?" in tool_messages(first_send)["s1"]  # the support set's first question
     replaced = requests[3]
@@ -190,8 +193,8 @@ def test_call_flow_start_recording_records_both_directions(tmp_path: Path, bares
         call.hangup()
         (stopped,) = call.wait_event("record_call_stopped", timeout=10)
     assert started["control_id"] == "demo-recording"
-    assert tool_messages(call.llm.requests[1])["r1"] == "Recording has started."
-    assert call.llm.requests[2].messages[-1]["role"] == "user"
+    assert tool_messages(call.llm.kept_requests[1])["r1"] == "Recording has started."
+    assert call.llm.kept_requests[2].messages[-1]["role"] == "user"
     assert "/" not in stopped["file"]  # the file's name in recordings_dir, not a server path
     samples, rate = read_wav(str(recordings / stopped["file"]))
     assert samples.shape[1] == 2  # stereo: the caller left, us right
@@ -224,7 +227,7 @@ def test_call_flow_transfer_to_support_lands(tmp_path: Path, baresips: BaresipFa
         call.hangup()
         dialed = call.events("connect_dialed")
         finished = call.events("ai_finished")
-    assert tool_messages(call.llm.requests[2])["x1"] == "Transferring you to billing support now."
+    assert tool_messages(call.llm.kept_requests[2])["x1"] == "Transferring you to billing support now."
     assert dialed and dialed[0]["to"] == "+15551000001" and dialed[0]["status"] == 200, dialed
     assert finished, "the transfer ends the AI"
 
@@ -259,7 +262,7 @@ def test_receptionist_transfer_bridges_to_a_callee_that_hears_the_caller(
         call.server.wait_idle(20)
         dialed = call.events("connect_dialed")
         bridged = call.events("bridged")
-    requests = call.llm.requests
+    requests = call.llm.kept_requests
     assert tool_messages(requests[2])["i1"] == "Thank you, Ada. I've noted that you're calling about an invoice."
     transfer = tool_messages(requests[3])["x1"]
     assert transfer == "I'll transfer you to our billing department now. Thank you for calling, Ada!", transfer

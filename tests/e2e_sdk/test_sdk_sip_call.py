@@ -67,8 +67,8 @@ async def test_quickstart_tool_runs_with_its_token_over_sip(tmp_path: Path) -> N
                 server.wait_idle(15)
             finally:
                 server.stop()
-        assert len(llm.requests) >= 2
-        tool_messages = [m for m in llm.requests[1].messages if m.get("role") == "tool"]
+        assert len(llm.kept_requests) >= 2
+        tool_messages = [m for m in llm.kept_requests[1].messages if m.get("role") == "tool"]
         assert tool_messages and tool_messages[0]["content"].startswith("The time is")
         assert TOKEN_INVALID not in tool_messages[0]["content"]
         assert any(

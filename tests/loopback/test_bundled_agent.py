@@ -72,8 +72,8 @@ class ReceptionistLlm(ScriptedLlmServer):
         super().__init__([])
         self.said: list[str] = []  # per request, what its turn says (tool calls: "")
 
-    def _take_turn(self) -> Turn | None:
-        turn = self._answer(self.requests[-1].messages)
+    def _take_turn(self, messages: list[dict[str, Any]]) -> Turn | None:
+        turn = self._answer(messages)
         self.said.append(turn.text)
         return turn
 

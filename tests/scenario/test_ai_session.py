@@ -161,6 +161,33 @@ async def test_caller_going_on_cancels_the_preemptive_reply() -> None:
     await s.finish()
 
 
+async def test_a_preemptive_replys_tool_waits_for_the_turn_and_never_runs_when_the_caller_goes_on() -> None:
+    """A tool has effects outside the call: the preemptive reply asks for it in the caller's pause,
+    the caller goes on, and the webhook is never called; the committed turn's reply runs its own."""
+    booked: list[str] = []
+    book = StaticTool("book", "Book", lambda args, control: (booked.append(args), ToolOutcome("booked"))[1])
+    runner = StaticToolRunner([book])
+    script = [
+        ToolCallRequested("c1", "book", '{"when": "now"}'),  # the pause's guess
+        ToolCallRequested("c2", "book", '{"when": "tuesday"}'),  # the whole turn's
+        "Booked for Tuesday.",
+    ]
+    s = Scenario(
+        {"prompt": {"text": "t"}, "params": {"wait_for_user": True, "end_of_speech_timeout": 1000}},
+        llm=ScriptedLlm(script),
+        tools=runner,
+        phrases={700: "book a table"},
+    )
+    await s.start()
+    await s.play(tone(700, 600), ticks=20)  # a pause of 400 ms: a final transcript, a preemptive start
+    assert len(s.llm.requests) == 1
+    assert not s.events("tool_invoked")  # the reply asked for the tool; it waits for the endpoint
+    await s.play(tone(700, 600), ticks=80)
+    assert [inv.id for inv in runner.invocations] == ["c2"] and len(booked) == 1
+    assert [e["name"] for e in s.events("tool_invoked")] == ["book"]
+    await s.finish()
+
+
 async def test_own_echo_does_not_barge_in_but_the_same_audio_at_full_level_does() -> None:
     for gain, expect_barge in ((0.1, False), (1.0, True)):  # -20 dB echo return loss vs none at all
         s = Scenario(greeting_call(), phrases={300: "one two"})

@@ -177,6 +177,40 @@ def test_barge_in_pauses_in_the_onset_frame_and_flushes_on_words_with_the_heard_
     assert t.turn.agent.name == "QUIET"
 
 
+def test_a_reply_ready_while_the_caller_speaks_again_waits_before_its_first_frame() -> None:
+    """The endpoint took a pause for the end of the turn; the caller goes on before the reply's
+    first audio: the reply is paused before a frame leaves, then flushed unheard on words, or
+    resumed from its start after a cough."""
+    for text, settles in (("opening hours on saturday", FlushReply), ("", ResumePlayout)):
+        t = Timeline(TurnParams(end_of_speech_ms=300, barge_confirm_ms=800, partial_interval_ms=10_000))
+        t.run(20, True)
+        t.run(20, False)  # frames 20..39: the endpoint at 300 ms of silence
+        assert t.frames_of(CommitTurn)
+        t.run(4, True)  # the caller goes on: onset on frame 41
+        assert t.frames_of(SpeechStarted)[-1] == 41 and not t.frames_of(PausePlayout)
+        _talking(t)  # the reply's first audio is queued now, over the caller
+        assert t.frames_of(PausePlayout) == [44]  # at once, before the next frame
+        t.send(PlayoutAdvanced(cursor=0))
+        t.run(3, False)
+        t.send(Transcript(text, final=True, upto=44 * FRAME_SAMPLES))
+        t.run(50, False)
+        assert t.frames_of(settles), text
+        if settles is FlushReply:
+            flush = t.first(FlushReply)
+            assert isinstance(flush, FlushReply) and flush.heard_words == 0 and flush.heard_text == ""
+        else:
+            assert not t.frames_of(FlushReply) and t.turn.agent.name == "TALKING"
+
+
+def test_a_reply_queued_in_the_callers_silence_is_not_paused() -> None:
+    t = Timeline(TurnParams(end_of_speech_ms=300, partial_interval_ms=10_000))
+    t.run(20, True)
+    t.run(20, False)
+    _talking(t)
+    t.run(10, False)
+    assert not t.frames_of(PausePlayout) and t.turn.agent.name == "TALKING"
+
+
 def test_cough_resumes_from_the_paused_position_after_the_window() -> None:
     t = Timeline(TurnParams(barge_confirm_ms=800))
     _talking(t)

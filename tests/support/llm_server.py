@@ -22,6 +22,11 @@ Use::
     python -m tests.support.llm_server --script turns.json --port 8001 [--loop]   # standalone
 
 A script file is a JSON list of turn objects with the field names of `Turn`.
+
+A request that differs from the one before only in a longer or changed last user message takes
+that request's turn again: the one before was a preemptive guess made in the caller's pause and
+dropped when they went on, so a script says what the agent answers to each turn the caller takes,
+however many guesses the timing of the voice caused.
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ class RecordedRequest:
     headers: dict[str, str]  # names in lower case
     disconnected: bool = False  # the client closed the connection before the reply was complete
     completed: bool = False
+    superseded: bool = False  # a preemptive guess the next request replaced (its turn served again)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -104,6 +110,20 @@ class RecordedRequest:
         return {k: self.body[k] for k in names if k in self.body}
 
 
+def _supersedes(messages: list[dict[str, Any]], previous: list[dict[str, Any]]) -> bool:
+    """The same conversation with a different last caller message: the previous request was a
+    preemptive guess at a turn the caller then went on with (the client drops such a request
+    unheard), so the turn it took is served again instead of being lost to the guess."""
+    if not messages or not previous:
+        return False
+    last, before = messages[-1], previous[-1]
+    return (
+        last.get("role") == before.get("role") == "user"
+        and last.get("content") != before.get("content")
+        and messages[:-1] == previous[:-1]
+    )
+
+
 class ScriptedLlmServer:
     def __init__(
         self, script: list[Turn], *, host: str = "127.0.0.1", port: int = 0, loop_script: bool = False
@@ -114,6 +134,8 @@ class ScriptedLlmServer:
         self.port = port
         self.requests: list[RecordedRequest] = []
         self._next = 0
+        self._last_index: int | None = None
+        self._last_messages: list[dict[str, Any]] = []
         self._runner: web.AppRunner | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
 
@@ -169,12 +191,22 @@ class ScriptedLlmServer:
             {"object": "list", "data": [{"id": "scripted", "object": "model", "owned_by": "tests"}]}
         )
 
-    def _take_turn(self) -> Turn | None:
+    @property
+    def kept_requests(self) -> list[RecordedRequest]:
+        """The requests whose turn the client kept: one per script turn taken, in order."""
+        return [r for r in self.requests if not r.superseded]
+
+    def _take_turn(self, messages: list[dict[str, Any]]) -> Turn | None:
+        if _supersedes(messages, self._last_messages) and self._last_index is not None:
+            self._next = self._last_index  # the last request was a guess the client dropped
+            self.requests[-2].superseded = True
+        self._last_messages = messages
         if self._next >= len(self.script):
             if not self.loop_script or not self.script:
                 return None
             self._next = 0
         turn = self.script[self._next]
+        self._last_index = self._next
         self._next += 1
         return turn
 
@@ -187,7 +219,7 @@ class ScriptedLlmServer:
             )
         record = RecordedRequest(request.path, body, {k.lower(): v for k, v in request.headers.items()})
         self.requests.append(record)
-        turn = self._take_turn()
+        turn = self._take_turn(record.messages)
         if turn is None:
             return web.json_response({"error": {"message": "script exhausted", "type": "server_error"}}, status=500)
         if turn.fail == "http_500":

@@ -8,8 +8,9 @@ again with the results, up to `MAX_TOOL_ROUNDS`: the tool loop shared with the s
 (`mediaserver.pipeline.toolloop`), with `_ReplyHooks` as this verb's side of it.
 
 A preemptive reply (started on a stable transcript before the endpoint) does everything up to
-the playout: the first clause is synthesized and waits on `committed`; `commit()` at the endpoint
-releases it, so the first agent frame leaves on the next tick. `cancel()` drops it unheard.
+the playout and the tools: the first clause is synthesized and waits on `committed`, and so does
+a tool call; `commit()` at the endpoint releases them, so the first agent frame leaves on the next
+tick. `cancel()` drops it unheard, with no tool run.
 
 Every chunk enqueued is reported to `on_queued(chunk, words, start_mark, end_mark)` with each word's end as a
 playout mark (played-sample position at the codec rate): `start_mark + end * codec_rate /
@@ -235,6 +236,10 @@ class _ReplyHooks(ToolLoopHooks):
 
     async def run_tool(self, round_: int, call: ToolCallRequested) -> ToolAnswer:
         reply = self.reply
+        # A tool has effects outside the call (a webhook stores data, a transfer dials): a
+        # preemptive reply runs none before the caller's turn is confirmed, so a caller who goes
+        # on ("transfer me to... no, wait") never triggers one.
+        await reply.committed.wait()
         reply.on_event(ToolInvoked(name=call.name))
         try:
             outcome = await reply.tools.invoke(

@@ -70,6 +70,25 @@ async def test_consecutive_turns_follow_the_script_and_finish_reasons_pass_throu
     assert len(server.requests) == 3
 
 
+async def test_a_request_that_only_extends_the_callers_last_words_takes_the_dropped_guesss_turn() -> None:
+    """The scripted server's rule for preemptive guesses: same history, a changed last user
+    message -> the turn again; a reply in the history or an identical retry -> the next turn."""
+    system = {"role": "system", "content": "s"}
+    guess = [system, {"role": "user", "content": "What time"}]
+    whole = [system, {"role": "user", "content": "What time is it"}]
+    answered = [*whole, {"role": "assistant", "content": "One."}, {"role": "user", "content": "Thanks"}]
+    async with ScriptedLlmServer([Turn(text="One."), Turn(text="Two."), Turn(text="Three.")]) as server:
+        model = OpenAiLanguageModel(server.base_url)
+
+        async def text(messages: list[dict[str, object]]) -> str:
+            events = [e async for e in model.stream(messages, settings=LlmSettings())]  # type: ignore[arg-type]
+            return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+        said = [await text(guess), await text(whole), await text(answered), await text(answered)]
+    assert said == ["One.", "One.", "Two.", "Three."]
+    assert [r.superseded for r in server.requests] == [True, False, False, False]
+
+
 @pytest.mark.parametrize(
     ("turn", "kind"),
     [

@@ -98,3 +98,15 @@ def test_the_conversation_reports_words_for_an_entry_not_yet_added() -> None:
     assert [(e.kind, e.key) for e in seen] == [("speaking", id(entry)), ("added", id(entry))]
     assert seen[0].entry == {"role": "assistant", "words": [["Hi", 480]]}
     assert list(history) == [entry]  # speaking changes nothing in the conversation
+
+
+def test_a_reply_generated_whole_then_flushed_unheard_never_shows_its_text() -> None:
+    """The reply was generated (its entry added) but paused before its first frame and flushed:
+    the page never sees the words the caller did not hear, and the line goes away."""
+    heard = HeardTranscript()
+    heard.speaking(REPLY, [("On", 100), ("Saturday", 300)])
+    assert set(texts(heard.entry("added", REPLY, {"role": "assistant", "content": "On Saturday."}))) <= {""}
+    cleared = heard.playout_cleared()
+    assert texts(cleared) == [""]  # an empty text removes the line on the page
+    removed = heard.entry("removed", REPLY, {"role": "assistant", "content": "On Saturday."})
+    assert set(texts(removed)) <= {""}
