@@ -1,6 +1,7 @@
 """Does inference delay the media clock? A 20 ms ticker on the event loop beside busy inference threads.
 
-    python -m benchmarks.inference_priority [--seconds 8] [--rounds 3] [--nices 0,10,19] [--switch-ms 1] [--sched-idle]
+    python -m benchmarks.inference_priority [--seconds 8] [--rounds 3] [--nices 0,10,19] [--switch-ms 1]
+        [--sched-idle] [--process]
 
 The server's worst case on 2 cores (issue 16): every worker busy at once, the ASR final
 (Whisper tiny.en on a ~3 s utterance, `WhisperRecognizer`), a TTS clause (Piper, `PiperTts`)
@@ -17,7 +18,8 @@ later than 2 ms and 20 ms (a frame), p50/p99/max lateness, and the inference pas
 with the GIL: a tick that wakes while an inference thread runs Python waits for it to let go,
 up to the switch interval (5 ms by default), so `--switch-ms` adds every nice level above 0
 again with a shorter `sys.setswitchinterval`; `--sched-idle` adds the highest nice level with the
-workers on SCHED_IDLE, which a waking normal thread preempts at once.
+workers on SCHED_IDLE, which a waking normal thread preempts at once; `--process` adds the
+same three loops in a worker process at the highest nice level (no GIL shared with the ticker).
 
 The CPU may be shared with other work: compare conditions within one run; on a quiet box rerun
 with the same command. Prints JSON and writes OUT/inference_priority.json.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import platform
 import sys
@@ -35,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +98,52 @@ class Inference:
         return sorted(nices[t.native_id][1] for t in list(self.pool._threads) if t.native_id in nices)  # noqa: SLF001
 
 
+class ProcessInference:
+    """The same three loops in a child process at `nice`: they share no GIL with the ticker."""
+
+    def __init__(self, nice: int, clip16k: np.ndarray) -> None:
+        self.nice = nice
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve_inference, args=(child, nice, clip16k), daemon=True)
+        self._proc.start()
+        ready = self._conn.recv()
+        assert ready == "ready", ready
+        self.passes = {"asr": 0, "tts": 0, "turn": 0}
+
+    def start(self) -> None:
+        self._conn.send("start")
+
+    def stop(self) -> None:
+        self._conn.send("stop")
+        self.passes = self._conn.recv()
+
+    def thread_nices(self) -> list[int]:
+        self._conn.send("nices")
+        nices: list[int] = self._conn.recv()
+        return nices
+
+    def close(self) -> None:
+        self._conn.send("exit")
+        self._proc.join(10)
+
+
+def _serve_inference(conn: Connection, nice: int, clip: np.ndarray) -> None:
+    """The child: niced as a whole (its threads inherit it), then looping on command."""
+    os.nice(nice)
+    single_threaded_blas()
+    load = Inference(0, clip)  # nice 0 relative to the child, which is at `nice` already
+    conn.send("ready")
+    while (command := conn.recv()) != "exit":
+        if command == "start":
+            load.start()
+        elif command == "stop":
+            load.stop()
+            conn.send(dict(load.passes))
+        elif command == "nices":
+            conn.send(load.thread_nices())
+
+
 def _busy(us: float) -> None:
     """Pure-Python work holding the GIL, standing for a tick's media for many calls."""
     end = time.perf_counter() + us / 1e6
@@ -140,7 +190,13 @@ def _clip16k() -> np.ndarray:
 
 
 def run(
-    seconds: float, rounds: int, nices: list[int], work_us: float, switch_ms: list[float], sched_idle: bool
+    seconds: float,
+    rounds: int,
+    nices: list[int],
+    work_us: float,
+    switch_ms: list[float],
+    sched_idle: bool,
+    process: bool = False,
 ) -> dict[str, Any]:
     single_threaded_blas()  # as the app does: numpy's BLAS pool runs at the loop's priority
     load_before = os.getloadavg()
@@ -148,10 +204,12 @@ def run(
     clip = _clip16k()
     loads = {n: Inference(n, clip) for n in nices}
     # name -> (the inference running beside the ticker, or None; the GIL switch interval)
-    conditions: dict[str, tuple[Inference | None, float]] = {"idle": (None, default_switch)}
+    conditions: dict[str, tuple[Inference | ProcessInference | None, float]] = {"idle": (None, default_switch)}
     conditions |= {f"nice_{n}": (load, default_switch) for n, load in loads.items()}
     if sched_idle:  # SCHED_IDLE at the highest nice level: woken normal threads preempt it at once
         conditions[f"nice_{max(nices)}_sched_idle"] = (Inference(max(nices), clip, idle_policy=True), default_switch)
+    if process:  # the same loops in a worker process at the highest nice level
+        conditions[f"process_nice_{max(nices)}"] = (ProcessInference(max(nices), clip), default_switch)
     niced = [load for n, load in loads.items() if n > 0]
     conditions |= {f"nice_{load.nice}_switch_{ms:g}ms": (load, ms / 1000) for load in niced for ms in switch_ms}
     late: dict[str, list[float]] = {c: [] for c in conditions}
@@ -177,6 +235,9 @@ def run(
             entry["passes_per_s"] = {k: round(v / (seconds * rounds), 2) for k, v in passes[name].items()}
             entry["worker_nices"] = load.thread_nices()
         result[name] = entry
+    for load, _ in conditions.values():
+        if isinstance(load, ProcessInference):
+            load.close()
     return {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
@@ -196,12 +257,13 @@ def main() -> None:
     parser.add_argument("--nices", default="0,10,19", help="inference nice levels to compare")
     parser.add_argument("--switch-ms", default="1", help="GIL switch intervals to try at each nice > 0 ('' = none)")
     parser.add_argument("--sched-idle", action="store_true", help="also try SCHED_IDLE inference threads")
+    parser.add_argument("--process", action="store_true", help="also run the inference in a worker process")
     parser.add_argument("--tick-work-us", type=float, default=300.0, help="Python work per tick (the calls)")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
     nices = [int(n) for n in args.nices.split(",")]
     switches = [float(ms) for ms in args.switch_ms.split(",") if ms]
-    report = run(args.seconds, args.rounds, nices, args.tick_work_us, switches, args.sched_idle)
+    report = run(args.seconds, args.rounds, nices, args.tick_work_us, switches, args.sched_idle, args.process)
     text = json.dumps(report, indent=2)
     print(text)
     out = Path(args.out)
