@@ -37,6 +37,8 @@ from mediaserver.kernel.tick import MediaTicker
 from mediaserver.kernel.url_policy import UrlPolicy, guarded_session
 from mediaserver.metrics import Metrics
 from mediaserver.pipeline.asr import PartialBudget, SpeechRecognizer
+from mediaserver.pipeline.end_of_turn import EndOfTurnDetector
+from mediaserver.pipeline.engine_process import EngineProcess
 from mediaserver.pipeline.inference_threads import (
     executor_nices,
     inference_executor,
@@ -145,7 +147,13 @@ def load_tts(settings: Settings) -> TtsEngine:
     from mediaserver.pipeline.engines import TtsOptions, load_engine
 
     tts = settings.tts
-    return load_engine("tts", tts.engine, TtsOptions(model=tts.model, threads=tts.threads))
+    options = TtsOptions(model=tts.model, threads=tts.threads)
+    perf = settings.performance
+    if perf.inference_process:  # two lanes: the engine executor's two workers synthesize at once
+        from mediaserver.pipeline.engine_process import RemoteTts, named_spec
+
+        return RemoteTts(EngineProcess(named_spec("tts", tts.engine, options, nice=perf.inference_nice, lanes=2)))
+    return load_engine("tts", tts.engine, options)
 
 
 def ai_voices(settings: Settings) -> VoiceCatalog:
@@ -191,18 +199,27 @@ def load_ai_engines(
     from mediaserver.pipeline.llm import LlmSettings
     from mediaserver.pipeline.vad import make_confirmer
 
-    ai = settings.ai
-    asr = load_engine(
-        "asr",
-        ai.asr_engine,
-        AsrOptions(model=ai.asr_model, window_s=ai.asr_window_s, threads=ai.asr_threads, workers=ai.asr_workers),
+    ai, perf = settings.ai, settings.performance
+    asr_options = AsrOptions(
+        model=ai.asr_model, window_s=ai.asr_window_s, threads=ai.asr_threads, workers=ai.asr_workers
     )
-    asr = multilingual(asr)  # a multilingual [asr] model hears each call's ai.languages (whisper_languages.py)
+    turn = ai.end_of_turn_engine  # [end_of_turn] engine (smart-turn v3.2 by default); "none": fixed silence
+    asr: SpeechRecognizer
+    detector: EndOfTurnDetector | None = None
+    if perf.inference_process:  # engine_process.py: a lane per worker thread that calls the engine
+        from mediaserver.pipeline.engine_process import RemoteDetector, named_spec, remote_recognizer
+
+        nice, lanes = perf.inference_nice, ai.asr_workers
+        asr = remote_recognizer(EngineProcess(named_spec("asr", ai.asr_engine, asr_options, nice=nice, lanes=lanes)))
+        if turn != "none":
+            spec = named_spec("end_of_turn", turn, TurnOptions(threads=1), nice=nice, lanes=1)
+            detector = RemoteDetector(EngineProcess(spec))
+    else:
+        asr = multilingual(load_engine("asr", ai.asr_engine, asr_options))  # ai.languages (whisper_languages.py)
+        if turn != "none":
+            detector = load_engine("end_of_turn", turn, TurnOptions(threads=1))
     llm = load_engine("llm", ai.llm_engine, LlmOptions(base_url=ai.base_url, api_key=ai.api_key))
     make_confirmer()  # loads the shared silero model once, here, rather than on the first call
-    # [end_of_turn] engine (smart-turn v3.2 by default): semantic end of turn; "none": fixed silence
-    turn = ai.end_of_turn_engine
-    detector = None if turn == "none" else load_engine("end_of_turn", turn, TurnOptions(threads=1))
     voices = ai_voices(settings)  # what SWAIG change_voice may pick
     voices = language_voices(settings, voices, synthesizer.engine)  # ai.languages[].voice: [tts.voices] first
 
@@ -473,10 +490,16 @@ class MediaServer:
         if self.telemetry is not None:
             await asyncio.to_thread(self.telemetry.shutdown)  # flushes the last spans to the collector
         engines = self._ai_engines
+        in_workers: list[object] = [self._tts]
         if engines is not None and engines.done() and not engines.cancelled() and engines.exception() is None:
             for worker in (engines.result().detector_executor, engines.result().asr_executor):
                 if worker is not None:
                     worker.shutdown(wait=False, cancel_futures=True)
+            in_workers += [engines.result().asr, engines.result().detector]
+        for engine in in_workers:  # [performance] inference_process: their worker processes end now
+            process = getattr(engine, "worker", None)
+            if isinstance(process, EngineProcess):
+                process.close()
 
     def _sidecar_manager(self, synthesizer: SpeechSynthesizer, scripts: ScriptRegistry) -> SidecarManager:
         """The sidecar manager (the ai_sidecar verb), on the AI engines, loaded on first use."""

@@ -196,6 +196,7 @@ class PerformanceSettings:
     """[performance]: how inference shares the 2 cores with the media clock (issue 16)."""
 
     inference_nice: int = 19  # inference threads run this much below the event loop (0 = same priority)
+    inference_process: bool = True  # ASR, TTS and end-of-turn models in worker processes (no shared GIL)
     partial_asr_per_s: float = 2.5  # partial ASR passes a second, all calls together (0 = no cap)
     tts_cache_mb: float = 16.0  # synthesized short phrases kept (fillers, greetings); 0 = no cache
     tts_cache_max_chars: int = 200  # longer texts are never cached
@@ -456,6 +457,7 @@ SCHEMA = _section(
         default={},
         table=_section(
             inference_nice=Field("int", default=PerformanceSettings.inference_nice, lo=0, hi=19),
+            inference_process=Field("bool", default=PerformanceSettings.inference_process),
             partial_asr_per_s=Field("num", default=PerformanceSettings.partial_asr_per_s, lo=0.0, hi=100.0),
             tts_cache_mb=Field("num", default=PerformanceSettings.tts_cache_mb, lo=0.0, hi=4096.0),
             tts_cache_max_chars=Field("int", default=PerformanceSettings.tts_cache_max_chars, lo=1, hi=10_000),

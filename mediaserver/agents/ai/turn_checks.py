@@ -164,7 +164,12 @@ class TurnChecks:
 
 
 def _timed(detector: EndOfTurnDetector, pcm: Pcm) -> tuple[float, float]:
-    """`detector.probability(pcm)` and the CPU seconds this thread spent on it."""
+    """`detector.probability(pcm)` and the CPU seconds it took: this thread's, or for a detector
+    in a worker process (engine_process.py) the worker thread's, which it reports."""
+    timed = getattr(detector, "probability_timed", None)
+    if timed is not None:
+        probability, cpu_s = timed(pcm)
+        return float(probability), float(cpu_s)
     before = time.thread_time()
     probability = detector.probability(pcm)
     return probability, time.thread_time() - before

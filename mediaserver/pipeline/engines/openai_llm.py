@@ -1,5 +1,5 @@
 """`LanguageModel` over any OpenAI-compatible chat completions endpoint (OpenAI, Ollama, vLLM,
-llama.cpp server), streaming, through `openai.AsyncOpenAI`.
+llama.cpp server), streaming, through `openai.AsyncOpenAI` (its HTTP client, auth and errors; the chunks parsed here).
 
 Theory of operation: one client (one HTTP connection pool) per base URL, shared by all calls.
 `stream()` sends one streaming request and turns the server-sent chunks into `LlmEvent`s: text
@@ -62,17 +62,27 @@ class OpenAiLanguageModel:
         started = loop.time()
         hard_deadline = started + settings.timeout_s
         first_deadline = min(started + settings.first_token_timeout_s, hard_deadline)
-        request: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": True, **settings.knobs()}
+        # The conversation and the tools go as `extra_body`, sent as they are: the SDK's request
+        # transform walks every nested message on the event loop (milliseconds for a long
+        # history, each one a late media frame), and these are plain JSON already.
+        body: dict[str, Any] = {"messages": messages}
         if tools:
-            request["tools"] = tools
-        stream: Any = None
+            body["tools"] = tools
+        response: Any = None
         got_first = False
         calls: dict[int, _PartialToolCall] = {}
         try:
             try:
                 async with asyncio.timeout_at(first_deadline):
-                    stream = await self._client.chat.completions.create(**request, timeout=settings.timeout_s)
-                chunks = stream.__aiter__()
+                    response = await self._client.chat.completions.with_streaming_response.create(
+                        model=settings.model,
+                        messages=[],
+                        stream=True,
+                        extra_body=body,
+                        timeout=settings.timeout_s,
+                        **settings.knobs(),
+                    ).__aenter__()
+                chunks = _sse_chunks(response.iter_lines())
                 while True:
                     async with asyncio.timeout_at(hard_deadline if got_first else first_deadline):
                         try:
@@ -105,30 +115,55 @@ class OpenAiLanguageModel:
                 raise LlmError("bad_response", f"{self.base_url}: {error}") from None
             raise LlmError("connection", f"{self.base_url}: stream ended without a finish reason")
         finally:
-            if stream is not None:
-                await stream.close()
+            if response is not None:
+                await response.close()
 
 
-def _events(chunk: Any, calls: dict[int, _PartialToolCall]) -> list[LlmEvent]:
+async def _sse_chunks(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
+    """Server-sent events -> each `data:` payload as a dict, until `[DONE]` (parsed with `json`:
+    the SDK's typed chunk objects cost a fraction of a millisecond each, on the event loop)."""
+    event = ""
+    async for line in lines:
+        if line.startswith("event:"):
+            event = line[6:].strip()
+            continue
+        if not line.startswith("data:"):
+            continue  # blank separators, comments (":"), ids, retry hints
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        payload = json.loads(data)
+        if not isinstance(payload, dict):
+            raise LlmError("bad_response", f"a chunk that is not an object: {data:.200}")
+        if event == "error" or "error" in payload:
+            raise LlmError("bad_response", f"an error in the stream: {data:.200}")
+        event = ""
+        yield payload
+
+
+def _events(chunk: dict[str, Any], calls: dict[int, _PartialToolCall]) -> list[LlmEvent]:
     """One streamed chunk -> events; tool calls accumulate in `calls` until the finish reason."""
-    choices = getattr(chunk, "choices", None)
+    choices = chunk.get("choices")
     if not isinstance(choices, list):
         raise LlmError("bad_response", f"chunk without a choices list: {chunk!r:.200}")
     events: list[LlmEvent] = []
     for choice in choices[:1]:  # n=1: only the first choice is ever requested
-        delta = choice.delta
-        if delta is not None and delta.content:
-            events.append(TextDelta(delta.content))
-        for fragment in (delta.tool_calls if delta is not None else None) or []:
-            partial = calls.setdefault(fragment.index if fragment.index is not None else len(calls), _PartialToolCall())
-            if fragment.id:
-                partial.id = fragment.id
-            if fragment.function is not None:
-                if fragment.function.name:
-                    partial.name += fragment.function.name
-                if fragment.function.arguments:
-                    partial.arguments.append(fragment.function.arguments)
-        if choice.finish_reason:
+        if not isinstance(choice, dict):
+            raise LlmError("bad_response", f"a choice that is not an object: {choice!r:.200}")
+        delta = choice.get("delta") or {}
+        if delta.get("content"):
+            events.append(TextDelta(str(delta["content"])))
+        for fragment in delta.get("tool_calls") or []:
+            index = fragment.get("index")
+            partial = calls.setdefault(index if isinstance(index, int) else len(calls), _PartialToolCall())
+            if fragment.get("id"):
+                partial.id = str(fragment["id"])
+            function = fragment.get("function") or {}
+            if function.get("name"):
+                partial.name += str(function["name"])
+            if function.get("arguments"):
+                partial.arguments.append(str(function["arguments"]))
+        if choice.get("finish_reason"):
             for index in sorted(calls):
                 call = calls[index]
                 if not call.name:
@@ -139,7 +174,7 @@ def _events(chunk: Any, calls: dict[int, _PartialToolCall]) -> list[LlmEvent]:
                     )
                 )
             calls.clear()
-            events.append(LlmFinished(str(choice.finish_reason)))
+            events.append(LlmFinished(str(choice["finish_reason"])))
     # A role-only or usage-only chunk yields nothing and does not count as the first token.
     return events
 
