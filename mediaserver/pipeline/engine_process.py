@@ -11,7 +11,8 @@ at 12 AI calls: slow tick callbacks with little CPU of their own (benchmarks.cap
 process has its own GIL, so `EngineProcess` runs one engine in a child process at the
 configured nice and the loop's process only waits on pipes.
 
-The child (`multiprocessing` "spawn": no copy of the parent's threads or sockets) nices itself,
+The child (`multiprocessing` "spawn": no copy of the parent's threads or sockets) is started by
+a thread at the loop's nice + `nice`, so that it and every thread it makes inherit that nice. It
 builds the engine from its factory ("package.module:function", given the options) and serves
 `lanes` pipes, one thread per lane, so that as many calls run at once as the parent's executor
 has workers (ASR: `[asr] workers`; the engine's model is thread-safe, as it is in process). A
@@ -114,8 +115,7 @@ def _describe(engine: Any) -> dict[str, Any]:
 
 def _serve(spec: EngineSpec, conns: list[Connection]) -> None:
     """The child's main: nice, build, report, then one thread per lane until the parent goes."""
-    if spec.nice > 0:
-        os.nice(spec.nice)  # the whole process: the engine's own threads start below it too
+    # Already at its nice: started by a thread at that nice, every thread here inherits it.
     from mediaserver.pipeline.inference_threads import single_threaded_blas
 
     single_threaded_blas()  # BLAS products stay on the lane that asks (as in process)
@@ -165,6 +165,13 @@ def _picklable(exc: Exception) -> Exception:
         return RuntimeError(repr(exc))
 
 
+def _start_niced(process: multiprocessing.process.BaseProcess, nice: int) -> None:
+    from mediaserver.pipeline.inference_threads import lower_thread_priority
+
+    lower_thread_priority(nice)
+    process.start()
+
+
 class EngineProcess:
     """One engine in a child process, called through `lanes` pipes (blocking, thread-safe)."""
 
@@ -184,7 +191,12 @@ class EngineProcess:
         process = ctx.Process(
             target=_serve, args=(self.spec, [child for _, child in pairs]), name=self.spec.name, daemon=True
         )
-        process.start()
+        # Started from a thread at the loop's nice + `nice`: a new process and all its threads
+        # inherit the nice of the thread that made them (the child's imports start threads
+        # before any code of ours could nice it).
+        starter = threading.Thread(target=_start_niced, args=(process, self.spec.nice), name=f"{self.spec.name}-start")
+        starter.start()
+        starter.join()
         for _, child in pairs:
             child.close()  # the child holds its ends: a dead child reads as EOF here
         first = pairs[0][0]

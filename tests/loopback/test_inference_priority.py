@@ -19,6 +19,7 @@ import pytest
 
 from mediaserver.app import MediaServer, load_ai_engines, load_tts
 from mediaserver.kernel.speech import SpeechSynthesizer
+from mediaserver.pipeline.engine_process import EngineProcess
 from mediaserver.pipeline.inference_threads import MAX_NICE, executor_nices, main_thread_nice, thread_nices
 from mediaserver.settings import load_settings
 
@@ -43,7 +44,7 @@ def _cpu_ticks() -> dict[int, int]:
 
 
 def test_every_inference_thread_runs_below_the_loop() -> None:
-    settings = load_settings(overrides={"performance.inference_nice": NICE})
+    settings = load_settings(overrides={"performance.inference_nice": NICE, "performance.inference_process": False})
     loop_nice = main_thread_nice()
     expected = min(MAX_NICE, loop_nice + NICE)
     before = set(thread_nices())
@@ -76,3 +77,36 @@ def test_every_inference_thread_runs_below_the_loop() -> None:
         detector_worker.shutdown(wait=True)
     finally:
         blocking.shutdown(wait=True)
+
+
+def test_with_inference_in_worker_processes_every_worker_thread_runs_below_the_loop() -> None:
+    """[performance] inference_process (the default): Whisper, Piper and smart-turn each in a
+    worker process whose every thread carries the loop's nice + inference_nice, answering."""
+    settings = load_settings(overrides={"performance.inference_nice": NICE})
+    assert settings.performance.inference_process
+    expected = min(MAX_NICE, main_thread_nice() + NICE)
+    server = MediaServer(settings)
+    blocking = server.blocking
+    try:
+        tts = blocking.submit(load_tts, settings).result()
+        engines = blocking.submit(load_ai_engines, settings, SpeechSynthesizer(tts, blocking), blocking).result()
+        workers = [getattr(engine, "worker", None) for engine in (tts, engines.asr, engines.detector)]
+        assert all(isinstance(w, EngineProcess) for w in workers), workers
+        speech = np.concatenate([chunk.pcm for chunk in tts.synthesize("Please check my order status.")])
+        assert "order" in engines.asr.transcribe(speech[::2].copy()).text.lower()
+        assert engines.detector is not None and 0.0 <= engines.detector.probability(speech[::2].copy()) <= 1.0
+        pids = {w.pid for w in workers if isinstance(w, EngineProcess)}
+        assert len(pids) == 3 and os.getpid() not in pids
+        for pid in pids:
+            nices = {int(task.name): _nice(task) for task in Path(f"/proc/{pid}/task").iterdir()}
+            assert set(nices.values()) == {expected}, (pid, nices)
+        assert main_thread_nice() == expected - NICE or expected == MAX_NICE
+    finally:
+        for worker in workers:
+            if isinstance(worker, EngineProcess):
+                worker.close()
+        blocking.shutdown(wait=True)
+
+
+def _nice(task: Path) -> int:
+    return int((task / "stat").read_text().rpartition(")")[2].split()[16])
