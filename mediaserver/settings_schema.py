@@ -196,7 +196,7 @@ class PerformanceSettings:
     """[performance]: how inference shares the 2 cores with the media clock (issue 16)."""
 
     inference_nice: int = 19  # inference threads run this much below the event loop (0 = same priority)
-    inference_process: bool = True  # ASR, TTS and end-of-turn models in worker processes (no shared GIL)
+    inference_process: bool = False  # ASR, TTS and end-of-turn models in worker processes (engine_process.py)
     partial_asr_per_s: float = 2.5  # partial ASR passes a second, all calls together (0 = no cap)
     tts_cache_mb: float = 16.0  # synthesized short phrases kept (fillers, greetings); 0 = no cache
     tts_cache_max_chars: int = 200  # longer texts are never cached

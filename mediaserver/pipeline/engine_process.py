@@ -1,15 +1,16 @@
-"""Engines in a worker process: inference that shares no GIL with the event loop (issue 16).
+"""Engines in a worker process: inference that shares no GIL and no crash with the event loop.
 
 Theory of operation
 -------------------
 Niced inference threads (inference_threads.py) keep the CPU for the event loop, but not the GIL:
-an inference thread at nice 19 that holds the GIL (Piper's phonemizer, Whisper's feature code,
-any Python between native calls) and is then preempted by the OS — exactly what nice asks for
-when the cores are busy — keeps the loop waiting for the GIL until the scheduler runs that
-thread again, tens of milliseconds on a loaded 2-core box. That is the media ticker's lateness
-at 12 AI calls: slow tick callbacks with little CPU of their own (benchmarks.capacity ai). A
-process has its own GIL, so `EngineProcess` runs one engine in a child process at the
-configured nice and the loop's process only waits on pipes.
+an inference thread at nice 19 that holds the GIL and is preempted by the OS keeps the loop
+waiting until it runs again. `[performance] inference_process` moves each engine into a child
+process instead, which has its own GIL, and a native crash there (onnxruntime, CTranslate2)
+fails one call instead of the server. Measured at 12 AI conversations on the 2-core box
+(`python -m benchmarks.capacity ai --levels 12 --repeats 1`, alternating runs) the media
+ticker's late frames were the same either way (220 / 275 with threads, 221 / 302 with
+processes), while the server process's own CPU fell from 93 % to 26 % of a core: so it is off
+by default, and the lateness that remains is not the GIL's.
 
 The child (`multiprocessing` "spawn": no copy of the parent's threads or sockets) is started by
 a thread at the loop's nice + `nice`, so that it and every thread it makes inherit that nice. It

@@ -80,10 +80,9 @@ def test_every_inference_thread_runs_below_the_loop() -> None:
 
 
 def test_with_inference_in_worker_processes_every_worker_thread_runs_below_the_loop() -> None:
-    """[performance] inference_process (the default): Whisper, Piper and smart-turn each in a
-    worker process whose every thread carries the loop's nice + inference_nice, answering."""
-    settings = load_settings(overrides={"performance.inference_nice": NICE})
-    assert settings.performance.inference_process
+    """[performance] inference_process: Whisper, Piper and smart-turn each in a worker process
+    whose every thread carries the loop's nice + inference_nice, answering."""
+    settings = load_settings(overrides={"performance.inference_nice": NICE, "performance.inference_process": True})
     expected = min(MAX_NICE, main_thread_nice() + NICE)
     server = MediaServer(settings)
     blocking = server.blocking
