@@ -213,6 +213,8 @@ class ScriptedLlmServer:
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         try:
             body = await request.json()
+        except ConnectionResetError:  # the client dropped the request while sending it (a cancelled guess)
+            return web.Response(status=499)
         except json.JSONDecodeError:
             return web.json_response(
                 {"error": {"message": "body is not JSON", "type": "invalid_request_error"}}, status=400
