@@ -38,7 +38,7 @@ from mediaserver.kernel.url_policy import UrlPolicy, guarded_session
 from mediaserver.metrics import Metrics
 from mediaserver.pipeline.asr import PartialBudget, SpeechRecognizer
 from mediaserver.pipeline.end_of_turn import EndOfTurnDetector
-from mediaserver.pipeline.engine_process import EngineProcess
+from mediaserver.pipeline.engine_process import EngineProcess, load_named
 from mediaserver.pipeline.inference_threads import (
     executor_nices,
     inference_executor,
@@ -195,7 +195,6 @@ def load_ai_engines(
     worker the engines' own threads (CTranslate2's) inherit their priority from."""
     from mediaserver.pipeline.engines import AsrOptions, LlmOptions, TurnOptions, load_engine
     from mediaserver.pipeline.engines.openai_asr import transcribers
-    from mediaserver.pipeline.engines.whisper_languages import multilingual
     from mediaserver.pipeline.llm import LlmSettings
     from mediaserver.pipeline.vad import make_confirmer
 
@@ -215,7 +214,7 @@ def load_ai_engines(
             spec = named_spec("end_of_turn", turn, TurnOptions(threads=1), nice=nice, lanes=1)
             detector = RemoteDetector(EngineProcess(spec))
     else:
-        asr = multilingual(load_engine("asr", ai.asr_engine, asr_options))  # ai.languages (whisper_languages.py)
+        asr = load_named(("asr", ai.asr_engine, asr_options))  # wrapped for ai.languages as in a worker
         if turn != "none":
             detector = load_engine("end_of_turn", turn, TurnOptions(threads=1))
     llm = load_engine("llm", ai.llm_engine, LlmOptions(base_url=ai.base_url, api_key=ai.api_key))

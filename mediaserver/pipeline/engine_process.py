@@ -30,14 +30,14 @@ unchanged, from the executor threads that called the engines before. Blocking, l
 
 from __future__ import annotations
 
-import importlib
 import logging
 import multiprocessing
 import os
+import pickle
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -99,9 +99,9 @@ def named_spec(kind: str, name: str, options: Any, *, nice: int, lanes: int) -> 
 
 
 def _build(spec: EngineSpec) -> Any:
-    module, _, function = spec.factory.partition(":")
-    factory: Callable[[Any], Any] = getattr(importlib.import_module(module), function)
-    return factory(spec.options)
+    from mediaserver.pipeline.engines import import_factory
+
+    return import_factory(spec.factory)(spec.options)
 
 
 def _describe(engine: Any) -> dict[str, Any]:
@@ -158,8 +158,6 @@ def _lane(engine: Any, conn: Connection) -> None:
 
 def _picklable(exc: Exception) -> Exception:
     try:
-        import pickle
-
         pickle.dumps(exc)
         return exc
     except Exception:

@@ -36,6 +36,7 @@ __all__ = [
     "TurnOptions",
     "UnknownEngineError",
     "engine_names",
+    "import_factory",
     "load_engine",
     "load_factory",
 ]
@@ -103,8 +104,13 @@ def load_factory(kind: str, name: str) -> Callable[[Any], Any]:
     known = engine_names(kind)
     if name not in known:
         raise UnknownEngineError(f"unknown {kind} engine {name!r} (known: {', '.join(known)})")
-    module, _, function = ENGINES[kind][name].partition(":")
-    factory: Callable[[Any], Any] = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    return import_factory(f"{__name__}.{ENGINES[kind][name]}")
+
+
+def import_factory(path: str) -> Callable[[Any], Any]:
+    """The function `path` names ("package.module:function"), its module imported."""
+    module, _, function = path.partition(":")
+    factory: Callable[[Any], Any] = getattr(importlib.import_module(module), function)
     return factory
 
 

@@ -28,7 +28,6 @@ from typing import Any
 
 import httpx2
 import openai
-import pydantic
 
 from mediaserver.pipeline.engines import LlmOptions
 from mediaserver.pipeline.llm import LlmError, LlmEvent, LlmFinished, LlmSettings, TextDelta, ToolCallRequested
@@ -111,7 +110,7 @@ class OpenAiLanguageModel:
                 raise LlmError("timeout", f"{self.base_url}: {error!r}") from None
             except httpx2.TransportError as error:  # raised mid-stream, e.g. the peer closed the connection
                 raise LlmError("connection", f"{self.base_url}: stream broken: {error}") from None
-            except (json.JSONDecodeError, pydantic.ValidationError, openai.APIError) as error:
+            except (json.JSONDecodeError, openai.APIError) as error:
                 raise LlmError("bad_response", f"{self.base_url}: {error}") from None
             raise LlmError("connection", f"{self.base_url}: stream ended without a finish reason")
         finally:
