@@ -245,6 +245,8 @@ def transcribe(wav_path: str | os.PathLike[str]) -> str:
 # Word matching
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+# Whisper sometimes glues a spoken number to the word before it ("Code 42" -> "code42").
+_LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
 _NUMBER_WORDS = [
     "zero",
     "one",
@@ -273,10 +275,11 @@ _NUMBER_WORDS = [
 def words(text: str) -> list[str]:
     """Lower-case words without punctuation: "The lazy dog's bone!" -> ['the', 'lazy', 'dogs', 'bone'].
 
-    Whisper writes small numbers as digits, so "0".."20" become "zero".."twenty".
+    Whisper writes small numbers as digits, so "0".."20" become "zero".."twenty"; a number glued
+    to a word is split from it ("code42" -> ['code', '42']).
     """
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
-    folded = folded.replace("'", "")
+    folded = _LETTER_DIGIT.sub(" ", folded.replace("'", ""))
     out = []
     for w in _NON_WORD.split(folded):
         if not w:
