@@ -7,7 +7,9 @@ faster with the same word error rate on our test set. So an utterance that fits 
 `window_s` (minus a margin) is padded to exactly `window_s`, encoded, and decoded greedily with
 `generate` and a bounded `max_length` (windows that end close to the speech make tiny.en loop;
 a fixed window with room to spare mostly does not, the bound stops it if it does, and an exact
-repeat of a sentence of two or more words is dropped). The audio starts after 200 ms of silence:
+repeat of a sentence of two or more words is dropped). Words the decoder adds after the audio
+ends (a cut sentence completed from its language model) are dropped by their alignment
+(`_heard_tokens`). The audio starts after 200 ms of silence:
 the kernel's buffer begins at the VAD onset, and tiny.en, which was trained on padded segments,
 loops far less often with a little lead-in ("Yes, that works. Yes, that works."). Longer
 utterances take the stock `transcribe()` path. The window stays fixed on purpose: a window that
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 
 _MARGIN_S = 1.0  # the short window needs room after the speech, or tiny.en repeats itself
 _LEAD_IN = PIPELINE_RATE // 5  # samples of silence before the speech (200 ms)
+_LATE_WORD_S = 0.04  # two alignment steps (20 ms each) before the audio's end
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -137,10 +140,31 @@ class WhisperRecognizer:
             return_scores=True,
         )[0]
         ids = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        ids = self._heard_tokens(ids, encoded, len(audio) / self.sample_rate)
         text = _drop_repeats(self._tokenizer.decode(ids).strip())
         # CT2's score is the sum of log-probs / length (length_penalty 1): an average already.
         score = result.scores[0] if result.scores else -math.inf
         return Recognition(text, _confidence(score) if text else 0.0)
+
+    def _heard_tokens(self, ids: list[int], encoded: Any, audio_s: float) -> list[int]:
+        """`ids` less the words tiny.en went on with after the audio ended.
+
+        On speech cut mid-sentence the decoder completes the sentence from its language model
+        ("Could you please send the invoice to" -> "... to me?"): the caller never said it, and it
+        hides an unfinished turn from the end-of-turn check. Aligned against the whole window
+        (cross-attention DTW, as faster-whisper's word timestamps), such a word starts where the
+        audio has already ended; one that starts within `_LATE_WORD_S` of the end or later is
+        dropped with all that follows. The first word always stays."""
+        if len(ids) < 2:
+            return ids
+        (words,) = self.model.find_alignment(self._tokenizer, [ids], encoded, self._window_frames)
+        kept: list[int] = []
+        for i, word in enumerate(words):
+            spoken = any(c.isalnum() for c in word["word"])
+            if i and spoken and word["start"] >= audio_s - _LATE_WORD_S:
+                break
+            kept.extend(word["tokens"])
+        return kept
 
     def _stock(self, audio: np.ndarray, prompt: str | None, hotwords: str | None) -> Recognition:
         segments, _info = self.model.transcribe(

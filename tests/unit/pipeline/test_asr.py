@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+import soxr
 
 from mediaserver.pipeline.asr import HintRule, Recognition, apply_hint_rules, hotwords_text, parse_hints
 from tests.support.speech import contains_words, words
@@ -123,3 +124,29 @@ def test_decoder_loops_are_collapsed_but_real_repeats_of_one_word_kept() -> None
 def test_short_answer_without_lead_in(recognizer: object, piper_speech: Callable[[str], np.ndarray]) -> None:
     result = recognizer.transcribe(through_pcmu(piper_speech("Yes, that works.")))  # type: ignore[attr-defined]
     assert words(result.text) == ["yes", "that", "works"], result
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("Could you please send the invoice to", "my office instead?"),
+        ("Can you tell me the price of", "the blue jacket?"),
+    ],
+)
+def test_a_sentence_cut_in_the_middle_is_not_completed_by_the_decoder(
+    before: str, after: str, recognizer: object, piper_engine: object
+) -> None:
+    # One synthesis of the whole sentence, cut between two words: the voice is mid-sentence, as a
+    # caller who pauses. tiny.en tends to finish such a sentence ("... invoice to me?"); the words
+    # it adds after the audio ends are dropped, so the text ends on the last word spoken.
+    (chunk,) = list(piper_engine.synthesize(f"{before} {after}"))  # type: ignore[attr-defined]
+    spoken = chunk.words
+    n = len(before.split())
+    assert len(spoken) == len(f"{before} {after}".split())
+    cut = (spoken[n - 1].end + spoken[n].start) // 2
+    head = np.asarray(chunk.pcm[:cut], np.float32)
+    speech = np.clip(soxr.resample(head, chunk.sample_rate, 16000), -32768, 32767).astype(np.int16)
+    pcm = np.concatenate([through_pcmu(speech), np.zeros(960, np.int16)])  # + the 60 ms hangover
+    text = recognizer.transcribe(pcm).text  # type: ignore[attr-defined]
+    assert words(text)[-1] == words(before)[-1], text
+    assert contains_words(text, before, min_fraction=0.8), text
