@@ -550,6 +550,42 @@ def _turns(r: dict[str, Any]) -> list[str]:
     return out
 
 
+def _turn_verdicts(r: dict[str, Any]) -> list[str]:
+    def signals(counts: dict[str, int]) -> str:
+        return f"{counts['1']} / {counts['0']} / {counts['-1']}"
+
+    rows = [
+        [
+            voice,
+            s["n"]["whole"],
+            s["n"]["paused"],
+            s["model_auc"]["250ms"],
+            s["model_auc"]["500ms"],
+            signals(s["text_signal"]["whole"]),
+            signals(s["text_signal"]["paused"]),
+        ]
+        for voice, s in r["summary"].items()
+    ]
+    return [
+        f"**End-of-turn signals on the turn benchmark's utterances** (`python -m benchmarks.turn_verdicts`; "
+        f"{_commit(r)}; no server, PCMU round trip). Model AUC: {r['definitions']['model_auc']}. Text: "
+        f"{r['definitions']['text_signal']}.",
+        "",
+        *_table(
+            [
+                "voice",
+                "whole n",
+                "paused n",
+                "model AUC 250 ms",
+                "model AUC 500 ms",
+                "whole: text +1 / 0 / -1",
+                "paused: text +1 / 0 / -1",
+            ],
+            rows,
+        ),
+    ]
+
+
 def _soak(r: dict[str, Any]) -> list[str]:
     c, wire, mem = r["config"], r["late_frames_at_wire"], r["memory"]
     calls = r.get("calls", {})
@@ -649,6 +685,7 @@ def _asr_contention(r: dict[str, Any]) -> list[str]:
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "asr_contention": _asr_contention,
     "turns": _turns,
+    "turn_verdicts": _turn_verdicts,
     "soak": _soak,
     "floods": _floods,
     "asr": _asr,

@@ -196,3 +196,22 @@ def test_report_renders_the_media_path_per_frame_and_a_result_without_it(tmp_pat
     text = report.render(tmp_path)
     assert "6.9 µs when nobody listens to the caller, 12.5 µs when a tap does" in text
     assert "| stream |" not in text  # not mistaken for a codec row
+
+
+def test_report_renders_the_turn_verdicts_per_voice(tmp_path: Path) -> None:
+    summary = {
+        "n": {"whole": 3, "paused": 2},
+        "model_auc": {"250ms": 0.4, "500ms": 0.25},
+        "text_signal": {"whole": {"1": 2, "0": 1, "-1": 0}, "paused": {"1": 0, "0": 1, "-1": 1}},
+    }
+    result = {
+        "benchmark": "turn_verdicts",
+        "commit": "abc1234",
+        "cpu_model": "X",
+        "definitions": {"model_auc": "AUC", "text_signal": "signals"},
+        "summary": {"piper": summary, "all": summary},
+    }
+    (tmp_path / "turn_verdicts.json").write_text(json.dumps(result))
+    text = report.render(tmp_path)
+    assert "| all | 3 | 2 | 0.4 | 0.25 | 2 / 1 / 0 | 0 / 1 / 1 |" in text
+    assert "commit abc1234" in text
