@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -41,6 +42,7 @@ from mediaserver.pipeline.end_of_turn import EndOfTurnDetector
 from mediaserver.pipeline.engine_process import EngineProcess, load_named
 from mediaserver.pipeline.inference_threads import (
     executor_nices,
+    favour_the_loop,
     inference_executor,
     main_thread_nice,
     single_threaded_blas,
@@ -152,7 +154,13 @@ def load_tts(settings: Settings) -> TtsEngine:
     if perf.inference_process:  # two lanes: the engine executor's two workers synthesize at once
         from mediaserver.pipeline.engine_process import RemoteTts, named_spec
 
-        return RemoteTts(EngineProcess(named_spec("tts", tts.engine, options, nice=perf.inference_nice, lanes=2)))
+        return RemoteTts(
+            EngineProcess(
+                named_spec(
+                    "tts", tts.engine, options, nice=perf.inference_nice, lanes=2, idle=perf.inference_sched_idle
+                )
+            )
+        )
     return load_engine("tts", tts.engine, options)
 
 
@@ -208,10 +216,11 @@ def load_ai_engines(
     if perf.inference_process:  # engine_process.py: a lane per worker thread that calls the engine
         from mediaserver.pipeline.engine_process import RemoteDetector, named_spec, remote_recognizer
 
-        nice, lanes = perf.inference_nice, ai.asr_workers
-        asr = remote_recognizer(EngineProcess(named_spec("asr", ai.asr_engine, asr_options, nice=nice, lanes=lanes)))
+        nice, lanes, idle = perf.inference_nice, ai.asr_workers, perf.inference_sched_idle
+        asr_spec = named_spec("asr", ai.asr_engine, asr_options, nice=nice, lanes=lanes, idle=idle)
+        asr = remote_recognizer(EngineProcess(asr_spec))
         if turn != "none":
-            spec = named_spec("end_of_turn", turn, TurnOptions(threads=1), nice=nice, lanes=1)
+            spec = named_spec("end_of_turn", turn, TurnOptions(threads=1), nice=nice, lanes=1, idle=idle)
             detector = RemoteDetector(EngineProcess(spec))
     else:
         asr = load_named(("asr", ai.asr_engine, asr_options))  # wrapped for ai.languages as in a worker
@@ -255,12 +264,14 @@ def load_ai_engines(
         # so checks from all calls wait in its queue, one inference at a time.
         detector_executor=None
         if detector is None
-        else inference_executor(1, "turn-detector", settings.performance.inference_nice),
+        else inference_executor(1, "turn-detector", perf.inference_nice, idle_policy=perf.inference_sched_idle),
         partial_budget=partial_budget or PartialBudget(MonotonicClock(), settings.performance.partial_asr_per_s),
         # [asr] workers transcriptions at once, each on its own thread and model replica, finals
         # first: a final never waits behind a partial, nor a TTS clause behind either.
         asr_slots=AsrSlots(ai.asr_workers),
-        asr_executor=inference_executor(ai.asr_workers, "asr", settings.performance.inference_nice),
+        asr_executor=inference_executor(
+            ai.asr_workers, "asr", perf.inference_nice, idle_policy=perf.inference_sched_idle
+        ),
     )
 
 
@@ -271,7 +282,7 @@ class MediaServer:
         # Inference is CPU-bound; more threads than cores only adds queueing (docs/costs.md §7).
         # Its workers run [performance] inference_nice below the loop: the media clock comes first.
         perf = settings.performance
-        self.blocking = inference_executor(2, "engine", perf.inference_nice)
+        self.blocking = inference_executor(2, "engine", perf.inference_nice, idle_policy=perf.inference_sched_idle)
         # numpy's OpenBLAS pool was started by the main thread, at the loop's priority: keep the
         # engines' matrix products (Whisper's mel filterbank) on their own niced workers instead.
         self.blas = single_threaded_blas() if perf.inference_nice else []
@@ -296,6 +307,7 @@ class MediaServer:
         self._metrics_listener: Listener | None = None
         self.telemetry: Telemetry | None = None  # [telemetry] otlp_endpoint: turn traces
         self._telemetry_listener: Listener | None = None
+        self._unfavour_loop: Callable[[], None] = lambda: None  # the loop's scheduling, back as before start
 
     async def start(self) -> None:
         settings = self.settings
@@ -303,11 +315,16 @@ class MediaServer:
         telemetry = self.telemetry = start_telemetry(settings)  # first: a missing SDK fails at once
         if telemetry is not None:  # every call's events, like /metrics: one trace per caller turn
             self._telemetry_listener = self.events.listen(lambda e: telemetry.observe(e.call_id, e.data), kinds=[LOG])
+        perf = settings.performance  # this runs on the loop's thread, whose scheduling it sets
+        loop_policy, self._unfavour_loop = favour_the_loop(perf.loop_realtime_priority, perf.gil_switch_ms)
         if self._tts is None:
             self._tts = await loop.run_in_executor(self.blocking, load_tts, settings)
         log.info(
             "inference priority",
             extra={
+                "loop_policy": loop_policy,
+                "gil_switch_ms": perf.gil_switch_ms,
+                "inference_sched_idle": perf.inference_sched_idle,
                 "inference_nice": settings.performance.inference_nice,
                 "loop_nice": main_thread_nice(),
                 "engine_worker_nices": executor_nices(self.blocking),
@@ -486,6 +503,7 @@ class MediaServer:
         if self._http_session:
             await self._http_session.close()
         self.blocking.shutdown(wait=False, cancel_futures=True)
+        self._unfavour_loop()
         if self.telemetry is not None:
             await asyncio.to_thread(self.telemetry.shutdown)  # flushes the last spans to the collector
         engines = self._ai_engines

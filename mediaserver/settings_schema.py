@@ -196,6 +196,9 @@ class PerformanceSettings:
     """[performance]: how inference shares the 2 cores with the media clock (issue 16)."""
 
     inference_nice: int = 19  # inference threads run this much below the event loop (0 = same priority)
+    inference_sched_idle: bool = True  # inference threads on SCHED_IDLE: a waking loop thread preempts them at once
+    loop_realtime_priority: int = 10  # 1-99: the event-loop thread on SCHED_FIFO (CAP_SYS_NICE or rtprio); 0 = normal
+    gil_switch_ms: float = 1.0  # the GIL switch interval: how long the loop may wait on a worker's Python
     inference_process: bool = False  # ASR, TTS and end-of-turn models in worker processes (engine_process.py)
     partial_asr_per_s: float = 2.5  # partial ASR passes a second, all calls together (0 = no cap)
     tts_cache_mb: float = 16.0  # synthesized short phrases kept (fillers, greetings); 0 = no cache
@@ -457,6 +460,9 @@ SCHEMA = _section(
         default={},
         table=_section(
             inference_nice=Field("int", default=PerformanceSettings.inference_nice, lo=0, hi=19),
+            inference_sched_idle=Field("bool", default=PerformanceSettings.inference_sched_idle),
+            loop_realtime_priority=Field("int", default=PerformanceSettings.loop_realtime_priority, lo=0, hi=99),
+            gil_switch_ms=Field("num", default=PerformanceSettings.gil_switch_ms, lo=0.1, hi=100.0),
             inference_process=Field("bool", default=PerformanceSettings.inference_process),
             partial_asr_per_s=Field("num", default=PerformanceSettings.partial_asr_per_s, lo=0.0, hi=100.0),
             tts_cache_mb=Field("num", default=PerformanceSettings.tts_cache_mb, lo=0.0, hi=4096.0),

@@ -77,6 +77,7 @@ class EngineSpec:
     nice: int = 0
     lanes: int = 1
     name: str = "engine"
+    idle: bool = False  # SCHED_IDLE too ([performance] inference_sched_idle), inherited like the nice
 
 
 def load_named(row: tuple[str, str, Any]) -> Any:
@@ -93,9 +94,10 @@ def load_named(row: tuple[str, str, Any]) -> Any:
     return engine
 
 
-def named_spec(kind: str, name: str, options: Any, *, nice: int, lanes: int) -> EngineSpec:
+def named_spec(kind: str, name: str, options: Any, *, nice: int, lanes: int, idle: bool = False) -> EngineSpec:
     """The spec of engine `name` of `kind` (the `ENGINES` table) in a worker."""
-    return EngineSpec(f"{__name__}:load_named", (kind, name, options), nice=nice, lanes=lanes, name=f"{kind}-{name}")
+    row = (kind, name, options)
+    return EngineSpec(f"{__name__}:load_named", row, nice=nice, lanes=lanes, name=f"{kind}-{name}", idle=idle)
 
 
 def _build(spec: EngineSpec) -> Any:
@@ -164,10 +166,10 @@ def _picklable(exc: Exception) -> Exception:
         return RuntimeError(repr(exc))
 
 
-def _start_niced(process: multiprocessing.process.BaseProcess, nice: int) -> None:
+def _start_niced(process: multiprocessing.process.BaseProcess, nice: int, idle: bool) -> None:
     from mediaserver.pipeline.inference_threads import lower_thread_priority
 
-    lower_thread_priority(nice)
+    lower_thread_priority(nice, idle)
     process.start()
 
 
@@ -193,7 +195,9 @@ class EngineProcess:
         # Started from a thread at the loop's nice + `nice`: a new process and all its threads
         # inherit the nice of the thread that made them (the child's imports start threads
         # before any code of ours could nice it).
-        starter = threading.Thread(target=_start_niced, args=(process, self.spec.nice), name=f"{self.spec.name}-start")
+        starter = threading.Thread(
+            target=_start_niced, args=(process, self.spec.nice, self.spec.idle), name=f"{self.spec.name}-start"
+        )
         starter.start()
         starter.join()
         for _, child in pairs:

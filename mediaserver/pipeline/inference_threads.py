@@ -23,6 +23,17 @@ BLAS call on its calling thread instead (the products here are small; a pool buy
 `thread_nices` reads every thread's nice from /proc so tests and the startup log can check that
 this held.
 
+Nice alone leaves the loop waiting: measured in the server at 12 AI conversations, its thread
+spent ~5 % of the wall clock on a run queue and was preempted ~330 times a second (schedstat),
+since the kernel's EEVDF scheduler still gives a niced thread a full time slice once its turn
+comes. `idle_policy` ([performance] inference_sched_idle, on by default) also moves the workers
+to SCHED_IDLE, which a waking normal thread preempts at once: the ticker's late frames at 12
+conversations went from 178-291 to 42-117 (`python -m benchmarks.capacity ai --levels 12`,
+alternating runs). `favour_the_loop` ([performance] loop_realtime_priority, gil_switch_ms)
+goes further where the process may: the loop thread on SCHED_FIFO preempts every normal
+thread, the load generator of a benchmark or an LLM server on the same box included (15-20
+late frames), and a 1 ms GIL switch interval shortens its waits for the GIL (4-8).
+
 Raising a nice value needs no privilege; lowering it back does, so a worker never tries. Where
 the OS has no per-thread priority (not Linux), the workers run at the loop's priority and
 `lower_thread_priority` says so once in the log.
@@ -30,16 +41,20 @@ the OS has no per-thread priority (not Linux), the workers run at the loop's pri
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
+import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 __all__ = [
     "MAX_NICE",
     "executor_nices",
+    "favour_the_loop",
     "inference_executor",
     "lower_thread_priority",
     "main_thread_nice",
@@ -86,6 +101,39 @@ def lower_thread_priority(nice: int, idle_policy: bool = False) -> int:
             _warned = True
             log.warning("inference threads keep the event loop's priority: %s", error)
         return 0
+
+
+def favour_the_loop(realtime_priority: int, switch_ms: float) -> tuple[str, Callable[[], None]]:
+    """Run on the event loop's thread: put it on SCHED_FIFO at `realtime_priority` (1-99; 0 leaves
+    its policy) and set the GIL switch interval to `switch_ms`. Returns the policy it runs with
+    (for the startup log) and an undo, for a server stopped inside a longer-lived process (tests).
+
+    SCHED_FIFO needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least the priority (Docker:
+    `ulimits: rtprio`); without either the loop stays on the normal policy, said in the log.
+    SCHED_RESET_ON_FORK: a thread the loop starts (every executor's workers are started lazily,
+    from the loop) begins on the normal policy at nice 0, so only this thread is real-time. A
+    shorter switch interval bounds how long the loop waits for the GIL when a worker thread's
+    Python holds it (the default is 5 ms, a quarter of a frame).
+    """
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(switch_ms / 1000.0)
+    policy = "normal"
+    restore: Callable[[], None] = lambda: None  # noqa: E731 - the undo of "nothing changed"
+    if realtime_priority > 0:
+        try:
+            before, params = os.sched_getscheduler(0), os.sched_getparam(0)
+            os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(realtime_priority))
+            policy = f"fifo {realtime_priority}"
+            restore = lambda: os.sched_setscheduler(0, before, params)  # noqa: E731
+        except (AttributeError, OSError) as error:  # no privilege, or not Linux
+            log.warning("the event loop keeps the normal scheduling policy: %s", error)
+
+    def undo() -> None:
+        sys.setswitchinterval(interval)
+        with contextlib.suppress(OSError):
+            restore()
+
+    return policy, undo
 
 
 # OpenBLAS's thread-count setter under the names numpy's and scipy's builds and plain OpenBLAS give it.

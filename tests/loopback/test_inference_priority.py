@@ -67,6 +67,8 @@ def test_every_inference_thread_runs_below_the_loop() -> None:
 
         assert len(new) >= 3, new  # 2 engine workers or 1 + CTranslate2's, and the turn detector's
         assert set(new.values()) == {expected}, new
+        # ... and on SCHED_IDLE ([performance] inference_sched_idle, on by default), engine threads too
+        assert {os.sched_getscheduler(tid) for tid in new} == {os.SCHED_IDLE}, new
         assert all(nices[tid][1] == expected for tid in spent - {os.getpid()} if tid in nices), (spent, nices, before)
         assert spent & set(new), "no new thread did the inference"
         assert main == loop_nice  # the loop's thread keeps its priority

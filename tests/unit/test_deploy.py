@@ -157,3 +157,12 @@ def test_grafana_is_provisioned_with_the_prometheus_datasource_and_the_dashboard
     ini = (grafana["/etc/grafana/grafana.ini"]).read_text()
     home = re.search(r"^default_home_dashboard_path = (.+)$", ini, re.M)
     assert home is not None and home.group(1) == provider["options"]["path"] + "/mediaserver.json"
+
+
+def test_every_server_instance_may_run_its_event_loop_at_the_configured_realtime_priority() -> None:
+    from mediaserver.settings import load_settings
+
+    wanted = load_settings().performance.loop_realtime_priority
+    servers = [s for name, s in compose()["services"].items() if name.startswith("mediaserver")]
+    assert servers and wanted > 0
+    assert all(s["ulimits"]["rtprio"] >= wanted for s in servers)  # the image runs as a user, not root
