@@ -21,6 +21,8 @@ disconnect and can stop generating.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -50,6 +52,11 @@ class OpenAiLanguageModel:
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "none", default_headers=default_headers, max_retries=0
         )
+        # The SDK imports its chat resources on first use (~35 ms): here, on the thread that
+        # loads the engines, not on the event loop in the middle of the first call's reply.
+        self._completions = self._client.chat.completions
+        with contextlib.suppress(ImportError):  # and the HTTP client's anyio backend (~11 ms), likewise
+            importlib.import_module("anyio._backends._asyncio")
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -73,7 +80,7 @@ class OpenAiLanguageModel:
         try:
             try:
                 async with asyncio.timeout_at(first_deadline):
-                    response = await self._client.chat.completions.with_streaming_response.create(
+                    response = await self._completions.with_streaming_response.create(
                         model=settings.model,
                         messages=[],
                         stream=True,

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from mediaserver.clock import ManualClock
-from mediaserver.kernel.tick import FRAME_NS, MediaTicker
+from mediaserver.kernel.tick import FRAME_NS, PERCENTILE_WINDOW, MediaTicker
 
 MS = 1_000_000
 
@@ -196,3 +196,17 @@ async def test_an_overloaded_ticker_still_yields_to_the_loop_between_wakeups() -
     await asyncio.gather(task, return_exceptions=True)
     # Other tasks ran while the ticker was behind, not only once it had caught up.
     assert any(0 < n < 200 for n in seen)
+
+
+def test_the_percentile_reads_only_the_newest_wakeups_of_each_phase() -> None:
+    ticker = MediaTicker(ManualClock())
+    phases = ticker.stats._phases
+    share = PERCENTILE_WINDOW // len(phases)
+    for s in phases:
+        for _ in range(share):
+            s.record(50 * MS)  # old and very late: beyond the window once newer ones come
+        for _ in range(share):
+            s.record(1 * MS)
+    assert ticker.stats.percentile(100) == 1.0
+    phases[0].record(9 * MS)
+    assert ticker.stats.percentile(100) == 9.0
