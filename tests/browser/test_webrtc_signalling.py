@@ -45,11 +45,17 @@ def wait_idle(server: ServerProcess, timeout: float = 10.0) -> None:
         time.sleep(0.1)
 
 
-def call_record(server: ServerProcess, call_id: str, event: str) -> dict[str, Any]:
-    for entry in server.records(call_id):
-        if entry.get("event") == event:
-            return entry
-    raise AssertionError(f"{event} not logged for {call_id}")
+def call_record(server: ServerProcess, call_id: str, event: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The call's first `event` record; waits for it, since the server's log reaches this process
+    through a pipe and a reader thread, a moment after the HTTP answer that followed it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for entry in server.records(call_id):
+            if entry.get("event") == event:
+                return entry
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{event} not logged for {call_id}")
+        time.sleep(0.05)
 
 
 @pytest.mark.slow
