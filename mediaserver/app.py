@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -16,16 +15,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from mediaserver.agents.ai.asr_slots import AsrSlots
-from mediaserver.agents.ai.config import AiSessionConfig
-from mediaserver.agents.ai.controls import NoVoices, VoiceCatalog
-from mediaserver.agents.ai.conversations import ConversationStore
-from mediaserver.agents.ai.languages import VoiceTable
 from mediaserver.agents.ai.runner import LoopLagMonitor, SessionRunner
 from mediaserver.agents.ai.session import AiEngines
 from mediaserver.agents.sidecar import SidecarManager
 from mediaserver.agents.sidecar.legs import ObservedDialer
 from mediaserver.clock import MonotonicClock
+from mediaserver.engine_loading import inference_pool, listening_vad, load_ai_engines, load_tts
 from mediaserver.kernel.admission import Admission, AdmissionLimits, AdmittedAiRunner, load_overflow
 from mediaserver.kernel.agent import AgentRegistry
 from mediaserver.kernel.eventbus import LOG, EventBus, Listener
@@ -38,18 +33,15 @@ from mediaserver.kernel.tick import MediaTicker
 from mediaserver.kernel.url_policy import UrlPolicy, guarded_session
 from mediaserver.metrics import Metrics
 from mediaserver.pipeline.asr import PartialBudget, SpeechRecognizer
-from mediaserver.pipeline.end_of_turn import EndOfTurnDetector
-from mediaserver.pipeline.engine_process import EngineProcess, load_named
+from mediaserver.pipeline.engine_process import EngineProcess
 from mediaserver.pipeline.inference_threads import (
     executor_nices,
     favour_the_loop,
-    inference_executor,
     main_thread_nice,
     single_threaded_blas,
 )
 from mediaserver.pipeline.tts import TtsEngine
 from mediaserver.pipeline.tts_cache import TtsCache
-from mediaserver.pipeline.vad import VoiceActivityDetector
 from mediaserver.settings import Settings
 from mediaserver.signaling.control import control_routes
 from mediaserver.signaling.http import build_http_app, metrics_mount
@@ -69,15 +61,6 @@ DRAIN_TIMEOUT_S = float(os.environ.get("MS_DRAIN_TIMEOUT_S", "290"))
 
 class StartupError(RuntimeError):
     """The server cannot start (a port is taken, a model is missing); the message says which."""
-
-
-def listening_vad() -> VoiceActivityDetector:
-    """The VAD of a call leg's audio front end, shared by every listener on the leg (the ai verb,
-    the sidecar): webrtcvad at its most aggressive, with no energy floor of its own, since each
-    listener applies its own floor to the level the front end measures."""
-    from mediaserver.pipeline.vad import make_vad
-
-    return make_vad(3, -90.0)
 
 
 def sip_options(settings: Settings) -> SipOptions:
@@ -144,135 +127,12 @@ def overflow_document(settings: Settings) -> dict[str, Any] | None:
         raise StartupError(f"admission.overflow: {exc}") from exc
 
 
-def load_tts(settings: Settings) -> TtsEngine:
-    """The engine [tts] engine names (blocking: loads the voice)."""
-    from mediaserver.pipeline.engines import TtsOptions, load_engine
-
-    tts = settings.tts
-    options = TtsOptions(model=tts.model, threads=tts.threads)
-    perf = settings.performance
-    if perf.inference_process:  # two lanes: the engine executor's two workers synthesize at once
-        from mediaserver.pipeline.engine_process import RemoteTts, named_spec
-
-        return RemoteTts(
-            EngineProcess(
-                named_spec(
-                    "tts", tts.engine, options, nice=perf.inference_nice, lanes=2, idle=perf.inference_sched_idle
-                )
-            )
-        )
-    return load_engine("tts", tts.engine, options)
-
-
-def ai_voices(settings: Settings) -> VoiceCatalog:
-    """SWAIG change_voice's catalog: the Piper voices beside [tts] model (none for other engines)."""
-    if settings.tts.engine != "piper":
-        return NoVoices()
-    from mediaserver.pipeline.engines import TtsOptions
-    from mediaserver.pipeline.engines.piper_tts import voices
-
-    return voices(TtsOptions(model=settings.tts.model, threads=settings.tts.threads))
-
-
-def language_voices(settings: Settings, beside: VoiceCatalog, bundled: TtsEngine) -> VoiceCatalog:
-    """[tts.voices] (name -> Piper file) before the catalog `beside`; "default" = the bundled voice."""
-    if settings.tts.engine != "piper":
-        return beside
-    from mediaserver.pipeline.engines.piper_tts import PiperTts
-
-    threads = settings.tts.threads
-    files = {name: str(path) for name, path in settings.tts.voices.items()}
-    return VoiceTable(files, lambda path: PiperTts(model_path=path, threads=threads), beside, bundled)
-
-
 def running_tasks() -> int:
     """asyncio tasks alive in the running loop; 0 when read outside one (a test rendering /metrics)."""
     try:
         return len(asyncio.all_tasks(asyncio.get_running_loop()))
     except RuntimeError:
         return 0
-
-
-def load_ai_engines(
-    settings: Settings,
-    synthesizer: SpeechSynthesizer,
-    blocking: ThreadPoolExecutor,
-    partial_budget: PartialBudget | None = None,
-) -> AiEngines:
-    """The ai verb's engines (blocking: loads the ASR model); run in the executor, whose niced
-    worker the engines' own threads (CTranslate2's) inherit their priority from."""
-    from mediaserver.pipeline.engines import AsrOptions, LlmOptions, TurnOptions, load_engine
-    from mediaserver.pipeline.engines.openai_asr import transcribers
-    from mediaserver.pipeline.llm import LlmSettings
-    from mediaserver.pipeline.vad import make_confirmer
-
-    ai, perf = settings.ai, settings.performance
-    asr_options = AsrOptions(
-        model=ai.asr_model, window_s=ai.asr_window_s, threads=ai.asr_threads, workers=ai.asr_workers
-    )
-    turn = ai.end_of_turn_engine  # [end_of_turn] engine (smart-turn v3.2 by default); "none": fixed silence
-    asr: SpeechRecognizer
-    detector: EndOfTurnDetector | None = None
-    if perf.inference_process:  # engine_process.py: a lane per worker thread that calls the engine
-        from mediaserver.pipeline.engine_process import RemoteDetector, named_spec, remote_recognizer
-
-        nice, lanes, idle = perf.inference_nice, ai.asr_workers, perf.inference_sched_idle
-        asr_spec = named_spec("asr", ai.asr_engine, asr_options, nice=nice, lanes=lanes, idle=idle)
-        asr = remote_recognizer(EngineProcess(asr_spec))
-        if turn != "none":
-            spec = named_spec("end_of_turn", turn, TurnOptions(threads=1), nice=nice, lanes=1, idle=idle)
-            detector = RemoteDetector(EngineProcess(spec))
-    else:
-        asr = load_named(("asr", ai.asr_engine, asr_options))  # wrapped for ai.languages as in a worker
-        if turn != "none":
-            detector = load_engine("end_of_turn", turn, TurnOptions(threads=1))
-    llm = load_engine("llm", ai.llm_engine, LlmOptions(base_url=ai.base_url, api_key=ai.api_key))
-    make_confirmer()  # loads the shared silero model once, here, rather than on the first call
-    voices = ai_voices(settings)  # what SWAIG change_voice may pick
-    voices = language_voices(settings, voices, synthesizer.engine)  # ai.languages[].voice: [tts.voices] first
-
-    def llm_settings(config: AiSessionConfig) -> LlmSettings:
-        return LlmSettings(
-            model=config.model or ai.model,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            max_tokens=config.max_tokens,
-            presence_penalty=config.presence_penalty,
-            frequency_penalty=config.frequency_penalty,
-            timeout_s=ai.timeout_s,
-            first_token_timeout_s=ai.first_token_timeout_s,
-        )
-
-    return AiEngines(
-        vad=listening_vad,
-        asr=asr,
-        llm=llm,
-        tts=synthesizer,
-        blocking=blocking,
-        confirmer=make_confirmer,
-        llm_settings=llm_settings,
-        far_end_delay_ms=ai.far_end_delay_ms,
-        first_token_timeout_s=ai.first_token_timeout_s,
-        detector=detector,
-        voices=voices,
-        # params.openai_asr_engine: the [llm] endpoint's /audio/transcriptions, per model asked for
-        remote_asr=transcribers(LlmOptions(base_url=ai.base_url, api_key=ai.api_key)),
-        conversations=ConversationStore(settings.swml.conversations_dir),  # params.conversation_id
-        # The detector's own worker, beside the 2 engine workers: a check (~0.25 s of a core)
-        # never queues in front of an ASR final or a TTS clause. One thread for every call: on 2
-        # cores a second concurrent inference would only slow the ASR and TTS already running,
-        # so checks from all calls wait in its queue, one inference at a time.
-        detector_executor=None
-        if detector is None
-        else inference_executor(1, "turn-detector", perf.inference_nice, idle_policy=perf.inference_sched_idle),
-        partial_budget=partial_budget or PartialBudget(MonotonicClock(), settings.performance.partial_asr_per_s),
-        # [asr] workers transcriptions at once, each on its own thread and model replica, finals
-        # first: a final never waits behind a partial, nor a TTS clause behind either.
-        asr_slots=AsrSlots(ai.asr_workers),
-        asr_executor=inference_executor(
-            ai.asr_workers, "asr", perf.inference_nice, idle_policy=perf.inference_sched_idle
-        ),
-    )
 
 
 class MediaServer:
@@ -282,7 +142,7 @@ class MediaServer:
         # Inference is CPU-bound; more threads than cores only adds queueing (docs/costs.md §7).
         # Its workers run [performance] inference_nice below the loop: the media clock comes first.
         perf = settings.performance
-        self.blocking = inference_executor(2, "engine", perf.inference_nice, idle_policy=perf.inference_sched_idle)
+        self.blocking = inference_pool(perf, 2, "engine")
         # numpy's OpenBLAS pool was started by the main thread, at the loop's priority: keep the
         # engines' matrix products (Whisper's mel filterbank) on their own niced workers instead.
         self.blas = single_threaded_blas() if perf.inference_nice else []
@@ -325,7 +185,7 @@ class MediaServer:
                 "loop_policy": loop_policy,
                 "gil_switch_ms": perf.gil_switch_ms,
                 "inference_sched_idle": perf.inference_sched_idle,
-                "inference_nice": settings.performance.inference_nice,
+                "inference_nice": perf.inference_nice,
                 "loop_nice": main_thread_nice(),
                 "engine_worker_nices": executor_nices(self.blocking),
                 "blas_single_threaded": ", ".join(self.blas) or "no",

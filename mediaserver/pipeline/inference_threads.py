@@ -13,7 +13,7 @@ the default ([performance] inference_nice).
 `inference_executor` builds a `ThreadPoolExecutor` whose `initializer` lowers each worker's
 priority to the main thread's nice plus `nice` (capped at 19). The engines' own threads are
 covered by inheritance: a new Linux thread starts with the nice of the thread that created it,
-so every engine is loaded inside such a worker (app.py: `load_tts`, `load_ai_engines`), and the
+so every engine is loaded inside such a worker (engine_loading.py: `load_tts`, `load_ai_engines`), and the
 threads CTranslate2 (its replica worker) and onnxruntime (intra-op pools when threads > 1)
 spawn while loading are niced too. With one intra-op thread onnxruntime runs on the calling
 (niced) worker itself. One pool escapes inheritance: numpy's OpenBLAS starts its worker threads

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mediaserver.app import MediaServer, load_ai_engines, load_tts
+from mediaserver.app import MediaServer
+from mediaserver.engine_loading import load_ai_engines, load_tts
 from mediaserver.kernel.speech import SpeechSynthesizer
 from mediaserver.pipeline.engine_process import EngineProcess
 from mediaserver.pipeline.inference_threads import MAX_NICE, executor_nices, main_thread_nice, thread_nices

@@ -272,7 +272,7 @@ async def stdin_lines(stream: TextIO | None = None) -> AsyncIterator[str]:
 
 
 def _llm_settings(options: ChatOptions, config: AiSessionConfig) -> LlmSettings:
-    """As the app's: the document's model and knobs over [llm]'s (app.py, load_ai_engines)."""
+    """As the app's: the document's model and knobs over [llm]'s (engine_loading.py, load_ai_engines)."""
     return LlmSettings(
         model=config.model or options.model,
         temperature=config.temperature,
