@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -82,7 +83,10 @@ class ServerProcess:
             try:
                 self.get("/health")
                 self._ready.set()
-            except OSError:
+            except (OSError, http.client.HTTPException):
+                # HTTPException: before the server listens, the poll's own ephemeral port can be
+                # the free port picked for it, and TCP then connects the socket to itself (a
+                # "BadStatusLine: GET /health" echo); the next poll tries again.
                 pass
         if not self._ready.is_set() or self.proc.poll() is not None:
             self.stop()

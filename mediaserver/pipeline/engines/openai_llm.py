@@ -1,35 +1,41 @@
 """`LanguageModel` over any OpenAI-compatible chat completions endpoint (OpenAI, Ollama, vLLM,
-llama.cpp server), streaming, through `openai.AsyncOpenAI` (its HTTP client, auth and errors; the chunks parsed here).
+llama.cpp server), streaming, over aiohttp (the server's HTTP client elsewhere too).
 
-Theory of operation: one client (one HTTP connection pool) per base URL, shared by all calls.
-`stream()` sends one streaming request and turns the server-sent chunks into `LlmEvent`s: text
-deltas at once, tool calls accumulated by their `index` (id and name come in the first fragment,
-arguments in many) and emitted complete when the finish reason arrives, then `LlmFinished`.
+Theory of operation: one HTTP session (one connection pool) per base URL, shared by all calls,
+opened on the first request on the loop that makes it. `stream()` sends one streaming request
+(`POST {base_url}/chat/completions`, bearer key, `stream: true`) and turns the server-sent chunks
+into `LlmEvent`s: text deltas at once, tool calls accumulated by their `index` (id and name come
+in the first fragment, arguments in many) and emitted complete when the finish reason arrives,
+then `LlmFinished`.
 
-Timeouts are enforced here, per chunk, rather than by the HTTP client's read timeout, because
-the two that matter are end-to-end: no meaningful chunk (text, tool call or finish) within
+Why not the `openai` SDK (it still serves `openai_asr`): every reply's request is built on the
+media loop, and the SDK's first step of one (request options, its HTTP client's models, an
+anyio task group) took 1.0 ms of CPU at the median where this engine's takes 0.16 ms
+(`python -m benchmarks.llm_request_cost`, 30 requests each). benchmarks.capacity ai found those
+steps behind most of the ticker's last late frames at 12 AI calls. The SDK's request transform
+and its typed chunks were already bypassed (plain JSON both ways), so the wire is the same.
+
+Timeouts are enforced here, per chunk, rather than by the HTTP client, because the two that
+matter are end-to-end: no meaningful chunk (text, tool call or finish) within
 `first_token_timeout_s` of sending, or the whole reply past `timeout_s`. Each wait for the next
 chunk runs under `asyncio.timeout_at`, never around a `yield`, so the consumer's own time between
-events is not charged to the model. The client does no retries (`max_retries=0`): on a call, a
-retry after a timeout only adds dead air; the kernel speaks a recovery phrase instead.
+events is not charged to the model. Nothing is retried: on a call, a retry after a timeout only
+adds dead air; the kernel speaks a recovery phrase instead.
 
-Every way out (end of stream, error, `aclose()`, cancellation of the consuming task) goes
-through `finally: await stream.close()`, which closes the HTTP response, so the server sees the
-disconnect and can stop generating.
+Every way out before the finish (error, `aclose()`, cancellation of the consuming task) closes
+the HTTP connection (`finally: response.close()`), so the server sees the disconnect and can
+stop generating.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2
-import openai
+import aiohttp
 
 from mediaserver.pipeline.engines import LlmOptions
 from mediaserver.pipeline.llm import LlmError, LlmEvent, LlmFinished, LlmSettings, TextDelta, ToolCallRequested
@@ -49,17 +55,23 @@ class OpenAiLanguageModel:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"LLM base_url must be an http(s) URL, got {base_url!r}")
         self.base_url = base_url
-        self._client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key or "none", default_headers=default_headers, max_retries=0
-        )
-        # The SDK imports its chat resources on first use (~35 ms): here, on the thread that
-        # loads the engines, not on the event loop in the middle of the first call's reply.
-        self._completions = self._client.chat.completions
-        with contextlib.suppress(ImportError):  # and the HTTP client's anyio backend (~11 ms), likewise
-            importlib.import_module("anyio._backends._asyncio")
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {
+            **(default_headers or {}),
+            "Authorization": f"Bearer {api_key or 'none'}",
+            "Accept": "text/event-stream",
+        }
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # trust_env: an HTTP(S)_PROXY in the environment reaches a hosted LLM, as with the SDK.
+            self._session = aiohttp.ClientSession(headers=self._headers, trust_env=True)
+        return self._session
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._session is not None:
+            await self._session.close()
 
     async def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None, settings: LlmSettings
@@ -68,27 +80,23 @@ class OpenAiLanguageModel:
         started = loop.time()
         hard_deadline = started + settings.timeout_s
         first_deadline = min(started + settings.first_token_timeout_s, hard_deadline)
-        # The conversation and the tools go as `extra_body`, sent as they are: the SDK's request
-        # transform walks every nested message on the event loop (milliseconds for a long
-        # history, each one a late media frame), and these are plain JSON already.
-        body: dict[str, Any] = {"messages": messages}
+        body: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": True, **settings.knobs()}
         if tools:
             body["tools"] = tools
-        response: Any = None
+        response: aiohttp.ClientResponse | None = None
         got_first = False
         calls: dict[int, _PartialToolCall] = {}
         try:
             try:
                 async with asyncio.timeout_at(first_deadline):
-                    response = await self._completions.with_streaming_response.create(
-                        model=settings.model,
-                        messages=[],
-                        stream=True,
-                        extra_body=body,
-                        timeout=settings.timeout_s,
-                        **settings.knobs(),
-                    ).__aenter__()
-                chunks = _sse_chunks(response.iter_lines())
+                    response = await self._http().post(self._url, json=body)
+                    if response.status >= 400:
+                        raise LlmError(
+                            "http",
+                            f"{response.status} from {self.base_url}: {_error_message(await response.text())}",
+                            status=response.status,
+                        )
+                chunks = _sse_chunks(response.content)
                 while True:
                     async with asyncio.timeout_at(hard_deadline if got_first else first_deadline):
                         try:
@@ -105,31 +113,36 @@ class OpenAiLanguageModel:
                 what = "the reply" if got_first else "the first token"
                 limit = settings.timeout_s if got_first else settings.first_token_timeout_s
                 raise LlmError("timeout", f"no {what} within {limit:g} s from {self.base_url}") from None
-            except openai.APITimeoutError:
-                raise LlmError("timeout", f"HTTP timeout after {settings.timeout_s:g} s from {self.base_url}") from None
-            except openai.APIStatusError as error:
-                raise LlmError(
-                    "http", f"{error.status_code} from {self.base_url}: {error.message}", status=error.status_code
-                ) from None
-            except openai.APIConnectionError as error:
-                raise LlmError("connection", f"{self.base_url}: {error.__cause__ or error}") from None
-            except httpx2.TimeoutException as error:
-                raise LlmError("timeout", f"{self.base_url}: {error!r}") from None
-            except httpx2.TransportError as error:  # raised mid-stream, e.g. the peer closed the connection
-                raise LlmError("connection", f"{self.base_url}: stream broken: {error}") from None
-            except (json.JSONDecodeError, openai.APIError) as error:
+            except aiohttp.ClientConnectorError as error:
+                raise LlmError("connection", f"{self.base_url}: {error}") from None
+            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as error:
+                # raised mid-stream, e.g. the peer closed the connection
+                raise LlmError("connection", f"{self.base_url}: stream broken: {error!r}") from None
+            except (aiohttp.ClientError, json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
                 raise LlmError("bad_response", f"{self.base_url}: {error}") from None
             raise LlmError("connection", f"{self.base_url}: stream ended without a finish reason")
         finally:
             if response is not None:
-                await response.close()
+                response.close()  # a no-op after a complete body; else the server sees the disconnect
 
 
-async def _sse_chunks(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
-    """Server-sent events -> each `data:` payload as a dict, until `[DONE]` (parsed with `json`:
-    the SDK's typed chunk objects cost a fraction of a millisecond each, on the event loop)."""
+def _error_message(text: str) -> str:
+    """An error body's `error.message` (the OpenAI shape), else the body itself, shortened."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return text[:200] or "no body"
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    return text[:200]
+
+
+async def _sse_chunks(content: aiohttp.StreamReader) -> AsyncIterator[dict[str, Any]]:
+    """Server-sent events -> each `data:` payload as a dict, until `[DONE]` (parsed with `json`)."""
     event = ""
-    async for line in lines:
+    async for raw in content:
+        line = raw.decode("utf-8").rstrip("\r\n")
         if line.startswith("event:"):
             event = line[6:].strip()
             continue
