@@ -682,7 +682,22 @@ def _asr_contention(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _llm_request_cost(r: dict[str, Any]) -> list[str]:
+    """The loop's CPU to start one LLM reply: the server's engine against the openai SDK."""
+    rows = [
+        [name, r[key]["n"], r[key]["p50_ms"], r[key]["max_ms"]]
+        for name, key in (("engine (aiohttp)", "engine"), ("openai SDK", "openai_sdk"))
+    ]
+    return [
+        f"**Starting an LLM reply on the event loop** (`python -m benchmarks.llm_request_cost`; {_commit(r)}): "
+        f"{r.get('definition', '')}. SDK p50 / engine p50: {r.get('sdk_over_engine_p50')}.",
+        "",
+        *_table(["client", "requests (n)", "CPU ms p50", "CPU ms max"], rows),
+    ]
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "llm_request_cost": _llm_request_cost,
     "asr_contention": _asr_contention,
     "turns": _turns,
     "turn_verdicts": _turn_verdicts,

@@ -7,10 +7,14 @@ an inference thread at nice 19 that holds the GIL and is preempted by the OS kee
 waiting until it runs again. `[performance] inference_process` moves each engine into a child
 process instead, which has its own GIL, and a native crash there (onnxruntime, CTranslate2)
 fails one call instead of the server. Measured at 12 AI conversations on the 2-core box
-(`python -m benchmarks.capacity ai --levels 12 --repeats 1`, alternating runs) the media
-ticker's late frames were the same either way (220 / 275 with threads, 221 / 302 with
-processes), while the server process's own CPU fell from 93 % to 26 % of a core: so it is off
-by default, and the lateness that remains is not the GIL's.
+(`python -m benchmarks.capacity ai --levels 12 --repeats 1`, alternating runs): while the loop
+still lost the CPU to inference threads, the media ticker's late frames were the same either way
+(220 / 275 with threads, 221 / 302 with processes). Once the loop ran on SCHED_FIFO and the LLM
+request stopped costing a millisecond on the loop (e91b618), the GIL was what remained: late
+frames 6 / 3 with threads against 1 / 1 / 0 / 4 with processes, the loop thread blocking on the
+GIL several times inside one tick (voluntary context switches counted per callback). The server
+process's own CPU falls from 97 % to 27 % of a core. It stays off by default: three processes
+each hold their model (memory) and start the server seconds later.
 
 The child (`multiprocessing` "spawn": no copy of the parent's threads or sockets) is started by
 a thread at the loop's nice + `nice`, so that it and every thread it makes inherit that nice. It

@@ -215,3 +215,19 @@ def test_report_renders_the_turn_verdicts_per_voice(tmp_path: Path) -> None:
     text = report.render(tmp_path)
     assert "| all | 3 | 2 | 0.4 | 0.25 | 2 / 1 / 0 | 0 / 1 / 1 |" in text
     assert "commit abc1234" in text
+
+
+def test_report_renders_the_llm_request_cost_per_client(tmp_path: Path) -> None:
+    result = {
+        "benchmark": "llm_request_cost",
+        "commit": "abc1234",
+        "cpu_model": "X",
+        "definition": "CPU ms of the first step",
+        "engine": {"n": 30, "p50_ms": 0.1, "max_ms": 0.2},
+        "openai_sdk": {"n": 30, "p50_ms": 0.6, "max_ms": 0.9},
+        "sdk_over_engine_p50": 6.0,
+    }
+    (tmp_path / "llm_request_cost.json").write_text(json.dumps(result))
+    text = report.render(tmp_path)
+    assert "| engine (aiohttp) | 30 | 0.1 | 0.2 |" in text and "| openai SDK | 30 | 0.6 | 0.9 |" in text
+    assert "SDK p50 / engine p50: 6.0" in text and "commit abc1234" in text

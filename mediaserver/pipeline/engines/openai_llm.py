@@ -11,8 +11,9 @@ then `LlmFinished`.
 Why not the `openai` SDK (it still serves `openai_asr`): every reply's request is built on the
 media loop, and the SDK's first step of one (request options, its HTTP client's models, an
 anyio task group) took about six times the CPU of this engine's at the median (0.6-1.0 ms
-against 0.1-0.16 ms in runs of `python -m benchmarks.llm_request_cost`, 30 requests each). benchmarks.capacity ai found those
-steps behind most of the ticker's last late frames at 12 AI calls. The SDK's request transform
+against 0.1-0.16 ms in runs of `python -m benchmarks.llm_request_cost`, 30 requests each);
+benchmarks.capacity ai found those steps behind most of the ticker's last late frames at 12 AI
+calls. The SDK's request transform
 and its typed chunks were already bypassed (plain JSON both ways), so the wire is the same.
 
 Timeouts are enforced here, per chunk, rather than by the HTTP client, because the two that
