@@ -123,16 +123,7 @@ def load_ai_engines(
     voices = language_voices(settings, voices, synthesizer.engine)  # ai.languages[].voice: [tts.voices] first
 
     def llm_settings(config: AiSessionConfig) -> LlmSettings:
-        return LlmSettings(
-            model=config.model or ai.model,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            max_tokens=config.max_tokens,
-            presence_penalty=config.presence_penalty,
-            frequency_penalty=config.frequency_penalty,
-            timeout_s=ai.timeout_s,
-            first_token_timeout_s=ai.first_token_timeout_s,
-        )
+        return config.llm_settings(ai.model, ai.timeout_s, ai.first_token_timeout_s)
 
     return AiEngines(
         vad=listening_vad,

@@ -273,13 +273,4 @@ async def stdin_lines(stream: TextIO | None = None) -> AsyncIterator[str]:
 
 def _llm_settings(options: ChatOptions, config: AiSessionConfig) -> LlmSettings:
     """As the app's: the document's model and knobs over [llm]'s (engine_loading.py, load_ai_engines)."""
-    return LlmSettings(
-        model=config.model or options.model,
-        temperature=config.temperature,
-        top_p=config.top_p,
-        max_tokens=config.max_tokens,
-        presence_penalty=config.presence_penalty,
-        frequency_penalty=config.frequency_penalty,
-        timeout_s=options.timeout_s,
-        first_token_timeout_s=options.first_token_timeout_s,
-    )
+    return config.llm_settings(options.model, options.timeout_s, options.first_token_timeout_s)

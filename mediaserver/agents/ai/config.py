@@ -30,6 +30,7 @@ from mediaserver.agents.ai.timing import AiTiming, read_timing
 from mediaserver.agents.ai.turn_taking import TurnTakingParams, read_turn_taking
 from mediaserver.fields import MISSING, Field, Table, check
 from mediaserver.pipeline.asr import HintRule, parse_hints
+from mediaserver.pipeline.llm import LlmSettings
 from mediaserver.pipeline.turn import TurnParams
 
 RECOVERY_PHRASES = {
@@ -80,6 +81,19 @@ class AiSessionConfig:
     ops: AiOps = field(default_factory=AiOps)
     languages: list[Language] = field(default_factory=list)  # ai.languages (languages.py)
     warnings: list[str] = field(default_factory=list)
+
+    def llm_settings(self, default_model: str, timeout_s: float, first_token_timeout_s: float) -> LlmSettings:
+        """The document's model and knobs over [llm]'s model and timeouts (the server and `mediaserver chat`)."""
+        return LlmSettings(
+            model=self.model or default_model,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            presence_penalty=self.presence_penalty,
+            frequency_penalty=self.frequency_penalty,
+            timeout_s=timeout_s,
+            first_token_timeout_s=first_token_timeout_s,
+        )
 
     @classmethod
     def from_params(

@@ -119,7 +119,7 @@ class OpenAiLanguageModel:
             except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as error:
                 # raised mid-stream, e.g. the peer closed the connection
                 raise LlmError("connection", f"{self.base_url}: stream broken: {error!r}") from None
-            except (aiohttp.ClientError, json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
+            except (aiohttp.ClientError, ValueError) as error:  # ValueError: bad JSON, bad UTF-8, a line too long
                 raise LlmError("bad_response", f"{self.base_url}: {error}") from None
             raise LlmError("connection", f"{self.base_url}: stream ended without a finish reason")
         finally:
