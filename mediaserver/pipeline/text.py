@@ -19,9 +19,10 @@ expressions, no I/O:
   "said".
 
 `ClauseSplitter` turns a stream of LLM tokens into clauses for TTS. Piper's time to first audio
-grows with the length of the text it is given (~25 ms per word at one thread), so the first
-`quick_stops` clauses (SWML `speech_gen_quick_stops`; 1 here, 3 for the `ai` verb) are cut as
-early as sense allows: at , ; : once they have `first_min_words` words, and always at . ! ?;
+grows with the length of the text it is given (one thread: "Sure," 43 ms, "Sure, I can help with
+that." 127 ms), so the first `quick_stops` clauses (SWML `speech_gen_quick_stops`; 1 here, 3 for
+the `ai` verb) are cut as early as sense allows: at , ; : once they have `first_min_words` words
+(1 by default: a reply's "Sure," or "Okay," is heard while the rest is synthesized), and always at . ! ?;
 later clauses are cut at sentence ends only (fewer, longer chunks sound more natural), or at
 , ; : once a sentence runs past `max_words`. With 0 quick stops every clause is a sentence.
 A boundary is only confirmed by the whitespace after it, so "3.5" arriving as "3." + "5" is
@@ -180,7 +181,7 @@ class ClauseSplitter:
     def __init__(
         self,
         *,
-        first_min_words: int = 4,
+        first_min_words: int = 1,
         max_words: int = 30,
         pronounce: list[dict[str, Any]] | None = None,
         normalize: bool = True,

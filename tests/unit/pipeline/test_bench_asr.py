@@ -20,5 +20,5 @@ def test_asr_benchmark_writes_every_measurement(tmp_path: Path) -> None:
     assert result["asr"]["word_recall"]["window_10s"] >= 0.8
     assert result["vad"]["webrtc_us_per_frame"]["median"] > 0
     assert result["vad"]["silero_us_per_frame"]["median"] > 0
-    assert result["tts"]["first_clause_text"] == "Sure, I can help you with that right away,"
+    assert result["tts"]["first_clause_text"] == "Sure,"
     assert result["tts"]["word_end_error_vs_whisper_ms"]["n"] >= 20

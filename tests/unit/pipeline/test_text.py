@@ -64,13 +64,13 @@ def tokens_of(text: str) -> list[str]:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        # first clause cut at a comma once it has 4 words; later ones only at sentence ends
+        # the first clause is cut at its first comma (one word is enough); later ones only at
+        # sentence ends
         (
             "Sure thing, I can help with that, no problem. Your order ships today, by noon.",
-            ["Sure thing, I can help with that,", "no problem.", "Your order ships today, by noon."],
+            ["Sure thing,", "I can help with that, no problem.", "Your order ships today, by noon."],
         ),
-        # too short for a comma cut: waits for the sentence end
-        ("Yes, sure. Anything else?", ["Yes, sure.", "Anything else?"]),
+        ("Yes, sure. Anything else?", ["Yes,", "sure.", "Anything else?"]),
         # never inside numbers or after abbreviations and initials
         (
             "The rate is 3.5 percent today. Dr. Smith and J. Doe agree.",
@@ -108,3 +108,12 @@ def test_clause_splitter_long_sentences_split_at_pauses_and_pronounce_applies() 
     assert run(["**raw** $5 ", "text"], normalize=False) == ["**raw** $5 text"]
     with pytest.raises(ValueError):
         ClauseSplitter(first_min_words=0)
+
+
+def test_clause_splitter_first_min_words_holds_short_quick_clauses() -> None:
+    text = "Sure thing, I can help with that, no problem. Yes, sure."
+    assert run(tokens_of(text), first_min_words=4, quick_stops=2) == [
+        "Sure thing, I can help with that,",
+        "no problem.",
+        "Yes, sure.",
+    ]
