@@ -73,6 +73,7 @@ def sip_options(settings: Settings) -> SipOptions:
         user_agent=sip.user_agent,
         codecs=tuple(settings.rtp.codecs),
         jitter_depth_frames=settings.rtp.jitter_depth_frames,
+        jitter_max_depth_frames=settings.rtp.jitter_max_depth_frames,
         unknown_user=sip.unknown_user,
         known_users=frozenset(settings.routes.users),
         route_header=sip.route_header,

@@ -165,6 +165,7 @@ def _build(raw: dict[str, Any], base_dirs: Mapping[str, Path], source: str) -> S
             tuple(rtp["codecs"]),
             timeout_s=float(rtp["timeout_s"]),
             hold_timeout_s=float(rtp["hold_timeout_s"]),
+            jitter_max_depth_frames=int(rtp["jitter_max_depth_frames"]),
         ),
         tts=TtsSettings(
             **{**v["tts"], "voices": {str(k): _local(p, base_dirs) for k, p in v["tts"]["voices"].items()}}

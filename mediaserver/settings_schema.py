@@ -81,6 +81,7 @@ class RtpSettings:
     codecs: tuple[str, ...]
     timeout_s: float = 60.0  # no RTP/RTCP from the peer this long ends the call (0: never)
     hold_timeout_s: float = 0.0  # the same while the peer holds the call (0: never)
+    jitter_max_depth_frames: int = 10  # late packets raise the depth up to this
 
 
 @dataclass(frozen=True)
@@ -370,6 +371,7 @@ SCHEMA = _section(
             codecs=_req("list", nonempty=True, expected="a non-empty list", check=_known_codecs),
             timeout_s=Field("num", default=RtpSettings.timeout_s, lo=0.0, hi=86400.0),
             hold_timeout_s=Field("num", default=RtpSettings.hold_timeout_s, lo=0.0, hi=86400.0),
+            jitter_max_depth_frames=Field("int", default=RtpSettings.jitter_max_depth_frames, lo=1, hi=25),
         ),
     ),
     tts=_req(

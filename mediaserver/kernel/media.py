@@ -46,7 +46,8 @@ class MediaParams:
     payload_type: int
     clock_rate: int
     dtmf_payload_type: int | None
-    jitter_depth_frames: int = 3
+    jitter_depth_frames: int = 2
+    jitter_max_depth_frames: int = 10  # late packets raise the depth up to this (rtp/jitter.py)
 
 
 @dataclass
@@ -105,7 +106,12 @@ class MediaStream:
         self.frame_rtp = params.clock_rate * FRAME_MS // 1000
         rng = rng or random.Random()
         self.session = RtpSession(rng.getrandbits(32), params.payload_type, params.clock_rate, cname, rng=rng)
-        self.jitter = JitterBuffer(params.clock_rate, self.frame_rtp, depth_frames=params.jitter_depth_frames)
+        self.jitter = JitterBuffer(
+            params.clock_rate,
+            self.frame_rtp,
+            depth_frames=params.jitter_depth_frames,
+            max_depth_frames=max(params.jitter_depth_frames, params.jitter_max_depth_frames),
+        )
         self.playout = Playout(self.sample_rate, self.frame_pcm)
         self.counters = MediaCounters()
         self._dtmf = DtmfReceiver()

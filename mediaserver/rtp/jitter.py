@@ -5,7 +5,8 @@ Theory of operation
 Inputs: `push(pkt, arrival_ns)` for every RTP packet of the inbound stream, and `pop()` once per
 playout tick (one frame, normally 20 ms). Output of `pop()`: `None` while priming, then exactly
 one slot per call in timestamp order: the `RtpPacket` for that slot or a `Gap(timestamp,
-samples)` when it is missing, which the caller fills with concealment or comfort noise.
+samples)` when it is missing, which the caller fills with concealment or comfort noise (a
+stall, below, is a `Gap` at the timestamp of the slot that the next pop plays).
 
 Slots. A slot is `frame_samples` RTP clock units wide. Slot numbers are counted from the first
 packet of the current stream (the anchor): `slot = (ext_ts - anchor) // frame_samples`, where
@@ -31,9 +32,15 @@ Per packet, in this order:
   resync at once. Otherwise it is held back; if the next packet continues it (sequence + 1),
   both start the new stream, else it is dropped as a stray (`strays`).
 - a sequence number already seen, or a slot already filled: dropped (`duplicates`).
-- a slot already played: dropped (`late`). `depth_frames` late packets in a row mean the cursor
-  has run ahead of the sender (its clock is slower than ours, or it paused without advancing
-  timestamps): resync on that packet rather than drop the rest of the call.
+- a slot already played: dropped (`late`). With room to grow (`max_depth_frames` above the
+  current depth) the depth rises by one frame (`raised`) and the next pop returns a `Gap` for
+  the slot still to come without moving the cursor (a stall): from then on playout runs one
+  frame later, so a network whose jitter exceeded the depth costs one concealed frame per
+  frame of depth it needs, not one per late packet. The depth never falls again (a resync keeps
+  it), so a stream's latency is that of its worst jitter so far, at most `max_depth_frames`.
+  Current-depth late packets in a row mean the cursor has run ahead of the sender (its clock is
+  slower than ours, or it paused without advancing timestamps): resync on that packet rather
+  than drop the rest of the call.
 - otherwise stored; if it arrived after a higher sequence number it counts as `reordered`.
   If the buffer then spans more than `max_frames` slots (a sender whose clock runs faster than
   ours), the oldest slots are dropped and the cursor moves past them (`overflow`), which bounds
@@ -71,6 +78,7 @@ class JitterStats:
     late: int = 0  # arrived after their slot was played
     reordered: int = 0  # arrived after a higher sequence number, still in time
     resyncs: int = 0
+    raised: int = 0  # times a late packet raised the depth by one frame
     overflow: int = 0  # stored packets dropped because the buffer exceeded max_frames
     strays: int = 0  # far-away packets that no following packet confirmed
 
@@ -82,15 +90,30 @@ def _unwrap(value: int, reference: int, modulus: int) -> int:
 
 
 class JitterBuffer:
-    def __init__(self, clock_rate: int, frame_samples: int, depth_frames: int = 3, max_frames: int = 50) -> None:
+    def __init__(
+        self,
+        clock_rate: int,
+        frame_samples: int,
+        depth_frames: int = 3,
+        max_frames: int = 50,
+        *,
+        max_depth_frames: int | None = None,
+    ) -> None:
+        """`depth_frames` is the starting depth; late packets raise it up to `max_depth_frames`
+        (default: no higher)."""
         if clock_rate <= 0 or frame_samples <= 0:
             raise ValueError(f"clock_rate and frame_samples must be positive: {clock_rate}, {frame_samples}")
-        if not 1 <= depth_frames <= max_frames:
-            raise ValueError(f"need 1 <= depth_frames <= max_frames, got {depth_frames}, {max_frames}")
+        max_depth = depth_frames if max_depth_frames is None else max_depth_frames
+        if not 1 <= depth_frames <= max_depth <= max_frames:
+            raise ValueError(
+                f"need 1 <= depth_frames <= max_depth_frames <= max_frames, got {depth_frames}, {max_depth}, {max_frames}"
+            )
         self.clock_rate = clock_rate
         self.frame_samples = frame_samples
-        self.depth_frames = depth_frames
+        self.depth_frames = depth_frames  # now; rises with late packets up to max_depth_frames
+        self.max_depth_frames = max_depth
         self.max_frames = max_frames
+        self._stalls = 0  # pops owed a Gap without moving the cursor (depth raised since)
         self.stats = JitterStats()
         self.last_arrival_ns: int | None = None
         self._ssrc: int | None = None
@@ -143,6 +166,10 @@ class JitterBuffer:
         if self._next_slot is not None and slot < self._next_slot:
             self.stats.late += 1
             self._late_streak += 1
+            if self.depth_frames < self.max_depth_frames:
+                self.depth_frames += 1
+                self.stats.raised += 1
+                self._stalls += 1
             if self._late_streak >= self.depth_frames:
                 self._resync(pkt)
             return
@@ -161,6 +188,10 @@ class JitterBuffer:
                 return None
             self._next_slot = first
         slot = self._next_slot
+        if self._stalls:
+            self._stalls -= 1
+            self.stats.lost += 1
+            return Gap((self._anchor_ts + slot * self.frame_samples) % _TS_MOD, self.frame_samples)
         self._next_slot = slot + 1
         pkt = self._slots.pop(slot, None)
         if pkt is not None:
@@ -239,6 +270,7 @@ class JitterBuffer:
         self._slots = {0: pkt}
         self._newest_slot = 0
         self._next_slot = None
+        self._stalls = 0  # priming again sets the (raised) depth afresh
         self._priming_pops = 0
         self._pending = None
         self._late_streak = 0

@@ -92,7 +92,8 @@ class SipOptions:
     contact_host: str
     user_agent: str
     codecs: tuple[str, ...]  # offered/accepted, in preference order ([rtp].codecs)
-    jitter_depth_frames: int = 3
+    jitter_depth_frames: int = 2
+    jitter_max_depth_frames: int = 10
     unknown_user: str = "default"  # or "reject": 404 for a user with no route
     known_users: frozenset[str] = frozenset()  # the users of [routes.users]
     route_header: str = ""
@@ -109,6 +110,7 @@ class SipOptions:
             contact_host=self.contact_host,
             codecs=self.codecs,
             jitter_depth_frames=self.jitter_depth_frames,
+            jitter_max_depth_frames=self.jitter_max_depth_frames,
             register=self.register,
             outbound_proxy=self.outbound_proxy,
             media_encryption=self.media_encryption,
@@ -535,6 +537,7 @@ class SipFrontEnd:
             clock_rate=answer.codec.clock_rate,
             dtmf_payload_type=answer.dtmf_payload_type,
             jitter_depth_frames=self.options.jitter_depth_frames,
+            jitter_max_depth_frames=self.options.jitter_max_depth_frames,
         )
         # No telephone-event negotiated: listen for DTMF tones in the audio instead.
         media = MediaStream(params, self.kernel.cname, inband_dtmf=answer.dtmf_payload_type is None)

@@ -67,7 +67,8 @@ class DialerOptions:
 
     contact_host: str
     codecs: tuple[str, ...]  # what an outbound offer lists when the verb names none
-    jitter_depth_frames: int = 3
+    jitter_depth_frames: int = 2
+    jitter_max_depth_frames: int = 10
     register: Registration = Registration()
     outbound_proxy: str = ""  # host[:port]: a phone number is dialled as sip:<number>@<proxy>
     # SDES-SRTP: "required" offers RTP/SAVP; "optional" offers RTP/AVP with a=crypto (best effort:
@@ -231,6 +232,7 @@ class SipDialer:
             clock_rate=answer.codec.clock_rate,
             dtmf_payload_type=answer.dtmf_payload_type,
             jitter_depth_frames=self.options.jitter_depth_frames,
+            jitter_max_depth_frames=self.options.jitter_max_depth_frames,
         )
         media = MediaStream(params, self.kernel.cname, inband_dtmf=answer.dtmf_payload_type is None)
         leg = self.kernel.open_leg(

@@ -499,6 +499,29 @@ async def test_early_check_starts_at_the_hangover_on_its_own_worker_and_answers_
     await s.finish()
 
 
+async def test_early_check_waits_for_the_asr_final_of_its_silence() -> None:
+    # Side by side on two cores the detector slowed the final, which the reply waits for.
+    detector = ToneTurnDetector({700})
+    s = call(detector, {700: "what time is it"})
+    worker = DetectorWorker(gated=False)
+    asr = DetectorWorker()  # the shared pool, gated: the final stays in it until released
+    s.engines.blocking = asr
+    s.engines.detector_executor = worker
+    await s.start()
+    await s.play(tone(700, 1000), ticks=8)
+    assert asr.held and not detector.calls  # the hangover was 100 ms ago: the final is not done
+    while asr.held:
+        asr.release()
+        await s.play(ticks=1)
+    assert len(detector.calls) == 1  # now the early run
+    await s.play(ticks=20)
+    [endpoint] = s.events("turn_endpoint")
+    assert endpoint["reason"] == "end_of_turn" and silence_to_endpoint_ms(s) == 260
+    [check] = s.events("turn_check")
+    assert check["early"] is True
+    await s.finish()
+
+
 async def test_caller_resuming_cancels_the_queued_early_check_and_the_next_silence_gets_its_own() -> None:
     detector = ToneTurnDetector({500, 600})
     s = call(detector, {500: "book a table", 600: "book a table for two"})

@@ -29,6 +29,7 @@ user = "agent"
 password = "x"
 [rtp]
 codecs = ["PCMA", "PCMU"]
+jitter_max_depth_frames = 6
 [routes.users]
 sales = "http://127.0.0.1:3000/sales"
 [webrtc]
@@ -46,6 +47,7 @@ def test_sip_options_carry_the_sip_rtp_and_routes_values(tmp_path: Path) -> None
     path.write_text(CONFIG)
     settings = load_settings(path, environ={})
     options = sip_options(settings)
+    assert (options.jitter_depth_frames, options.jitter_max_depth_frames) == (2, 6)  # the shipped start depth
     assert options.contact_host == "127.0.0.1"  # derived from host 0.0.0.0, as [sip] says
     assert options.unknown_user == "reject" and "sales" in options.known_users
     assert options.known_users == frozenset(settings.routes.users)
@@ -57,6 +59,7 @@ def test_sip_options_carry_the_sip_rtp_and_routes_values(tmp_path: Path) -> None
         contact_host="127.0.0.1",
         codecs=("PCMA", "PCMU"),
         jitter_depth_frames=settings.rtp.jitter_depth_frames,
+        jitter_max_depth_frames=6,
         register=Registration("sip:pbx.example.com:5060", "agent", "x", 300),
     )
 

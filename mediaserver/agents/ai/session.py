@@ -384,8 +384,9 @@ class AiSession(ReplyLifecycle, SessionLifecycle, Hearing):
         elif isinstance(cmd, PrepareFinal):
             for stale in self._finals.values():
                 stale.cancel()  # the caller went on: a final not started yet is wasted work
-            self._finals = {cmd.upto: self._start(self._final(cmd.start, cmd.upto))}
-            self.checks.prepare(cmd)
+            final = self._start(self._final(cmd.start, cmd.upto))
+            self._finals = {cmd.upto: final}
+            self.checks.prepare(cmd, final)
         elif isinstance(cmd, CheckEndOfTurn):
             self.checks.check(cmd)
         elif isinstance(cmd, StartPreemptive):

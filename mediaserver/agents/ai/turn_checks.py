@@ -4,13 +4,13 @@ Theory of operation: the pure `TurnManager` asks `CheckEndOfTurn(start, upto)` a
 `turn_detection_timeout` of silence and takes the answer back as `TurnVerdict(upto, p)`. An
 inference takes about as long as that silence on a busy 2-core box, so asked only then the
 verdict would come ~500 ms after the speech. `prepare` (at the manager's `PrepareFinal`, the
-hangover, ~60 ms of silence) starts the detector on the audio of the check that will follow
-(`TurnManager.check_due`), the not-yet-heard silence assumed (`assume_silence`): smart-turn's
-verdict moves a lot with the trailing silence's length, so judging only up to the speech end
-would change it. `check` answers the manager from that early run when it is for the same
-silence, else runs the detector now; one check at a time per call. `heard_frame` drops the early
-run once the caller goes on. Early runs happen only with the detector's own worker: in the
-shared pool they would delay the ASR final started at the same moment.
+hangover, ~60 ms of silence) runs the detector, once that silence's ASR final is done, on the
+audio of the check that will follow (`TurnManager.check_due`), the not-yet-heard silence assumed
+(`assume_silence`): smart-turn's verdict moves a lot with the trailing silence's length, so
+judging only up to the speech end would change it. `check` answers the manager from that early
+run when it is for the same silence, else runs the detector now; one check at a time per call.
+`heard_frame` drops the early run once the caller goes on. Early runs happen only with the
+detector's own worker: in the shared pool they would delay the ASR final started at the same moment.
 """
 
 from __future__ import annotations
@@ -84,8 +84,9 @@ class TurnChecks:
         if self._early is not None and self.turn.listen is not Listen.TRAILING:
             self._drop_early()
 
-    def prepare(self, cmd: PrepareFinal) -> None:
-        """The voiced part ended: start the detector on the audio of the check that will follow."""
+    def prepare(self, cmd: PrepareFinal, final: asyncio.Future[Any] | None = None) -> None:
+        """The voiced part ended: run the detector on the audio of the check that will follow,
+        once `final` (this silence's ASR final, started just before) is done."""
         self._drop_early()
         detector, executor, turn = self.engines.detector, self.engines.detector_executor, self.turn
         if (
@@ -102,7 +103,7 @@ class TurnChecks:
             return
         first = max(cmd.start, due - DETECTOR_WINDOW)
         pcm = assume_silence(self.listener.audio(first, due), due - first, cmd.upto - first)
-        self._early = _EarlyCheck(cmd.start, due, self.start(self._detect(detector, executor, pcm)))
+        self._early = _EarlyCheck(cmd.start, due, self.start(self._detect_after(final, detector, executor, pcm)))
 
     def check(self, cmd: CheckEndOfTurn) -> None:
         if not self._checking:  # one at a time: the next check comes with more silence
@@ -113,6 +114,18 @@ class TurnChecks:
         early, self._early = self._early, None
         if early is not None:
             early.task.cancel()  # still queued for the worker: it never runs
+
+    async def _detect_after(
+        self, final: asyncio.Future[Any] | None, detector: EndOfTurnDetector, executor: Executor, pcm: Pcm
+    ) -> tuple[float, int, int] | None:
+        """`_detect` once `final` is done. The reply waits for the ASR final (its text goes to the
+        LLM), the verdict does not: it is needed at `turn_detection_timeout` of silence and is
+        judged with that final anyway. Run side by side on two cores the detector slowed the final
+        (whole sentences, 2.8 s, one thread each: median 107 -> 127 ms); after it, the verdict is
+        still ready before the first check (60 ms hangover + ~110 ms final + ~50 ms detector)."""
+        if final is not None:
+            await asyncio.wait([final])  # done, failed or cancelled alike; never cancels it
+        return await self._detect(detector, executor, pcm)
 
     async def _detect(self, detector: EndOfTurnDetector, executor: Executor, pcm: Pcm) -> tuple[float, int, int] | None:
         """One inference: (probability, wall ms, CPU ms), or None (logged) when the detector fails.

@@ -129,3 +129,27 @@ def test_parsing_a_plain_packet_gives_the_packet_that_was_packed(
     assert RtpPacket.parse(data) == expected
     parsed = RtpPacket.parse(memoryview(data))
     assert parsed == expected and type(parsed.payload) is bytes
+
+
+def test_late_packets_raise_the_inbound_depth_and_the_stream_goes_on_in_order() -> None:
+    # The caller's packets start arriving 2 ticks later (a route change): with a 2-frame start
+    # depth the first of them is late, each late one raises the depth, and after that every
+    # packet is heard, in order, one frame per tick.
+    media = MediaStream(MediaParams("PCMU", 0, 8000, 101, 2, 5), "t", rng=random.Random(5))
+    heard: list[AudioFrame] = []
+    media.taps.inbound.subscribe(heard.append, name="listener")
+    arrivals: dict[int, list[int]] = {}
+    for n in range(30):
+        arrivals.setdefault(n + (2 if n >= 10 else 0), []).append(n)
+    for tick in range(34):
+        for n in arrivals.get(tick, []):
+            media.receive_datagram(caller_packet(n, voice(n)), tick * FRAME_NS)
+        media.tick((tick + 1) * FRAME_NS, 0.0)
+    stats = media.jitter.stats
+    assert 1 <= stats.raised == stats.late <= 2 and media.jitter.depth_frames == 2 + stats.raised
+    pcmu = make_codec("PCMU", 8000)
+    tail = [pcmu.decode(pcmu.encode(voice(n))) for n in range(20, 30)]
+    first = next(i for i, f in enumerate(heard) if np.array_equal(f.pcm, tail[0]))
+    assert all(np.array_equal(heard[first + k].pcm, tail[k]) for k in range(10))
+    starts = [f.start for f in heard]
+    assert starts == [160 * k for k in range(len(heard))]  # one frame per tick, no hole in the count

@@ -258,3 +258,41 @@ def test_delays_below_the_depth_never_make_a_packet_late(data: st.DataObject, de
     expected = expected_playout(pkts, dropped)
     assert played[: len(expected)] == expected
     assert (jb.stats.late, jb.stats.resyncs, jb.stats.overflow) == (0, 0, 0)
+
+
+def test_a_late_packet_raises_the_depth_by_one_stalled_frame() -> None:
+    jb = JitterBuffer(8000, FS, depth_frames=2, max_depth_frames=4)
+    p = train(8)
+    # p2 is one tick later than the depth allows; from then on every packet arrives that late.
+    arrivals = {0: [p[0]], 1: [p[1]], 4: [p[2]], 5: [p[3]], 6: [p[4]], 7: [p[5]], 8: [p[6]], 9: [p[7]]}
+    out = run_ticks(jb, arrivals, 11)
+    gap2, gap3 = (f"gap@{50_000 + k * FS}" for k in (2, 3))
+    # p2 is lost (its slot played as a gap), the stall repeats slot 3's timestamp, then nothing
+    # more is late: playout runs one frame behind, the rest in order.
+    assert out == ["-", "0", "1", gap2, gap3, "3", "4", "5", "6", "7", f"gap@{50_000 + 8 * FS}"]
+    assert (jb.stats.late, jb.stats.raised, jb.depth_frames, jb.stats.resyncs) == (1, 1, 3, 0)
+
+
+def test_the_depth_stops_rising_at_its_maximum() -> None:
+    jb = JitterBuffer(8000, FS, depth_frames=1, max_depth_frames=2)
+    p = train(12)
+    # Packets arrive ever later: the first late one raises the depth, later ones are dropped.
+    arrivals = {0: [p[0]], 1: [p[1]], 3: [p[2]], 4: [p[3]], 7: [p[4]], 8: [p[5]]}
+    run_ticks(jb, arrivals, 9)
+    assert (jb.depth_frames, jb.stats.raised) == (2, 1) and jb.stats.late >= 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), depth=st.integers(1, 3), extra=st.integers(1, 4))
+def test_a_raised_depth_absorbs_delays_up_to_it(data: st.DataObject, depth: int, extra: int) -> None:
+    # Delays up to depth + extra - 1 ticks: at most `extra` packets are ever late, each raising
+    # the depth, and every packet that is not late plays in order.
+    n = 30
+    pkts = train(n)
+    arrivals: dict[int, list[RtpPacket]] = {}
+    for i in range(n):
+        arrivals.setdefault(i + data.draw(st.integers(0, depth + extra - 1)), []).append(pkts[i])
+    jb = JitterBuffer(8000, FS, depth_frames=depth, max_depth_frames=depth + extra)
+    played = [x for x in run_ticks(jb, arrivals, n + 3 * (depth + extra)) if x != "-" and not x.startswith("gap")]
+    assert jb.stats.late == jb.stats.raised <= extra and jb.stats.resyncs == 0
+    assert played == sorted(played, key=int) and len(played) == n - jb.stats.late
