@@ -106,7 +106,8 @@ class JitterBuffer:
         max_depth = depth_frames if max_depth_frames is None else max_depth_frames
         if not 1 <= depth_frames <= max_depth <= max_frames:
             raise ValueError(
-                f"need 1 <= depth_frames <= max_depth_frames <= max_frames, got {depth_frames}, {max_depth}, {max_frames}"
+                "need 1 <= depth_frames <= max_depth_frames <= max_frames, "
+                f"got {depth_frames}, {max_depth}, {max_frames}"
             )
         self.clock_rate = clock_rate
         self.frame_samples = frame_samples

@@ -160,7 +160,9 @@ class Scenario:
         detector: EndOfTurnDetector | None = None,
     ) -> None:
         self.sent: list[bytes] = []
-        media = MediaStream(MediaParams("PCMU", 0, 8000, 101), "test", rng=random.Random(7))
+        # A fixed 3-frame jitter buffer: the scenarios' tick arithmetic ("voice from the packet of
+        # tick 31, heard from tick 34") is written against it (the shipped start depth is 2).
+        media = MediaStream(MediaParams("PCMU", 0, 8000, 101, 3, 3), "test", rng=random.Random(7))
         self.call = Call(
             "ai1",
             from_uri="sip:a@x",
