@@ -210,3 +210,35 @@ def test_the_percentile_reads_only_the_newest_wakeups_of_each_phase() -> None:
     assert ticker.stats.percentile(100) == 1.0
     phases[0].record(9 * MS)
     assert ticker.stats.percentile(100) == 9.0
+
+
+def test_a_phase_due_within_the_timer_resolution_runs_now_as_if_on_time() -> None:
+    clock = ManualClock()
+    ticker = MediaTicker(clock, phases=1)
+    fake = FakeCall(ticker)
+    ticker.add(fake)
+    clock.set(20 * MS - 600_000)  # the loop's millisecond timer fired 0.6 ms early
+    assert ticker.run_due(clock.now_ns()) == 0  # not due: no early tolerance asked
+    assert ticker.run_due(clock.now_ns(), early_ns=MS) == 1
+    assert fake.deadlines == [20 * MS] and ticker.stats.max_deviation_ns == 0 and ticker.stats.late_frames == 0
+    assert ticker.next_deadline_ns == 40 * MS  # the grid does not move
+
+
+def test_the_ticker_does_not_spin_on_uvloops_millisecond_timers() -> None:
+    # libuv fires a timer up to 1 ms early and rounds the rest to 0 ms: sleeping again for it
+    # spun the loop (about 60 wakeups per deadline). Counted, not timed: early wakeups per tick.
+    import uvloop
+
+    from mediaserver.clock import MonotonicClock
+
+    async def main() -> tuple[int, int]:
+        ticker = MediaTicker(MonotonicClock())
+        for _ in range(10):  # one call on every phase: a deadline every 2 ms
+            ticker.add(FakeCall(ticker))
+        task = asyncio.create_task(ticker.run())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        return ticker.stats.early_wakeups, ticker.stats.frames
+
+    early, frames = uvloop.run(main())
+    assert frames >= 50 and early < frames // 10
