@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import soxr
 
+from benchmarks.ai_harness import provenance
 from benchmarks.progress import progress
 from mediaserver.pipeline.engines.piper_tts import PiperTts
 from mediaserver.pipeline.engines.whisper_asr import WhisperRecognizer
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     asr = WhisperRecognizer(threads=1)
     result = {
         "benchmark": "asr",
+        **provenance(),  # the commit and CPU the result ran on
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
         "asr": asr_latency(tts, asr, args.rounds),
         "vad": vad_cost(tts, args.rounds),

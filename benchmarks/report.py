@@ -471,7 +471,8 @@ def _bargein(r: dict[str, Any]) -> list[str]:
 
 def _asr(r: dict[str, Any]) -> list[str]:
     asr, vad, tts = r["asr"], r["vad"], r["tts"]
-    out = ["**Speech engines** (`python -m benchmarks.asr`): medians (p10–p90)", ""]
+    ran = f"; commit {r['commit']}, {r.get('cpu_model') or 'CPU not recorded'}" if r.get("commit") else ""
+    out = [f"**Speech engines** (`python -m benchmarks.asr`{ran}): medians (p10–p90)", ""]
     rows = []
     for key, value in asr["latency_ms"].items():
         bucket, mode = key.split(".", 1)
@@ -485,8 +486,14 @@ def _asr(r: dict[str, Any]) -> list[str]:
     rows += [
         ["VAD webrtcvad + energy floor, per 20 ms frame", f"{vad['webrtc_us_per_frame']['median']} µs"],
         ["VAD silero confirmer, per 20 ms frame", f"{vad['silero_us_per_frame']['median']} µs"],
-        ["Piper first clause, time to first audio", f"{tts['ttfa_ms']['first_clause']['median']:.0f} ms"],
-        ["Piper first sentence, time to first audio", f"{tts['ttfa_ms']['first_sentence']['median']:.0f} ms"],
+        [
+            f"Piper first clause ({tts['first_clause_text']!r}), time to first audio",
+            f"{tts['ttfa_ms']['first_clause']['median']:.0f} ms",
+        ],
+        [
+            f"Piper first sentence ({tts['first_sentence_text']!r}), time to first audio",
+            f"{tts['ttfa_ms']['first_sentence']['median']:.0f} ms",
+        ],
         ["Piper word ends vs whisper, median error", f"{tts['word_end_error_vs_whisper_ms']['median']:.0f} ms"],
     ]
     return out + _table(["measure", "value"], rows)

@@ -231,3 +231,25 @@ def test_report_renders_the_llm_request_cost_per_client(tmp_path: Path) -> None:
     text = report.render(tmp_path)
     assert "| engine (aiohttp) | 30 | 0.1 | 0.2 |" in text and "| openai SDK | 30 | 0.6 | 0.9 |" in text
     assert "SDK p50 / engine p50: 6.0" in text and "commit abc1234" in text
+
+
+def test_report_names_the_speech_engines_run_and_the_first_clause_it_timed(tmp_path: Path) -> None:
+    spread = {"median": 1.0, "p10": 1.0, "p90": 1.0, "n": 1}
+    result = {
+        "benchmark": "asr",
+        "commit": "abc1234",
+        "cpu_model": "X",
+        "asr": {"latency_ms": {"1s.window_10s": spread}, "word_recall": {"window_10s": 0.9}},
+        "vad": {"webrtc_us_per_frame": spread, "silero_us_per_frame": spread},
+        "tts": {
+            "first_clause_text": "Sure,",
+            "first_sentence_text": "Sure, I can help.",
+            "ttfa_ms": {"first_clause": {**spread, "median": 43.0}, "first_sentence": {**spread, "median": 99.0}},
+            "word_end_error_vs_whisper_ms": spread,
+        },
+    }
+    (tmp_path / "asr.json").write_text(json.dumps(result))
+    text = report.render(tmp_path)
+    assert "`python -m benchmarks.asr`; commit abc1234, X)" in text
+    assert "| Piper first clause ('Sure,'), time to first audio | 43 ms |" in text
+    assert "| Piper first sentence ('Sure, I can help.'), time to first audio | 99 ms |" in text
