@@ -45,8 +45,9 @@ from mediaserver.pipeline.tts_cache import TtsCache
 from mediaserver.settings import Settings
 from mediaserver.signaling.control import control_routes
 from mediaserver.signaling.http import build_http_app, metrics_mount
-from mediaserver.signaling.sip import SipAccess, SipFrontEnd, SipOptions, SipTls
+from mediaserver.signaling.sip import SipFrontEnd
 from mediaserver.signaling.sip_dialer import Registration
+from mediaserver.signaling.sip_options import SipAccess, SipOptions, SipTls
 from mediaserver.signaling.webrtc import WebRtcFrontEnd, WebRtcOptions
 from mediaserver.swml import schema_check
 from mediaserver.swml.errors import SwmlError

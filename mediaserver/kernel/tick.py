@@ -206,7 +206,8 @@ class MediaTicker:
     def run_due(self, now_ns: int, early_ns: int = 0) -> int:
         """Run every phase frame that is due at now_ns, or within `early_ns` after it (run as if
         on time); returns how many phase frames ran."""
-        due_phases = [p for p in self._phases if p.active and p.pacer.next_deadline_ns <= now_ns + early_ns]
+        horizon = now_ns + early_ns
+        due_phases = [p for p in self._phases if p.active and p.pacer.next_deadline_ns <= horizon]
         if not due_phases:
             self._phase_stats[0].early_wakeups += 1
             return 0

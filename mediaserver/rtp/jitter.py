@@ -189,19 +189,21 @@ class JitterBuffer:
                 return None
             self._next_slot = first
         slot = self._next_slot
-        if self._stalls:
+        if self._stalls:  # the depth was raised: this pop fills the extra frame, the cursor waits
             self._stalls -= 1
-            self.stats.lost += 1
-            return Gap((self._anchor_ts + slot * self.frame_samples) % _TS_MOD, self.frame_samples)
+            return self._gap(slot)
         self._next_slot = slot + 1
         pkt = self._slots.pop(slot, None)
         if pkt is not None:
             self.stats.played += 1
             return pkt
-        self.stats.lost += 1
-        return Gap((self._anchor_ts + slot * self.frame_samples) % _TS_MOD, self.frame_samples)
+        return self._gap(slot)
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _gap(self, slot: int) -> Gap:
+        self.stats.lost += 1
+        return Gap((self._anchor_ts + slot * self.frame_samples) % _TS_MOD, self.frame_samples)
 
     def _store(self, pkt: RtpPacket, slot: int, ext_seq: int, ext_ts: int) -> None:
         self._late_streak = 0

@@ -22,20 +22,20 @@ import logging
 import re
 import secrets
 import zlib
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from mediaserver.errors import PortPoolExhausted
 from mediaserver.events import AckReceived, Held, Resumed, SipIn, SipOut
 from mediaserver.kernel.admission import RefusalReason
 from mediaserver.kernel.call import Call
 from mediaserver.kernel.media import MediaParams, MediaStream
-from mediaserver.kernel.media_timeout import MediaTimeouts
 from mediaserver.kernel.registry import Kernel
 from mediaserver.kernel.taps import DigitSource
 from mediaserver.rtp.srtp import SrtpSession
 from mediaserver.signaling.sdp_codecs import sdp_codecs
-from mediaserver.signaling.sip_dialer import DialerOptions, Registration, SipDialer
+from mediaserver.signaling.sip_dialer import SipDialer
+from mediaserver.signaling.sip_options import SipOptions
 from mediaserver.swml.document import Document
 from mediaserver.swml.errors import SwmlError
 from mediaserver.transport.ports import PortPool
@@ -59,62 +59,6 @@ DRAIN_RETRY_AFTER_S = 30  # what a draining instance tells callers and proxies t
 QUIET_REFUSALS = frozenset({400, 401, 403, 405, 407, 481, 501, 503})
 
 _CALL_ID = re.compile(rb"^(?:Call-ID|i)[ \t]*:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class SipAccess:
-    """`[sip.security]`: who may call (trunks by address, users by digest) and how fast."""
-
-    realm: str = "mediaserver"
-    challenge: int = 401  # 407: challenge as a proxy
-    nonce_lifetime_s: int = 300
-    rate_limit_per_s: int = 20  # 0: no rate limit
-    rate_limit_burst: int = 40
-    trunks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> IPs/networks
-    users: Mapping[str, str] = field(default_factory=dict)  # username -> password
-
-
-@dataclass(frozen=True)
-class SipTls:
-    """`[sip.tls]`: port 0 = no TLS listener."""
-
-    port: int = 0
-    cert: str = ""
-    key: str = ""
-
-
-@dataclass(frozen=True)
-class SipOptions:
-    """What the SIP front end reads of the settings, as values (built by app.py)."""
-
-    host: str
-    port: int
-    contact_host: str
-    user_agent: str
-    codecs: tuple[str, ...]  # offered/accepted, in preference order ([rtp].codecs)
-    jitter_depth_frames: int = 2
-    jitter_max_depth_frames: int = 10
-    unknown_user: str = "default"  # or "reject": 404 for a user with no route
-    known_users: frozenset[str] = frozenset()  # the users of [routes.users]
-    route_header: str = ""
-    max_body_bytes: int = 32768
-    outbound_proxy: str = ""  # host[:port] for calls to phone numbers
-    media_encryption: str = "off"  # SDES-SRTP: "off", "optional" or "required" (plain offers get 488)
-    media_timeouts: MediaTimeouts = MediaTimeouts()  # [rtp] timeout_s, hold_timeout_s (kernel/media_timeout.py)
-    access: SipAccess = SipAccess()
-    tls: SipTls = SipTls()
-    register: Registration = Registration()
-
-    def dialer(self) -> DialerOptions:
-        return DialerOptions(
-            contact_host=self.contact_host,
-            codecs=self.codecs,
-            jitter_depth_frames=self.jitter_depth_frames,
-            jitter_max_depth_frames=self.jitter_max_depth_frames,
-            register=self.register,
-            outbound_proxy=self.outbound_proxy,
-            media_encryption=self.media_encryption,
-        )
 
 
 @dataclass

@@ -67,8 +67,8 @@ class DialerOptions:
 
     contact_host: str
     codecs: tuple[str, ...]  # what an outbound offer lists when the verb names none
-    jitter_depth_frames: int = 2
-    jitter_max_depth_frames: int = 10
+    jitter_depth_frames: int = MediaParams.jitter_depth_frames
+    jitter_max_depth_frames: int = MediaParams.jitter_max_depth_frames
     register: Registration = Registration()
     outbound_proxy: str = ""  # host[:port]: a phone number is dialled as sip:<number>@<proxy>
     # SDES-SRTP: "required" offers RTP/SAVP; "optional" offers RTP/AVP with a=crypto (best effort:

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from mediaserver.signaling.sip import SipAccess, SipFrontEnd, SipOptions
+from mediaserver.signaling.sip import SipFrontEnd
+from mediaserver.signaling.sip_options import SipAccess, SipOptions
 from mediaserver.transport.ports import PortPool
 from mssip import events as sip_events
 from tests.unit.sip.sipkit import Phone
