@@ -96,10 +96,13 @@ class _Schema:
             validator = self._validators[pointer] = self._compile({**root, "$ref": f"#{pointer}"})
         errors: list[Issue] = []
         notes: list[Issue] = []
-        for error in validator.iter_errors(value):
-            found, noted = _walk(self, error, base)
-            errors.extend(found)
-            notes.extend(noted)
+        try:
+            for error in validator.iter_errors(value):
+                found, noted = _walk(self, error, base)
+                errors.extend(found)
+                notes.extend(noted)
+        except UnicodeEncodeError as error:  # a lone surrogate ("\ud800" in JSON): not text the validator can read
+            return [Issue(base, f"text that is not valid Unicode: {error.reason}")], []
         return errors, notes
 
     def at(self, location: list[str | int]) -> Any:

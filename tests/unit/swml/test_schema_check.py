@@ -162,3 +162,10 @@ def test_sdk_rendered_agent_bodies_have_no_schema_errors(name: str, rendered: di
     verbs = [item for items in data["sections"].values() for item in items if isinstance(item, dict)]
     assert any(key in schema_check.SCHEMA_DEFS for verb in verbs for key in verb), name
     assert [str(error) for error in schema_problems(load_document(rendered[name], source=name))] == []
+
+
+def test_a_lone_surrogate_is_a_schema_problem_at_its_verb_not_a_crash() -> None:
+    # Found by tests/fuzz/test_swml.py: JSON may carry "\ud800", which the validator cannot encode.
+    document = document_from_data({"sections": {"main": [{"answer": {}}, {"ai": "\ud800"}]}}, source="t")
+    problems = [str(p) for p in schema_problems(document)]
+    assert any("not valid Unicode" in p for p in problems), problems
